@@ -1,0 +1,110 @@
+//! The one shared handle: store, hub, writer, keys, settings and limits.
+//! Built once in `serve`, cloned (one `Arc`) into every filter and session.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::auth::{self, Tokens};
+use crate::chat::hub::Hub;
+use crate::chat::writer::Writer;
+use crate::config::Settings;
+use crate::error::ApiError;
+use crate::model::{Role, Room, RoomId, UserId};
+use crate::store::Store;
+use crate::throttle::{LoginThrottle, TokenBuckets};
+
+/// The shared application state.
+#[derive(Clone)]
+pub struct App(Arc<AppInner>);
+
+/// What the handle holds; every field is itself a cheap handle.
+pub struct AppInner {
+    pub store: Store,
+    pub hub: Hub,
+    pub writer: Writer,
+    pub tokens: Tokens,
+    pub settings: Settings,
+    pub login_throttle: LoginThrottle,
+    /// Per-user message rate limit; `None` when turned off.
+    pub send_limits: Option<TokenBuckets<UserId>>,
+    pub shutdown: Shutdown,
+    /// One permit per open WebSocket.
+    pub connections: Arc<Semaphore>,
+}
+
+impl Deref for App {
+    type Target = AppInner;
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}
+
+/// The two phases of a graceful stop, and the sessions to wait for.
+#[derive(Clone, Default)]
+pub struct Shutdown {
+    /// Phase one: stop accepting connections and reading client frames.
+    pub stop_reading: CancellationToken,
+    /// Phase two (after the writer drained): send what is queued, close 1001.
+    pub close_sockets: CancellationToken,
+    /// Every WebSocket session task.
+    pub sessions: TaskTracker,
+}
+
+/// The caller of an authenticated request, as stored now (not as the
+/// token claimed).
+#[derive(Clone, Debug)]
+pub struct AuthUser {
+    pub id: UserId,
+    pub username: String,
+    pub role: Role,
+}
+
+impl AuthUser {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+}
+
+impl App {
+    pub fn new(inner: AppInner) -> App {
+        App(Arc::new(inner))
+    }
+
+    /// Resolves an `Authorization` header value to the stored, enabled user.
+    pub fn authenticate_header(&self, header: Option<&str>) -> Result<AuthUser, ApiError> {
+        let token = header
+            .and_then(auth::bearer)
+            .ok_or(ApiError::Unauthorized)?;
+        self.authenticate_token(token)
+    }
+
+    /// Resolves a token to the stored, enabled user.
+    pub fn authenticate_token(&self, token: &str) -> Result<AuthUser, ApiError> {
+        let id = self.tokens.verify(token)?;
+        let rec = self.store.user(id)?.ok_or(ApiError::Unauthorized)?;
+        if rec.disabled {
+            return Err(ApiError::Unauthorized);
+        }
+        Ok(AuthUser {
+            id,
+            username: rec.username,
+            role: rec.role,
+        })
+    }
+
+    /// A room the caller may see: public, or private with the caller a
+    /// member or an admin. Anything else is `not_found`, so a private room's
+    /// existence is never revealed.
+    pub fn visible_room(&self, user: &AuthUser, room_id: &str) -> Result<Room, ApiError> {
+        let id: RoomId = room_id.parse().map_err(|_| ApiError::NotFound)?;
+        let room = self.store.room(id)?.ok_or(ApiError::NotFound)?;
+        if room.private && !user.is_admin() && !self.store.is_member(room.id, user.id)? {
+            return Err(ApiError::NotFound);
+        }
+        Ok(room)
+    }
+}

@@ -1,0 +1,209 @@
+//! Passwords (argon2id) and tokens (HS256 JWT).
+//!
+//! Hashing costs tens of milliseconds by design, so it always runs on the
+//! blocking pool: a burst of logins must never stall live chat.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
+use argon2::{Algorithm, Argon2, Params, Version};
+use jsonwebtoken::{DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+use crate::model::{Role, UserId};
+
+/// OWASP's minimum for argon2id: 19 MiB of memory, 2 passes, 1 lane.
+const ARGON2_M_KIB: u32 = 19 * 1024;
+const ARGON2_T: u32 = 2;
+const ARGON2_P: u32 = 1;
+
+fn hasher() -> Result<Argon2<'static>, ApiError> {
+    let params = Params::new(ARGON2_M_KIB, ARGON2_T, ARGON2_P, None)
+        .map_err(|e| ApiError::Internal(format!("argon2 params: {e}")))?;
+    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+}
+
+/// Hashes a password on the blocking pool.
+pub async fn hash_password(password: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || hash_password_blocking(&password))
+        .await
+        .map_err(|e| ApiError::Internal(format!("hash task: {e}")))?
+}
+
+/// Hashes a password on the calling thread (for commands that are not async).
+pub fn hash_password_blocking(password: &str) -> Result<String, ApiError> {
+    let salt = SaltString::generate(&mut OsRng);
+    hasher()?
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| ApiError::Internal(format!("hash: {e}")))
+}
+
+/// Checks a password against a stored hash on the blocking pool. A
+/// malformed stored hash counts as a mismatch.
+pub async fn verify_password(hash: String, password: String) -> Result<bool, ApiError> {
+    tokio::task::spawn_blocking(move || {
+        let Ok(parsed) = PasswordHash::new(&hash) else {
+            return Ok(false);
+        };
+        Ok(hasher()?
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok())
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("verify task: {e}")))?
+}
+
+/// The claims of a chatroom token.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub name: String,
+    pub role: Role,
+    pub iat: u64,
+    pub exp: u64,
+}
+
+/// Signing and verification keys plus the fixed validation rules.
+#[derive(Clone)]
+pub struct Tokens {
+    inner: Arc<TokenKeys>,
+}
+
+struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    ttl: Duration,
+    /// A hash of a random password, checked against when the username is
+    /// unknown so that both failures take the same time.
+    decoy_hash: String,
+}
+
+impl Tokens {
+    /// Builds the keys. HS256 is pinned and `exp` required, so a token with
+    /// `alg: none` or another algorithm, or without expiry, never verifies.
+    pub fn new(secret: &[u8], ttl: Duration) -> Result<Tokens, ApiError> {
+        let mut validation = Validation::new(jsonwebtoken::Algorithm::HS256);
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.leeway = 0;
+        let mut decoy = [0u8; 16];
+        getrandom::getrandom(&mut decoy).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let decoy_hash = hash_password_blocking(&format!("{decoy:?}"))?;
+        Ok(Tokens {
+            inner: Arc::new(TokenKeys {
+                encoding: EncodingKey::from_secret(secret),
+                decoding: DecodingKey::from_secret(secret),
+                validation,
+                ttl,
+                decoy_hash,
+            }),
+        })
+    }
+
+    /// Issues a token for a user.
+    pub fn issue(&self, id: UserId, name: &str, role: Role) -> Result<String, ApiError> {
+        let now = now_secs();
+        let claims = Claims {
+            sub: id.to_string(),
+            name: name.to_owned(),
+            role,
+            iat: now,
+            exp: now + self.inner.ttl.as_secs(),
+        };
+        jsonwebtoken::encode(
+            &Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &self.inner.encoding,
+        )
+        .map_err(|e| ApiError::Internal(format!("sign token: {e}")))
+    }
+
+    /// Verifies a token's signature, algorithm and expiry; returns its user id.
+    /// Whether that user still exists and is enabled is the caller's check.
+    pub fn verify(&self, token: &str) -> Result<UserId, ApiError> {
+        let data =
+            jsonwebtoken::decode::<Claims>(token, &self.inner.decoding, &self.inner.validation)
+                .map_err(|_| ApiError::Unauthorized)?;
+        data.claims.sub.parse().map_err(|_| ApiError::Unauthorized)
+    }
+
+    /// The decoy hash used for unknown usernames.
+    pub fn decoy_hash(&self) -> &str {
+        &self.inner.decoy_hash
+    }
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Extracts the token of an `Authorization: Bearer` header value.
+pub fn bearer(header: &str) -> Option<&str> {
+    let (scheme, token) = header.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip_and_reject_forgeries() {
+        let t = Tokens::new(b"0123456789abcdef0123456789abcdef", Duration::from_secs(60))
+            .expect("keys");
+        let tok = t.issue(UserId(5), "ann", Role::User).expect("issue");
+        assert_eq!(t.verify(&tok).expect("verify"), UserId(5));
+
+        let other = Tokens::new(b"another-secret-another-secret-xx", Duration::from_secs(60))
+            .expect("keys");
+        assert!(other.verify(&tok).is_err(), "another key");
+
+        // alg: none with the same claims
+        let parts: Vec<&str> = tok.split('.').collect();
+        let none_header = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0";
+        assert!(
+            t.verify(&format!("{none_header}.{}.", parts[1])).is_err(),
+            "alg none"
+        );
+        assert!(t.verify("garbage").is_err());
+    }
+
+    #[test]
+    fn expired_tokens_are_refused() {
+        let t = Tokens::new(b"0123456789abcdef0123456789abcdef", Duration::from_secs(60))
+            .expect("keys");
+        let claims = Claims {
+            sub: UserId(1).to_string(),
+            name: "a".into(),
+            role: Role::User,
+            iat: 1,
+            exp: 2,
+        };
+        let tok = jsonwebtoken::encode(
+            &Header::default(),
+            &claims,
+            &EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef"),
+        )
+        .expect("encode");
+        assert!(t.verify(&tok).is_err());
+    }
+
+    #[test]
+    fn bearer_header_parsing() {
+        assert_eq!(bearer("Bearer abc"), Some("abc"));
+        assert_eq!(bearer("bearer  abc "), Some("abc"));
+        assert_eq!(bearer("Basic abc"), None);
+        assert_eq!(bearer("Bearer "), None);
+    }
+}

@@ -1,0 +1,136 @@
+//! The group-commit message writer.
+//!
+//! One thread owns every message write. It takes everything that queued up
+//! while the previous flush ran (up to [`MAX_BATCH`]), gives the messages
+//! their ids, writes them, flushes once, hands the stored batch to the hub
+//! and only then completes each sender's reply (the ack). One fsync thus
+//! serves a whole batch, ids follow acceptance order, and nothing is
+//! delivered or acknowledged that is not on disk.
+
+use std::thread::JoinHandle;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::hub::Hub;
+use crate::model::{Message, Timestamp};
+use crate::store::{NewMessage, Store};
+
+/// Most messages written under one flush.
+pub const MAX_BATCH: usize = 4096;
+
+/// Capacity of the writer's queue; senders wait (backpressure) when it is full.
+pub const QUEUE: usize = 16_384;
+
+/// What a sender learns of its message.
+pub type Reply = Result<Message, WriteFailed>;
+
+/// The store could not make a message durable; nothing was acknowledged or
+/// delivered.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the message could not be stored")]
+pub struct WriteFailed;
+
+enum Request {
+    Append(NewMessage, oneshot::Sender<Reply>),
+    /// Answered once everything queued before it is stored and delivered.
+    Barrier(oneshot::Sender<()>),
+}
+
+/// Handle for submitting messages.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Request>,
+}
+
+/// Owns the writer thread; joining it waits for the queue to drain.
+pub struct WriterThread {
+    handle: JoinHandle<()>,
+}
+
+impl WriterThread {
+    /// Waits for the thread, which ends once every [`Writer`] is dropped
+    /// and the queue is drained.
+    pub fn join(self) {
+        if self.handle.join().is_err() {
+            tracing::error!("the message writer thread panicked");
+        }
+    }
+}
+
+impl Writer {
+    /// Starts the writer thread.
+    pub fn start(store: Store, hub: Hub) -> std::io::Result<(Writer, WriterThread)> {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let handle = std::thread::Builder::new()
+            .name("chatroom-writer".into())
+            .spawn(move || run(store, hub, rx))?;
+        Ok((Writer { tx }, WriterThread { handle }))
+    }
+
+    /// Queues a message. The returned receiver completes once it is durable
+    /// and delivered to the hub, or failed.
+    pub async fn submit(&self, msg: NewMessage) -> Result<oneshot::Receiver<Reply>, WriteFailed> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Append(msg, reply))
+            .await
+            .map_err(|_| WriteFailed)?;
+        Ok(rx)
+    }
+
+    /// Resolves once everything queued before this call is stored and delivered.
+    pub async fn barrier(&self) {
+        let (done, rx) = oneshot::channel();
+        if self.tx.send(Request::Barrier(done)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+fn run(store: Store, hub: Hub, mut rx: mpsc::Receiver<Request>) {
+    let mut news = Vec::with_capacity(MAX_BATCH);
+    let mut replies = Vec::with_capacity(MAX_BATCH);
+    let mut barriers = Vec::new();
+    while let Some(first) = rx.blocking_recv() {
+        let mut next = Some(first);
+        while let Some(req) = next.take() {
+            match req {
+                Request::Append(mut m, reply) => {
+                    m.timestamp = Timestamp::now();
+                    news.push(m);
+                    replies.push(reply);
+                }
+                Request::Barrier(done) => barriers.push(done),
+            }
+            if news.len() < MAX_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        if !news.is_empty() {
+            let batch = std::mem::take(&mut news);
+            match store
+                .append_batch(batch)
+                .and_then(|stored| store.flush().map(|()| stored))
+            {
+                Ok(stored) => {
+                    hub.publish(&stored);
+                    for (reply, m) in replies.drain(..).zip(stored) {
+                        let _ = reply.send(Ok(m));
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "storing a batch of messages failed");
+                    for reply in replies.drain(..) {
+                        let _ = reply.send(Err(WriteFailed));
+                    }
+                }
+            }
+        }
+        for done in barriers.drain(..) {
+            let _ = done.send(());
+        }
+    }
+    if let Err(e) = store.flush() {
+        tracing::error!(error = %e, "final flush failed");
+    }
+}

@@ -1,0 +1,174 @@
+//! Command-line definitions: every command, option and its environment
+//! variable. Flags win over the environment, which wins over `.env`
+//! (loaded into the environment without overriding it), which wins over
+//! the defaults.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// A self-hosted chat server in one binary.
+#[derive(Debug, Parser)]
+#[command(name = "chatroom", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the chat server (REST API, WebSocket and web client).
+    Serve(ServeArgs),
+    /// Create an admin account, or promote an existing user and set its password.
+    CreateAdmin(CreateAdminArgs),
+    /// Write every stored message (or one room's) as JSON lines or a JSON array.
+    Export(ExportArgs),
+}
+
+/// The data directory option shared by every command.
+#[derive(Debug, Args, Clone)]
+pub struct DataDirArg {
+    /// Directory holding the database, the JWT secret and the admin socket.
+    #[arg(
+        long,
+        env = "CHATROOM_DATA_DIR",
+        default_value = "./chatroom-data",
+        value_name = "DIR"
+    )]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [env: CHATROOM_BIND; PORT alone means 0.0.0.0:$PORT] [default: 127.0.0.1:3000]
+    #[arg(long, value_name = "ADDR")]
+    pub bind: Option<String>,
+
+    #[command(flatten)]
+    pub data: DataDirArg,
+
+    /// Secret that signs tokens (default: generated on first start and kept in the data directory).
+    #[arg(long, env = "JWT_SECRET", value_name = "S", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Messages a second each user may send, refilled continuously; 0 turns the limit off.
+    #[arg(
+        long,
+        env = "CHATROOM_MESSAGE_RATE",
+        default_value_t = 5.0,
+        value_name = "N"
+    )]
+    pub message_rate: f64,
+
+    /// Messages a user may send at once before the rate applies.
+    #[arg(
+        long,
+        env = "CHATROOM_MESSAGE_BURST",
+        default_value_t = 20,
+        value_name = "N"
+    )]
+    pub message_burst: u32,
+
+    /// Whether anyone may register (`open`) or only admins add users (`closed`).
+    #[arg(long, env = "CHATROOM_REGISTRATION", value_enum, default_value_t = Registration::Open)]
+    pub registration: Registration,
+
+    /// Another origin whose pages may open the WebSocket (repeatable; the env
+    /// variable is comma-separated; the flags replace the env list).
+    #[arg(
+        long = "allowed-origin",
+        env = "CHATROOM_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        value_name = "ORIGIN"
+    )]
+    pub allowed_origins: Vec<String>,
+
+    /// Lifetime of issued tokens, in seconds.
+    #[arg(long, env = "CHATROOM_TOKEN_TTL", default_value_t = 7 * 24 * 3600, value_name = "SECONDS")]
+    pub token_ttl: u64,
+
+    /// Largest accepted REST request body, in bytes.
+    #[arg(long, env = "CHATROOM_BODY_LIMIT", default_value_t = 64 * 1024, value_name = "BYTES")]
+    pub body_limit: u64,
+
+    /// Bound of the database's page cache, in MiB.
+    #[arg(
+        long,
+        env = "CHATROOM_CACHE_MB",
+        default_value_t = 32,
+        value_name = "MIB"
+    )]
+    pub cache_mb: u64,
+
+    /// Most WebSocket connections open at once; further upgrades get 503.
+    #[arg(
+        long,
+        env = "CHATROOM_MAX_CONNECTIONS",
+        default_value_t = 20_000,
+        value_name = "N"
+    )]
+    pub max_connections: usize,
+}
+
+/// Whether self-registration is allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Registration {
+    Open,
+    Closed,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateAdminArgs {
+    /// Name of the admin account to create or promote.
+    #[arg(long, value_name = "NAME")]
+    pub username: String,
+
+    /// Read the password from standard input (first line) instead of a no-echo prompt.
+    #[arg(long)]
+    pub password_stdin: bool,
+
+    #[command(flatten)]
+    pub data: DataDirArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub data: DataDirArg,
+
+    /// Only this room, by id or by name (without regard to case).
+    #[arg(long, value_name = "NAME_OR_ID")]
+    pub room: Option<String>,
+
+    /// Only messages at or after this RFC 3339 time or date (2026-11-24 = its start in UTC).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
+    pub format: ExportFormat,
+
+    /// Write to this file instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// How `export` writes messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// One JSON object per line.
+    Jsonl,
+    /// One JSON array.
+    Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,108 @@
+//! `/api/users`: register, login, me.
+
+use serde::{Deserialize, Serialize};
+use warp::http::StatusCode;
+use warp::{Filter, Rejection, Reply};
+
+use super::{authenticated, body, reply, with_app, ClientAddr};
+use crate::app::{App, AuthUser};
+use crate::auth;
+use crate::error::ApiError;
+use crate::model::{Role, User};
+use crate::validate;
+
+#[derive(Deserialize)]
+struct Credentials {
+    username: String,
+    password: String,
+}
+
+#[derive(Serialize)]
+struct TokenReply {
+    token: String,
+    user: User,
+}
+
+pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    let limit = app.settings.body_limit;
+    let register = warp::path!("users" / "register")
+        .and(warp::post())
+        .and(with_app(app.clone()))
+        .and(body::json::<Credentials>(limit))
+        .and_then(|app, c| async move { reply(register(app, c).await) });
+    let login = warp::path!("users" / "login")
+        .and(warp::post())
+        .and(with_app(app.clone()))
+        .and(warp::ext::optional::<ClientAddr>())
+        .and(body::json::<Credentials>(limit))
+        .and_then(|app, addr, c| async move { reply(login(app, addr, c).await) });
+    let me = warp::path!("users" / "me")
+        .and(warp::get())
+        .and(with_app(app.clone()))
+        .and(authenticated(app))
+        .and_then(|app, user| async move { reply(me(app, user)) });
+    register.or(login).or(me)
+}
+
+async fn register(app: App, c: Credentials) -> Result<impl Reply, ApiError> {
+    if !app.settings.registration_open {
+        return Err(ApiError::RegistrationClosed);
+    }
+    validate::username(&c.username).map_err(ApiError::Validation)?;
+    validate::password(&c.password).map_err(ApiError::Validation)?;
+    if app.store.user_by_name(&c.username)?.is_some() {
+        return Err(ApiError::UsernameTaken);
+    }
+    let hash = auth::hash_password(c.password).await?;
+    let store = app.store.clone();
+    let user =
+        tokio::task::spawn_blocking(move || store.create_user(&c.username, &hash, Role::User))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let token = app.tokens.issue(user.id, &user.username, user.role)?;
+    Ok(warp::reply::with_status(
+        warp::reply::json(&TokenReply { token, user }),
+        StatusCode::CREATED,
+    ))
+}
+
+async fn login(app: App, addr: Option<ClientAddr>, c: Credentials) -> Result<impl Reply, ApiError> {
+    let name_key = format!("user:{}", c.username.to_lowercase());
+    let addr_key = addr.map(|a| format!("addr:{}", a.0.ip()));
+    let throttled = [Some(&name_key), addr_key.as_ref()]
+        .into_iter()
+        .flatten()
+        .filter_map(|k| app.login_throttle.retry_after(k))
+        .max();
+    if let Some(retry_after) = throttled {
+        return Err(ApiError::RateLimited { retry_after });
+    }
+    let found = app.store.user_by_name(&c.username)?;
+    // Unknown users are checked against a decoy hash so that both failures
+    // take the same time and give the same answer.
+    let hash = found
+        .as_ref()
+        .map(|(_, r)| r.password_hash.clone())
+        .unwrap_or_else(|| app.tokens.decoy_hash().to_owned());
+    let ok = auth::verify_password(hash, c.password).await?;
+    let Some((id, rec)) = found.filter(|_| ok) else {
+        app.login_throttle.record_failure(&name_key);
+        if let Some(k) = &addr_key {
+            app.login_throttle.record_failure(k);
+        }
+        return Err(ApiError::InvalidCredentials);
+    };
+    if rec.disabled {
+        return Err(ApiError::Forbidden("this account is disabled"));
+    }
+    let token = app.tokens.issue(id, &rec.username, rec.role)?;
+    Ok(warp::reply::json(&TokenReply {
+        token,
+        user: User::from_record(id, &rec),
+    }))
+}
+
+fn me(app: App, user: AuthUser) -> Result<impl Reply, ApiError> {
+    let rec = app.store.user(user.id)?.ok_or(ApiError::Unauthorized)?;
+    Ok(warp::reply::json(&User::from_record(user.id, &rec)))
+}

@@ -1,0 +1,19 @@
+//! chatroom: a self-hosted chat server in one binary.
+//!
+//! The binary (`src/main.rs`) is a thin command-line front; everything it
+//! runs lives in these modules, which the integration tests and the
+//! benchmark also use.
+
+pub mod app;
+pub mod auth;
+pub mod chat;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod model;
+pub mod server;
+pub mod store;
+pub mod throttle;
+pub mod validate;
+pub mod web;

@@ -1,0 +1,233 @@
+//! Domain types shared by the store, the HTTP layer and the chat core.
+//!
+//! Ids are `u64` newtypes. On the wire they are opaque strings: 16 lowercase
+//! hex digits, fixed width, so that message ids also sort as strings in the
+//! order the server accepted them.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize, Serializer};
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+        #[serde(try_from = "String")]
+        pub struct $name(pub u64);
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{:016x}", self.0)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = InvalidId;
+            fn from_str(s: &str) -> Result<Self, InvalidId> {
+                if s.len() != 16 || !s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+                    return Err(InvalidId);
+                }
+                u64::from_str_radix(s, 16).map($name).map_err(|_| InvalidId)
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = InvalidId;
+            fn try_from(s: String) -> Result<Self, InvalidId> {
+                s.parse()
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A user's id.
+    UserId
+);
+id_type!(
+    /// A room's id.
+    RoomId
+);
+id_type!(
+    /// A message's id: unique across the server and increasing in
+    /// acceptance order, so it doubles as a room's history cursor.
+    MessageId
+);
+
+/// A string that is not a well-formed id: treated by callers as "unknown id".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("malformed id")]
+pub struct InvalidId;
+
+/// A user's role. Decided from the stored user at each request, never from
+/// the token's claim.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    User,
+    Admin,
+}
+
+/// Milliseconds since the Unix epoch, UTC. Serialised as RFC 3339 with
+/// millisecond precision, as the contract requires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(transparent)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// The current wall-clock time.
+    pub fn now() -> Self {
+        let ms = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+        Timestamp(ms as i64)
+    }
+
+    /// RFC 3339 with milliseconds and a `Z` suffix, e.g. `2026-11-24T03:41:10.123Z`.
+    pub fn to_rfc3339(self) -> String {
+        const FMT: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+        );
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(self.0) * 1_000_000)
+            .ok()
+            .and_then(|t| t.format(FMT).ok())
+            .unwrap_or_else(|| "1970-01-01T00:00:00.000Z".to_owned())
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_rfc3339())
+    }
+}
+
+/// A stored account.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct UserRecord {
+    pub username: String,
+    pub role: Role,
+    pub password_hash: String,
+    pub created_at: i64,
+    #[serde(default)]
+    pub disabled: bool,
+}
+
+/// The contract's `user` object.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub id: UserId,
+    pub username: String,
+    pub role: Role,
+    pub created_at: Timestamp,
+    /// An addition to the contract: only `true` is ever shown, to admins.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub disabled: bool,
+}
+
+impl User {
+    pub fn from_record(id: UserId, r: &UserRecord) -> Self {
+        User {
+            id,
+            username: r.username.clone(),
+            role: r.role,
+            created_at: Timestamp(r.created_at),
+            disabled: r.disabled,
+        }
+    }
+}
+
+/// A stored room.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Room {
+    pub id: RoomId,
+    pub name: String,
+    pub description: String,
+    pub private: bool,
+    pub owner_id: UserId,
+    pub created_at: i64,
+}
+
+/// The contract's `room` object: a room plus its live online count.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoomView {
+    pub id: RoomId,
+    pub name: String,
+    pub description: String,
+    pub private: bool,
+    pub owner_id: UserId,
+    pub created_at: Timestamp,
+    pub online: usize,
+}
+
+impl RoomView {
+    pub fn new(room: &Room, online: usize) -> Self {
+        RoomView {
+            id: room.id,
+            name: room.name.clone(),
+            description: room.description.clone(),
+            private: room.private,
+            owner_id: room.owner_id,
+            created_at: Timestamp(room.created_at),
+            online,
+        }
+    }
+}
+
+/// A stored message, as the contract's `message` object.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Message {
+    pub id: MessageId,
+    pub room_id: RoomId,
+    pub user: String,
+    pub user_id: UserId,
+    pub message: String,
+    pub timestamp: Timestamp,
+    /// An addition to the contract: set once the author edited the message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<Timestamp>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_fixed_width_hex_that_sort_like_numbers() {
+        let a = MessageId(9).to_string();
+        let b = MessageId(10).to_string();
+        let c = MessageId(0x1_0000).to_string();
+        assert_eq!(a, "0000000000000009");
+        assert!(a < b && b < c);
+        assert_eq!(c.parse::<MessageId>(), Ok(MessageId(0x1_0000)));
+    }
+
+    #[test]
+    fn malformed_ids_are_rejected() {
+        for bad in [
+            "",
+            "123",
+            "000000000000000g",
+            "000000000000000A",
+            "00000000000000001",
+        ] {
+            assert_eq!(bad.parse::<RoomId>(), Err(InvalidId), "{bad}");
+        }
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_with_milliseconds() {
+        assert_eq!(
+            Timestamp(1_795_491_670_123).to_rfc3339(),
+            "2026-11-24T03:41:10.123Z"
+        );
+        assert_eq!(Timestamp(0).to_rfc3339(), "1970-01-01T00:00:00.000Z");
+    }
+}

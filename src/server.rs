@@ -1,0 +1,186 @@
+//! `serve`: open the store, start the writer, listen, and stop gracefully.
+//!
+//! The accept loop is ours rather than `warp::serve` so that bind errors
+//! surface at once, every connection has a header-read timeout, requests
+//! carry their client address and upgrade handle, and shutdown can run in
+//! the order the durability promise needs:
+//!
+//! 1. stop accepting and stop reading client frames (`stop_reading`);
+//! 2. let in-flight HTTP requests finish;
+//! 3. wait for the writer to store and deliver everything queued (barrier);
+//! 4. sessions send what they hold and close with 1001 (`close_sockets`);
+//! 5. the writer drains and exits, the store is flushed, exit 0.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::Request;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::app::{App, AppInner, Shutdown};
+use crate::auth::Tokens;
+use crate::chat::hub::Hub;
+use crate::chat::writer::Writer;
+use crate::config::Settings;
+use crate::http::ws::UpgradeSlot;
+use crate::http::ClientAddr;
+use crate::store::Store;
+use crate::throttle::{LoginThrottle, TokenBuckets};
+
+/// Time a client has to send its request headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time in-flight HTTP requests get to finish at shutdown.
+const HTTP_DRAIN: Duration = Duration::from_secs(5);
+/// Time sessions get to send what they hold and close at shutdown.
+const SESSION_DRAIN: Duration = Duration::from_secs(5);
+
+/// A failure to start or run the server, phrased for the operator.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ServeError(pub String);
+
+/// Runs the server until SIGINT or SIGTERM.
+pub async fn run(settings: Settings) -> Result<(), ServeError> {
+    let store = Store::open(&settings.data_dir, settings.cache_bytes)
+        .map_err(|e| ServeError(format!("cannot open the database: {e}")))?;
+    let hub = Hub::default();
+    let (writer, writer_thread) = Writer::start(store.clone(), hub.clone())
+        .map_err(|e| ServeError(format!("cannot start the writer: {e}")))?;
+    let tokens = Tokens::new(&settings.jwt_secret, settings.token_ttl)
+        .map_err(|e| ServeError(e.to_string()))?;
+    let listener = bind(settings.bind).await?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| ServeError(e.to_string()))?;
+
+    let app = App::new(AppInner {
+        store: store.clone(),
+        hub,
+        writer,
+        tokens,
+        send_limits: settings
+            .message_rate
+            .map(|r| TokenBuckets::new(r, settings.message_burst)),
+        login_throttle: LoginThrottle::default(),
+        shutdown: Shutdown::default(),
+        connections: Arc::new(Semaphore::new(settings.max_connections)),
+        settings,
+    });
+
+    println!("chatroom listening on http://{local}");
+    tracing::info!(address = %local, data_dir = %app.settings.data_dir.display(), "chatroom started");
+
+    let signal = tokio::spawn(wait_for_signal(app.shutdown.stop_reading.clone()));
+    accept_loop(app.clone(), listener).await;
+    signal.abort();
+
+    // Everything sessions handed to the writer is now stored and delivered.
+    app.writer.barrier().await;
+    app.shutdown.close_sockets.cancel();
+    app.shutdown.sessions.close();
+    if tokio::time::timeout(SESSION_DRAIN, app.shutdown.sessions.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections did not close in time");
+    }
+    // Dropping the last handle lets the writer thread drain and exit.
+    drop(app);
+    tokio::task::spawn_blocking(move || writer_thread.join())
+        .await
+        .map_err(|e| ServeError(e.to_string()))?;
+    store
+        .flush()
+        .map_err(|e| ServeError(format!("final flush failed: {e}")))?;
+    tracing::info!("chatroom stopped");
+    Ok(())
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
+    TcpListener::bind(addr).await.map_err(|e| {
+        let hint = match e.kind() {
+            std::io::ErrorKind::AddrInUse => {
+                "is another server using that port? choose another with --bind"
+            }
+            std::io::ErrorKind::PermissionDenied => {
+                "ports below 1024 need privileges; choose another with --bind"
+            }
+            _ => "check the address given with --bind",
+        };
+        ServeError(format!("cannot listen on {addr}: {e}; {hint}"))
+    })
+}
+
+async fn wait_for_signal(stop: tokio_util::sync::CancellationToken) {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM");
+            let _ = tokio::signal::ctrl_c().await;
+            stop.cancel();
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("shutting down");
+    stop.cancel();
+}
+
+async fn accept_loop(app: App, listener: TcpListener) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let svc = warp::service(crate::http::routes(app.clone()));
+    let stop = app.shutdown.stop_reading.clone();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let builder = builder.http1_only();
+    loop {
+        let (stream, addr) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = stop.cancelled() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let svc = svc.clone();
+        let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+            req.extensions_mut().insert(ClientAddr(addr));
+            if req.headers().contains_key(hyper::header::UPGRADE) {
+                let on = hyper::upgrade::on(&mut req);
+                req.extensions_mut().insert(UpgradeSlot::new(on));
+            }
+            let mut svc = svc.clone();
+            async move { tower_service::Service::call(&mut svc, req).await }
+        });
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn.into_owned());
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(HTTP_DRAIN, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some HTTP requests did not finish in time");
+    }
+}

@@ -1,0 +1,91 @@
+//! Byte layouts of every key the store writes.
+//!
+//! Integers are big-endian so that sled's byte order is numeric order: a
+//! room's messages are one contiguous, id-ordered range.
+//!
+//! | tree         | key                                   | value                    |
+//! |--------------|---------------------------------------|--------------------------|
+//! | `meta`       | `b"schema_version"`                   | u32 BE                   |
+//! | `users`      | user id (u64 BE)                      | JSON `UserRecord`        |
+//! | `usernames`  | lowercase username (UTF-8)            | user id (u64 BE)         |
+//! | `rooms`      | room id (u64 BE)                      | JSON `Room`              |
+//! | `room_names` | lowercase room name (UTF-8)           | room id (u64 BE)         |
+//! | `members`    | room id (u64 BE) ++ user id (u64 BE)  | empty                    |
+//! | `user_rooms` | user id (u64 BE) ++ room id (u64 BE)  | empty                    |
+//! | `messages`   | room id (u64 BE) ++ message id (u64 BE) | JSON `StoredMessage`   |
+
+use crate::model::{MessageId, RoomId, UserId};
+
+/// Encodes one id as its 8 big-endian bytes.
+pub fn id(v: u64) -> [u8; 8] {
+    v.to_be_bytes()
+}
+
+/// Reads a big-endian u64 from exactly 8 bytes.
+pub fn read_u64(bytes: &[u8]) -> Option<u64> {
+    let arr: [u8; 8] = bytes.try_into().ok()?;
+    Some(u64::from_be_bytes(arr))
+}
+
+/// Concatenates two ids into a 16-byte composite key.
+pub fn pair(a: u64, b: u64) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&a.to_be_bytes());
+    k[8..].copy_from_slice(&b.to_be_bytes());
+    k
+}
+
+/// Splits a 16-byte composite key back into its two ids.
+pub fn split_pair(bytes: &[u8]) -> Option<(u64, u64)> {
+    if bytes.len() != 16 {
+        return None;
+    }
+    Some((read_u64(&bytes[..8])?, read_u64(&bytes[8..])?))
+}
+
+/// Key of one message.
+pub fn message(room: RoomId, msg: MessageId) -> [u8; 16] {
+    pair(room.0, msg.0)
+}
+
+/// Key of a membership, by room.
+pub fn member(room: RoomId, user: UserId) -> [u8; 16] {
+    pair(room.0, user.0)
+}
+
+/// Key of a membership, by user.
+pub fn user_room(user: UserId, room: RoomId) -> [u8; 16] {
+    pair(user.0, room.0)
+}
+
+/// The case-insensitive uniqueness key of a username or room name.
+pub fn fold_name(name: &str) -> Vec<u8> {
+    name.to_lowercase().into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_keys_sort_by_room_then_id() {
+        let a = message(RoomId(1), MessageId(255));
+        let b = message(RoomId(1), MessageId(256));
+        let c = message(RoomId(2), MessageId(0));
+        assert!(a < b && b < c);
+    }
+
+    #[test]
+    fn pairs_round_trip() {
+        let k = pair(0xdead_beef, u64::MAX);
+        assert_eq!(split_pair(&k), Some((0xdead_beef, u64::MAX)));
+        assert_eq!(split_pair(&k[..15]), None);
+        assert_eq!(read_u64(&id(42)), Some(42));
+    }
+
+    #[test]
+    fn names_fold_case() {
+        assert_eq!(fold_name("Alice"), fold_name("aLICE"));
+        assert_eq!(fold_name("Café"), fold_name("CAFÉ"));
+    }
+}

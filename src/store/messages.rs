@@ -1,0 +1,301 @@
+//! Message history: the `messages` tree, keyed `room ++ message id` so that
+//! every history query is a range scan of one room, never a full scan.
+
+use serde::{Deserialize, Serialize};
+
+use super::{keys, Store, StoreError};
+use crate::model::{Message, MessageId, RoomId, Timestamp, UserId};
+
+/// A message accepted for storage, before it has an id.
+#[derive(Clone, Debug)]
+pub struct NewMessage {
+    pub room_id: RoomId,
+    pub user_id: UserId,
+    pub user: String,
+    pub message: String,
+    pub timestamp: Timestamp,
+}
+
+/// One page of a room's history, oldest first.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Page {
+    pub messages: Vec<Message>,
+    /// Whether more messages exist beyond this page in the direction asked.
+    pub has_more: bool,
+}
+
+/// The stored value: the key already holds the room and the id.
+#[derive(Serialize, Deserialize)]
+struct StoredMessage {
+    #[serde(rename = "u")]
+    user_id: u64,
+    #[serde(rename = "n")]
+    user: String,
+    #[serde(rename = "m")]
+    message: String,
+    #[serde(rename = "t")]
+    timestamp: i64,
+    #[serde(rename = "e", default, skip_serializing_if = "Option::is_none")]
+    edited_at: Option<i64>,
+}
+
+fn decode(key: &[u8], value: &[u8]) -> Result<Message, StoreError> {
+    let (room, id) =
+        keys::split_pair(key).ok_or_else(|| StoreError::Corrupt("message key".into()))?;
+    let v: StoredMessage = super::from_json(value)?;
+    Ok(Message {
+        id: MessageId(id),
+        room_id: RoomId(room),
+        user: v.user,
+        user_id: UserId(v.user_id),
+        message: v.message,
+        timestamp: Timestamp(v.timestamp),
+        edited_at: v.edited_at.map(Timestamp),
+    })
+}
+
+fn encode(m: &Message) -> Result<Vec<u8>, StoreError> {
+    super::to_json(&StoredMessage {
+        user_id: m.user_id.0,
+        user: m.user.clone(),
+        message: m.message.clone(),
+        timestamp: m.timestamp.0,
+        edited_at: m.edited_at.map(|t| t.0),
+    })
+}
+
+impl Store {
+    /// Gives each message the next id and writes them all in one batch.
+    /// Not yet durable: the caller flushes (once for many batches) before
+    /// acknowledging. Ids come from sled's persistent monotonic counter, so
+    /// they keep increasing across restarts and crashes.
+    pub fn append_batch(&self, new: Vec<NewMessage>) -> Result<Vec<Message>, StoreError> {
+        let mut batch = sled::Batch::default();
+        let mut out = Vec::with_capacity(new.len());
+        for n in new {
+            let m = Message {
+                id: MessageId(self.inner.db.generate_id()?),
+                room_id: n.room_id,
+                user: n.user,
+                user_id: n.user_id,
+                message: n.message,
+                timestamp: n.timestamp,
+                edited_at: None,
+            };
+            batch.insert(&keys::message(m.room_id, m.id), encode(&m)?);
+            out.push(m);
+        }
+        self.inner.messages.apply_batch(batch)?;
+        Ok(out)
+    }
+
+    /// One message of a room.
+    pub fn message(&self, room: RoomId, id: MessageId) -> Result<Option<Message>, StoreError> {
+        let key = keys::message(room, id);
+        match self.inner.messages.get(key)? {
+            Some(v) => Ok(Some(decode(&key, &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The newest `limit` messages of a room.
+    pub fn latest(&self, room: RoomId, limit: usize) -> Result<Page, StoreError> {
+        let range = keys::message(room, MessageId(0))..=keys::message(room, MessageId(u64::MAX));
+        self.page_backwards(self.inner.messages.range(range).rev(), limit)
+    }
+
+    /// The `limit` messages just older than `before`.
+    pub fn before(
+        &self,
+        room: RoomId,
+        before: MessageId,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        let range = keys::message(room, MessageId(0))..keys::message(room, before);
+        self.page_backwards(self.inner.messages.range(range).rev(), limit)
+    }
+
+    /// The `limit` messages just newer than `after`.
+    pub fn after(&self, room: RoomId, after: MessageId, limit: usize) -> Result<Page, StoreError> {
+        let Some(start) = after.0.checked_add(1) else {
+            return Ok(Page::default());
+        };
+        let range =
+            keys::message(room, MessageId(start))..=keys::message(room, MessageId(u64::MAX));
+        let mut messages = Vec::with_capacity(limit.min(1024));
+        let mut has_more = false;
+        for kv in self.inner.messages.range(range) {
+            let (k, v) = kv?;
+            if messages.len() == limit {
+                has_more = true;
+                break;
+            }
+            messages.push(decode(&k, &v)?);
+        }
+        Ok(Page { messages, has_more })
+    }
+
+    fn page_backwards(
+        &self,
+        iter: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        let mut messages = Vec::with_capacity(limit.min(1024));
+        let mut has_more = false;
+        for kv in iter {
+            let (k, v) = kv?;
+            if messages.len() == limit {
+                has_more = true;
+                break;
+            }
+            messages.push(decode(&k, &v)?);
+        }
+        messages.reverse();
+        Ok(Page { messages, has_more })
+    }
+
+    /// The id of the newest message of a room, if any.
+    pub fn newest_id(&self, room: RoomId) -> Result<Option<MessageId>, StoreError> {
+        let range = keys::message(room, MessageId(0))..=keys::message(room, MessageId(u64::MAX));
+        match self.inner.messages.range(range).next_back() {
+            Some(kv) => {
+                let (k, _) = kv?;
+                let (_, id) = keys::split_pair(&k)
+                    .ok_or_else(|| StoreError::Corrupt("message key".into()))?;
+                Ok(Some(MessageId(id)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Replaces a message's text, marking it edited. Returns the new message.
+    pub fn edit_message(
+        &self,
+        room: RoomId,
+        id: MessageId,
+        text: &str,
+    ) -> Result<Option<Message>, StoreError> {
+        let Some(mut m) = self.message(room, id)? else {
+            return Ok(None);
+        };
+        m.message = text.to_owned();
+        m.edited_at = Some(Timestamp::now());
+        self.inner
+            .messages
+            .insert(keys::message(room, id), encode(&m)?)?;
+        Ok(Some(m))
+    }
+
+    /// Deletes one message. Returns whether it existed.
+    pub fn delete_message(&self, room: RoomId, id: MessageId) -> Result<bool, StoreError> {
+        Ok(self
+            .inner
+            .messages
+            .remove(keys::message(room, id))?
+            .is_some())
+    }
+
+    /// Every message of a room in id order, read lazily from disk.
+    pub fn room_history(&self, room: RoomId) -> impl Iterator<Item = Result<Message, StoreError>> {
+        let range = keys::message(room, MessageId(0))..=keys::message(room, MessageId(u64::MAX));
+        self.inner.messages.range(range).map(|kv| {
+            let (k, v) = kv?;
+            decode(&k, &v)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::temp_store;
+
+    fn append(store: &Store, room: RoomId, n: usize) -> Vec<MessageId> {
+        let new = (0..n)
+            .map(|i| NewMessage {
+                room_id: room,
+                user_id: UserId(7),
+                user: "u".into(),
+                message: format!("m{i}"),
+                timestamp: Timestamp::now(),
+            })
+            .collect();
+        store
+            .append_batch(new)
+            .expect("append")
+            .into_iter()
+            .map(|m| m.id)
+            .collect()
+    }
+
+    #[test]
+    fn pages_through_history_in_both_directions() {
+        let (store, _dir) = temp_store();
+        let (a, b) = (RoomId(1), RoomId(2));
+        let ids = append(&store, a, 10);
+        append(&store, b, 3);
+
+        let latest = store.latest(a, 4).expect("latest");
+        assert_eq!(
+            latest.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
+            ids[6..].to_vec()
+        );
+        assert!(latest.has_more);
+
+        let older = store.before(a, ids[6], 4).expect("before");
+        assert_eq!(
+            older.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
+            ids[2..6].to_vec()
+        );
+        assert!(older.has_more);
+        let oldest = store.before(a, ids[2], 4).expect("before");
+        assert_eq!(oldest.messages.len(), 2);
+        assert!(!oldest.has_more);
+
+        let newer = store.after(a, ids[3], 4).expect("after");
+        assert_eq!(
+            newer.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
+            ids[4..8].to_vec()
+        );
+        assert!(newer.has_more);
+        let newest = store.after(a, ids[7], 4).expect("after");
+        assert_eq!(newest.messages.len(), 2);
+        assert!(!newest.has_more);
+
+        assert!(store
+            .latest(a, 100)
+            .expect("all")
+            .messages
+            .iter()
+            .all(|m| m.room_id == a));
+        assert_eq!(store.newest_id(a).expect("newest"), Some(ids[9]));
+        assert_eq!(store.latest(RoomId(3), 5).expect("empty").messages.len(), 0);
+    }
+
+    #[test]
+    fn ids_increase_across_batches() {
+        let (store, _dir) = temp_store();
+        let first = append(&store, RoomId(1), 3);
+        let second = append(&store, RoomId(1), 3);
+        let all: Vec<_> = first.into_iter().chain(second).collect();
+        assert!(all.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn edits_and_deletes() {
+        let (store, _dir) = temp_store();
+        let ids = append(&store, RoomId(1), 2);
+        let edited = store
+            .edit_message(RoomId(1), ids[0], "new")
+            .expect("edit")
+            .expect("some");
+        assert_eq!(edited.message, "new");
+        assert!(edited.edited_at.is_some());
+        assert!(store.delete_message(RoomId(1), ids[1]).expect("delete"));
+        assert!(!store
+            .delete_message(RoomId(1), ids[1])
+            .expect("delete again"));
+        assert_eq!(store.room_history(RoomId(1)).count(), 1);
+    }
+}

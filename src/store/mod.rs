@@ -1,0 +1,184 @@
+//! The only code that touches sled.
+//!
+//! Everything persistent (users, rooms, memberships, messages) lives in
+//! typed trees whose key layouts are documented in [`keys`]. Callers speak
+//! in domain types; no sled type escapes this module.
+
+mod keys;
+mod messages;
+mod rooms;
+mod users;
+
+use std::path::Path;
+use std::sync::Arc;
+
+pub use messages::{NewMessage, Page};
+
+/// The schema this build writes. A data directory with a larger number was
+/// written by a newer chatroom and is refused rather than misread.
+pub const SCHEMA_VERSION: u32 = 1;
+
+const SCHEMA_KEY: &[u8] = b"schema_version";
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage error: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("transaction failed: {0}")]
+    Transaction(String),
+    #[error("a stored record is corrupt: {0}")]
+    Corrupt(String),
+    #[error("the data directory {path} is in use by another chatroom process; stop it first, or use the admin commands which talk to it")]
+    Locked { path: String },
+    #[error("the data directory was written by a newer chatroom (schema {found}, this build knows {SCHEMA_VERSION}); upgrade chatroom")]
+    NewerSchema { found: u32 },
+    #[error("username is already taken")]
+    UsernameTaken,
+    #[error("room name is already taken")]
+    RoomNameTaken,
+    #[error("not found")]
+    NotFound,
+}
+
+impl<E: std::fmt::Display> From<sled::transaction::TransactionError<E>> for StoreError {
+    fn from(e: sled::transaction::TransactionError<E>) -> Self {
+        StoreError::Transaction(e.to_string())
+    }
+}
+
+/// A cheap, cloneable handle to the database.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Trees>,
+}
+
+struct Trees {
+    db: sled::Db,
+    users: sled::Tree,
+    usernames: sled::Tree,
+    rooms: sled::Tree,
+    room_names: sled::Tree,
+    members: sled::Tree,
+    user_rooms: sled::Tree,
+    messages: sled::Tree,
+}
+
+impl Store {
+    /// Opens (or creates) the database in `dir` with a page cache bounded to
+    /// `cache_bytes`: sled's default of 1 GiB would let a home server's
+    /// memory grow with its history.
+    pub fn open(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
+        let db = sled::Config::new()
+            .path(dir.join("db"))
+            .cache_capacity(cache_bytes)
+            .open()
+            .map_err(|e| match e {
+                sled::Error::Io(ref io)
+                    if io.kind() == std::io::ErrorKind::WouldBlock
+                        || io.to_string().contains("lock") =>
+                {
+                    StoreError::Locked {
+                        path: dir.display().to_string(),
+                    }
+                }
+                other => StoreError::Sled(other),
+            })?;
+        let meta = db.open_tree("meta")?;
+        match meta.get(SCHEMA_KEY)? {
+            Some(v) => {
+                let found = <[u8; 4]>::try_from(v.as_ref())
+                    .map(u32::from_be_bytes)
+                    .map_err(|_| StoreError::Corrupt("schema version".into()))?;
+                if found > SCHEMA_VERSION {
+                    return Err(StoreError::NewerSchema { found });
+                }
+            }
+            None => {
+                meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
+            }
+        }
+        let trees = Trees {
+            users: db.open_tree("users")?,
+            usernames: db.open_tree("usernames")?,
+            rooms: db.open_tree("rooms")?,
+            room_names: db.open_tree("room_names")?,
+            members: db.open_tree("members")?,
+            user_rooms: db.open_tree("user_rooms")?,
+            messages: db.open_tree("messages")?,
+            db,
+        };
+        trees.db.flush()?;
+        Ok(Store {
+            inner: Arc::new(trees),
+        })
+    }
+
+    /// Makes every write so far durable. Blocking: call it off the async
+    /// threads (the message writer runs on its own thread).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.inner.db.flush()?;
+        Ok(())
+    }
+
+    /// Bytes the database occupies on disk, as sled reports it.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        Ok(self.inner.db.size_on_disk()?)
+    }
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// A random id: ids of users and rooms are not guessable in sequence.
+fn random_id() -> Result<u64, StoreError> {
+    let mut b = [0u8; 8];
+    getrandom::getrandom(&mut b).map_err(|e| StoreError::Corrupt(format!("no randomness: {e}")))?;
+    // Keep ids away from 0 so a zeroed key is never a real one.
+    Ok(u64::from_be_bytes(b).max(1))
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::Store;
+
+    /// A store in a fresh temporary directory that lives as long as the guard.
+    pub fn temp_store() -> (Store, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), 8 << 20).expect("open store");
+        (store, dir)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_a_newer_schema() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let db = sled::open(dir.path().join("db")).expect("sled");
+            let meta = db.open_tree("meta").expect("meta");
+            meta.insert(SCHEMA_KEY, &(SCHEMA_VERSION + 1).to_be_bytes())
+                .expect("insert");
+            db.flush().expect("flush");
+        }
+        match Store::open(dir.path(), 1 << 20) {
+            Err(StoreError::NewerSchema { found }) => assert_eq!(found, SCHEMA_VERSION + 1),
+            other => panic!("expected NewerSchema, got {:?}", other.map(|_| ())),
+        }
+    }
+
+    #[test]
+    fn reopens_an_existing_store() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        drop(Store::open(dir.path(), 1 << 20).expect("first open"));
+        assert!(Store::open(dir.path(), 1 << 20).is_ok());
+    }
+}

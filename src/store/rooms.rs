@@ -1,0 +1,199 @@
+//! Rooms and memberships: the `rooms`, `room_names`, `members` and
+//! `user_rooms` trees. Memberships are kept in both directions so that
+//! "members of a room" and "private rooms of a user" are prefix scans.
+
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+use sled::Transactional;
+
+use super::{from_json, keys, random_id, to_json, Store, StoreError};
+use crate::model::{Room, RoomId, Timestamp, UserId};
+
+impl Store {
+    /// Creates a room owned by `owner`, who becomes its first member. The
+    /// name's uniqueness (case-insensitive, across private rooms too) is
+    /// checked and claimed in the same transaction as the room is written.
+    pub fn create_room(
+        &self,
+        name: &str,
+        description: &str,
+        private: bool,
+        owner: UserId,
+    ) -> Result<Room, StoreError> {
+        let t = &self.inner;
+        let room = Room {
+            id: RoomId(random_id()?),
+            name: name.to_owned(),
+            description: description.to_owned(),
+            private,
+            owner_id: owner,
+            created_at: Timestamp::now().0,
+        };
+        let folded = keys::fold_name(name);
+        let value = to_json(&room)?;
+        let res = (&t.rooms, &t.room_names, &t.members, &t.user_rooms).transaction(
+            |(rooms, names, members, user_rooms): &(
+                TransactionalTree,
+                TransactionalTree,
+                TransactionalTree,
+                TransactionalTree,
+            )| {
+                if names.get(&folded)?.is_some() {
+                    return Err(ConflictableTransactionError::Abort(
+                        StoreError::RoomNameTaken,
+                    ));
+                }
+                names.insert(folded.as_slice(), &keys::id(room.id.0))?;
+                rooms.insert(&keys::id(room.id.0), value.as_slice())?;
+                members.insert(&keys::member(room.id, owner), &[])?;
+                user_rooms.insert(&keys::user_room(owner, room.id), &[])?;
+                Ok(())
+            },
+        );
+        match res {
+            Ok(()) => Ok(room),
+            Err(sled::transaction::TransactionError::Abort(e)) => Err(e),
+            Err(sled::transaction::TransactionError::Storage(e)) => Err(e.into()),
+        }
+    }
+
+    /// A room by id.
+    pub fn room(&self, id: RoomId) -> Result<Option<Room>, StoreError> {
+        match self.inner.rooms.get(keys::id(id.0))? {
+            Some(v) => Ok(Some(from_json(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// A room by name, without regard to case.
+    pub fn room_by_name(&self, name: &str) -> Result<Option<Room>, StoreError> {
+        let Some(idb) = self.inner.room_names.get(keys::fold_name(name))? else {
+            return Ok(None);
+        };
+        let id =
+            keys::read_u64(&idb).ok_or_else(|| StoreError::Corrupt("room name index".into()))?;
+        self.room(RoomId(id))
+    }
+
+    /// Every room, sorted by name (case-insensitive).
+    pub fn all_rooms(&self) -> Result<Vec<Room>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.inner.rooms.iter() {
+            let (_, v) = kv?;
+            out.push(from_json::<Room>(&v)?);
+        }
+        out.sort_by(|a, b| {
+            a.name
+                .to_lowercase()
+                .cmp(&b.name.to_lowercase())
+                .then(a.id.cmp(&b.id))
+        });
+        Ok(out)
+    }
+
+    /// Every public room and every private room `user` belongs to, by name.
+    pub fn visible_rooms(&self, user: UserId) -> Result<Vec<Room>, StoreError> {
+        let mut rooms = self.all_rooms()?;
+        let mut keep = Vec::with_capacity(rooms.len());
+        for room in rooms.drain(..) {
+            if !room.private || self.is_member(room.id, user)? {
+                keep.push(room);
+            }
+        }
+        Ok(keep)
+    }
+
+    /// Whether `user` is a member of `room` (meaningful for private rooms).
+    pub fn is_member(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
+        Ok(self.inner.members.contains_key(keys::member(room, user))?)
+    }
+
+    /// Adds a member; adding an existing member changes nothing.
+    pub fn add_member(&self, room: RoomId, user: UserId) -> Result<(), StoreError> {
+        let t = &self.inner;
+        (&t.members, &t.user_rooms).transaction(
+            |(members, user_rooms): &(TransactionalTree, TransactionalTree)| {
+                members.insert(&keys::member(room, user), &[])?;
+                user_rooms.insert(&keys::user_room(user, room), &[])?;
+                Ok::<(), ConflictableTransactionError<StoreError>>(())
+            },
+        )?;
+        Ok(())
+    }
+
+    /// Removes a member. Returns whether it was one.
+    pub fn remove_member(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
+        let t = &self.inner;
+        let was = (&t.members, &t.user_rooms).transaction(
+            |(members, user_rooms): &(TransactionalTree, TransactionalTree)| {
+                let was = members.remove(&keys::member(room, user))?.is_some();
+                user_rooms.remove(&keys::user_room(user, room))?;
+                Ok::<bool, ConflictableTransactionError<StoreError>>(was)
+            },
+        )?;
+        Ok(was)
+    }
+
+    /// The members of a room, in user-id order.
+    pub fn members(&self, room: RoomId) -> Result<Vec<UserId>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.inner.members.scan_prefix(keys::id(room.0)) {
+            let (k, _) = kv?;
+            let (_, user) =
+                keys::split_pair(&k).ok_or_else(|| StoreError::Corrupt("member key".into()))?;
+            out.push(UserId(user));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::model::UserId;
+    use crate::store::testing::temp_store;
+    use crate::store::StoreError;
+
+    #[test]
+    fn room_names_are_unique_across_private_rooms_too() {
+        let (store, _dir) = temp_store();
+        store
+            .create_room("Secret", "", true, UserId(1))
+            .expect("create");
+        assert!(matches!(
+            store.create_room("SECRET", "", false, UserId(2)),
+            Err(StoreError::RoomNameTaken)
+        ));
+    }
+
+    #[test]
+    fn private_rooms_are_visible_to_members_only() {
+        let (store, _dir) = temp_store();
+        let public = store
+            .create_room("b-public", "", false, UserId(1))
+            .expect("create");
+        let private = store
+            .create_room("a-private", "", true, UserId(1))
+            .expect("create");
+        let ids = |u| {
+            store
+                .visible_rooms(UserId(u))
+                .expect("list")
+                .into_iter()
+                .map(|r| r.id)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(1), vec![private.id, public.id]);
+        assert_eq!(ids(2), vec![public.id]);
+        store.add_member(private.id, UserId(2)).expect("add");
+        store.add_member(private.id, UserId(2)).expect("add twice");
+        assert_eq!(ids(2), vec![private.id, public.id]);
+        assert_eq!(
+            store.members(private.id).expect("members"),
+            vec![UserId(1), UserId(2)]
+        );
+        assert!(store.remove_member(private.id, UserId(2)).expect("remove"));
+        assert!(!store
+            .remove_member(private.id, UserId(2))
+            .expect("remove again"));
+        assert_eq!(ids(2), vec![public.id]);
+    }
+}

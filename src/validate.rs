@@ -1,0 +1,96 @@
+//! The contract's rules for names, passwords and texts, shared by the REST
+//! API, the WebSocket and the command line.
+
+/// Usernames: 3 to 32 characters of `A-Z a-z 0-9 _ . -`.
+pub fn username(name: &str) -> Result<(), String> {
+    let ok_len = (3..=32).contains(&name.len());
+    let ok_chars = name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if ok_len && ok_chars {
+        Ok(())
+    } else {
+        Err("username must be 3 to 32 characters of A-Z a-z 0-9 _ . -".into())
+    }
+}
+
+/// Passwords: 8 to 1024 bytes.
+pub fn password(pw: &str) -> Result<(), String> {
+    if (8..=1024).contains(&pw.len()) {
+        Ok(())
+    } else {
+        Err("password must be 8 to 1024 bytes".into())
+    }
+}
+
+/// Room names: 1 to 64 characters after trimming. Returns the trimmed name.
+pub fn room_name(name: &str) -> Result<&str, String> {
+    let t = name.trim();
+    if (1..=64).contains(&t.chars().count()) {
+        Ok(t)
+    } else {
+        Err("room name must be 1 to 64 characters".into())
+    }
+}
+
+/// Room descriptions: at most 512 characters.
+pub fn description(d: &str) -> Result<(), String> {
+    if d.chars().count() <= 512 {
+        Ok(())
+    } else {
+        Err("description must be at most 512 characters".into())
+    }
+}
+
+/// Most characters in one message.
+pub const MESSAGE_MAX_CHARS: usize = 4000;
+
+/// Messages: 1 to 4000 characters, not only whitespace.
+pub fn message(text: &str) -> Result<(), String> {
+    if text.trim().is_empty() {
+        return Err("message must not be empty or only whitespace".into());
+    }
+    if text.chars().count() > MESSAGE_MAX_CHARS {
+        return Err(format!(
+            "message must be at most {MESSAGE_MAX_CHARS} characters"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames() {
+        assert!(username("ab").is_err());
+        assert!(username("abc").is_ok());
+        assert!(username(&"a".repeat(32)).is_ok());
+        assert!(username(&"a".repeat(33)).is_err());
+        assert!(username("a b c").is_err());
+        assert!(username("émile").is_err());
+        assert!(username("A_b.c-9").is_ok());
+    }
+
+    #[test]
+    fn passwords_count_bytes() {
+        assert!(password("1234567").is_err());
+        assert!(password("12345678").is_ok());
+        assert!(password("éééé").is_ok(), "4 characters but 8 bytes");
+        assert!(password(&"x".repeat(1025)).is_err());
+    }
+
+    #[test]
+    fn texts_count_characters() {
+        assert_eq!(room_name("  hi  "), Ok("hi"));
+        assert!(room_name("   ").is_err());
+        assert!(room_name(&"é".repeat(64)).is_ok());
+        assert!(room_name(&"é".repeat(65)).is_err());
+        assert!(description(&"é".repeat(512)).is_ok());
+        assert!(description(&"é".repeat(513)).is_err());
+        assert!(message(" \n\t ").is_err());
+        assert!(message(&"é".repeat(4000)).is_ok());
+        assert!(message(&"é".repeat(4001)).is_err());
+    }
+}
