@@ -23,6 +23,10 @@ pub enum Command {
     CreateAdmin(CreateAdminArgs),
     /// Write every stored message (or one room's) as JSON lines or a JSON array.
     Export(ExportArgs),
+    /// Write a consistent copy of the whole database to a file, even while the server runs.
+    Backup(BackupArgs),
+    /// Load a backup into a new, empty data directory (no server running on it).
+    Restore(RestoreArgs),
 }
 
 /// The data directory option shared by every command.
@@ -151,6 +155,26 @@ pub struct ExportArgs {
     /// Write to this file instead of standard output.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub data: DataDirArg,
+
+    /// File to write the backup to (replaced only once the backup is complete).
+    #[arg(long, value_name = "FILE")]
+    pub output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// Backup file written by `chatroom backup`.
+    #[arg(long, value_name = "FILE")]
+    pub input: PathBuf,
+
+    #[command(flatten)]
+    pub data: DataDirArg,
 }
 
 /// How `export` writes messages.

@@ -4,6 +4,7 @@
 //! runs lives in these modules, which the integration tests and the
 //! benchmark also use.
 
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod chat;

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+use chatroom::admin::commands as admin;
 use chatroom::cli::{self, Cli, Command};
 use chatroom::{config, server};
 
@@ -19,10 +20,10 @@ fn main() -> ExitCode {
     init_tracing();
     let result = match cli.command {
         Command::Serve(args) => serve(args),
-        Command::CreateAdmin(_) | Command::Export(_) => {
-            eprintln!("chatroom: error: not yet implemented");
-            return ExitCode::from(2);
-        }
+        Command::CreateAdmin(args) => admin::create_admin(args),
+        Command::Export(args) => admin::export(args),
+        Command::Backup(args) => admin::backup(args),
+        Command::Restore(args) => admin::restore(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -77,8 +77,7 @@ pub enum Role {
 
 /// Milliseconds since the Unix epoch, UTC. Serialised as RFC 3339 with
 /// millisecond precision, as the contract requires.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
-#[serde(transparent)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(pub i64);
 
 impl Timestamp {
@@ -97,6 +96,40 @@ impl Timestamp {
             .ok()
             .and_then(|t| t.format(FMT).ok())
             .unwrap_or_else(|| "1970-01-01T00:00:00.000Z".to_owned())
+    }
+}
+
+impl Timestamp {
+    /// Parses an RFC 3339 time, or a date alone (`2026-11-24`, its start in UTC).
+    pub fn parse(text: &str) -> Option<Timestamp> {
+        let text = text.trim();
+        let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            .ok()
+            .or_else(|| {
+                let d = time::Date::parse(
+                    text,
+                    time::macros::format_description!("[year]-[month]-[day]"),
+                )
+                .ok()?;
+                Some(d.midnight().assume_utc())
+            })?;
+        Some(Timestamp((t.unix_timestamp_nanos() / 1_000_000) as i64))
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            Millis(i64),
+            Text(String),
+        }
+        match Repr::deserialize(d)? {
+            Repr::Millis(ms) => Ok(Timestamp(ms)),
+            Repr::Text(s) => Timestamp::parse(&s)
+                .ok_or_else(|| serde::de::Error::custom("invalid RFC 3339 time")),
+        }
     }
 }
 
@@ -229,5 +262,18 @@ mod tests {
             "2026-11-24T03:41:10.123Z"
         );
         assert_eq!(Timestamp(0).to_rfc3339(), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            Timestamp::parse("2026-11-24T03:41:10.123Z"),
+            Some(Timestamp(1_795_491_670_123))
+        );
+        assert_eq!(
+            Timestamp::parse("2026-11-24T04:41:10.123+01:00"),
+            Some(Timestamp(1_795_491_670_123))
+        );
+        assert_eq!(
+            Timestamp::parse("2026-11-24"),
+            Some(Timestamp(1_795_478_400_000))
+        );
+        assert_eq!(Timestamp::parse("yesterday"), None);
     }
 }

@@ -54,6 +54,12 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     let tokens = Tokens::new(&settings.jwt_secret, settings.token_ttl)
         .map_err(|e| ServeError(e.to_string()))?;
     let listener = bind(settings.bind).await?;
+    let admin = crate::admin::socket::listen(&settings.data_dir).map_err(|e| {
+        ServeError(format!(
+            "cannot create the admin socket in {}: {e}",
+            settings.data_dir.display()
+        ))
+    })?;
     let local = listener
         .local_addr()
         .map_err(|e| ServeError(e.to_string()))?;
@@ -76,8 +82,15 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     tracing::info!(address = %local, data_dir = %app.settings.data_dir.display(), "chatroom started");
 
     let signal = tokio::spawn(wait_for_signal(app.shutdown.stop_reading.clone()));
+    let admin_task = tokio::spawn(crate::admin::socket::serve(
+        admin,
+        store.clone(),
+        app.shutdown.stop_reading.clone(),
+    ));
     accept_loop(app.clone(), listener).await;
     signal.abort();
+    let _ = admin_task.await;
+    let _ = std::fs::remove_file(crate::admin::socket_path(&app.settings.data_dir));
 
     // Everything sessions handed to the writer is now stored and delivered.
     app.writer.barrier().await;

@@ -1,6 +1,7 @@
 //! The warp routes: one file per resource, composed here with the request
 //! log, the security headers and the single error mapping.
 
+mod admin;
 mod body;
 mod rooms;
 mod users;
@@ -30,7 +31,9 @@ pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Infallib
     let health = warp::path!("healthz")
         .and(warp::get())
         .map(|| warp::reply::json(&serde_json::json!({"status": "ok"})));
-    let api = users::routes(app.clone()).or(rooms::routes(app.clone()));
+    let api = users::routes(app.clone())
+        .or(rooms::routes(app.clone()))
+        .or(admin::routes(app.clone()));
     let api = warp::path("api").and(api);
     health
         .or(api)

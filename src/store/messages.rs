@@ -1,6 +1,8 @@
 //! Message history: the `messages` tree, keyed `room ++ message id` so that
 //! every history query is a range scan of one room, never a full scan.
 
+use std::sync::atomic::Ordering;
+
 use serde::{Deserialize, Serialize};
 
 use super::{keys, Store, StoreError};
@@ -55,7 +57,7 @@ fn decode(key: &[u8], value: &[u8]) -> Result<Message, StoreError> {
     })
 }
 
-fn encode(m: &Message) -> Result<Vec<u8>, StoreError> {
+pub(super) fn encode(m: &Message) -> Result<Vec<u8>, StoreError> {
     super::to_json(&StoredMessage {
         user_id: m.user_id.0,
         user: m.user.clone(),
@@ -65,17 +67,41 @@ fn encode(m: &Message) -> Result<Vec<u8>, StoreError> {
     })
 }
 
+/// The largest message id in the tree: the last key of each room's range,
+/// visiting one key per room rather than every message.
+pub(super) fn max_message_id(tree: &sled::Tree) -> Result<Option<u64>, StoreError> {
+    let mut max = None;
+    let mut from = [0u8; 16];
+    while let Some(kv) = tree.range(from..).next() {
+        let (k, _) = kv?;
+        let (room, _) =
+            keys::split_pair(&k).ok_or_else(|| StoreError::Corrupt("message key".into()))?;
+        let end = keys::pair(room, u64::MAX);
+        if let Some(last) = tree.range(..=end).next_back() {
+            let (lk, _) = last?;
+            let (_, id) =
+                keys::split_pair(&lk).ok_or_else(|| StoreError::Corrupt("message key".into()))?;
+            max = max.max(Some(id));
+        }
+        match room.checked_add(1) {
+            Some(next) => from = keys::pair(next, 0),
+            None => break,
+        }
+    }
+    Ok(max)
+}
+
 impl Store {
     /// Gives each message the next id and writes them all in one batch.
     /// Not yet durable: the caller flushes (once for many batches) before
-    /// acknowledging. Ids come from sled's persistent monotonic counter, so
-    /// they keep increasing across restarts and crashes.
+    /// acknowledging. Ids increase across restarts, crashes and restores
+    /// (the counter resumes past the largest stored id).
     pub fn append_batch(&self, new: Vec<NewMessage>) -> Result<Vec<Message>, StoreError> {
         let mut batch = sled::Batch::default();
         let mut out = Vec::with_capacity(new.len());
         for n in new {
             let m = Message {
-                id: MessageId(self.inner.db.generate_id()?),
+                id: MessageId(self.inner.next_message_id.fetch_add(1, Ordering::Relaxed)),
                 room_id: n.room_id,
                 user: n.user,
                 user_id: n.user_id,
@@ -118,8 +144,22 @@ impl Store {
 
     /// The `limit` messages just newer than `after`.
     pub fn after(&self, room: RoomId, after: MessageId, limit: usize) -> Result<Page, StoreError> {
-        let Some(start) = after.0.checked_add(1) else {
-            return Ok(Page::default());
+        self.page_from(room, Some(after), limit)
+    }
+
+    /// The `limit` oldest messages newer than `after`, or than nothing.
+    pub fn page_from(
+        &self,
+        room: RoomId,
+        after: Option<MessageId>,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        let start = match after {
+            None => 0,
+            Some(a) => match a.0.checked_add(1) {
+                Some(s) => s,
+                None => return Ok(Page::default()),
+            },
         };
         let range =
             keys::message(room, MessageId(start))..=keys::message(room, MessageId(u64::MAX));
@@ -153,6 +193,12 @@ impl Store {
         }
         messages.reverse();
         Ok(Page { messages, has_more })
+    }
+
+    /// The id the next appended message will get: every message already
+    /// stored has a smaller one, so it marks a consistent cut of history.
+    pub fn message_cutoff(&self) -> MessageId {
+        MessageId(self.inner.next_message_id.load(Ordering::Relaxed))
     }
 
     /// The id of the newest message of a room, if any.
@@ -280,6 +326,19 @@ mod tests {
         let second = append(&store, RoomId(1), 3);
         let all: Vec<_> = first.into_iter().chain(second).collect();
         assert!(all.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn ids_resume_past_the_largest_after_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let before = {
+            let store = Store::open(dir.path(), 1 << 20).expect("open");
+            append(&store, RoomId(5), 3);
+            append(&store, RoomId(2), 2).pop().expect("id")
+        };
+        let store = Store::open(dir.path(), 1 << 20).expect("reopen");
+        let after = append(&store, RoomId(9), 1)[0];
+        assert!(after > before);
     }
 
     #[test]

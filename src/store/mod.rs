@@ -4,14 +4,17 @@
 //! typed trees whose key layouts are documented in [`keys`]. Callers speak
 //! in domain types; no sled type escapes this module.
 
+mod export;
 mod keys;
 mod messages;
 mod rooms;
 mod users;
 
 use std::path::Path;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
+pub use export::{BackupCounts, ExportLine};
 pub use messages::{NewMessage, Page};
 
 /// The schema this build writes. A data directory with a larger number was
@@ -39,6 +42,8 @@ pub enum StoreError {
     RoomNameTaken,
     #[error("not found")]
     NotFound,
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl<E: std::fmt::Display> From<sled::transaction::TransactionError<E>> for StoreError {
@@ -62,6 +67,10 @@ struct Trees {
     members: sled::Tree,
     user_rooms: sled::Tree,
     messages: sled::Tree,
+    /// The next message id. Only the writer appends, so an in-memory counter
+    /// recovered at open (one past the largest stored id) is exact: an id
+    /// lost in a crash was never acknowledged nor delivered.
+    next_message_id: AtomicU64,
 }
 
 impl Store {
@@ -98,6 +107,8 @@ impl Store {
                 meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
             }
         }
+        let messages = db.open_tree("messages")?;
+        let next = messages::max_message_id(&messages)?.map_or(0, |m| m + 1);
         let trees = Trees {
             users: db.open_tree("users")?,
             usernames: db.open_tree("usernames")?,
@@ -105,7 +116,8 @@ impl Store {
             room_names: db.open_tree("room_names")?,
             members: db.open_tree("members")?,
             user_rooms: db.open_tree("user_rooms")?,
-            messages: db.open_tree("messages")?,
+            messages,
+            next_message_id: AtomicU64::new(next),
             db,
         };
         trees.db.flush()?;

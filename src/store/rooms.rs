@@ -133,6 +133,48 @@ impl Store {
         Ok(was)
     }
 
+    /// Deletes a room with its memberships and its whole history. Returns
+    /// whether it existed. History goes in batches, so a large room does
+    /// not need its keys in memory at once.
+    pub fn delete_room(&self, id: RoomId) -> Result<bool, StoreError> {
+        let t = &self.inner;
+        let Some(room) = self.room(id)? else {
+            return Ok(false);
+        };
+        let folded = keys::fold_name(&room.name);
+        let members = self.members(id)?;
+        (&t.rooms, &t.room_names, &t.members, &t.user_rooms).transaction(
+            |(rooms, names, m, ur): &(
+                TransactionalTree,
+                TransactionalTree,
+                TransactionalTree,
+                TransactionalTree,
+            )| {
+                rooms.remove(&keys::id(id.0))?;
+                names.remove(folded.as_slice())?;
+                for user in &members {
+                    m.remove(&keys::member(id, *user))?;
+                    ur.remove(&keys::user_room(*user, id))?;
+                }
+                Ok::<(), ConflictableTransactionError<StoreError>>(())
+            },
+        )?;
+        loop {
+            let mut batch = sled::Batch::default();
+            let mut n = 0;
+            for kv in t.messages.scan_prefix(keys::id(id.0)).keys().take(4096) {
+                batch.remove(kv?);
+                n += 1;
+            }
+            if n == 0 {
+                break;
+            }
+            t.messages.apply_batch(batch)?;
+        }
+        self.flush()?;
+        Ok(true)
+    }
+
     /// The members of a room, in user-id order.
     pub fn members(&self, room: RoomId) -> Result<Vec<UserId>, StoreError> {
         let mut out = Vec::new();
@@ -195,5 +237,12 @@ mod tests {
             .remove_member(private.id, UserId(2))
             .expect("remove again"));
         assert_eq!(ids(2), vec![public.id]);
+        assert!(store.delete_room(private.id).expect("delete"));
+        assert!(!store.delete_room(private.id).expect("delete again"));
+        assert_eq!(ids(1), vec![public.id]);
+        assert!(store.members(private.id).expect("members").is_empty());
+        store
+            .create_room("A-PRIVATE", "", false, UserId(1))
+            .expect("name is free again");
     }
 }

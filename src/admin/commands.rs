@@ -1,0 +1,298 @@
+//! The admin commands as run from a shell: each talks to the server that
+//! holds the data directory, or opens the store itself when none does.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::ops::{self, OpError};
+use super::socket;
+use super::Request;
+use crate::cli::{BackupArgs, CreateAdminArgs, ExportArgs, ExportFormat, RestoreArgs};
+use crate::model::Timestamp;
+use crate::store::{Store, StoreError};
+
+/// Page cache of a store opened by a command: small, it only streams.
+const COMMAND_CACHE_BYTES: u64 = 16 * 1024 * 1024;
+/// How long a command keeps trying while a server is starting or stopping
+/// (the database is locked but the socket is not up yet, or gone).
+const SETTLE: Duration = Duration::from_secs(10);
+
+/// Where a command's operation runs.
+enum Target {
+    Server(UnixStream),
+    Local(Store),
+}
+
+/// The server's admin socket if one answers, else the store opened here.
+fn open_target(data_dir: &Path, create: bool) -> Result<Target, String> {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        if let Some(stream) = socket::connect(data_dir) {
+            return Ok(Target::Server(stream));
+        }
+        if !create && !data_dir.join("db").exists() {
+            return Err(format!(
+                "no chatroom data in {}; pass the server's --data-dir",
+                data_dir.display()
+            ));
+        }
+        if create {
+            crate::config::ensure_data_dir(data_dir).map_err(|e| e.to_string())?;
+        }
+        match Store::open(data_dir, COMMAND_CACHE_BYTES) {
+            Ok(store) => return Ok(Target::Local(store)),
+            Err(StoreError::Locked { .. }) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
+            Err(StoreError::Locked { .. }) => {
+                return Err(format!(
+                    "the data directory {} is locked by a process that does not answer on its admin socket; is an older chatroom running?",
+                    data_dir.display()
+                ))
+            }
+            Err(e) => return Err(format!("cannot open the database in {}: {e}", data_dir.display())),
+        }
+    }
+}
+
+/// `create-admin`.
+pub fn create_admin(args: CreateAdminArgs) -> Result<(), String> {
+    crate::validate::username(&args.username)?;
+    let password = if args.password_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    } else {
+        let first = rpassword::prompt_password(format!("Password for {}: ", args.username))
+            .map_err(|e| {
+                format!("cannot prompt for a password ({e}); pipe it in with --password-stdin")
+            })?;
+        let again = rpassword::prompt_password("Again: ")
+            .map_err(|e| format!("cannot prompt for a password ({e})"))?;
+        if first != again {
+            return Err("the two passwords differ; nothing was changed".into());
+        }
+        first
+    };
+    crate::validate::password(&password)?;
+    let hash = crate::auth::hash_password_blocking(&password).map_err(|e| e.to_string())?;
+    let summary = match open_target(&args.data.data_dir, true)? {
+        Target::Server(stream) => socket::request(
+            stream,
+            &Request::CreateAdmin {
+                username: args.username,
+                password_hash: hash,
+            },
+            &mut std::io::sink(),
+        ),
+        Target::Local(store) => ops::create_admin(&store, &args.username, &hash),
+    }
+    .map_err(|e| e.0)?;
+    println!("{summary}");
+    Ok(())
+}
+
+/// `export`.
+pub fn export(args: ExportArgs) -> Result<(), String> {
+    let since = match &args.since {
+        Some(s) => Some(Timestamp::parse(s).ok_or_else(|| {
+            format!("--since {s:?} is not an RFC 3339 time or a date such as 2026-11-24")
+        })?),
+        None => None,
+    };
+    let target = open_target(&args.data.data_dir, false)?;
+    let result = match &args.output {
+        Some(path) => {
+            let file =
+                File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+            let r = write_export(
+                target,
+                &args,
+                since,
+                BufWriter::with_capacity(256 * 1024, file),
+            );
+            if r.is_err() {
+                let _ = std::fs::remove_file(path);
+            }
+            r
+        }
+        None => write_export(
+            target,
+            &args,
+            since,
+            BufWriter::with_capacity(256 * 1024, std::io::stdout().lock()),
+        ),
+    };
+    result.map(|_| ()).map_err(|e| e.0)
+}
+
+fn write_export<W: Write>(
+    target: Target,
+    args: &ExportArgs,
+    since: Option<Timestamp>,
+    out: W,
+) -> Result<String, OpError> {
+    let mut out = match args.format {
+        ExportFormat::Jsonl => Lines::Plain(out),
+        ExportFormat::Json => Lines::Array(JsonArray {
+            inner: out,
+            first: true,
+            at_start: true,
+        }),
+    };
+    let summary = match target {
+        Target::Server(stream) => socket::request(
+            stream,
+            &Request::Export {
+                room: args.room.clone(),
+                since: since.map(|t| t.0),
+            },
+            &mut out,
+        )?,
+        Target::Local(store) => {
+            ops::export(&store, args.room.as_deref(), since, &mut out)?.to_string()
+        }
+    };
+    out.finish()?;
+    Ok(summary)
+}
+
+/// Output of `export`: lines as they come, or the same objects as one JSON array.
+enum Lines<W: Write> {
+    Plain(W),
+    Array(JsonArray<W>),
+}
+
+impl<W: Write> Lines<W> {
+    fn finish(self) -> std::io::Result<()> {
+        match self {
+            Lines::Plain(mut w) => w.flush(),
+            Lines::Array(a) => a.finish(),
+        }
+    }
+}
+
+impl<W: Write> Write for Lines<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Lines::Plain(w) => w.write(buf),
+            Lines::Array(a) => a.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Lines::Plain(w) => w.flush(),
+            Lines::Array(a) => a.flush(),
+        }
+    }
+}
+
+/// Turns JSON lines into one JSON array while streaming.
+struct JsonArray<W: Write> {
+    inner: W,
+    first: bool,
+    at_start: bool,
+}
+
+impl<W: Write> JsonArray<W> {
+    fn finish(mut self) -> std::io::Result<()> {
+        self.inner
+            .write_all(if self.first { b"[]\n" } else { b"\n]\n" })?;
+        self.inner.flush()
+    }
+}
+
+impl<W: Write> Write for JsonArray<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut rest = buf;
+        while !rest.is_empty() {
+            if self.at_start {
+                self.inner
+                    .write_all(if self.first { b"[\n" } else { b",\n" })?;
+                self.first = false;
+                self.at_start = false;
+            }
+            match rest.iter().position(|b| *b == b'\n') {
+                Some(i) => {
+                    self.inner.write_all(&rest[..i])?;
+                    self.at_start = true;
+                    rest = &rest[i + 1..];
+                }
+                None => {
+                    self.inner.write_all(rest)?;
+                    rest = &[];
+                }
+            }
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// `backup`: written to a temporary file, synced, then renamed into place,
+/// so a backup file that exists is complete.
+pub fn backup(args: BackupArgs) -> Result<(), String> {
+    let target = open_target(&args.data.data_dir, false)?;
+    let tmp = args.output.with_extension("partial");
+    let file = File::create(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+    let mut out = BufWriter::with_capacity(256 * 1024, file);
+    let result = match target {
+        Target::Server(stream) => socket::request(stream, &Request::Backup, &mut out),
+        Target::Local(store) => store
+            .backup(&mut out)
+            .map(|c| serde_json::to_string(&c).unwrap_or_default())
+            .map_err(OpError::from),
+    };
+    let finish = result.and_then(|summary| {
+        let file = out
+            .into_inner()
+            .map_err(|e| OpError(format!("cannot write the backup: {e}")))?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, &args.output)?;
+        Ok(summary)
+    });
+    match finish {
+        Ok(summary) => {
+            eprintln!("backup written to {}: {summary}", args.output.display());
+            Ok(())
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e.0)
+        }
+    }
+}
+
+/// `restore`: into a data directory no server holds and no data is in.
+pub fn restore(args: RestoreArgs) -> Result<(), String> {
+    let dir = &args.data.data_dir;
+    if socket::connect(dir).is_some() {
+        return Err(format!(
+            "a server is running on {}; stop it, and restore into a new, empty data directory",
+            dir.display()
+        ));
+    }
+    let file = File::open(&args.input)
+        .map_err(|e| format!("cannot open {}: {e}", args.input.display()))?;
+    crate::config::ensure_data_dir(dir).map_err(|e| e.to_string())?;
+    let store = Store::open(dir, COMMAND_CACHE_BYTES)
+        .map_err(|e| format!("cannot open the database in {}: {e}", dir.display()))?;
+    let counts = store
+        .restore(&mut BufReader::with_capacity(256 * 1024, file))
+        .map_err(|e| format!("restore failed: {e}"))?;
+    eprintln!(
+        "restored {} users, {} rooms, {} memberships and {} messages into {}",
+        counts.users,
+        counts.rooms,
+        counts.members,
+        counts.messages,
+        dir.display()
+    );
+    Ok(())
+}

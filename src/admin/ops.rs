@@ -1,0 +1,78 @@
+//! The admin operations themselves, over a [`Store`]: run by the server for
+//! a socket client, or by the command when no server holds the data.
+
+use std::io::Write;
+
+use crate::model::{Role, RoomId, Timestamp};
+use crate::store::{Store, StoreError};
+
+/// An admin operation's failure, phrased for the person at the shell.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct OpError(pub String);
+
+impl From<StoreError> for OpError {
+    fn from(e: StoreError) -> Self {
+        OpError(e.to_string())
+    }
+}
+
+impl From<std::io::Error> for OpError {
+    fn from(e: std::io::Error) -> Self {
+        OpError(format!("cannot write the output: {e}"))
+    }
+}
+
+/// Creates `username` as an admin, or promotes the existing user, sets its
+/// password and enables it. Returns what was done, for the operator.
+pub fn create_admin(store: &Store, username: &str, password_hash: &str) -> Result<String, OpError> {
+    match store.user_by_name(username)? {
+        Some((id, rec)) => {
+            store.update_user(id, |r| {
+                r.role = Role::Admin;
+                r.password_hash = password_hash.to_owned();
+                r.disabled = false;
+            })?;
+            store.flush()?;
+            Ok(format!(
+                "{} is now an admin; its password was set",
+                rec.username
+            ))
+        }
+        None => {
+            let user = store.create_user(username, password_hash, Role::Admin)?;
+            store.flush()?;
+            Ok(format!("created admin {} (id {})", user.username, user.id))
+        }
+    }
+}
+
+/// Finds a room by id or by name (without regard to case).
+pub fn find_room(store: &Store, name_or_id: &str) -> Result<RoomId, OpError> {
+    if let Ok(id) = name_or_id.parse::<RoomId>() {
+        if let Some(room) = store.room(id)? {
+            return Ok(room.id);
+        }
+    }
+    match store.room_by_name(name_or_id)? {
+        Some(room) => Ok(room.id),
+        None => Err(OpError(format!(
+            "no room named or with id {name_or_id:?}; list rooms with GET /api/rooms"
+        ))),
+    }
+}
+
+/// Writes every selected message as one JSON line each. Returns the count.
+pub fn export(
+    store: &Store,
+    room: Option<&str>,
+    since: Option<Timestamp>,
+    out: &mut dyn Write,
+) -> Result<u64, OpError> {
+    let room = room.map(|r| find_room(store, r)).transpose()?;
+    store.export::<OpError>(room, since, |line| {
+        serde_json::to_writer(&mut *out, line).map_err(|e| OpError(e.to_string()))?;
+        out.write_all(b"\n")?;
+        Ok(())
+    })
+}

@@ -1,0 +1,147 @@
+//! Both ends of the admin socket.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+use tokio::net::UnixListener;
+use tokio_util::sync::CancellationToken;
+
+use super::ops::{self, OpError};
+use super::{socket_path, Request, DONE, FAIL};
+use crate::store::Store;
+
+/// Time a client has to send its request line.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// A client that stops reading for this long is dropped.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Binds the admin socket of `data_dir`, mode 0600. The caller holds the
+/// database lock, so a socket file already there is a crashed server's:
+/// it is replaced.
+pub fn listen(data_dir: &Path) -> std::io::Result<UnixListener> {
+    let path = socket_path(data_dir);
+    match std::fs::remove_file(&path) {
+        Ok(()) => tracing::info!("replaced a stale admin socket"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let listener = UnixListener::bind(&path)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// Serves admin clients until `stop`; each runs on the blocking pool (they
+/// are rare, and their work is disk-bound).
+pub async fn serve(listener: UnixListener, store: Store, stop: CancellationToken) {
+    loop {
+        let stream = tokio::select! {
+            r = listener.accept() => match r {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "admin accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = stop.cancelled() => break,
+        };
+        let store = store.clone();
+        let std_stream = match stream
+            .into_std()
+            .and_then(|s| s.set_nonblocking(false).map(|()| s))
+        {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "admin connection setup failed");
+                continue;
+            }
+        };
+        tokio::task::spawn_blocking(move || handle(&store, std_stream));
+    }
+}
+
+fn handle(store: &Store, stream: UnixStream) {
+    let _ = stream.set_read_timeout(Some(REQUEST_TIMEOUT));
+    let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
+    let mut line = String::new();
+    let mut reader = BufReader::new(&stream);
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, &stream);
+    let result = match reader.read_line(&mut line) {
+        Ok(_) => match serde_json::from_str::<Request>(&line) {
+            Ok(req) => run(store, req, &mut out),
+            Err(e) => Err(OpError(format!("bad admin request: {e}"))),
+        },
+        Err(e) => Err(OpError(format!("reading the admin request: {e}"))),
+    };
+    let last = match result {
+        Ok(summary) => format!("{DONE}{summary}\n"),
+        Err(e) => format!("{FAIL}{}\n", e.0.replace('\n', " ")),
+    };
+    let _ = out.write_all(last.as_bytes()).and_then(|()| out.flush());
+}
+
+fn run(store: &Store, req: Request, out: &mut dyn Write) -> Result<String, OpError> {
+    match req {
+        Request::CreateAdmin {
+            username,
+            password_hash,
+        } => {
+            crate::validate::username(&username).map_err(OpError)?;
+            ops::create_admin(store, &username, &password_hash)
+        }
+        Request::Export { room, since } => {
+            let n = ops::export(
+                store,
+                room.as_deref(),
+                since.map(crate::model::Timestamp),
+                out,
+            )?;
+            Ok(n.to_string())
+        }
+        Request::Backup => {
+            let counts = store.backup(out)?;
+            Ok(serde_json::to_string(&counts).unwrap_or_default())
+        }
+    }
+}
+
+/// Connects to the server holding `data_dir`, if one listens there.
+pub fn connect(data_dir: &Path) -> Option<UnixStream> {
+    UnixStream::connect(socket_path(data_dir)).ok()
+}
+
+/// Sends a request and copies the data lines to `out`. Returns the
+/// server's summary, or its error.
+pub fn request(stream: UnixStream, req: &Request, out: &mut dyn Write) -> Result<String, OpError> {
+    let mut text = serde_json::to_string(req).map_err(|e| OpError(e.to_string()))?;
+    text.push('\n');
+    (&stream)
+        .write_all(text.as_bytes())
+        .map_err(|e| OpError(format!("talking to the server: {e}")))?;
+    let mut reader = BufReader::with_capacity(64 * 1024, &stream);
+    let mut line = Vec::with_capacity(1024);
+    loop {
+        line.clear();
+        let n = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| OpError(format!("reading from the server: {e}")))?;
+        if n == 0 {
+            return Err(OpError(
+                "the server closed the admin channel before finishing; try again".into(),
+            ));
+        }
+        if line.first() == Some(&b'{') {
+            out.write_all(&line)?;
+            continue;
+        }
+        let text = String::from_utf8_lossy(&line);
+        let text = text.trim_end();
+        if let Some(summary) = text.strip_prefix(DONE) {
+            return Ok(summary.to_owned());
+        }
+        return Err(OpError(text.strip_prefix(FAIL).unwrap_or(text).to_owned()));
+    }
+}

@@ -1,0 +1,184 @@
+//! Moderation and administration over REST (additions to the contract,
+//! documented in docs/protocol-additions.md): user management for admins,
+//! message edits and deletions, room deletion.
+
+use serde::{Deserialize, Serialize};
+use warp::http::StatusCode;
+use warp::{Filter, Rejection, Reply};
+
+use super::{authenticated, body, reply, with_app};
+use crate::app::{App, AuthUser};
+use crate::chat::events;
+use crate::error::ApiError;
+use crate::model::{MessageId, RoomId, UserId};
+use crate::validate;
+
+/// Close code sent to the connections of a disabled user (policy violation).
+const CLOSE_DISABLED: u16 = 1008;
+
+#[derive(Deserialize)]
+struct Edit {
+    message: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Deleted {
+    room_id: RoomId,
+    id: MessageId,
+}
+
+pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    let limit = app.settings.body_limit;
+    let auth = authenticated(app.clone());
+    let state = with_app(app);
+
+    let users = warp::path!("admin" / "users")
+        .and(warp::get())
+        .and(state.clone())
+        .and(auth.clone())
+        .and_then(|app, user| async move { reply(list_users(app, user)) });
+    let disable = warp::path!("admin" / "users" / String / "disable")
+        .and(warp::post())
+        .and(state.clone())
+        .and(auth.clone())
+        .and_then(|id: String, app, user| async move { reply(set_disabled(app, user, &id, true)) });
+    let enable = warp::path!("admin" / "users" / String / "enable")
+        .and(warp::post())
+        .and(state.clone())
+        .and(auth.clone())
+        .and_then(
+            |id: String, app, user| async move { reply(set_disabled(app, user, &id, false)) },
+        );
+    let delete_room = warp::path!("rooms" / String)
+        .and(warp::delete())
+        .and(state.clone())
+        .and(auth.clone())
+        .and_then(|id: String, app, user| async move { reply(delete_room(app, user, &id).await) });
+    let delete_message = warp::path!("rooms" / String / "messages" / String)
+        .and(warp::delete())
+        .and(state.clone())
+        .and(auth.clone())
+        .and_then(|room: String, id: String, app, user| async move {
+            reply(delete_message(app, user, &room, &id))
+        });
+    let edit_message = warp::path!("rooms" / String / "messages" / String)
+        .and(warp::patch())
+        .and(state)
+        .and(auth)
+        .and(body::json::<Edit>(limit))
+        .and_then(|room: String, id: String, app, user, b| async move {
+            reply(edit_message(app, user, &room, &id, b))
+        });
+    users
+        .or(disable)
+        .or(enable)
+        .or(delete_room)
+        .or(delete_message)
+        .or(edit_message)
+}
+
+fn require_admin(user: &AuthUser) -> Result<(), ApiError> {
+    if user.is_admin() {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden("only admins can do this"))
+    }
+}
+
+fn list_users(app: App, user: AuthUser) -> Result<impl Reply, ApiError> {
+    require_admin(&user)?;
+    Ok(warp::reply::json(&app.store.list_users()?))
+}
+
+fn set_disabled(
+    app: App,
+    user: AuthUser,
+    id: &str,
+    disabled: bool,
+) -> Result<impl Reply, ApiError> {
+    require_admin(&user)?;
+    let target: UserId = id.parse().map_err(|_| ApiError::NotFound)?;
+    if target == user.id && disabled {
+        return Err(ApiError::validation("admins cannot disable themselves"));
+    }
+    app.store.user(target)?.ok_or(ApiError::NotFound)?;
+    app.store.update_user(target, |r| r.disabled = disabled)?;
+    app.store.flush()?;
+    if disabled {
+        app.hub.kill_user(target, CLOSE_DISABLED);
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn delete_room(app: App, user: AuthUser, id: &str) -> Result<impl Reply, ApiError> {
+    let room = app.visible_room(&user, id)?;
+    if room.owner_id != user.id && !user.is_admin() {
+        return Err(ApiError::Forbidden(
+            "only the room's owner or an admin can delete it",
+        ));
+    }
+    let store = app.store.clone();
+    tokio::task::spawn_blocking(move || store.delete_room(room.id))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    app.hub.remove_user_from_room(room.id, None, "roomDeleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn find_message(
+    app: &App,
+    user: &AuthUser,
+    room: &str,
+    id: &str,
+) -> Result<(crate::model::Room, crate::model::Message), ApiError> {
+    let room = app.visible_room(user, room)?;
+    let id: MessageId = id.parse().map_err(|_| ApiError::NotFound)?;
+    let msg = app.store.message(room.id, id)?.ok_or(ApiError::NotFound)?;
+    Ok((room, msg))
+}
+
+fn delete_message(app: App, user: AuthUser, room: &str, id: &str) -> Result<impl Reply, ApiError> {
+    let (room, msg) = find_message(&app, &user, room, id)?;
+    if msg.user_id != user.id && room.owner_id != user.id && !user.is_admin() {
+        return Err(ApiError::Forbidden(
+            "only the author, the room's owner or an admin can delete a message",
+        ));
+    }
+    app.store.delete_message(room.id, msg.id)?;
+    app.store.flush()?;
+    app.hub.broadcast(
+        room.id,
+        events::frame(
+            "messageDeleted",
+            Deleted {
+                room_id: room.id,
+                id: msg.id,
+            },
+            None,
+        ),
+    );
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn edit_message(
+    app: App,
+    user: AuthUser,
+    room: &str,
+    id: &str,
+    b: Edit,
+) -> Result<impl Reply, ApiError> {
+    let (room, msg) = find_message(&app, &user, room, id)?;
+    if msg.user_id != user.id {
+        return Err(ApiError::Forbidden("only the author can edit a message"));
+    }
+    validate::message(&b.message).map_err(ApiError::Validation)?;
+    let edited = app
+        .store
+        .edit_message(room.id, msg.id, &b.message)?
+        .ok_or(ApiError::NotFound)?;
+    app.store.flush()?;
+    app.hub
+        .broadcast(room.id, events::frame("messageEdited", &edited, None));
+    Ok(warp::reply::json(&edited))
+}

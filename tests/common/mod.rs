@@ -1,0 +1,538 @@
+//! Shared helpers of the integration tests: start the real `chatroom`
+//! binary on a free loopback port with a temporary data directory, and
+//! talk to it with a real HTTP client and real WebSocket clients.
+//!
+//! Every wait here is bounded.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// Longest any single wait in a test may take.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// A running server process; killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub addr: String,
+    pub dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    extra: Vec<String>,
+}
+
+/// The path of the built binary.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_chatroom")
+}
+
+impl Server {
+    /// Starts a server with a fresh data directory and the rate limit off.
+    pub fn start() -> Server {
+        Server::start_with(&["--message-rate", "0"])
+    }
+
+    /// Starts a server with a fresh data directory and extra `serve` args.
+    pub fn start_with(args: &[&str]) -> Server {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("data");
+        let mut s = Server::spawn(&dir, "127.0.0.1:0", args);
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// Starts a server on `dir` and `bind`.
+    pub fn spawn(dir: &Path, bind: &str, args: &[&str]) -> Server {
+        let mut cmd = Command::new(bin());
+        cmd.arg("serve")
+            .arg("--bind")
+            .arg(bind)
+            .arg("--data-dir")
+            .arg(dir)
+            .args(args);
+        cmd.env_remove("CHATROOM_BIND")
+            .env_remove("PORT")
+            .env_remove("JWT_SECRET")
+            .env("RUST_LOG", "warn");
+        cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
+        let mut child = cmd.spawn().expect("spawn chatroom");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(line)) = lines.next() {
+                let _ = tx.send(line);
+            }
+            for _ in lines {}
+        });
+        let line = rx
+            .recv_timeout(WAIT)
+            .expect("server printed its address in time");
+        let addr = line
+            .strip_prefix("chatroom listening on http://")
+            .expect("listening line")
+            .trim()
+            .to_owned();
+        Server {
+            child,
+            addr,
+            dir: dir.to_owned(),
+            _tmp: None,
+            extra: args.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Sends a signal to the server process.
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits (bounded) for the process to exit; returns its exit code.
+    pub fn wait_exit(&mut self) -> Option<i32> {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            if let Some(st) = self.child.try_wait().expect("try_wait") {
+                return st.code();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "server did not exit in time"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the server with SIGTERM and starts it again on the same
+    /// address and data directory.
+    pub fn restart(&mut self) {
+        self.signal("TERM");
+        assert_eq!(self.wait_exit(), Some(0));
+        self.respawn();
+    }
+
+    /// Starts the (exited) server again on the same address and data directory.
+    pub fn respawn(&mut self) {
+        let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
+        let addr = self.addr.clone();
+        let deadline = std::time::Instant::now() + WAIT;
+        let fresh = loop {
+            // The port may linger briefly; retry the bind within the bound.
+            let mut cmd = Command::new(bin());
+            cmd.arg("serve")
+                .arg("--bind")
+                .arg(&addr)
+                .arg("--data-dir")
+                .arg(&self.dir)
+                .args(&extra);
+            cmd.env("RUST_LOG", "warn")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null());
+            let mut child = cmd.spawn().expect("spawn");
+            std::thread::sleep(Duration::from_millis(200));
+            if child.try_wait().expect("try_wait").is_none() {
+                drop(child.stdout.take());
+                break child;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "could not restart on {addr}"
+            );
+        };
+        self.child = fresh;
+        let deadline = std::time::Instant::now() + WAIT;
+        while std::net::TcpStream::connect(&self.addr).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "restarted server is not listening"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP client with a bounded timeout.
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(WAIT)
+        .build()
+        .expect("client")
+}
+
+/// A registered user: its token and id.
+#[derive(Clone, Debug)]
+pub struct User {
+    pub name: String,
+    pub token: String,
+    pub id: String,
+}
+
+/// Registers a user and returns its token.
+pub async fn register(s: &Server, name: &str) -> User {
+    let res = http()
+        .post(s.url("/api/users/register"))
+        .json(&json!({"username": name, "password": "correct horse"}))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(res.status(), 201, "register {name}");
+    let v: Value = res.json().await.expect("json");
+    User {
+        name: name.to_owned(),
+        token: v["token"].as_str().expect("token").to_owned(),
+        id: v["user"]["id"].as_str().expect("id").to_owned(),
+    }
+}
+
+/// Creates a room and returns its JSON.
+pub async fn create_room(s: &Server, u: &User, name: &str, private: bool) -> Value {
+    let res = http()
+        .post(s.url("/api/rooms"))
+        .bearer_auth(&u.token)
+        .json(&json!({"name": name, "private": private}))
+        .send()
+        .await
+        .expect("create room");
+    assert_eq!(res.status(), 201, "create room {name}");
+    res.json().await.expect("json")
+}
+
+/// A GET with a token; returns status and JSON (Null when no body).
+pub async fn get(s: &Server, u: &User, path: &str) -> (u16, Value) {
+    let res = http()
+        .get(s.url(path))
+        .bearer_auth(&u.token)
+        .send()
+        .await
+        .expect("get");
+    let status = res.status().as_u16();
+    let text = res.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A WebSocket client speaking the contract's frames.
+pub struct Client {
+    pub ws: Ws,
+    next_ref: u64,
+}
+
+impl Client {
+    /// Connects with `Authorization: Bearer`.
+    pub async fn connect(s: &Server, u: &User) -> Client {
+        let mut req = format!("ws://{}/ws", s.addr)
+            .into_client_request()
+            .expect("request");
+        req.headers_mut().insert(
+            "authorization",
+            format!("Bearer {}", u.token).parse().expect("header"),
+        );
+        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(req))
+            .await
+            .expect("connect in time")
+            .expect("connect");
+        Client { ws, next_ref: 0 }
+    }
+
+    /// Sends a raw text frame.
+    pub async fn send_raw(&mut self, text: &str) {
+        tokio::time::timeout(WAIT, self.ws.send(Message::text(text)))
+            .await
+            .expect("send in time")
+            .expect("send");
+    }
+
+    /// Sends an event with a fresh ref; returns the ref.
+    pub async fn emit(&mut self, event: &str, data: Value) -> String {
+        self.next_ref += 1;
+        let r = format!("r{}", self.next_ref);
+        self.send_raw(&json!({"event": event, "data": data, "ref": r}).to_string())
+            .await;
+        r
+    }
+
+    /// The next JSON frame (ping/pong skipped); panics on close or timeout.
+    pub async fn next(&mut self) -> Value {
+        loop {
+            let msg = tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("frame in time")
+                .expect("open")
+                .expect("frame");
+            match msg {
+                Message::Text(t) => return serde_json::from_str(&t).expect("json frame"),
+                Message::Close(c) => panic!("closed: {c:?}"),
+                _ => continue,
+            }
+        }
+    }
+
+    /// Waits for the answer to `r`, collecting other frames into `others`.
+    pub async fn answer(&mut self, r: &str, others: &mut Vec<Value>) -> Value {
+        loop {
+            let f = self.next().await;
+            if f["ref"] == r {
+                return f;
+            }
+            others.push(f);
+        }
+    }
+
+    /// Sends an event and returns its answer (ack or error), dropping other frames.
+    pub async fn call(&mut self, event: &str, data: Value) -> Value {
+        let r = self.emit(event, data).await;
+        self.answer(&r, &mut Vec::new()).await
+    }
+
+    /// Waits for the next frame of a given event, skipping others.
+    pub async fn next_event(&mut self, event: &str) -> Value {
+        loop {
+            let f = self.next().await;
+            if f["event"] == event {
+                return f;
+            }
+        }
+    }
+
+    /// Waits for the close frame and returns its code.
+    pub async fn close_code(&mut self) -> Option<u16> {
+        loop {
+            match tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("close in time")
+            {
+                Some(Ok(Message::Close(c))) => return c.map(|c| u16::from(c.code)),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+
+    /// Waits until no frame arrives for `quiet`; returns what arrived.
+    pub async fn drain(&mut self, quiet: Duration) -> Vec<Value> {
+        let mut out = Vec::new();
+        while let Ok(Some(Ok(m))) = tokio::time::timeout(quiet, self.ws.next()).await {
+            if let Message::Text(t) = m {
+                out.push(serde_json::from_str(&t).expect("json"));
+            }
+        }
+        out
+    }
+}
+
+// ---------------------------------------------------------------------
+// Helpers added for tests/ws.rs and tests/durability.rs.
+
+impl Server {
+    /// Starts a server with a fresh data directory, extra `serve` args and
+    /// extra environment variables (e.g. `CHATROOM_ALLOWED_ORIGINS`).
+    pub fn start_with_env(args: &[&str], envs: &[(&str, &str)]) -> Server {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("data");
+        let mut cmd = Command::new(bin());
+        cmd.arg("serve")
+            .arg("--bind")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(&dir)
+            .args(args);
+        cmd.env_remove("CHATROOM_BIND")
+            .env_remove("PORT")
+            .env_remove("JWT_SECRET")
+            .env("RUST_LOG", "warn");
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
+        let mut child = cmd.spawn().expect("spawn chatroom");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(line)) = lines.next() {
+                let _ = tx.send(line);
+            }
+            for _ in lines {}
+        });
+        let line = rx
+            .recv_timeout(WAIT)
+            .expect("server printed its address in time");
+        let addr = line
+            .strip_prefix("chatroom listening on http://")
+            .expect("listening line")
+            .trim()
+            .to_owned();
+        Server {
+            child,
+            addr,
+            dir,
+            _tmp: Some(tmp),
+            extra: args.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+impl Client {
+    /// Wraps an already upgraded WebSocket.
+    pub fn from_ws(ws: Ws) -> Client {
+        Client { ws, next_ref: 0 }
+    }
+
+    /// Sends one `sendMessage` per text without waiting for answers
+    /// (pipelined), reading at the same time. Returns the answer (ack or
+    /// error frame) to each text, in send order, and every other frame that
+    /// arrived meanwhile. Panics if a ref is answered twice, on close, or
+    /// when no frame arrives within [`WAIT`].
+    pub async fn send_pipelined(
+        &mut self,
+        room: Option<&str>,
+        texts: &[String],
+    ) -> (Vec<Value>, Vec<Value>) {
+        let n = texts.len();
+        let first = self.next_ref + 1;
+        self.next_ref += n as u64;
+        let frames: Vec<String> = texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let mut data = json!({ "message": t });
+                if let Some(r) = room {
+                    data["roomId"] = json!(r);
+                }
+                json!({"event": "sendMessage", "data": data, "ref": format!("r{}", first + i as u64)}).to_string()
+            })
+            .collect();
+        let (mut sink, mut stream) = (&mut self.ws).split();
+        let send = async move {
+            for (i, f) in frames.into_iter().enumerate() {
+                tokio::time::timeout(WAIT, sink.feed(Message::text(f)))
+                    .await
+                    .expect("send in time")
+                    .expect("send");
+                if i % 32 == 31 {
+                    tokio::time::timeout(WAIT, sink.flush())
+                        .await
+                        .expect("flush in time")
+                        .expect("flush");
+                }
+            }
+            tokio::time::timeout(WAIT, sink.flush())
+                .await
+                .expect("flush in time")
+                .expect("flush");
+        };
+        let recv = async move {
+            let mut answers = vec![Value::Null; n];
+            let mut others = Vec::new();
+            let mut got = 0;
+            while got < n {
+                let msg = tokio::time::timeout(WAIT, stream.next())
+                    .await
+                    .unwrap_or_else(|_| panic!("no frame in time ({got} of {n} answers so far)"))
+                    .expect("open")
+                    .expect("frame");
+                let text = match msg {
+                    Message::Text(t) => t,
+                    Message::Close(c) => panic!("closed after {got} of {n} answers: {c:?}"),
+                    _ => continue,
+                };
+                let v: Value = serde_json::from_str(&text).expect("json frame");
+                let idx = v["ref"]
+                    .as_str()
+                    .and_then(|r| r.strip_prefix('r'))
+                    .and_then(|k| k.parse::<u64>().ok())
+                    .filter(|k| (first..first + n as u64).contains(k));
+                match idx {
+                    Some(k) => {
+                        let slot = &mut answers[(k - first) as usize];
+                        assert!(slot.is_null(), "ref r{k} answered twice: {slot} then {v}");
+                        *slot = v;
+                        got += 1;
+                    }
+                    None => others.push(v),
+                }
+            }
+            (answers, others)
+        };
+        let ((), out) = tokio::join!(send, recv);
+        out
+    }
+}
+
+/// Every message of a room through the REST history: pages backwards
+/// (`before=`) to the oldest, then forwards (`after=`, limit 200) from it,
+/// and checks that both walks agree. Oldest first.
+pub async fn all_messages(s: &Server, u: &User, room: &str) -> Vec<Value> {
+    let page_of = |v: &Value| -> (Vec<Value>, bool) {
+        (
+            v["messages"].as_array().expect("messages").clone(),
+            v["hasMore"].as_bool().expect("hasMore"),
+        )
+    };
+    let mut back: Vec<Value> = Vec::new();
+    let mut path = format!("/api/rooms/{room}/messages?limit=200");
+    for _ in 0..10_000 {
+        let (status, v) = get(s, u, &path).await;
+        assert_eq!(status, 200, "GET {path}: {v}");
+        let (msgs, more) = page_of(&v);
+        let oldest = msgs
+            .first()
+            .map(|m| m["id"].as_str().expect("id").to_owned());
+        back.splice(0..0, msgs);
+        match (more, oldest) {
+            (true, Some(o)) => path = format!("/api/rooms/{room}/messages?limit=200&before={o}"),
+            _ => break,
+        }
+    }
+    let Some(first) = back.first().cloned() else {
+        return back;
+    };
+    let mut fwd = vec![first.clone()];
+    let mut cursor = first["id"].as_str().expect("id").to_owned();
+    for _ in 0..10_000 {
+        let path = format!("/api/rooms/{room}/messages?limit=200&after={cursor}");
+        let (status, v) = get(s, u, &path).await;
+        assert_eq!(status, 200, "GET {path}: {v}");
+        let (msgs, more) = page_of(&v);
+        if let Some(last) = msgs.last() {
+            cursor = last["id"].as_str().expect("id").to_owned();
+        }
+        let empty = msgs.is_empty();
+        fwd.extend(msgs);
+        if !more || empty {
+            break;
+        }
+    }
+    let ids = |v: &[Value]| v.iter().map(|m| m["id"].clone()).collect::<Vec<_>>();
+    assert_eq!(
+        ids(&fwd),
+        ids(&back),
+        "history paged forwards (after=) and backwards (before=) disagree"
+    );
+    fwd
+}
