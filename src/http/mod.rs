@@ -26,6 +26,33 @@ pub struct ClientAddr(pub std::net::SocketAddr);
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
 connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
+/// The OpenAPI 3 description of the REST API, served at `/api/openapi.json`.
+/// A test checks it against [`ROUTES`] and against the running server.
+pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
+
+/// Every REST route (method, path template in OpenAPI's syntax). The
+/// OpenAPI document must describe exactly these.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/healthz"),
+    ("GET", "/api/openapi.json"),
+    ("POST", "/api/users/register"),
+    ("POST", "/api/users/login"),
+    ("GET", "/api/users/me"),
+    ("GET", "/api/rooms"),
+    ("POST", "/api/rooms"),
+    ("GET", "/api/rooms/{roomId}"),
+    ("DELETE", "/api/rooms/{roomId}"),
+    ("GET", "/api/rooms/{roomId}/messages"),
+    ("PATCH", "/api/rooms/{roomId}/messages/{messageId}"),
+    ("DELETE", "/api/rooms/{roomId}/messages/{messageId}"),
+    ("GET", "/api/rooms/{roomId}/online"),
+    ("POST", "/api/rooms/{roomId}/members"),
+    ("DELETE", "/api/rooms/{roomId}/members/{username}"),
+    ("GET", "/api/admin/users"),
+    ("POST", "/api/admin/users/{userId}/disable"),
+    ("POST", "/api/admin/users/{userId}/enable"),
+];
+
 /// Every route of the server, with logging, headers and error mapping.
 pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
     let health = warp::path!("healthz")
@@ -34,7 +61,10 @@ pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Infallib
     let api = users::routes(app.clone())
         .or(rooms::routes(app.clone()))
         .or(admin::routes(app.clone()));
-    let api = warp::path("api").and(api);
+    let openapi = warp::path!("openapi.json")
+        .and(warp::get())
+        .map(|| warp::reply::with_header(OPENAPI, "content-type", "application/json"));
+    let api = warp::path("api").and(openapi.or(api));
     health
         .or(api)
         .or(ws::route(app))
