@@ -8,7 +8,7 @@
 //! (1013) instead of slowing the room or growing memory.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
@@ -25,15 +25,20 @@ pub const TYPING_INTERVAL: Duration = Duration::from_secs(1);
 /// Close code for a connection too slow to keep up (RFC 6455 "try again later").
 pub const CLOSE_SLOW: u16 = 1013;
 
+/// Frames a connection may have waiting before it counts as too slow. The
+/// frames themselves are shared with every other recipient; what a slow
+/// connection pins is bounded by this count.
+pub const MAX_PENDING_FRAMES: usize = 8192;
+
 /// One unit of a connection's outbound queue.
 #[derive(Debug)]
 pub enum Outbound {
-    /// A stored message of a room; the session skips ids it already sent
-    /// during a catch-up.
-    Message {
+    /// Stored messages of a room, in id order: one queue item per stored
+    /// batch, shared by every recipient. The session skips ids it already
+    /// sent during a catch-up.
+    Messages {
         room: RoomId,
-        id: MessageId,
-        frame: Utf8Bytes,
+        frames: Arc<[(MessageId, Utf8Bytes)]>,
     },
     /// Any other frame (presence, typing, edits, deletions).
     Event(Utf8Bytes),
@@ -76,13 +81,53 @@ pub struct Conn {
     pub username: Arc<str>,
     pub tx: mpsc::Sender<Outbound>,
     pub kill: Arc<Kill>,
+    /// Frames queued and not yet taken by the session.
+    pub pending: Arc<AtomicUsize>,
 }
 
 impl Conn {
-    /// Offers one item; a full queue means the client is too slow.
+    /// A connection's hub entry and the receiving end of its queue.
+    pub fn new(
+        id: ConnId,
+        user_id: UserId,
+        username: Arc<str>,
+        queue: usize,
+    ) -> (Conn, mpsc::Receiver<Outbound>) {
+        let (tx, rx) = mpsc::channel(queue);
+        (
+            Conn {
+                id,
+                user_id,
+                username,
+                tx,
+                kill: Arc::default(),
+                pending: Arc::default(),
+            },
+            rx,
+        )
+    }
+
+    /// Offers one item; a full queue, or too many frames waiting, means
+    /// the client is too slow: it is closed rather than allowed to grow
+    /// memory or hold up the room.
     fn offer(&self, item: Outbound) {
+        let frames = item.frames();
+        if self.pending.fetch_add(frames, Ordering::AcqRel) + frames > MAX_PENDING_FRAMES {
+            self.kill.kill(CLOSE_SLOW);
+            return;
+        }
         if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(item) {
             self.kill.kill(CLOSE_SLOW);
+        }
+    }
+}
+
+impl Outbound {
+    /// How many frames this item carries.
+    pub fn frames(&self) -> usize {
+        match self {
+            Outbound::Messages { frames, .. } => frames.len(),
+            Outbound::Event(_) | Outbound::Unsubscribed { .. } => 1,
         }
     }
 }
@@ -302,16 +347,16 @@ impl Hub {
                 j += 1;
             }
             if let Some(state) = self.room(room) {
+                let frames: Arc<[(MessageId, Utf8Bytes)]> = messages[i..j]
+                    .iter()
+                    .map(|m| (m.id, events::receive_message(m)))
+                    .collect();
                 let st = lock(&state);
-                for m in &messages[i..j] {
-                    let frame = events::receive_message(m);
-                    for c in st.conns.values() {
-                        c.offer(Outbound::Message {
-                            room,
-                            id: m.id,
-                            frame: frame.clone(),
-                        });
-                    }
+                for c in st.conns.values() {
+                    c.offer(Outbound::Messages {
+                        room,
+                        frames: frames.clone(),
+                    });
                 }
             }
             i = j;
@@ -383,23 +428,17 @@ mod tests {
     use super::*;
 
     fn conn(hub: &Hub, user: u64, name: &str, cap: usize) -> (Conn, mpsc::Receiver<Outbound>) {
-        let (tx, rx) = mpsc::channel(cap);
-        let c = Conn {
-            id: hub.next_conn_id(),
-            user_id: UserId(user),
-            username: name.into(),
-            tx,
-            kill: Arc::default(),
-        };
+        let (c, rx) = Conn::new(hub.next_conn_id(), UserId(user), name.into(), cap);
         hub.register(c.clone());
         (c, rx)
     }
 
     fn text(o: Outbound) -> String {
         match o {
-            Outbound::Message { frame, .. }
-            | Outbound::Event(frame)
-            | Outbound::Unsubscribed { frame, .. } => frame.to_string(),
+            Outbound::Messages { frames, .. } => {
+                frames.iter().map(|(_, f)| f.to_string()).collect()
+            }
+            Outbound::Event(frame) | Outbound::Unsubscribed { frame, .. } => frame.to_string(),
         }
     }
 
@@ -444,14 +483,16 @@ mod tests {
                 edited_at: None,
             })
             .collect();
-        hub.publish(&msgs);
+        for m in &msgs {
+            hub.publish(std::slice::from_ref(m));
+        }
         assert!(slow.kill.token.is_cancelled());
         assert_eq!(slow.kill.code.load(Ordering::Acquire), CLOSE_SLOW);
         assert!(!fast.kill.token.is_cancelled());
         let ids: Vec<MessageId> = std::iter::from_fn(|| rf.try_recv().ok())
-            .filter_map(|o| match o {
-                Outbound::Message { id, .. } => Some(id),
-                _ => None,
+            .flat_map(|o| match o {
+                Outbound::Messages { frames, .. } => frames.iter().map(|(id, _)| *id).collect(),
+                _ => Vec::new(),
             })
             .collect();
         assert_eq!(ids, vec![MessageId(1), MessageId(2), MessageId(3)]);

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use futures_util::stream::FuturesOrdered;
@@ -17,7 +17,6 @@ use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
-use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message as WsMessage, Utf8Bytes};
@@ -42,6 +41,8 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 /// eight times our per-connection memory budget; frames larger than this
 /// still arrive, the buffer grows for them.
 pub const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Frames are gathered up to this size and written with one system call.
+pub const WRITE_BUFFER_BYTES: usize = 64 * 1024;
 /// How often an idle peer is pinged.
 const PING_EVERY: Duration = Duration::from_secs(15);
 /// A peer silent this long (no frame, no pong) is dead; with pings every
@@ -67,7 +68,7 @@ const CLOSE_INTERNAL: u16 = 1011;
 pub fn socket_config() -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER_BYTES)
-        .write_buffer_size(0)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
         .max_write_buffer_size(1024 * 1024)
         .max_message_size(Some(MAX_MESSAGE_BYTES))
         .max_frame_size(Some(MAX_MESSAGE_BYTES))
@@ -97,15 +98,13 @@ struct Session {
 
 /// Runs a connection until it closes.
 pub async fn run(app: App, mut ws: Socket, user: AuthUser) {
-    let (tx, mut rx) = mpsc::channel(QUEUE);
-    let kill = Arc::new(Kill::default());
-    let conn = Conn {
-        id: app.hub.next_conn_id(),
-        user_id: user.id,
-        username: user.username.as_str().into(),
-        tx,
-        kill: kill.clone(),
-    };
+    let (conn, mut rx) = Conn::new(
+        app.hub.next_conn_id(),
+        user.id,
+        user.username.as_str().into(),
+        QUEUE,
+    );
+    let kill = conn.kill.clone();
     app.hub.register(conn.clone());
     let mut s = Session {
         app: app.clone(),
@@ -128,9 +127,7 @@ pub async fn run(app: App, mut ws: Socket, user: AuthUser) {
             _ = app.shutdown.close_sockets.cancelled() => {
                 let mut frames = Vec::new();
                 while let Ok(item) = rx.try_recv() {
-                    if let Some(f) = s.outbound(item) {
-                        frames.push(f);
-                    }
+                    s.outbound(item, &mut frames);
                 }
                 if !send_frames(&mut ws, &kill, frames).await {
                     break End::Gone;
@@ -150,10 +147,10 @@ pub async fn run(app: App, mut ws: Socket, user: AuthUser) {
             }
             Some(item) = rx.recv() => {
                 let mut frames = Vec::with_capacity(8);
-                frames.extend(s.outbound(item));
+                s.outbound(item, &mut frames);
                 while frames.len() < WRITE_BATCH {
                     match rx.try_recv() {
-                        Ok(item) => frames.extend(s.outbound(item)),
+                        Ok(item) => s.outbound(item, &mut frames),
                         Err(_) => break,
                     }
                 }
@@ -287,23 +284,30 @@ impl Session {
         self.strikes += 1;
     }
 
-    /// Turns one queued item into the frame to send, or nothing.
-    fn outbound(&mut self, item: Outbound) -> Option<Utf8Bytes> {
+    /// Turns one queued item into the frames to send.
+    fn outbound(&mut self, item: Outbound, out: &mut Vec<Utf8Bytes>) {
+        self.conn.pending.fetch_sub(item.frames(), Ordering::AcqRel);
         match item {
-            Outbound::Message { room, id, frame } => {
-                if let Some(floor) = self.floors.get(&room) {
-                    if id <= *floor {
-                        return None;
+            Outbound::Messages { room, frames } => {
+                let floor = self.floors.get(&room).copied();
+                if !self.joined.iter().any(|(r, _)| *r == room) {
+                    return; // left the room after this batch was queued
+                }
+                for (id, frame) in frames.iter() {
+                    if floor.is_some_and(|f| *id <= f) {
+                        continue;
                     }
+                    out.push(frame.clone());
+                }
+                if floor.is_some_and(|f| frames.last().is_some_and(|(id, _)| *id > f)) {
                     self.floors.remove(&room);
                 }
-                Some(frame)
             }
-            Outbound::Event(frame) => Some(frame),
+            Outbound::Event(frame) => out.push(frame),
             Outbound::Unsubscribed { room, frame } => {
                 self.joined.retain(|(r, _)| *r != room);
                 self.floors.remove(&room);
-                Some(frame)
+                out.push(frame);
             }
         }
     }
