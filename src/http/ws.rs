@@ -107,7 +107,7 @@ pub fn origin_allowed(origin: &str, host: Option<&str>, allowed: &[String]) -> b
         }
     }
     let norm = normalize_origin(origin);
-    allowed.iter().any(|a| *a == norm)
+    allowed.contains(&norm)
 }
 
 fn upgrade(

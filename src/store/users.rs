@@ -110,7 +110,7 @@ impl Store {
             let id = keys::read_u64(&k).ok_or_else(|| StoreError::Corrupt("user key".into()))?;
             out.push(User::from_record(UserId(id), &from_json(&v)?));
         }
-        out.sort_by(|a, b| a.username.to_lowercase().cmp(&b.username.to_lowercase()));
+        out.sort_by_key(|u| u.username.to_lowercase());
         Ok(out)
     }
 }
