@@ -1,0 +1,75 @@
+// REST client for the chatroom API (see PROTOCOL.md). Every failure becomes
+// an ApiError carrying the contract's error code, so views can explain it.
+
+/** A request is abandoned after this long so the UI never hangs on it. */
+const REQUEST_TIMEOUT_MS = 15000;
+
+export class ApiError extends Error {
+  constructor(status, code, message, retryAfter = null) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+    this.retryAfter = retryAfter;
+  }
+}
+
+/**
+ * `getToken` returns the current JWT (or null); `onUnauthorized` is called
+ * when an authenticated request gets 401, i.e. the token stopped working.
+ */
+export function createApi({ getToken, onUnauthorized }) {
+  async function request(method, path, body, { auth = true } = {}) {
+    const headers = { Accept: 'application/json' };
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    const token = auth ? getToken() : null;
+    if (token) headers.Authorization = `Bearer ${token}`;
+
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), REQUEST_TIMEOUT_MS);
+    let res;
+    try {
+      res = await fetch(path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: controller.signal,
+        cache: 'no-store',
+      });
+    } catch (err) {
+      const timedOut = err && err.name === 'AbortError';
+      throw new ApiError(0, timedOut ? 'timeout' : 'network', timedOut ? 'The server took too long to answer.' : 'Cannot reach the server.');
+    } finally {
+      clearTimeout(timer);
+    }
+
+    if (res.status === 204) return null;
+    const data = await res.json().catch(() => null);
+    if (res.ok) return data;
+
+    const err = data && data.error ? data.error : {};
+    const retry = Number.parseInt(res.headers.get('Retry-After') || '', 10);
+    const apiErr = new ApiError(res.status, err.code || `http_${res.status}`, err.message || res.statusText,
+      Number.isFinite(retry) ? retry : null);
+    if (res.status === 401 && auth && token) onUnauthorized(apiErr);
+    throw apiErr;
+  }
+
+  const enc = encodeURIComponent;
+  return {
+    register: (username, password) => request('POST', '/api/users/register', { username, password }, { auth: false }),
+    login: (username, password) => request('POST', '/api/users/login', { username, password }, { auth: false }),
+    me: () => request('GET', '/api/users/me'),
+    rooms: () => request('GET', '/api/rooms'),
+    createRoom: (room) => request('POST', '/api/rooms', room),
+    messages: (roomId, { before, limit } = {}) => {
+      const q = new URLSearchParams();
+      if (before) q.set('before', before);
+      if (limit) q.set('limit', String(limit));
+      const qs = q.toString();
+      return request('GET', `/api/rooms/${enc(roomId)}/messages${qs ? `?${qs}` : ''}`);
+    },
+    addMember: (roomId, username) => request('POST', `/api/rooms/${enc(roomId)}/members`, { username }),
+    removeMember: (roomId, username) => request('DELETE', `/api/rooms/${enc(roomId)}/members/${enc(username)}`),
+  };
+}

@@ -1,0 +1,218 @@
+// Entry point: restores the saved login, switches between the log-in screen
+// and the chat, and wires the views to the session.
+
+import { createApi, ApiError } from './api.js';
+import { byId, el, icon, ICONS } from './dom.js';
+import { describeError } from './errors.js';
+import { avatar } from './render.js';
+import { ChatSession } from './session.js';
+import { mountAuth } from './views/auth.js';
+import { mountChat } from './views/chat.js';
+import { mountPeople } from './views/people.js';
+import { mountSidebar } from './views/sidebar.js';
+
+const TOKEN_KEY = 'chatroom.token';
+const LAST_ROOM_KEY = 'chatroom.lastRoom';
+const NOTICE_KEY = 'chatroom.notice';
+/** While the server is unreachable at start-up, retry this often (ms). */
+const BOOT_RETRY_MS = [1000, 2000, 4000, 8000];
+const TOAST_MS = 6000;
+
+let token = readStorage(localStorage, TOKEN_KEY);
+let session = null;
+let views = null;
+
+const api = createApi({
+  getToken: () => token,
+  onUnauthorized: () => endSession('Your session has ended. Please log in again.'),
+});
+
+const auth = mountAuth({
+  async onSubmit(mode, username, password) {
+    const res = mode === 'register' ? await api.register(username, password) : await api.login(username, password);
+    saveToken(res.token);
+    await startSession(res.user);
+  },
+});
+
+/** Storage can be unavailable (privacy settings); then nothing is remembered. */
+function readStorage(store, key) {
+  try {
+    return store.getItem(key);
+  } catch {
+    return null;
+  }
+}
+
+function saveToken(value) {
+  token = value;
+  try {
+    if (value) localStorage.setItem(TOKEN_KEY, value);
+    else localStorage.removeItem(TOKEN_KEY);
+  } catch {
+    // Private mode without storage: the session just won't survive a reload.
+  }
+}
+
+function show(view) {
+  byId('splash').hidden = view !== 'splash';
+  byId('auth-view').hidden = view !== 'auth';
+  byId('app-view').hidden = view !== 'app';
+}
+
+function addIcons() {
+  for (const node of document.querySelectorAll('[data-icon]')) {
+    const path = ICONS[node.dataset.icon];
+    if (path) node.prepend(icon(path));
+  }
+}
+
+function toast(text, kind = 'info') {
+  const box = byId('toasts');
+  const item = el('div', { className: `toast ${kind}`, text });
+  box.append(item);
+  setTimeout(() => item.remove(), TOAST_MS);
+}
+
+// ---- start-up -----------------------------------------------------------
+
+async function boot() {
+  addIcons();
+  if (!token) {
+    show('auth');
+    auth.notice(takeNotice());
+    auth.focus();
+    return;
+  }
+  // Validate the saved token before showing the chat; a 401 drops it.
+  for (let attempt = 0; ; attempt++) {
+    show('splash');
+    try {
+      const me = await api.me();
+      await startSession(me);
+      return;
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) return; // endSession ran
+      // Server down or restarting: keep the token and try again.
+      const wait = BOOT_RETRY_MS[Math.min(attempt, BOOT_RETRY_MS.length - 1)];
+      const why = err instanceof ApiError && err.status === 0 ? 'Cannot reach the server.' : describeError(err);
+      byId('splash-text').textContent = `${why} Retrying in ${Math.round(wait / 1000)} s…`;
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
+}
+
+function takeNotice() {
+  const text = readStorage(sessionStorage, NOTICE_KEY) || '';
+  try { sessionStorage.removeItem(NOTICE_KEY); } catch { /* ignore */ }
+  return text;
+}
+
+// ---- the chat -----------------------------------------------------------
+
+async function startSession(me) {
+  // Views are built once per page: logging out reloads the page, so a
+  // session never has to be swapped under them.
+  session = new ChatSession({ api, token, me });
+  byId('me-name').textContent = me.username;
+  byId('me-avatar').replaceChildren(avatar(me.username));
+  views = mountViews(session);
+
+  session.addEventListener('connection', (e) => showConnection(e.detail));
+  session.addEventListener('rooms', updateTitle);
+  session.addEventListener('notice', (e) => toast(describeError(e.detail), 'error'));
+  session.addEventListener('room-dropped', (e) => {
+    const { room, reason } = e.detail;
+    if (reason !== 'left') toast(reason === 'deleted' ? `The room “${room.name}” was deleted.` : `You no longer have access to “${room.name}”.`);
+    if (views.chat.roomId === room.id) openRoom(firstRoomId());
+  });
+
+  show('app');
+  try {
+    await session.start();
+  } catch (err) {
+    if (err.status === 401) return;
+    toast(describeError(err), 'error');
+  }
+  openRoom(readStorage(localStorage, LAST_ROOM_KEY) || firstRoomId());
+}
+
+function firstRoomId() {
+  const first = session.roomList()[0];
+  return first ? first.room.id : null;
+}
+
+/** Show a room (falls back to the first room when it is gone). */
+function openRoom(id) {
+  if (id && !session.rooms.has(id)) id = firstRoomId();
+  if (id) {
+    session.select(id);
+    try { localStorage.setItem(LAST_ROOM_KEY, id); } catch { /* ignore */ }
+  } else {
+    session.currentRoomId = null;
+  }
+  views.chat.show(id);
+  if (id) views.people.show();
+  views.sidebar.render();
+  updateTitle();
+}
+
+function mountViews(s) {
+  const sidebar = mountSidebar({ session: s, onSelect: openRoom });
+  const chat = mountChat({ session: s });
+  const people = mountPeople({ session: s, getRoomId: () => chat.roomId });
+  byId('logout-btn').addEventListener('click', () => endSession(''));
+  return { sidebar, chat, people };
+}
+
+const CONNECTION_TEXT = {
+  connecting: 'Connecting…',
+  connected: 'Connected',
+  reconnecting: 'Reconnecting…',
+  closed: 'Offline',
+};
+
+function showConnection({ state, delayMs }) {
+  const box = byId('conn-status');
+  box.dataset.state = state;
+  let text = CONNECTION_TEXT[state] || state;
+  if (state === 'reconnecting' && delayMs >= 1500) text = `Reconnecting in ${Math.round(delayMs / 1000)} s…`;
+  byId('conn-text').textContent = text;
+}
+
+function updateTitle() {
+  const n = session ? session.totalUnread() : 0;
+  document.title = n > 0 ? `(${n}) Chatroom` : 'Chatroom';
+}
+
+/**
+ * Log out (message '') or drop a token the server no longer accepts.
+ * A reload is the simplest way to leave no state of the old user behind;
+ * the message survives it in sessionStorage.
+ */
+function endSession(message) {
+  if (session) session.stop();
+  session = null;
+  saveToken(null);
+  try {
+    if (message) sessionStorage.setItem(NOTICE_KEY, message);
+  } catch { /* ignore */ }
+  location.reload();
+}
+
+// Coming back online: don't wait out the backoff.
+window.addEventListener('online', () => { if (session) session.socket.retryNow(); });
+
+// Rooms created or shared elsewhere show up when the user returns to the tab
+// (there is no server event for them), at most every ROOMS_ON_FOCUS_MS.
+const ROOMS_ON_FOCUS_MS = 10000;
+let roomsFetchedAt = 0;
+function refreshRoomsOnReturn() {
+  if (!session || document.hidden || Date.now() - roomsFetchedAt < ROOMS_ON_FOCUS_MS) return;
+  roomsFetchedAt = Date.now();
+  session.refreshRooms().catch(() => {});
+}
+window.addEventListener('focus', refreshRoomsOnReturn);
+document.addEventListener('visibilitychange', refreshRoomsOnReturn);
+
+boot();

@@ -1,0 +1,135 @@
+// Turns messages into DOM nodes. Message text is user content: it is only
+// ever placed with text nodes, and links are built with createElement.
+
+import { el } from './dom.js';
+
+/** Consecutive messages of one author within this gap share one header. */
+const GROUP_GAP_MS = 5 * 60 * 1000;
+
+// http(s) URLs up to the next whitespace; trailing punctuation is trimmed
+// below so "see https://x.org." does not swallow the full stop.
+const URL_RE = /\bhttps?:\/\/[^\s<>"]+/gi;
+const TRAILING_PUNCT = /[.,;:!?'")\]}>]+$/;
+
+const timeFormat = new Intl.DateTimeFormat(undefined, { hour: 'numeric', minute: '2-digit' });
+const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'full', timeStyle: 'medium' });
+const dayFormat = new Intl.DateTimeFormat(undefined, { weekday: 'long', month: 'long', day: 'numeric', year: 'numeric' });
+
+/**
+ * Append `text` to `parent`, turning http(s) URLs into safe links.
+ * Anything that does not parse as an http(s) URL stays plain text.
+ */
+export function appendLinkified(parent, text) {
+  let last = 0;
+  for (const match of text.matchAll(URL_RE)) {
+    let raw = match[0];
+    // Keep a closing parenthesis that belongs to the URL, e.g. wiki links.
+    const trimmed = raw.replace(TRAILING_PUNCT, '');
+    const opens = (trimmed.match(/\(/g) || []).length;
+    const closes = (trimmed.match(/\)/g) || []).length;
+    raw = opens > closes && raw.startsWith(trimmed + ')') ? trimmed + ')' : trimmed;
+    const url = safeUrl(raw);
+    if (!url) continue;
+    if (match.index > last) parent.append(document.createTextNode(text.slice(last, match.index)));
+    parent.append(el('a', { href: url, text: raw, attrs: { target: '_blank', rel: 'noopener noreferrer' } }));
+    last = match.index + raw.length;
+  }
+  if (last < text.length) parent.append(document.createTextNode(text.slice(last)));
+}
+
+function safeUrl(raw) {
+  try {
+    const url = new URL(raw);
+    return url.protocol === 'http:' || url.protocol === 'https:' ? url.href : null;
+  } catch {
+    return null;
+  }
+}
+
+export function formatTime(iso) {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? '' : timeFormat.format(d);
+}
+
+function dayKey(iso) {
+  const d = new Date(iso);
+  return `${d.getFullYear()}-${d.getMonth()}-${d.getDate()}`;
+}
+
+function dayLabel(iso) {
+  const d = new Date(iso);
+  const today = new Date();
+  const yesterday = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 1);
+  if (dayKey(iso) === dayKey(today.toISOString())) return 'Today';
+  if (dayKey(iso) === dayKey(yesterday.toISOString())) return 'Yesterday';
+  return dayFormat.format(d);
+}
+
+/** Number of avatar colours defined in style.css (.av-0 ... .av-9). */
+const AVATAR_COLOURS = 10;
+
+/** FNV-1a hash of the name: the same person keeps the same colour everywhere. */
+function colourIndex(name) {
+  let h = 0x811c9dc5;
+  for (const ch of name) {
+    h ^= ch.codePointAt(0);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h % AVATAR_COLOURS;
+}
+
+export function avatar(name) {
+  const first = [...name][0] || '?';
+  // The colour comes from a class, not an inline style (CSP).
+  return el('span', { className: `avatar av-${colourIndex(name)}`, text: first.toUpperCase(), attrs: { 'aria-hidden': 'true' } });
+}
+
+/**
+ * Build one message row. `mine` marks the viewer's own messages.
+ * The row keeps the message id in data-id so edits and deletes find it.
+ */
+export function messageNode(msg, mine) {
+  const body = el('div', { className: 'msg-text' });
+  appendLinkified(body, msg.message);
+  const time = el('time', {
+    className: 'msg-time',
+    text: formatTime(msg.timestamp),
+    attrs: { datetime: msg.timestamp, title: fullFormat.format(new Date(msg.timestamp)) },
+  });
+  const head = el('div', { className: 'msg-head' }, el('span', { className: 'msg-author', text: msg.user }), time);
+  const bubble = el('div', { className: 'msg-bubble' }, head, body);
+  const node = el('div', { className: mine ? 'msg mine' : 'msg', dataset: { id: msg.id } }, avatar(msg.user), bubble);
+  if (msg.editedAt) markEdited(node);
+  return node;
+}
+
+/** Replace the text of an edited message in place. */
+export function updateMessageNode(node, msg) {
+  const body = node.querySelector('.msg-text');
+  body.replaceChildren();
+  appendLinkified(body, msg.message);
+  if (msg.editedAt) markEdited(node);
+}
+
+function markEdited(node) {
+  if (node.querySelector('.msg-edited')) return;
+  node.querySelector('.msg-head').append(el('span', { className: 'msg-edited', text: '(edited)' }));
+}
+
+/**
+ * Set the grouping decoration of `node` (message `msg`) given the message
+ * before it: a day divider when the day changes, and a compact row when the
+ * same author continues within GROUP_GAP_MS.
+ */
+export function decorate(node, msg, prev) {
+  const newDay = !prev || dayKey(prev.timestamp) !== dayKey(msg.timestamp);
+  const continued = !newDay && prev.userId === msg.userId &&
+    new Date(msg.timestamp) - new Date(prev.timestamp) < GROUP_GAP_MS;
+  node.classList.toggle('continued', continued);
+  const divider = node.querySelector(':scope > .day-divider');
+  if (newDay && !divider) {
+    node.prepend(el('div', { className: 'day-divider', attrs: { role: 'separator' } }, el('span', { text: dayLabel(msg.timestamp) })));
+  } else if (!newDay && divider) {
+    divider.remove();
+  }
+}

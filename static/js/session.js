@@ -1,0 +1,423 @@
+// The logged-in chat session: the rooms the user can see, their messages,
+// presence, typing and unread counts, kept in step with the server over
+// one WebSocket joined to every listed room. Views read this state and
+// listen to the events it dispatches; they never talk to the socket.
+
+import { ChatSocket, SocketError } from './socket.js';
+
+/** Messages per history request (the server allows up to 200). */
+const PAGE_SIZE = 50;
+/** The protocol relays typing at most once a second per user and room. */
+const TYPING_SEND_INTERVAL_MS = 1000;
+/** How long "X is typing" stays up after the last typing event. */
+const TYPING_SHOW_MS = 3000;
+/** Pick up rooms created or shared by others without a reload. */
+const ROOM_REFRESH_MS = 30000;
+/** A history load retried because a (re)join happened during it. */
+const LOAD_ATTEMPTS = 3;
+
+/** What the client knows about one room. */
+class RoomState {
+  constructor(room) {
+    this.room = room;
+    this.users = new Set(); // online usernames, from the join ack + events
+    this.joined = false;
+    this.joinPromise = null;
+    this.joinGen = 0; // bumped on every successful join (see load())
+    this.messages = []; // oldest first; only filled once loaded
+    this.ids = new Set(); // ids in `messages`
+    this.seen = new Set(); // every live id received: drops duplicated frames
+    this.lastId = null; // newest message id we have: the resume cursor
+    this.loaded = false;
+    this.loadPromise = null;
+    this.buffer = null; // live messages arriving while a load is in flight
+    this.hasMore = false;
+    this.olderPromise = null;
+    this.generation = 0; // bumped on reset so stale page results are dropped
+    this.unread = 0;
+    this.typing = new Map(); // username -> expiry time (ms)
+    this.lastTypingSent = 0;
+  }
+
+  get online() {
+    return this.joined ? this.users.size : (this.room.online ?? 0);
+  }
+
+  /** Forget the loaded history; loads still in flight see the new generation and give up. */
+  reset() {
+    this.messages = [];
+    this.ids = new Set();
+    this.loaded = false;
+    this.hasMore = false;
+    this.loadPromise = null;
+    this.olderPromise = null;
+    this.buffer = null;
+    this.generation += 1;
+  }
+}
+
+/**
+ * Events (CustomEvent; detail has roomId where relevant):
+ * rooms · connection {state, delayMs} · reset · appended {messages} ·
+ * prepended {messages} · updated {message} · removed {id} · presence ·
+ * typing · room-dropped {room, reason} · notice {code, message}
+ */
+export class ChatSession extends EventTarget {
+  constructor({ api, token, me }) {
+    super();
+    this.api = api;
+    this.token = token;
+    this.me = me;
+    this.rooms = new Map();
+    this.currentRoomId = null;
+    this.everConnected = false;
+    this.refreshTimer = null;
+    this.socket = new ChatSocket(() => {
+      const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+      return `${scheme}://${location.host}/ws?token=${encodeURIComponent(this.token)}`;
+    });
+    this.socket.addEventListener('state', (e) => this.emit('connection', e.detail));
+    this.socket.addEventListener('open', () => this.onOpen());
+    this.socket.addEventListener('frame', (e) => this.onFrame(e.detail));
+    this.socket.addEventListener('failed', () => this.checkToken());
+  }
+
+  /** Connect and fetch the room list; rooms found after the socket opened are joined as they come. */
+  async start() {
+    this.socket.start();
+    this.refreshTimer = setInterval(() => this.refreshRooms().catch(() => {}), ROOM_REFRESH_MS);
+    await this.refreshRooms();
+  }
+
+  stop() {
+    clearInterval(this.refreshTimer);
+    this.socket.stop();
+  }
+
+  emit(type, detail = {}) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  /** Rooms sorted by name, as the sidebar shows them. */
+  roomList() {
+    return [...this.rooms.values()].sort((a, b) =>
+      a.room.name.localeCompare(b.room.name, undefined, { sensitivity: 'base' }));
+  }
+
+  get current() {
+    return this.currentRoomId ? this.rooms.get(this.currentRoomId) || null : null;
+  }
+
+  totalUnread() {
+    let n = 0;
+    for (const rs of this.rooms.values()) n += rs.unread;
+    return n;
+  }
+
+  // ---- rooms -------------------------------------------------------------
+
+  /** Sync the room list with GET /api/rooms: add, update, drop. */
+  async refreshRooms() {
+    const list = await this.api.rooms();
+    const present = new Set();
+    for (const room of list) {
+      present.add(room.id);
+      const rs = this.rooms.get(room.id);
+      if (rs) {
+        rs.room = { ...rs.room, ...room };
+      } else {
+        const fresh = new RoomState(room);
+        this.rooms.set(room.id, fresh);
+        if (this.socket.connected) this.join(fresh);
+      }
+    }
+    for (const rs of [...this.rooms.values()]) {
+      if (!present.has(rs.room.id)) this.dropRoom(rs.room.id, 'removed');
+    }
+    this.emit('rooms');
+  }
+
+  async createRoom({ name, description, isPrivate }) {
+    const room = await this.api.createRoom({ name, description, private: isPrivate });
+    if (!this.rooms.has(room.id)) {
+      const rs = new RoomState(room);
+      this.rooms.set(room.id, rs);
+      if (this.socket.connected) this.join(rs);
+      this.emit('rooms');
+    }
+    return room;
+  }
+
+  dropRoom(roomId, reason) {
+    const rs = this.rooms.get(roomId);
+    if (!rs) return;
+    this.rooms.delete(roomId);
+    rs.generation += 1;
+    if (this.currentRoomId === roomId) this.currentRoomId = null;
+    this.emit('room-dropped', { roomId, room: rs.room, reason });
+    this.emit('rooms');
+  }
+
+  /** Make `roomId` the viewed room: clears its unread count, loads history. */
+  select(roomId) {
+    const rs = this.rooms.get(roomId);
+    if (!rs) return null;
+    this.currentRoomId = roomId;
+    rs.unread = 0;
+    this.emit('rooms');
+    if (!rs.loaded) this.load(rs).catch((err) => this.emit('notice', { code: err.code, message: err.message }));
+    return rs;
+  }
+
+  addMember(roomId, username) {
+    return this.api.addMember(roomId, username);
+  }
+
+  removeMember(roomId, username) {
+    return this.api.removeMember(roomId, username);
+  }
+
+  /** A member leaves a private room; the server confirms with roomRemoved. */
+  async leave(roomId) {
+    await this.api.removeMember(roomId, this.me.username);
+    this.dropRoom(roomId, 'left');
+  }
+
+  // ---- history -----------------------------------------------------------
+
+  /** Load the newest page of a room, merging live messages that raced it. */
+  load(rs) {
+    if (rs.loaded) return Promise.resolve();
+    if (rs.loadPromise) return rs.loadPromise;
+    const gen = rs.generation;
+    const buffer = [];
+    rs.buffer = buffer;
+    const p = (async () => {
+      try {
+        let page;
+        for (let i = 0; i < LOAD_ATTEMPTS; i++) {
+          // Fetching before the join is subscribed could miss messages
+          // stored in between, so wait for a join already under way.
+          if (rs.joinPromise) await rs.joinPromise.catch(() => {});
+          const joinGen = rs.joinGen;
+          page = await this.api.messages(rs.room.id, { limit: PAGE_SIZE });
+          if (rs.joinGen === joinGen) break;
+        }
+        if (gen !== rs.generation || !this.rooms.has(rs.room.id)) return;
+        rs.messages = page.messages.slice();
+        rs.ids = new Set(rs.messages.map((m) => m.id));
+        // Live messages that arrived during the fetch: keep the ones the
+        // page does not have; they are newer, so they go at the end.
+        for (const m of buffer) {
+          if (!rs.ids.has(m.id)) {
+            rs.messages.push(m);
+            rs.ids.add(m.id);
+          }
+        }
+        rs.hasMore = Boolean(page.hasMore);
+        if (rs.messages.length) rs.lastId = rs.messages[rs.messages.length - 1].id;
+        rs.loaded = true;
+        this.emit('reset', { roomId: rs.room.id });
+      } finally {
+        if (rs.buffer === buffer) rs.buffer = null;
+        if (rs.loadPromise === p) rs.loadPromise = null;
+      }
+    })();
+    rs.loadPromise = p;
+    return p;
+  }
+
+  /** Load the page before the oldest message we have (scroll-up). */
+  loadOlder(rs) {
+    if (!rs.loaded || !rs.hasMore) return Promise.resolve();
+    if (rs.olderPromise) return rs.olderPromise;
+    const oldest = rs.messages[0];
+    if (!oldest) {
+      rs.hasMore = false;
+      return Promise.resolve();
+    }
+    const gen = rs.generation;
+    const p = (async () => {
+      try {
+        const page = await this.api.messages(rs.room.id, { before: oldest.id, limit: PAGE_SIZE });
+        if (gen !== rs.generation) return;
+        const fresh = page.messages.filter((m) => !rs.ids.has(m.id));
+        for (const m of fresh) rs.ids.add(m.id);
+        rs.messages.unshift(...fresh);
+        rs.hasMore = Boolean(page.hasMore);
+        this.emit('prepended', { roomId: rs.room.id, messages: fresh });
+      } finally {
+        if (rs.olderPromise === p) rs.olderPromise = null;
+      }
+    })();
+    rs.olderPromise = p;
+    return p;
+  }
+
+  // ---- socket ------------------------------------------------------------
+
+  onOpen() {
+    for (const rs of this.rooms.values()) this.join(rs);
+    // Rooms may have been created, shared or taken away while we were away.
+    if (this.everConnected) this.refreshRooms().catch(() => {});
+    this.everConnected = true;
+  }
+
+  /**
+   * Join a room on the current connection. With a message in hand we pass
+   * it as `since`, and the server replays everything after it: nothing
+   * missed while disconnected, nothing twice.
+   */
+  join(rs) {
+    rs.joined = false;
+    const since = rs.lastId;
+    const data = since ? { roomId: rs.room.id, since } : { roomId: rs.room.id };
+    const p = this.socket.request('joinRoom', data).then((ack) => {
+      if (this.rooms.get(rs.room.id) !== rs) return;
+      rs.joined = true;
+      rs.joinGen += 1;
+      if (ack.room) rs.room = { ...rs.room, ...ack.room };
+      rs.users = new Set(Array.isArray(ack.users) ? ack.users : []);
+      this.emit('presence', { roomId: rs.room.id });
+      this.emit('rooms');
+      // Loaded but empty, so no cursor: anything sent while we were away
+      // was not replayed. Fetch the history again.
+      if (!since && rs.loaded) this.reload(rs);
+    }, (err) => {
+      if (!(err instanceof SocketError)) throw err;
+      if (err.code === 'validation_failed' && since) {
+        // The cursor is not a message of this room any more (e.g. it was
+        // deleted): start over from the newest history.
+        rs.lastId = null;
+        rs.seen.clear();
+        rs.reset();
+        this.emit('reset', { roomId: rs.room.id });
+        if (this.rooms.get(rs.room.id) === rs) this.join(rs);
+        if (this.currentRoomId === rs.room.id) this.load(rs).catch(() => {});
+      } else if (err.code === 'not_found') {
+        this.dropRoom(rs.room.id, 'removed');
+      }
+      // offline / disconnected / timeout: the next connection joins again.
+    }).finally(() => {
+      if (rs.joinPromise === p) rs.joinPromise = null;
+    });
+    rs.joinPromise = p;
+    return p;
+  }
+
+  reload(rs) {
+    rs.reset();
+    this.emit('reset', { roomId: rs.room.id });
+    if (this.currentRoomId === rs.room.id) this.load(rs).catch(() => {});
+  }
+
+  /** If the socket cannot even connect, check whether the token died. */
+  async checkToken() {
+    try {
+      await this.api.me();
+    } catch {
+      // A 401 reaches the app through the api's onUnauthorized hook;
+      // anything else (server down) just means: keep retrying.
+    }
+  }
+
+  /** Send a message; resolves with the ack. The message itself comes back as receiveMessage. */
+  send(roomId, text) {
+    return this.socket.request('sendMessage', { roomId, message: text });
+  }
+
+  /** Tell the room we are typing, at most once per TYPING_SEND_INTERVAL_MS. */
+  typing(roomId) {
+    const rs = this.rooms.get(roomId);
+    if (!rs || !rs.joined || !this.socket.connected) return;
+    const now = Date.now();
+    if (now - rs.lastTypingSent < TYPING_SEND_INTERVAL_MS) return;
+    rs.lastTypingSent = now;
+    this.socket.request('typing', { roomId }).catch(() => {}); // best effort
+  }
+
+  /** Usernames currently typing in a room (excluding us). */
+  typers(roomId) {
+    const rs = this.rooms.get(roomId);
+    if (!rs) return [];
+    const now = Date.now();
+    return [...rs.typing].filter(([, until]) => until > now).map(([user]) => user);
+  }
+
+  onFrame({ event, data }) {
+    switch (event) {
+      case 'receiveMessage': return this.onMessage(data);
+      case 'userJoined': return this.onPresence(data, true);
+      case 'userLeft': return this.onPresence(data, false);
+      case 'typing': return this.onTyping(data);
+      case 'roomRemoved': return this.dropRoom(data.roomId, 'removed');
+      case 'roomDeleted': return this.dropRoom(data.roomId, 'deleted');
+      case 'messageDeleted': return this.onDeleted(data);
+      case 'messageEdited': return this.onEdited(data);
+      case 'error': return this.emit('notice', { code: data.code, message: data.message });
+      default: return undefined; // future events: ignore
+    }
+  }
+
+  onMessage(msg) {
+    const rs = this.rooms.get(msg.roomId);
+    if (!rs || !msg.id) return;
+    if (rs.seen.has(msg.id) || rs.ids.has(msg.id)) return; // duplicate frame
+    rs.seen.add(msg.id);
+    rs.lastId = msg.id;
+    this.clearTyping(rs, msg.user);
+    if (rs.buffer) {
+      rs.buffer.push(msg);
+    } else if (rs.loaded) {
+      rs.messages.push(msg);
+      rs.ids.add(msg.id);
+      this.emit('appended', { roomId: msg.roomId, messages: [msg] });
+    }
+    if (msg.roomId !== this.currentRoomId && msg.userId !== this.me.id) {
+      rs.unread += 1;
+      this.emit('rooms');
+    }
+  }
+
+  onPresence({ roomId, user }, online) {
+    const rs = this.rooms.get(roomId);
+    if (!rs || !user) return;
+    if (online) rs.users.add(user);
+    else {
+      rs.users.delete(user);
+      this.clearTyping(rs, user);
+    }
+    this.emit('presence', { roomId });
+    this.emit('rooms');
+  }
+
+  onTyping({ roomId, user }) {
+    const rs = this.rooms.get(roomId);
+    if (!rs || !user || user === this.me.username) return;
+    rs.typing.set(user, Date.now() + TYPING_SHOW_MS);
+    this.emit('typing', { roomId });
+    // Re-announce when it runs out so the indicator disappears on time.
+    setTimeout(() => this.emit('typing', { roomId }), TYPING_SHOW_MS + 50);
+  }
+
+  clearTyping(rs, user) {
+    if (rs.typing.delete(user)) this.emit('typing', { roomId: rs.room.id });
+  }
+
+  onDeleted({ roomId, id }) {
+    const rs = this.rooms.get(roomId);
+    if (!rs || !rs.ids.has(id)) return;
+    rs.ids.delete(id);
+    rs.messages = rs.messages.filter((m) => m.id !== id);
+    this.emit('removed', { roomId, id });
+  }
+
+  onEdited(msg) {
+    const rs = this.rooms.get(msg.roomId);
+    if (!rs) return;
+    const i = rs.messages.findIndex((m) => m.id === msg.id);
+    if (i < 0) return;
+    rs.messages[i] = { ...rs.messages[i], ...msg };
+    this.emit('updated', { roomId: msg.roomId, message: rs.messages[i] });
+  }
+}

@@ -1,0 +1,305 @@
+// Shared helpers of the browser tests: start the real `chatroom` binary on a
+// free port with a fresh data directory, launch Debian's Chromium through
+// playwright-core, and drive the web client the way a person would.
+// Every wait here is bounded.
+
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const REPO_ROOT = path.resolve(here, '../..');
+export const BIN = process.env.CHATROOM_BIN
+  ? path.resolve(process.env.CHATROOM_BIN)
+  : path.resolve(here, '../../target/release/chatroom');
+export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+export const SCREENSHOT_DIR = path.join(REPO_ROOT, 'target', 'screenshots');
+
+/** How long the binary may take to print its listening line. */
+const START_TIMEOUT_MS = 20000;
+/** How long SIGTERM may take before we SIGKILL. */
+const STOP_TIMEOUT_MS = 10000;
+/** Default bound of every Playwright action and wait. */
+export const UI_TIMEOUT_MS = 15000;
+/** Per-test bound for node:test. */
+export const TEST_TIMEOUT_MS = 120000;
+/** Bound of the before/after hooks (start server and browser; stop them). */
+export const HOOK = { timeout: 60000 };
+
+export const PASSWORD = 'correct horse battery';
+
+export async function tempDataDir() {
+  return fs.mkdtemp(path.join(os.tmpdir(), 'chatroom-browser-'));
+}
+
+/**
+ * Start `chatroom serve` and resolve once it printed
+ * `chatroom listening on http://127.0.0.1:PORT`. The send rate limit is
+ * off (unless `extraArgs` sets one) so tests can seed history quickly.
+ */
+export async function startServer({ dataDir, port = 0, extraArgs = [] } = {}) {
+  const dir = dataDir || await tempDataDir();
+  const rate = extraArgs.includes('--message-rate') ? [] : ['--message-rate', '0'];
+  const args = ['serve', '--bind', `127.0.0.1:${port}`, '--data-dir', dir, ...rate, ...extraArgs];
+  const proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' } });
+  const stderr = [];
+  proc.stderr.setEncoding('utf8');
+  proc.stderr.on('data', (chunk) => {
+    stderr.push(chunk);
+    if (stderr.length > 200) stderr.shift();
+  });
+  proc.stdout.setEncoding('utf8');
+
+  const url = await new Promise((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => fail(new Error(`no listening line within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
+    function fail(err) {
+      clearTimeout(timer);
+      proc.kill('SIGKILL');
+      err.message += `\nstderr:\n${stderr.join('')}`;
+      reject(err);
+    }
+    proc.on('error', fail);
+    proc.on('exit', (code, sig) => fail(new Error(`chatroom exited early (code ${code}, signal ${sig})`)));
+    proc.stdout.on('data', (chunk) => {
+      buf += chunk;
+      const m = /chatroom listening on (http:\/\/[^\s]+)/.exec(buf);
+      if (m) {
+        clearTimeout(timer);
+        proc.removeAllListeners('exit');
+        resolve(m[1].replace(/\/$/, ''));
+      }
+    });
+  });
+  proc.stdout.resume();
+  // Never leave a server behind, even when the test process dies.
+  const reap = () => proc.kill('SIGKILL');
+  process.once('exit', reap);
+  proc.once('exit', () => process.removeListener('exit', reap));
+
+  return {
+    url,
+    host: new URL(url).host,
+    port: Number(new URL(url).port),
+    dataDir: dir,
+    extraArgs,
+    proc,
+    stderr: () => stderr.join(''),
+    stop: () => stopProcess(proc),
+  };
+}
+
+/** SIGTERM, wait (bounded) for the exit, SIGKILL if it hangs. */
+export async function stopProcess(proc) {
+  if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
+  const exited = once(proc, 'exit');
+  proc.kill('SIGTERM');
+  const timer = setTimeout(() => proc.kill('SIGKILL'), STOP_TIMEOUT_MS);
+  const [code] = await exited;
+  clearTimeout(timer);
+  return code;
+}
+
+/**
+ * Start again on the same port and data directory. The old socket may
+ * linger for a moment, so a failed bind is retried a few times.
+ */
+export async function restartServer(server) {
+  await server.stop();
+  let lastErr;
+  for (let i = 0; i < 10; i++) {
+    try {
+      return await startServer({ dataDir: server.dataDir, port: server.port, extraArgs: server.extraArgs });
+    } catch (err) {
+      lastErr = err;
+      await sleep(300);
+    }
+  }
+  throw lastErr;
+}
+
+export async function removeDir(dir) {
+  if (dir) await fs.rm(dir, { recursive: true, force: true });
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
+      '--no-first-run', '--disable-component-update', '--disable-sync'],
+    timeout: 30000,
+  });
+}
+
+/**
+ * A browser context whose every request is checked: anything that goes to
+ * another host than the server is remembered in `foreign` (the page must
+ * need nothing but the server).
+ */
+export async function newContext(browser, server, options = {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
+  context.setDefaultTimeout(UI_TIMEOUT_MS);
+  context.foreign = [];
+  context.errors = [];
+  context.requests = 0;
+  const check = (url) => {
+    context.requests += 1;
+    const u = new URL(url);
+    if (['data:', 'blob:', 'about:'].includes(u.protocol)) return;
+    if (u.host !== server.host) context.foreign.push(url);
+  };
+  context.on('request', (req) => check(req.url()));
+  context.on('page', (page) => {
+    page.on('websocket', (ws) => check(ws.url()));
+    page.on('pageerror', (err) => context.errors.push(String(err)));
+    // The client must run under the server's CSP without violations.
+    page.on('console', (msg) => {
+      if (/Content Security Policy/i.test(msg.text())) context.errors.push(msg.text());
+    });
+  });
+  return context;
+}
+
+// ---- REST from node -------------------------------------------------------
+
+export async function api(server, method, pathname, { token, body } = {}) {
+  const headers = {};
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const res = await fetch(server.url + pathname, {
+    method, headers, body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(10000),
+  });
+  const text = await res.text();
+  const data = text ? JSON.parse(text) : null;
+  if (!res.ok) throw new Error(`${method} ${pathname} -> ${res.status} ${text}`);
+  return data;
+}
+
+export const registerUser = (server, username, password = PASSWORD) =>
+  api(server, 'POST', '/api/users/register', { body: { username, password } });
+
+export const createRoom = (server, token, name, extra = {}) =>
+  api(server, 'POST', '/api/rooms', { token, body: { name, ...extra } });
+
+// ---- a WebSocket client for seeding, run inside a browser page ---------------
+
+/**
+ * A page parked on the server's favicon (same origin, no app code) whose
+ * WebSocket sends messages as another user. Node 20 has no WebSocket
+ * client, and the browser's is the real thing anyway.
+ */
+export async function openBot(browser, server) {
+  const context = await browser.newContext();
+  context.setDefaultTimeout(UI_TIMEOUT_MS);
+  const page = await context.newPage();
+  await page.goto(`${server.url}/favicon.svg`);
+  return {
+    /** Join `roomId` and send each text in order, awaiting each ack. Returns the acked ids. */
+    async send(token, roomId, texts) {
+      return page.evaluate(async ({ token, roomId, texts }) => {
+        const ws = new WebSocket(`ws://${location.host}/ws?token=${encodeURIComponent(token)}`);
+        const pending = new Map();
+        let n = 0;
+        ws.onmessage = (ev) => {
+          const f = JSON.parse(ev.data);
+          const p = f.ref && pending.get(f.ref);
+          if (!p) return;
+          pending.delete(f.ref);
+          if (f.event === 'ack') p.resolve(f.data);
+          else p.reject(new Error(`${f.data.code}: ${f.data.message}`));
+        };
+        const request = (event, data) => new Promise((resolve, reject) => {
+          const ref = `bot-${++n}`;
+          const t = setTimeout(() => reject(new Error(`${event} timed out`)), 10000);
+          pending.set(ref, { resolve: (d) => { clearTimeout(t); resolve(d); }, reject: (e) => { clearTimeout(t); reject(e); } });
+          ws.send(JSON.stringify({ event, data, ref }));
+        });
+        await new Promise((resolve, reject) => {
+          const t = setTimeout(() => reject(new Error('ws open timed out')), 10000);
+          ws.onopen = () => { clearTimeout(t); resolve(); };
+          ws.onerror = () => { clearTimeout(t); reject(new Error('ws failed')); };
+        });
+        try {
+          await request('joinRoom', { roomId });
+          const ids = [];
+          for (const message of texts) ids.push((await request('sendMessage', { roomId, message })).id);
+          return ids;
+        } finally {
+          ws.close();
+        }
+      }, { token, roomId, texts });
+    },
+    close: () => context.close(),
+  };
+}
+
+// ---- driving the web client -------------------------------------------------
+
+export async function registerViaUI(page, server, username, password = PASSWORD) {
+  await page.goto(server.url + '/');
+  const form = page.locator('#auth-form');
+  await form.getByLabel('Username').fill(username);
+  await form.getByLabel('Password').fill(password);
+  await form.getByRole('button', { name: 'Create account' }).click();
+  await waitConnected(page);
+}
+
+export async function loginViaUI(page, server, username, password = PASSWORD) {
+  await page.goto(server.url + '/');
+  const form = page.locator('#auth-form');
+  await form.getByLabel('Username').fill(username);
+  await form.getByLabel('Password').fill(password);
+  await form.getByRole('button', { name: 'Log in' }).click();
+  await waitConnected(page);
+}
+
+export async function waitConnected(page, timeout = UI_TIMEOUT_MS) {
+  await page.locator('#conn-status[data-state="connected"]').waitFor({ timeout });
+}
+
+export async function createRoomViaUI(page, name, { description = '', isPrivate = false } = {}) {
+  await page.getByRole('button', { name: 'New room' }).click();
+  const dialog = page.getByRole('dialog', { name: 'New room' });
+  await dialog.getByLabel('Name').fill(name);
+  if (description) await dialog.getByLabel(/Description/).fill(description);
+  if (isPrivate) await dialog.getByLabel(/Private/).check();
+  await dialog.getByRole('button', { name: 'Create room' }).click();
+  await page.locator('#room-title', { hasText: name }).waitFor();
+}
+
+export function roomButton(page, name) {
+  return page.locator('#room-list .room-btn', { has: page.locator('.room-name', { hasText: new RegExp(`^${escapeRe(name)}$`) }) });
+}
+
+export async function openRoomViaUI(page, name) {
+  await roomButton(page, name).click();
+  await page.locator('#room-title', { hasText: name }).waitFor();
+}
+
+/** Type into the composer, press Enter, and wait for the ack (the box clears). */
+export async function sendViaUI(page, text) {
+  const box = page.getByRole('textbox', { name: 'Message', exact: true });
+  await box.fill(text);
+  await box.press('Enter');
+  await page.waitForFunction(() => document.getElementById('composer-input').value === '', null, { timeout: UI_TIMEOUT_MS });
+}
+
+/** The texts of the messages in the log, in order. */
+export function logTexts(page) {
+  return page.$$eval('#message-log .msg .msg-text', (nodes) => nodes.map((n) => n.textContent));
+}
+
+/** Wait until the log holds `text` (bounded). */
+export async function waitForMessage(page, text, timeout = UI_TIMEOUT_MS) {
+  await page.locator('#message-log .msg-text', { hasText: text }).first().waitFor({ timeout });
+}
+
+export function escapeRe(s) {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
