@@ -17,8 +17,15 @@ use chatroom::store::{NewMessage, Store};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let dir = PathBuf::from(args.next().ok_or("usage: fill_history DIR [COUNT] [BYTES]")?);
-    let count: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(1_000_000);
+    let dir = PathBuf::from(
+        args.next()
+            .ok_or("usage: fill_history DIR [COUNT] [BYTES]")?,
+    );
+    let count: usize = args
+        .next()
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(1_000_000);
     let bytes: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(100);
     std::fs::create_dir_all(&dir)?;
     let store = Store::open(&dir, 32 << 20)?;
@@ -36,7 +43,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     while done < count {
         let n = (count - done).min(1000);
         let batch = (0..n)
-            .map(|_| NewMessage { room_id: room.id, user_id: user, user: "filler".into(), message: text.clone(), timestamp: Timestamp::now() })
+            .map(|_| NewMessage {
+                room_id: room.id,
+                user_id: user,
+                user: "filler".into(),
+                message: text.clone(),
+                timestamp: Timestamp::now(),
+            })
             .collect();
         store.append_batch(batch)?;
         store.flush()?;
@@ -46,7 +59,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("room {} ({}): appended {count} messages of {bytes} bytes in {secs:.1} s ({:.0} messages/s)", room.name, room.id, count as f64 / secs);
     drop(store);
     let size: u64 = walk(&dir)?;
-    println!("data directory size: {:.1} MiB", size as f64 / (1024.0 * 1024.0));
+    println!(
+        "data directory size: {:.1} MiB",
+        size as f64 / (1024.0 * 1024.0)
+    );
     Ok(())
 }
 
@@ -55,7 +71,11 @@ fn walk(dir: &std::path::Path) -> std::io::Result<u64> {
     for e in std::fs::read_dir(dir)? {
         let e = e?;
         let m = e.metadata()?;
-        total += if m.is_dir() { walk(&e.path())? } else { m.len() };
+        total += if m.is_dir() {
+            walk(&e.path())?
+        } else {
+            m.len()
+        };
     }
     Ok(total)
 }
