@@ -78,7 +78,13 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
         settings,
     });
 
-    println!("chatroom listening on http://{local}");
+    // The one line on standard output, for scripts and tests to find the
+    // address (port 0 picks a free one). A closed stdout is not an error.
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "chatroom listening on http://{local}").and_then(|()| out.flush());
+    }
     tracing::info!(address = %local, data_dir = %app.settings.data_dir.display(), "chatroom started");
 
     let signal = tokio::spawn(wait_for_signal(app.shutdown.stop_reading.clone()));

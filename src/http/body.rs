@@ -53,12 +53,22 @@ where
     parse::<T>(&buf).map_err(warp::reject::custom)
 }
 
-/// Parses a body: syntax errors are `invalid_json`; a well-formed body with
-/// missing or mistyped fields is `validation_failed`.
+/// Parses a body: syntax errors are `invalid_json`; well-formed JSON that
+/// is not an object, or has missing or mistyped fields, is
+/// `validation_failed`. (serde would also accept an array in field order;
+/// the contract's bodies are objects only.)
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let syntax = |e: serde_json::Error| {
+        ApiError::InvalidJson(format!("request body is not valid JSON: {e}"))
+    };
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        serde_json::from_slice::<serde::de::IgnoredAny>(bytes).map_err(syntax)?;
+        return Err(ApiError::validation("request body must be a JSON object"));
+    }
     serde_json::from_slice(bytes).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => ApiError::Validation(e.to_string()),
-        _ => ApiError::InvalidJson(format!("request body is not valid JSON: {e}")),
+        _ => syntax(e),
     })
 }
 
@@ -82,6 +92,15 @@ mod tests {
             Err(ApiError::Validation(_))
         ));
         assert!(matches!(parse::<T>(b"[]"), Err(ApiError::Validation(_))));
+        assert!(matches!(
+            parse::<T>(b"[\"x\"]"),
+            Err(ApiError::Validation(_))
+        ));
+        assert!(matches!(
+            parse::<T>(b" \"x\""),
+            Err(ApiError::Validation(_))
+        ));
+        assert!(matches!(parse::<T>(b"[1,"), Err(ApiError::InvalidJson(_))));
         assert!(parse::<T>(b"{\"name\": \"x\"}").is_ok());
     }
 }

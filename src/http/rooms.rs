@@ -212,12 +212,13 @@ fn add_member(app: App, user: AuthUser, id: &str, b: MemberBody) -> Result<impl 
 
 fn remove_member(app: App, user: AuthUser, id: &str, name: &str) -> Result<impl Reply, ApiError> {
     let room = private_room(&app, &user, id)?;
-    let (target, _) = app.store.user_by_name(name)?.ok_or(ApiError::NotFound)?;
-    if target != user.id && room.owner_id != user.id && !user.is_admin() {
+    let may_remove_others = room.owner_id == user.id || user.is_admin();
+    if !may_remove_others && !name.eq_ignore_ascii_case(&user.username) {
         return Err(ApiError::Forbidden(
             "only the room's owner or an admin can remove others",
         ));
     }
+    let (target, _) = app.store.user_by_name(name)?.ok_or(ApiError::NotFound)?;
     if target == room.owner_id {
         return Err(ApiError::validation(
             "the owner cannot be removed from the room",

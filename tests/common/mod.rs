@@ -142,13 +142,14 @@ impl Server {
                 .arg("--data-dir")
                 .arg(&self.dir)
                 .args(&extra);
+            // stdout stays writable (not a pipe closed below): the server
+            // prints its address there, and a failed print ends it.
             cmd.env("RUST_LOG", "warn")
-                .stdout(Stdio::piped())
+                .stdout(Stdio::null())
                 .stderr(Stdio::null());
             let mut child = cmd.spawn().expect("spawn");
             std::thread::sleep(Duration::from_millis(200));
             if child.try_wait().expect("try_wait").is_none() {
-                drop(child.stdout.take());
                 break child;
             }
             assert!(
