@@ -104,7 +104,12 @@ pub struct ServeArgs {
     )]
     pub cache_mb: u64,
 
-    /// Most WebSocket connections open at once; further upgrades get 503.
+    /// Behind a reverse proxy: take the client's address from the last
+    /// `X-Forwarded-For` entry (for login throttling) instead of the peer.
+    #[arg(long, env = "CHATROOM_TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: bool,
+
+    /// Most WebSocket connections open at once; further upgrades get 429.
     #[arg(
         long,
         env = "CHATROOM_MAX_CONNECTIONS",

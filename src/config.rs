@@ -40,6 +40,8 @@ pub struct Settings {
     pub body_limit: u64,
     pub cache_bytes: u64,
     pub max_connections: usize,
+    /// Whether `X-Forwarded-For` names the client (set by a trusted proxy).
+    pub trust_forwarded_for: bool,
 }
 
 impl Settings {
@@ -112,6 +114,7 @@ impl Settings {
             body_limit: args.body_limit,
             cache_bytes: args.cache_mb * 1024 * 1024,
             max_connections: args.max_connections.max(1),
+            trust_forwarded_for: args.trust_forwarded_for,
         })
     }
 }

@@ -10,10 +10,11 @@ use chatroom::{config, server};
 
 fn main() -> ExitCode {
     // `.env` fills in what the environment lacks; real variables win.
+    // An unreadable `.env` (say, in another user's home) is skipped with a
+    // warning rather than stopping an admin command run from there.
     if let Err(e) = dotenvy::dotenv() {
         if !e.not_found() {
-            eprintln!("chatroom: error: cannot read .env: {e}");
-            return ExitCode::FAILURE;
+            eprintln!("chatroom: warning: ignoring .env in the working directory: {e}");
         }
     }
     let cli = Cli::parse();

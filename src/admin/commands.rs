@@ -29,9 +29,19 @@ enum Target {
 /// The server's admin socket if one answers, else the store opened here.
 fn open_target(data_dir: &Path, create: bool) -> Result<Target, String> {
     let deadline = Instant::now() + SETTLE;
+    if let Err(e) = std::fs::read_dir(data_dir) {
+        if e.kind() == std::io::ErrorKind::PermissionDenied {
+            return Err(format!(
+                "cannot read {} ({e}); run the command as the data's owner, e.g. sudo -u chatroom",
+                data_dir.display()
+            ));
+        }
+    }
     loop {
-        if let Some(stream) = socket::connect(data_dir) {
-            return Ok(Target::Server(stream));
+        match socket::try_connect(data_dir) {
+            Ok(Some(stream)) => return Ok(Target::Server(stream)),
+            Ok(None) => {}
+            Err(e) => return Err(e),
         }
         if !create && !data_dir.join("db").exists() {
             return Err(format!(
@@ -270,6 +280,9 @@ pub fn backup(args: BackupArgs) -> Result<(), String> {
 }
 
 /// `restore`: into a data directory no server holds and no data is in.
+/// The file is checked whole before anything is written, and a load that
+/// fails midway removes the database it started, so a failed restore
+/// leaves the directory as it was.
 pub fn restore(args: RestoreArgs) -> Result<(), String> {
     let dir = &args.data.data_dir;
     if socket::connect(dir).is_some() {
@@ -278,14 +291,27 @@ pub fn restore(args: RestoreArgs) -> Result<(), String> {
             dir.display()
         ));
     }
-    let file = File::open(&args.input)
-        .map_err(|e| format!("cannot open {}: {e}", args.input.display()))?;
+    let open = || {
+        File::open(&args.input)
+            .map(|f| BufReader::with_capacity(256 * 1024, f))
+            .map_err(|e| format!("cannot open {}: {e}", args.input.display()))
+    };
+    Store::check_backup(&mut open()?).map_err(|e| format!("{}: {e}", args.input.display()))?;
     crate::config::ensure_data_dir(dir).map_err(|e| e.to_string())?;
+    let fresh = !dir.join("db").exists();
     let store = Store::open(dir, COMMAND_CACHE_BYTES)
         .map_err(|e| format!("cannot open the database in {}: {e}", dir.display()))?;
-    let counts = store
-        .restore(&mut BufReader::with_capacity(256 * 1024, file))
-        .map_err(|e| format!("restore failed: {e}"))?;
+    let result = store.restore(&mut open()?);
+    drop(store);
+    let counts = match result {
+        Ok(c) => c,
+        Err(e) => {
+            if fresh && !matches!(e, StoreError::Refused(_)) {
+                let _ = std::fs::remove_dir_all(dir.join("db"));
+            }
+            return Err(format!("restore failed: {e}"));
+        }
+    };
     eprintln!(
         "restored {} users, {} rooms, {} memberships and {} messages into {}",
         counts.users,

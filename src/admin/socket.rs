@@ -113,6 +113,20 @@ pub fn connect(data_dir: &Path) -> Option<UnixStream> {
     UnixStream::connect(socket_path(data_dir)).ok()
 }
 
+/// Like [`connect`], but a socket the caller may not use is an error that
+/// says so, not "no server".
+pub fn try_connect(data_dir: &Path) -> Result<Option<UnixStream>, String> {
+    let path = socket_path(data_dir);
+    match UnixStream::connect(&path) {
+        Ok(s) => Ok(Some(s)),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => Err(format!(
+            "cannot use the admin socket {} ({e}); run the command as the data's owner",
+            path.display()
+        )),
+        Err(_) => Ok(None),
+    }
+}
+
 /// Sends a request and copies the data lines to `out`. Returns the
 /// server's summary, or its error.
 pub fn request(stream: UnixStream, req: &Request, out: &mut dyn Write) -> Result<String, OpError> {

@@ -27,8 +27,12 @@ pub const CLOSE_SLOW: u16 = 1013;
 
 /// Frames a connection may have waiting before it counts as too slow. The
 /// frames themselves are shared with every other recipient; what a slow
-/// connection pins is bounded by this count.
+/// connection pins is bounded by this count and by [`MAX_PENDING_BYTES`].
 pub const MAX_PENDING_FRAMES: usize = 8192;
+
+/// Bytes of frames a connection may have waiting before it counts as too
+/// slow: what one stalled client can keep alive, whatever the frame size.
+pub const MAX_PENDING_BYTES: usize = 8 * 1024 * 1024;
 
 /// One unit of a connection's outbound queue.
 #[derive(Debug)]
@@ -39,6 +43,8 @@ pub enum Outbound {
     Messages {
         room: RoomId,
         frames: Arc<[(MessageId, Utf8Bytes)]>,
+        /// Total length of the frames, counted once per batch.
+        bytes: usize,
     },
     /// Any other frame (presence, typing, edits, deletions).
     Event(Utf8Bytes),
@@ -83,6 +89,8 @@ pub struct Conn {
     pub kill: Arc<Kill>,
     /// Frames queued and not yet taken by the session.
     pub pending: Arc<AtomicUsize>,
+    /// Bytes of those frames.
+    pub pending_bytes: Arc<AtomicUsize>,
 }
 
 impl Conn {
@@ -102,6 +110,7 @@ impl Conn {
                 tx,
                 kill: Arc::default(),
                 pending: Arc::default(),
+                pending_bytes: Arc::default(),
             },
             rx,
         )
@@ -111,8 +120,10 @@ impl Conn {
     /// the client is too slow: it is closed rather than allowed to grow
     /// memory or hold up the room.
     fn offer(&self, item: Outbound) {
-        let frames = item.frames();
-        if self.pending.fetch_add(frames, Ordering::AcqRel) + frames > MAX_PENDING_FRAMES {
+        let (frames, bytes) = item.size();
+        let queued = self.pending.fetch_add(frames, Ordering::AcqRel) + frames;
+        let queued_bytes = self.pending_bytes.fetch_add(bytes, Ordering::AcqRel) + bytes;
+        if queued > MAX_PENDING_FRAMES || queued_bytes > MAX_PENDING_BYTES {
             self.kill.kill(CLOSE_SLOW);
             return;
         }
@@ -120,14 +131,21 @@ impl Conn {
             self.kill.kill(CLOSE_SLOW);
         }
     }
+
+    /// Called by the session for each item it takes off the queue.
+    pub fn release(&self, item: &Outbound) {
+        let (frames, bytes) = item.size();
+        self.pending.fetch_sub(frames, Ordering::AcqRel);
+        self.pending_bytes.fetch_sub(bytes, Ordering::AcqRel);
+    }
 }
 
 impl Outbound {
-    /// How many frames this item carries.
-    pub fn frames(&self) -> usize {
+    /// How many frames this item carries, and their total length.
+    pub fn size(&self) -> (usize, usize) {
         match self {
-            Outbound::Messages { frames, .. } => frames.len(),
-            Outbound::Event(_) | Outbound::Unsubscribed { .. } => 1,
+            Outbound::Messages { frames, bytes, .. } => (frames.len(), *bytes),
+            Outbound::Event(f) | Outbound::Unsubscribed { frame: f, .. } => (1, f.len()),
         }
     }
 }
@@ -351,11 +369,13 @@ impl Hub {
                     .iter()
                     .map(|m| (m.id, events::receive_message(m)))
                     .collect();
+                let bytes = frames.iter().map(|(_, f)| f.len()).sum();
                 let st = lock(&state);
                 for c in st.conns.values() {
                     c.offer(Outbound::Messages {
                         room,
                         frames: frames.clone(),
+                        bytes,
                     });
                 }
             }

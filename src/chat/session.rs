@@ -8,11 +8,10 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use futures_util::stream::FuturesOrdered;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
@@ -125,7 +124,12 @@ pub async fn run(app: App, mut ws: Socket, user: AuthUser) {
             biased;
             code = kill.killed() => break End::Close(code),
             _ = app.shutdown.close_sockets.cancelled() => {
+                // The writer drained before this phase: every pending ack is
+                // ready, and every stored message is in the queue.
                 let mut frames = Vec::new();
+                while let Some(Some((reference, reply))) = pending.next().now_or_never() {
+                    frames.extend(ack_frame(reference, reply));
+                }
                 while let Ok(item) = rx.try_recv() {
                     s.outbound(item, &mut frames);
                 }
@@ -135,11 +139,7 @@ pub async fn run(app: App, mut ws: Socket, user: AuthUser) {
                 break End::Close(CLOSE_GOING_AWAY);
             }
             Some((reference, reply)) = pending.next(), if !pending.is_empty() => {
-                let frame = match reply {
-                    Ok(m) => reference.as_deref().map(|r| events::frame("ack", SendAck { id: m.id, timestamp: m.timestamp }, Some(r))),
-                    Err(WriteFailed) => Some(events::error(ErrorCode::Internal, "the message could not be stored; it was not sent", reference.as_deref())),
-                };
-                if let Some(f) = frame {
+                if let Some(f) = ack_frame(reference, reply) {
                     if !send_frames(&mut ws, &kill, vec![f]).await {
                         break End::Gone;
                     }
@@ -232,6 +232,28 @@ pub async fn run(app: App, mut ws: Socket, user: AuthUser) {
     }
 }
 
+/// The answer to a `sendMessage` once the writer replied: an ack (only if
+/// the client gave a `ref`) or an `internal` error.
+fn ack_frame(reference: Option<Box<RawValue>>, reply: Reply) -> Option<Utf8Bytes> {
+    match reply {
+        Ok(m) => reference.as_deref().map(|r| {
+            events::frame(
+                "ack",
+                SendAck {
+                    id: m.id,
+                    timestamp: m.timestamp,
+                },
+                Some(r),
+            )
+        }),
+        Err(WriteFailed) => Some(events::error(
+            ErrorCode::Internal,
+            "the message could not be stored; it was not sent",
+            reference.as_deref(),
+        )),
+    }
+}
+
 /// Writes frames and flushes once; false if the peer is gone, stalled past
 /// [`SEND_TIMEOUT`], or the connection was killed meanwhile.
 async fn send_frames(ws: &mut Socket, kill: &Kill, frames: Vec<Utf8Bytes>) -> bool {
@@ -271,6 +293,10 @@ fn parse_data<T: DeserializeOwned>(data: Option<&RawValue>) -> Result<T, Refusal
     let Some(raw) = data else {
         return refuse(ErrorCode::ValidationFailed, "missing data");
     };
+    // serde would also read an array as the fields in order; data is an object.
+    if !raw.get().trim_start().starts_with('{') {
+        return refuse(ErrorCode::ValidationFailed, "data must be an object");
+    }
     serde_json::from_str(raw.get())
         .map_err(|e| (ErrorCode::ValidationFailed, format!("invalid data: {e}")))
 }
@@ -286,9 +312,9 @@ impl Session {
 
     /// Turns one queued item into the frames to send.
     fn outbound(&mut self, item: Outbound, out: &mut Vec<Utf8Bytes>) {
-        self.conn.pending.fetch_sub(item.frames(), Ordering::AcqRel);
+        self.conn.release(&item);
         match item {
-            Outbound::Messages { room, frames } => {
+            Outbound::Messages { room, frames, .. } => {
                 let floor = self.floors.get(&room).copied();
                 if !self.joined.iter().any(|(r, _)| *r == room) {
                     return; // left the room after this batch was queued
@@ -313,6 +339,12 @@ impl Session {
     }
 
     async fn on_text(&mut self, text: &str, pending: &mut FuturesOrdered<PendingAck>) -> Step {
+        // serde would also read an array as the fields in order; a frame is an object.
+        if !text.trim_start().starts_with('{') {
+            self.strike();
+            let f = events::error(ErrorCode::InvalidJson, "frames must be JSON objects", None);
+            return Step::Reply(vec![f]);
+        }
         let frame: events::ClientFrame<'_> = match serde_json::from_str(text) {
             Ok(f) => f,
             Err(_) => {

@@ -34,8 +34,14 @@ pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Rejectio
         .and(warp::post())
         .and(with_app(app.clone()))
         .and(warp::ext::optional::<ClientAddr>())
+        .and(warp::header::optional::<String>("x-forwarded-for"))
         .and(body::json::<Credentials>(limit))
-        .and_then(|app, addr, c| async move { reply(login(app, addr, c).await) });
+        .and_then(
+            |app: App, addr: Option<ClientAddr>, fwd: Option<String>, c| async move {
+                let client = client_ip(&app, addr, fwd.as_deref());
+                reply(login(app, client, c).await)
+            },
+        );
     let me = warp::path!("users" / "me")
         .and(warp::get())
         .and(with_app(app.clone()))
@@ -66,9 +72,22 @@ async fn register(app: App, c: Credentials) -> Result<impl Reply, ApiError> {
     ))
 }
 
-async fn login(app: App, addr: Option<ClientAddr>, c: Credentials) -> Result<impl Reply, ApiError> {
+/// The client's address for throttling: the peer, or behind a trusted
+/// proxy the last `X-Forwarded-For` entry (the one that proxy appended).
+fn client_ip(app: &App, peer: Option<ClientAddr>, forwarded: Option<&str>) -> Option<String> {
+    if app.settings.trust_forwarded_for {
+        if let Some(last) = forwarded.and_then(|f| f.rsplit(',').next()).map(str::trim) {
+            if !last.is_empty() {
+                return Some(last.to_owned());
+            }
+        }
+    }
+    peer.map(|a| a.0.ip().to_string())
+}
+
+async fn login(app: App, client: Option<String>, c: Credentials) -> Result<impl Reply, ApiError> {
     let name_key = format!("user:{}", c.username.to_lowercase());
-    let addr_key = addr.map(|a| format!("addr:{}", a.0.ip()));
+    let addr_key = client.map(|ip| format!("addr:{ip}"));
     let throttled = [Some(&name_key), addr_key.as_ref()]
         .into_iter()
         .flatten()

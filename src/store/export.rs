@@ -183,8 +183,17 @@ impl Store {
         Ok(counts)
     }
 
-    /// Loads a backup into this store, which must be empty. Indexes
-    /// (names, memberships by user) are rebuilt from the records.
+    /// Reads a whole backup and checks it (header, every record, the end
+    /// record's counts) without writing anything. `restore` writes only
+    /// after this passed, so a truncated or damaged file leaves the data
+    /// directory untouched.
+    pub fn check_backup(input: &mut dyn BufRead) -> Result<BackupCounts, StoreError> {
+        read_backup(input, |_| Ok(()))
+    }
+
+    /// Loads a backup (checked first with [`Store::check_backup`]) into this
+    /// store, which must be empty. Indexes (names, memberships by user) are
+    /// rebuilt from the records.
     pub fn restore(&self, input: &mut dyn BufRead) -> Result<BackupCounts, StoreError> {
         let t = &self.inner;
         if !t.users.is_empty() || !t.rooms.is_empty() || !t.messages.is_empty() {
@@ -192,80 +201,88 @@ impl Store {
                 "the data directory already holds data; restore into a new, empty one".into(),
             ));
         }
-        let bad = |n: usize, what: &str| StoreError::Corrupt(format!("backup line {n}: {what}"));
-        let mut counts = BackupCounts::default();
-        let mut header = false;
-        let mut end = None;
-        let mut buf = String::new();
-        let mut n = 0;
-        loop {
-            buf.clear();
-            let read = input
-                .read_line(&mut buf)
-                .map_err(|e| StoreError::Corrupt(format!("reading the backup: {e}")))?;
-            if read == 0 {
-                break;
-            }
-            n += 1;
-            if end.is_some() {
-                return Err(bad(n, "data after the end record"));
-            }
-            let rec: BackupRecord =
-                serde_json::from_str(&buf).map_err(|e| bad(n, &e.to_string()))?;
+        let counts = read_backup(input, |rec| {
             match rec {
-                BackupRecord::Header { format, schema } => {
-                    if format != BACKUP_FORMAT || n != 1 {
-                        return Err(bad(n, "not a chatroom backup"));
-                    }
-                    if schema > super::SCHEMA_VERSION {
-                        return Err(StoreError::NewerSchema { found: schema });
-                    }
-                    header = true;
-                    continue;
-                }
-                _ if !header => return Err(bad(n, "not a chatroom backup")),
                 BackupRecord::User { id, record } => {
                     t.usernames
                         .insert(keys::fold_name(&record.username), &keys::id(id.0))?;
                     t.users.insert(keys::id(id.0), to_json(&record)?)?;
-                    counts.users += 1;
                 }
                 BackupRecord::Room(room) => {
                     t.room_names
                         .insert(keys::fold_name(&room.name), &keys::id(room.id.0))?;
                     t.rooms.insert(keys::id(room.id.0), to_json(&room)?)?;
-                    counts.rooms += 1;
                 }
                 BackupRecord::Member { room, user } => {
                     t.members.insert(keys::member(room, user), &[])?;
                     t.user_rooms.insert(keys::user_room(user, room), &[])?;
-                    counts.members += 1;
                 }
                 BackupRecord::Message(m) => {
                     t.messages
                         .insert(keys::message(m.room_id, m.id), super::messages::encode(&m)?)?;
                     t.next_message_id
                         .fetch_max(m.id.0 + 1, std::sync::atomic::Ordering::Relaxed);
-                    counts.messages += 1;
                 }
-                BackupRecord::End(c) => end = Some(c),
+                BackupRecord::Header { .. } | BackupRecord::End(_) => {}
             }
-        }
-        match end {
-            Some(c) if c == counts => {}
-            Some(_) => {
-                return Err(StoreError::Corrupt(
-                    "the backup's counts do not match its records".into(),
-                ))
-            }
-            None => {
-                return Err(StoreError::Corrupt(
-                    "the backup is truncated (no end record)".into(),
-                ))
-            }
-        }
+            Ok(())
+        })?;
         self.flush()?;
         Ok(counts)
+    }
+}
+
+/// Parses a backup line by line, checking its structure, and hands each
+/// record to `apply`. Fails on the first bad line, a missing header or end
+/// record, or counts that do not match.
+fn read_backup(
+    input: &mut dyn BufRead,
+    mut apply: impl FnMut(BackupRecord) -> Result<(), StoreError>,
+) -> Result<BackupCounts, StoreError> {
+    let bad = |n: usize, what: &str| StoreError::BadBackup(format!("line {n}: {what}"));
+    let mut counts = BackupCounts::default();
+    let mut end = None;
+    let mut buf = String::new();
+    let mut n = 0;
+    loop {
+        buf.clear();
+        let read = input
+            .read_line(&mut buf)
+            .map_err(|e| StoreError::BadBackup(format!("cannot read it: {e}")))?;
+        if read == 0 {
+            break;
+        }
+        n += 1;
+        if end.is_some() {
+            return Err(bad(n, "data after the end record"));
+        }
+        let rec: BackupRecord = serde_json::from_str(&buf).map_err(|e| bad(n, &e.to_string()))?;
+        match &rec {
+            BackupRecord::Header { format, schema } => {
+                if format != BACKUP_FORMAT || n != 1 {
+                    return Err(bad(n, "not a chatroom backup"));
+                }
+                if *schema > super::SCHEMA_VERSION {
+                    return Err(StoreError::NewerSchema { found: *schema });
+                }
+            }
+            _ if n == 1 => return Err(bad(n, "not a chatroom backup")),
+            BackupRecord::User { .. } => counts.users += 1,
+            BackupRecord::Room(_) => counts.rooms += 1,
+            BackupRecord::Member { .. } => counts.members += 1,
+            BackupRecord::Message(_) => counts.messages += 1,
+            BackupRecord::End(c) => end = Some(c.clone()),
+        }
+        apply(rec)?;
+    }
+    match end {
+        Some(c) if c == counts => Ok(counts),
+        Some(_) => Err(StoreError::BadBackup(
+            "its counts do not match its records".into(),
+        )),
+        None => Err(StoreError::BadBackup(
+            "it is truncated (no end record)".into(),
+        )),
     }
 }
 
@@ -361,6 +378,8 @@ mod tests {
         // Restoring twice, or a truncated file, is refused.
         assert!(fresh.restore(&mut buf.as_slice()).is_err());
         let (other, _d3) = temp_store();
+        assert!(Store::check_backup(&mut &buf[..buf.len() - 40]).is_err());
+        assert!(Store::check_backup(&mut buf.as_slice()).is_ok());
         assert!(other.restore(&mut &buf[..buf.len() - 40]).is_err());
     }
 }

@@ -44,6 +44,8 @@ pub enum StoreError {
     NotFound,
     #[error("{0}")]
     Refused(String),
+    #[error("the backup file is not usable: {0}")]
+    BadBackup(String),
 }
 
 impl<E: std::fmt::Display> From<sled::transaction::TransactionError<E>> for StoreError {
