@@ -71,5 +71,13 @@ export function createApi({ getToken, onUnauthorized }) {
     },
     addMember: (roomId, username) => request('POST', `/api/rooms/${enc(roomId)}/members`, { username }),
     removeMember: (roomId, username) => request('DELETE', `/api/rooms/${enc(roomId)}/members/${enc(username)}`),
+    // Additions to the contract (docs/protocol-additions.md).
+    deleteRoom: (roomId) => request('DELETE', `/api/rooms/${enc(roomId)}`),
+    editMessage: (roomId, id, message) =>
+      request('PATCH', `/api/rooms/${enc(roomId)}/messages/${enc(id)}`, { message }),
+    deleteMessage: (roomId, id) => request('DELETE', `/api/rooms/${enc(roomId)}/messages/${enc(id)}`),
+    users: () => request('GET', '/api/admin/users'),
+    setUserDisabled: (userId, disabled) =>
+      request('POST', `/api/admin/users/${enc(userId)}/${disabled ? 'disable' : 'enable'}`),
   };
 }

@@ -3,9 +3,10 @@
 
 import { createApi, ApiError } from './api.js';
 import { byId, el, icon, ICONS } from './dom.js';
-import { describeError } from './errors.js';
+import { SESSION_ENDED, describeError } from './errors.js';
 import { avatar } from './render.js';
 import { ChatSession } from './session.js';
+import { mountAdmin } from './views/admin.js';
 import { mountAuth } from './views/auth.js';
 import { mountChat } from './views/chat.js';
 import { mountPeople } from './views/people.js';
@@ -21,10 +22,14 @@ const TOAST_MS = 6000;
 let token = readStorage(localStorage, TOKEN_KEY);
 let session = null;
 let views = null;
+/** Set once the page is on its way back to the log-in screen. */
+let ending = false;
 
 const api = createApi({
   getToken: () => token,
-  onUnauthorized: () => endSession('Your session has ended. Please log in again.'),
+  // Any 401: the token expired or the account was disabled (its sockets
+  // are then closed with 1008, and the session checks the token).
+  onUnauthorized: () => endSession(SESSION_ENDED),
 });
 
 const auth = mountAuth({
@@ -161,6 +166,7 @@ function mountViews(s) {
   const sidebar = mountSidebar({ session: s, onSelect: openRoom });
   const chat = mountChat({ session: s });
   const people = mountPeople({ session: s, getRoomId: () => chat.roomId });
+  mountAdmin({ session: s });
   byId('logout-btn').addEventListener('click', () => endSession(''));
   return { sidebar, chat, people };
 }
@@ -191,6 +197,8 @@ function updateTitle() {
  * the message survives it in sessionStorage.
  */
 function endSession(message) {
+  if (ending) return;
+  ending = true;
   if (session) session.stop();
   session = null;
   saveToken(null);
@@ -211,6 +219,7 @@ function refreshRoomsOnReturn() {
   if (!session || document.hidden || Date.now() - roomsFetchedAt < ROOMS_ON_FOCUS_MS) return;
   roomsFetchedAt = Date.now();
   session.refreshRooms().catch(() => {});
+  session.refreshMe().catch(() => {}); // e.g. made an admin meanwhile
 }
 window.addEventListener('focus', refreshRoomsOnReturn);
 document.addEventListener('visibilitychange', refreshRoomsOnReturn);

@@ -57,4 +57,7 @@ export const ICONS = {
   logout: 'M9 4H5v16h4M16 8l4 4-4 4M20 12H10',
   down: 'M12 5v14M6 13l6 6 6-6',
   close: 'M6 6l12 12M18 6 6 18',
+  edit: 'M4 20h4L19 9a2.8 2.8 0 0 0-4-4L4 16v4ZM13.5 6.5l4 4',
+  trash: 'M4 7h16M10 11v6M14 11v6M6 7l1 13h10l1-13M9 7V4h6v3',
+  shield: 'M12 3 5 6v5c0 4.5 3 8.5 7 10 4-1.5 7-5.5 7-10V6l-7-3Z',
 };

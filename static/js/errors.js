@@ -1,6 +1,9 @@
 // Human wording for the contract's error codes. The server's own message is
 // used when we have nothing better (it already says which field is wrong).
 
+/** Shown on the log-in screen when the server stops accepting our token. */
+export const SESSION_ENDED = 'Your account was disabled or your session ended. Please log in again.';
+
 const TEXT = {
   username_taken: 'That username is already taken. Pick another one, or log in if it is yours.',
   invalid_credentials: 'Wrong username or password.',
@@ -10,7 +13,7 @@ const TEXT = {
   not_found: 'Not found. It may have been removed, or you are not a member.',
   payload_too_large: 'That is too long.',
   not_joined: 'You are not in that room (yet). Try again in a moment.',
-  unauthorized: 'Your session has ended. Please log in again.',
+  unauthorized: SESSION_ENDED,
   network: 'Cannot reach the server. Check your connection and try again.',
   timeout: 'The server did not answer in time. Try again.',
   offline: 'Not connected to the server, so nothing was sent. Try again once reconnected.',

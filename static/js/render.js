@@ -1,7 +1,7 @@
 // Turns messages into DOM nodes. Message text is user content: it is only
 // ever placed with text nodes, and links are built with createElement.
 
-import { el } from './dom.js';
+import { el, icon, ICONS } from './dom.js';
 
 /** Consecutive messages of one author within this gap share one header. */
 const GROUP_GAP_MS = 5 * 60 * 1000;
@@ -85,10 +85,11 @@ export function avatar(name) {
 }
 
 /**
- * Build one message row. `mine` marks the viewer's own messages.
+ * Build one message row. `mine` marks the viewer's own messages; `canEdit`
+ * and `canDelete` add the matching action buttons (see setActions).
  * The row keeps the message id in data-id so edits and deletes find it.
  */
-export function messageNode(msg, mine) {
+export function messageNode(msg, { mine = false, canEdit = false, canDelete = false } = {}) {
   const body = el('div', { className: 'msg-text' });
   appendLinkified(body, msg.message);
   const time = el('time', {
@@ -99,8 +100,33 @@ export function messageNode(msg, mine) {
   const head = el('div', { className: 'msg-head' }, el('span', { className: 'msg-author', text: msg.user }), time);
   const bubble = el('div', { className: 'msg-bubble' }, head, body);
   const node = el('div', { className: mine ? 'msg mine' : 'msg', dataset: { id: msg.id } }, avatar(msg.user), bubble);
-  if (msg.editedAt) markEdited(node);
+  if (msg.editedAt) markEdited(node, msg);
+  setActions(node, { canEdit, canDelete });
   return node;
+}
+
+/**
+ * (Re)build the row's action buttons: shown on hover or keyboard focus (and
+ * on a tap on touch screens, see style.css); the chat view handles their
+ * clicks by `data-action`.
+ */
+export function setActions(node, { canEdit, canDelete }) {
+  const bubble = node.querySelector('.msg-bubble');
+  const old = bubble.querySelector(':scope > .msg-actions');
+  if (old) old.remove();
+  if (!canEdit && !canDelete) return;
+  bubble.append(el('div', { className: 'msg-actions' },
+    canEdit ? actionButton('edit', 'Edit message', ICONS.edit) : null,
+    canDelete ? actionButton('delete', 'Delete message', ICONS.trash) : null));
+}
+
+function actionButton(action, label, path) {
+  return el('button', {
+    type: 'button',
+    className: `msg-action ${action}`,
+    dataset: { action },
+    attrs: { 'aria-label': label, title: label },
+  }, icon(path, 16));
 }
 
 /** Replace the text of an edited message in place. */
@@ -108,12 +134,18 @@ export function updateMessageNode(node, msg) {
   const body = node.querySelector('.msg-text');
   body.replaceChildren();
   appendLinkified(body, msg.message);
-  if (msg.editedAt) markEdited(node);
+  if (msg.editedAt) markEdited(node, msg);
 }
 
-function markEdited(node) {
-  if (node.querySelector('.msg-edited')) return;
-  node.querySelector('.msg-head').append(el('span', { className: 'msg-edited', text: '(edited)' }));
+function markEdited(node, msg) {
+  node.classList.add('edited');
+  let mark = node.querySelector('.msg-edited');
+  if (!mark) {
+    mark = el('span', { className: 'msg-edited', text: '(edited)' });
+    node.querySelector('.msg-head').append(mark);
+  }
+  const d = new Date(msg.editedAt);
+  if (!Number.isNaN(d.getTime())) mark.title = `Edited ${fullFormat.format(d)}`;
 }
 
 /**

@@ -15,6 +15,11 @@ const TYPING_SHOW_MS = 3000;
 const ROOM_REFRESH_MS = 30000;
 /** A history load retried because a (re)join happened during it. */
 const LOAD_ATTEMPTS = 3;
+/**
+ * WebSocket close code "policy violation": the server's answer both to a
+ * client that misbehaves and to the connections of a disabled user.
+ */
+const CLOSE_POLICY = 1008;
 
 /** What the client knows about one room. */
 class RoomState {
@@ -60,7 +65,8 @@ class RoomState {
  * Events (CustomEvent; detail has roomId where relevant):
  * rooms · connection {state, delayMs} · reset · appended {messages} ·
  * prepended {messages} · updated {message} · removed {id} · presence ·
- * typing · room-dropped {room, reason} · notice {code, message}
+ * typing · room-dropped {room, reason} · notice {code, message} ·
+ * me (the user's own record changed, e.g. its role)
  */
 export class ChatSession extends EventTarget {
   constructor({ api, token, me }) {
@@ -80,6 +86,9 @@ export class ChatSession extends EventTarget {
     this.socket.addEventListener('open', () => this.onOpen());
     this.socket.addEventListener('frame', (e) => this.onFrame(e.detail));
     this.socket.addEventListener('failed', () => this.checkToken());
+    // Disabling a user closes its connections with 1008; so does misbehaving.
+    // Only the token check tells them apart (401 ends the session).
+    this.socket.addEventListener('closed', (e) => { if (e.detail.code === CLOSE_POLICY) this.checkToken(); });
   }
 
   /** Connect and fetch the room list; rooms found after the socket opened are joined as they come. */
@@ -112,6 +121,37 @@ export class ChatSession extends EventTarget {
     let n = 0;
     for (const rs of this.rooms.values()) n += rs.unread;
     return n;
+  }
+
+  // ---- who may do what ----------------------------------------------------
+  // The server decides; these only choose which controls to offer.
+
+  get isAdmin() {
+    return this.me.role === 'admin';
+  }
+
+  /** Only the author edits a message, whatever its role. */
+  canEdit(msg) {
+    return msg.userId === this.me.id;
+  }
+
+  /** The author, the room's owner or an admin deletes a message. */
+  canDelete(roomId, msg) {
+    const rs = this.rooms.get(roomId);
+    return msg.userId === this.me.id || this.isAdmin || Boolean(rs && rs.room.ownerId === this.me.id);
+  }
+
+  canDeleteRoom(roomId) {
+    const rs = this.rooms.get(roomId);
+    return Boolean(rs) && (rs.room.ownerId === this.me.id || this.isAdmin);
+  }
+
+  /** Re-read our own user: a role granted meanwhile (create-admin) shows up. */
+  async refreshMe() {
+    const me = await this.api.me();
+    const changed = me.role !== this.me.role || me.username !== this.me.username;
+    this.me = { ...this.me, ...me };
+    if (changed) this.emit('me');
   }
 
   // ---- rooms -------------------------------------------------------------
@@ -175,6 +215,22 @@ export class ChatSession extends EventTarget {
 
   removeMember(roomId, username) {
     return this.api.removeMember(roomId, username);
+  }
+
+  /** Delete a room for everyone; the server tells the others with roomDeleted. */
+  async deleteRoom(roomId) {
+    await this.api.deleteRoom(roomId);
+    this.dropRoom(roomId, 'deleted');
+  }
+
+  /** Admin: every user of the server. */
+  users() {
+    return this.api.users();
+  }
+
+  /** Admin: disable (logs the user out everywhere at once) or enable a user. */
+  setUserDisabled(userId, disabled) {
+    return this.api.setUserDisabled(userId, disabled);
   }
 
   /** A member leaves a private room; the server confirms with roomRemoved. */
@@ -324,6 +380,26 @@ export class ChatSession extends EventTarget {
   /** Send a message; resolves with the ack. The message itself comes back as receiveMessage. */
   send(roomId, text) {
     return this.socket.request('sendMessage', { roomId, message: text });
+  }
+
+  /**
+   * Change the text of one of our messages. The answer is applied at once;
+   * the messageEdited event that follows changes nothing more.
+   */
+  async editMessage(roomId, id, text) {
+    const msg = await this.api.editMessage(roomId, id, text);
+    if (msg) this.onEdited({ ...msg, roomId: msg.roomId || roomId });
+    return msg;
+  }
+
+  /** Delete a message for everyone. Already gone (404) counts as done. */
+  async deleteMessage(roomId, id) {
+    try {
+      await this.api.deleteMessage(roomId, id);
+    } catch (err) {
+      if (err.status !== 404) throw err;
+    }
+    this.onDeleted({ roomId, id });
   }
 
   /** Tell the room we are typing, at most once per TYPING_SEND_INTERVAL_MS. */

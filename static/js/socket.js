@@ -25,6 +25,7 @@ export class SocketError extends Error {
  * - `open` () each time a connection is established (re-join rooms here)
  * - `frame` ({event, data}) every server frame that is not a reply to a request
  * - `failed` () a connection attempt failed before opening (token may be bad)
+ * - `closed` ({code, opened}) a connection ended (not by stop()); a reconnect follows
  */
 export class ChatSocket extends EventTarget {
   constructor(urlFor) {
@@ -110,12 +111,13 @@ export class ChatSocket extends EventTarget {
       this.dispatchEvent(new CustomEvent('open'));
     };
     ws.onmessage = (ev) => this.handleFrame(ev.data);
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
       detach(ws);
       if (this.ws !== ws) return;
       this.ws = null;
       this.failPending(new SocketError('disconnected', 'Connection lost.'));
       if (this.stopped) return;
+      this.dispatchEvent(new CustomEvent('closed', { detail: { code: ev.code, opened } }));
       // Only a connection that stayed up a while resets the backoff, so a
       // server that accepts then drops us at once is not hammered.
       if (opened && Date.now() - this.openedAt >= HEALTHY_AFTER_MS) this.attempt = 0;

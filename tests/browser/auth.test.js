@@ -88,7 +88,7 @@ test('a saved token the server rejects is dropped', { timeout: TEST_TIMEOUT_MS }
   });
   const page = await ctx.newPage();
   await page.goto(server.url + '/');
-  await page.locator('#auth-error', { hasText: 'session has ended' }).waitFor();
+  await page.locator('#auth-error', { hasText: 'Your account was disabled or your session ended' }).waitFor();
   assert.equal(await page.evaluate(() => localStorage.getItem('chatroom.token')), null);
   assert.deepEqual(ctx.errors, []);
   await ctx.close();

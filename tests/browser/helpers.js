@@ -122,6 +122,29 @@ export async function restartServer(server) {
   throw lastErr;
 }
 
+/** How long `chatroom create-admin` may take (it talks to the running server). */
+const CLI_TIMEOUT_MS = 20000;
+
+/**
+ * Run `chatroom create-admin` against the server's data directory while the
+ * server runs (it goes through the server's admin socket): creates the user
+ * as an admin, or promotes an existing one and sets its password.
+ */
+export async function createAdmin(server, username, password = PASSWORD) {
+  const proc = spawn(BIN, ['create-admin', '--username', username, '--password-stdin', '--data-dir', server.dataDir],
+    { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  proc.stdout.setEncoding('utf8').on('data', (c) => { out += c; });
+  proc.stderr.setEncoding('utf8').on('data', (c) => { err += c; });
+  proc.stdin.end(`${password}\n`);
+  const timer = setTimeout(() => proc.kill('SIGKILL'), CLI_TIMEOUT_MS);
+  const [code, signal] = await once(proc, 'close');
+  clearTimeout(timer);
+  if (code !== 0) throw new Error(`create-admin exited with ${code ?? signal}: ${err.trim()}`);
+  return out.trim();
+}
+
 export async function removeDir(dir) {
   if (dir) await fs.rm(dir, { recursive: true, force: true });
 }
@@ -298,6 +321,23 @@ export function logTexts(page) {
 /** Wait until the log holds `text` (bounded). */
 export async function waitForMessage(page, text, timeout = UI_TIMEOUT_MS) {
   await page.locator('#message-log .msg-text', { hasText: text }).first().waitFor({ timeout });
+}
+
+/** The row of the message whose text is exactly `text`. */
+export function messageRow(page, text) {
+  return page.locator('#message-log .msg', {
+    has: page.locator('.msg-text', { hasText: new RegExp(`^${escapeRe(text)}$`) }),
+  });
+}
+
+/** Reveal a message's actions the way a mouse user does (hover), then click one. */
+export async function messageAction(page, text, name) {
+  const row = messageRow(page, text);
+  const button = row.getByRole('button', { name, exact: true });
+  // Scroll first: scrolling after the hover could move the row from under the mouse.
+  await button.scrollIntoViewIfNeeded();
+  await row.hover();
+  await button.click();
 }
 
 export function escapeRe(s) {

@@ -135,6 +135,24 @@ test('the owner of a private room adds and removes a member', { timeout: TEST_TI
   await member.locator('.toast', { hasText: 'no longer have access' }).waitFor();
   assert.equal(await member.locator('#room-title', { hasText: 'secret' }).count(), 0);
 
+  // Added back, he leaves by himself, after confirming in a dialog.
+  await admin.getByLabel('Username').fill('charlie');
+  await admin.getByRole('button', { name: 'Add', exact: true }).click();
+  await owner.locator('#member-status', { hasText: 'charlie can now see this room' }).waitFor();
+  await member.reload();
+  await waitConnected(member);
+  await openRoomViaUI(member, 'secret');
+  assert.equal(await member.getByRole('button', { name: 'Delete room' }).isVisible(), false, 'only the owner deletes the room');
+  await member.getByRole('button', { name: 'Leave', exact: true }).click();
+  const leave = member.getByRole('alertdialog', { name: 'Leave “secret”?' });
+  await leave.getByRole('button', { name: 'Cancel' }).click();
+  await leave.waitFor({ state: 'hidden' });
+  assert.equal(await roomButton(member, 'secret').count(), 1, 'cancel keeps him in');
+  await member.getByRole('button', { name: 'Leave', exact: true }).click();
+  await leave.getByRole('button', { name: 'Leave room' }).click();
+  await roomButton(member, 'secret').waitFor({ state: 'detached' });
+  await owner.locator('#online-list .person-name', { hasText: 'charlie' }).waitFor({ state: 'detached' });
+
   for (const ctx of [ctxA, ctxC]) {
     assert.deepEqual(ctx.foreign, []);
     assert.deepEqual(ctx.errors, []);

@@ -60,7 +60,11 @@ export function mountAuth({ onSubmit }) {
     } catch (err) {
       const field = err.code === 'username_taken' ? username
         : err.code === 'invalid_credentials' ? password : null;
-      showError(describeError(err), field);
+      // The right password for a disabled account is answered 403.
+      const text = mode === 'login' && err.code === 'forbidden'
+        ? 'This account is disabled. Ask an admin of this server to enable it again.'
+        : describeError(err);
+      showError(text, field);
     } finally {
       busy = false;
       for (const b of buttons) b.disabled = false;

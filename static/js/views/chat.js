@@ -1,9 +1,11 @@
 // The open room: its message log (with older history on scroll-up), the
-// typing line and the composer.
+// per-message actions (edit in place, delete), the room's own actions
+// (leave, delete), the typing line and the composer.
 
-import { byId } from '../dom.js';
+import { byId, el } from '../dom.js';
 import { describeError } from '../errors.js';
-import { decorate, messageNode, updateMessageNode } from '../render.js';
+import { decorate, messageNode, setActions, updateMessageNode } from '../render.js';
+import { confirmAction } from './confirm.js';
 
 /** Start fetching older messages when the reader is this close to the top. */
 const LOAD_OLDER_THRESHOLD_PX = 240;
@@ -13,6 +15,8 @@ const STICK_TO_BOTTOM_PX = 80;
 const MAX_MESSAGE_CHARS = 4000;
 /** The composer grows up to this many lines, then scrolls. */
 const MAX_COMPOSER_ROWS = 8;
+/** Screens without hover show a message's actions when it is tapped. */
+const TOUCH_QUERY = '(hover: none)';
 
 export function mountChat({ session }) {
   const empty = byId('chat-empty');
@@ -30,14 +34,28 @@ export function mountChat({ session }) {
   const sendBtn = byId('send-btn');
   const error = byId('composer-error');
   const leaveBtn = byId('leave-btn');
+  const deleteRoomBtn = byId('delete-room-btn');
+  const touch = window.matchMedia(TOUCH_QUERY);
 
   /** id -> row of the room on screen, for edits, deletes and regrouping. */
   let nodes = new Map();
   let roomId = null;
   let sending = false;
+  /** The message being edited: {roomId, id, form, input, error, busy}. */
+  let editing = null;
+  let editorCount = 0;
 
   const current = () => (roomId ? session.rooms.get(roomId) : null);
   const isMine = (m) => m.userId === session.me.id;
+  const rowFor = (m) => messageNode(m, {
+    mine: isMine(m),
+    canEdit: session.canEdit(m),
+    canDelete: session.canDelete(roomId, m),
+  });
+  const findMessage = (id) => {
+    const rs = current();
+    return rs ? rs.messages.find((m) => m.id === id) || null : null;
+  };
   const nearBottom = () => scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < STICK_TO_BOTTOM_PX;
   const scrollToBottom = () => { scroller.scrollTop = scroller.scrollHeight; jump.hidden = true; };
 
@@ -66,13 +84,15 @@ export function mountChat({ session }) {
     const rows = [];
     let prev = null;
     for (const m of rs ? rs.messages : []) {
-      const n = messageNode(m, isMine(m));
+      const n = rowFor(m);
       decorate(n, m, prev);
       nodes.set(m.id, n);
       rows.push(n);
       prev = m;
     }
+    const hadFocus = Boolean(editing) && editing.form.contains(document.activeElement);
     bulk(() => log.replaceChildren(...rows));
+    reattachEditor(hadFocus);
     updateEdges();
     scrollToBottom();
     fillViewport();
@@ -93,7 +113,7 @@ export function mountChat({ session }) {
     for (const m of messages) {
       if (nodes.has(m.id)) continue;
       const i = rs.messages.indexOf(m);
-      const n = messageNode(m, isMine(m));
+      const n = rowFor(m);
       decorate(n, m, i > 0 ? rs.messages[i - 1] : null);
       nodes.set(m.id, n);
       log.append(n);
@@ -111,7 +131,7 @@ export function mountChat({ session }) {
     const rows = [];
     let prev = null;
     for (const m of messages) {
-      const n = messageNode(m, isMine(m));
+      const n = rowFor(m);
       decorate(n, m, prev);
       nodes.set(m.id, n);
       rows.push(n);
@@ -159,6 +179,12 @@ export function mountChat({ session }) {
     const n = nodes.get(id);
     if (!n) return;
     const next = n.nextElementSibling;
+    if (editing && editing.id === id) {
+      editing = null;
+      error.textContent = 'The message you were editing was deleted.';
+    }
+    // Focus inside the row (its buttons, its editor) would be lost with it.
+    if (n.contains(document.activeElement)) scroller.focus({ preventScroll: true });
     n.remove();
     nodes.delete(id);
     // Re-group the message that followed the removed one.
@@ -170,6 +196,162 @@ export function mountChat({ session }) {
     }
   }));
   session.addEventListener('typing', forThisRoom(renderTyping));
+  // Our role changed (e.g. made an admin): offer the matching actions.
+  session.addEventListener('me', () => {
+    const rs = current();
+    if (!rs) return;
+    for (const m of rs.messages) {
+      const n = nodes.get(m.id);
+      if (n) setActions(n, { canEdit: session.canEdit(m), canDelete: session.canDelete(roomId, m) });
+    }
+    renderHeader();
+  });
+
+  // ---- message actions ------------------------------------------------------
+
+  log.addEventListener('click', (ev) => {
+    const row = ev.target.closest('.msg');
+    if (!row || !log.contains(row)) return;
+    const btn = ev.target.closest('button[data-action]');
+    if (btn) {
+      if (btn.dataset.action === 'edit') openEditor(row.dataset.id);
+      else if (btn.dataset.action === 'delete') askDelete(row.dataset.id);
+      return;
+    }
+    // Without hover, a tap on a message shows its actions (another tap hides them).
+    if (touch.matches && !ev.target.closest('a, .msg-editor')) {
+      const on = !row.classList.contains('show-actions');
+      for (const other of log.querySelectorAll('.msg.show-actions')) other.classList.remove('show-actions');
+      row.classList.toggle('show-actions', on);
+    }
+  });
+
+  function askDelete(id) {
+    const msg = findMessage(id);
+    if (!msg) return;
+    const rid = roomId;
+    confirmAction({
+      title: 'Delete message?',
+      text: isMine(msg)
+        ? 'Your message is removed for everyone in the room. This cannot be undone.'
+        : `This message by ${msg.user} is removed for everyone in the room. This cannot be undone.`,
+      quote: msg.message,
+      confirmLabel: 'Delete',
+      action: () => session.deleteMessage(rid, id),
+      focusAfter: () => scroller,
+    });
+  }
+
+  function openEditor(id) {
+    const msg = findMessage(id);
+    const node = nodes.get(id);
+    if (!msg || !node || !session.canEdit(msg)) return;
+    if (editing) closeEditor(false);
+    const n = ++editorCount;
+    const box = el('textarea', {
+      id: `msg-edit-${n}`,
+      className: 'msg-edit-input',
+      rows: Math.min(MAX_COMPOSER_ROWS, msg.message.split('\n').length),
+      maxLength: MAX_MESSAGE_CHARS,
+      value: msg.message,
+      attrs: { 'aria-describedby': `msg-edit-help-${n}` },
+    });
+    const err = el('p', { className: 'form-error', attrs: { role: 'alert' } });
+    // Inside the log's live region, but not news: keep screen readers from announcing it.
+    const form = el('form', { className: 'msg-editor', noValidate: true, attrs: { 'aria-live': 'off' } },
+      el('label', { className: 'visually-hidden', text: 'Edit message', attrs: { for: box.id } }),
+      box,
+      el('div', { className: 'msg-editor-foot' },
+        el('span', { id: `msg-edit-help-${n}`, className: 'msg-editor-hint', text: 'Enter to save · Escape to cancel' }),
+        el('button', { type: 'button', className: 'btn tiny', text: 'Cancel', dataset: { role: 'cancel' } }),
+        el('button', { type: 'submit', className: 'btn tiny primary', text: 'Save' })),
+      err);
+    editing = { roomId, id, form, input: box, error: err, busy: false };
+    form.addEventListener('submit', (ev) => { ev.preventDefault(); saveEdit(); });
+    form.querySelector('[data-role="cancel"]').addEventListener('click', () => closeEditor(true));
+    box.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
+        ev.preventDefault();
+        saveEdit();
+      } else if (ev.key === 'Escape') {
+        ev.preventDefault();
+        ev.stopPropagation();
+        closeEditor(true);
+      }
+    });
+    box.addEventListener('input', () => { err.textContent = ''; });
+    attachEditor(node);
+    box.focus();
+    box.setSelectionRange(box.value.length, box.value.length);
+  }
+
+  /** Put the open editor into `node` in place of the message text. */
+  function attachEditor(node) {
+    node.classList.add('editing');
+    node.classList.remove('show-actions');
+    node.querySelector('.msg-text').hidden = true;
+    node.querySelector('.msg-text').after(editing.form);
+  }
+
+  /** After a re-render the editor moves to the message's new row, if it still exists. */
+  function reattachEditor(refocus) {
+    if (!editing) return;
+    const node = editing.roomId === roomId ? nodes.get(editing.id) : null;
+    if (!node) {
+      editing = null;
+      return;
+    }
+    attachEditor(node);
+    if (refocus) editing.input.focus({ preventScroll: true });
+  }
+
+  /** Close the editor; `refocus` puts the keyboard back on the message's Edit button. */
+  function closeEditor(refocus) {
+    if (!editing) return;
+    const { form } = editing;
+    editing = null;
+    const node = form.closest('.msg');
+    form.remove();
+    if (!node) return;
+    node.classList.remove('editing');
+    node.querySelector('.msg-text').hidden = false;
+    if (refocus) {
+      const btn = node.querySelector('button[data-action="edit"]');
+      (btn || scroller).focus({ preventScroll: true });
+    }
+  }
+
+  async function saveEdit() {
+    const ed = editing;
+    if (!ed || ed.busy) return;
+    const text = ed.input.value;
+    const msg = findMessage(ed.id);
+    if (!text.trim()) {
+      ed.error.textContent = 'A message cannot be empty. To remove it, use Delete instead.';
+      return;
+    }
+    if ([...text].length > MAX_MESSAGE_CHARS) {
+      ed.error.textContent = `Messages are at most ${MAX_MESSAGE_CHARS} characters.`;
+      return;
+    }
+    if (msg && msg.message === text) {
+      closeEditor(true);
+      return;
+    }
+    ed.busy = true;
+    ed.input.setAttribute('aria-busy', 'true');
+    for (const b of ed.form.querySelectorAll('button')) b.disabled = true;
+    try {
+      await session.editMessage(ed.roomId, ed.id, text);
+      if (editing === ed) closeEditor(true);
+    } catch (err) {
+      if (editing === ed) ed.error.textContent = describeError(err);
+    } finally {
+      ed.busy = false;
+      ed.input.removeAttribute('aria-busy');
+      for (const b of ed.form.querySelectorAll('button')) b.disabled = false;
+    }
+  }
 
   function renderTyping() {
     const users = roomId ? session.typers(roomId) : [];
@@ -228,14 +410,35 @@ export function mountChat({ session }) {
     if (roomId && input.value.trim()) session.typing(roomId);
   });
 
-  leaveBtn.addEventListener('click', async () => {
+  // ---- room actions -----------------------------------------------------
+
+  /** Where the keyboard goes once the room is gone. */
+  const afterRoomGone = () => (section.hidden ? byId('new-room-btn') : input);
+
+  leaveBtn.addEventListener('click', () => {
     const rs = current();
-    if (!rs || !window.confirm(`Leave the private room “${rs.room.name}”? You will need to be added again.`)) return;
-    try {
-      await session.leave(rs.room.id);
-    } catch (err) {
-      error.textContent = describeError(err);
-    }
+    if (!rs) return;
+    const id = rs.room.id;
+    confirmAction({
+      title: `Leave “${rs.room.name}”?`,
+      text: 'It is a private room: to come back, its owner has to add you again.',
+      confirmLabel: 'Leave room',
+      action: () => session.leave(id),
+      focusAfter: afterRoomGone,
+    });
+  });
+
+  deleteRoomBtn.addEventListener('click', () => {
+    const rs = current();
+    if (!rs) return;
+    const id = rs.room.id;
+    confirmAction({
+      title: `Delete “${rs.room.name}”?`,
+      text: 'The room and its whole history are deleted for everyone in it. This cannot be undone.',
+      confirmLabel: 'Delete room',
+      action: () => session.deleteRoom(id),
+      focusAfter: afterRoomGone,
+    });
   });
 
   // ---- switching rooms --------------------------------------------------
@@ -247,6 +450,7 @@ export function mountChat({ session }) {
     desc.textContent = rs.room.description || '';
     desc.hidden = !rs.room.description;
     leaveBtn.hidden = !(rs.room.private && rs.room.ownerId !== session.me.id);
+    deleteRoomBtn.hidden = !session.canDeleteRoom(rs.room.id);
     input.placeholder = `Message ${rs.room.private ? '' : '#'}${rs.room.name}`;
   }
 
@@ -262,6 +466,7 @@ export function mountChat({ session }) {
       if (!id) return;
       renderHeader();
       if (changed) {
+        if (editing) closeEditor(false);
         error.textContent = '';
         renderAll();
         renderTyping();

@@ -1,0 +1,267 @@
+// Moderation in the web client: authors edit and delete their messages,
+// room owners delete any message of their room and the room itself, and an
+// admin (made with `create-admin` while the server runs) manages users.
+// Every change shows live on the other pages; a disabled user's page goes
+// back to the log-in screen at once.
+
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import {
+  HOOK, PASSWORD, SCREENSHOT_DIR, TEST_TIMEOUT_MS, createAdmin, createRoom, launchBrowser, loginViaUI, logTexts,
+  messageAction, messageRow, newContext, openRoomViaUI, registerUser, removeDir, roomButton, sendViaUI,
+  startServer, waitConnected, waitForMessage,
+} from './helpers.js';
+
+let server;
+let browser;
+/** Pages kept open across the tests: {ann, bob} with their contexts. */
+const open = {};
+
+before(async () => {
+  server = await startServer();
+  browser = await launchBrowser();
+  const ann = await registerUser(server, 'ann');
+  await registerUser(server, 'bob');
+  await createRoom(server, ann.token, 'lobby', { description: 'Owned by ann' });
+  for (const name of ['ann', 'bob']) {
+    const ctx = await newContext(browser, server);
+    const page = await ctx.newPage();
+    await loginViaUI(page, server, name);
+    await openRoomViaUI(page, 'lobby');
+    open[name] = { ctx, page };
+  }
+}, HOOK);
+
+after(async () => {
+  if (browser) await browser.close();
+  if (server) {
+    await server.stop();
+    await removeDir(server.dataDir);
+  }
+}, HOOK);
+
+/** The buttons of a message row, by accessible name. */
+const actionNames = (page, text) =>
+  messageRow(page, text).locator('button').evaluateAll((bs) => bs.map((b) => b.getAttribute('aria-label')));
+
+function checkClean(...contexts) {
+  for (const ctx of contexts) {
+    assert.deepEqual(ctx.foreign, [], 'requests to other hosts');
+    assert.deepEqual(ctx.errors, [], 'page errors or CSP violations');
+  }
+}
+
+test('who may edit or delete which message', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const { ann, bob } = { ann: open.ann.page, bob: open.bob.page };
+  await sendViaUI(bob, 'hello from bob');
+  await sendViaUI(bob, 'a mesage with a typo');
+  await sendViaUI(ann, 'welcome bob');
+  for (const page of [ann, bob]) await waitForMessage(page, 'welcome bob');
+
+  // Bob (neither owner nor admin): edit and delete on his own messages only.
+  assert.deepEqual(await actionNames(bob, 'hello from bob'), ['Edit message', 'Delete message']);
+  assert.deepEqual(await actionNames(bob, 'welcome bob'), [], 'no action on another user\'s message');
+  assert.equal(await bob.locator('#delete-room-btn').isVisible(), false, 'no Delete room for a non-owner');
+  assert.equal(await bob.locator('#users-btn').isVisible(), false, 'no Users panel for a non-admin');
+
+  // Ann owns the room: she may delete bob's messages but not edit them.
+  assert.deepEqual(await actionNames(ann, 'hello from bob'), ['Delete message']);
+  assert.deepEqual(await actionNames(ann, 'welcome bob'), ['Edit message', 'Delete message']);
+  assert.equal(await ann.getByRole('button', { name: 'Delete room' }).isVisible(), true);
+  assert.equal(await ann.locator('#users-btn').isVisible(), false);
+
+  // The actions are hidden until hover or keyboard focus reveals them.
+  const actions = messageRow(bob, 'hello from bob').locator('.msg-actions');
+  await bob.mouse.move(0, 0);
+  await bob.waitForFunction((n) => getComputedStyle(n).pointerEvents === 'none', await actions.elementHandle());
+  await messageRow(bob, 'hello from bob').getByRole('button', { name: 'Edit message' }).focus();
+  assert.equal(await actions.evaluate((n) => getComputedStyle(n).pointerEvents), 'auto', 'focus reveals the actions');
+  checkClean(open.ann.ctx, open.bob.ctx);
+});
+
+test('the author edits a message in place; both pages show it as edited', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const { ann, bob } = { ann: open.ann.page, bob: open.bob.page };
+  const row = messageRow(bob, 'a mesage with a typo');
+
+  // Keyboard only: Enter on the Edit button opens the editor, Escape cancels.
+  const edit = row.getByRole('button', { name: 'Edit message' });
+  await edit.focus();
+  await edit.press('Enter');
+  const box = bob.getByRole('textbox', { name: 'Edit message' });
+  await box.waitFor();
+  assert.equal(await box.evaluate((n) => n === document.activeElement), true, 'the editor has the focus');
+  assert.equal(await box.inputValue(), 'a mesage with a typo');
+  await box.fill('something else');
+  await box.press('Escape');
+  await box.waitFor({ state: 'detached' });
+  assert.equal(await row.locator('.msg-edited').count(), 0, 'nothing changed');
+  assert.equal(await edit.evaluate((n) => n === document.activeElement), true, 'focus is back on Edit');
+
+  // An empty text is refused in place.
+  await edit.press('Enter');
+  await box.fill('   ');
+  await box.press('Enter');
+  await bob.locator('.msg-editor .form-error', { hasText: 'cannot be empty' }).waitFor();
+
+  // Enter saves; Shift+Enter is a new line.
+  await box.fill('a message');
+  await box.press('Shift+Enter');
+  await box.pressSequentially('without the typo');
+  await bob.screenshot({ path: path.join(SCREENSHOT_DIR, 'message-edit.png') });
+  await box.press('Enter');
+  await box.waitFor({ state: 'detached' });
+
+  const fixed = 'a message\nwithout the typo';
+  for (const page of [bob, ann]) {
+    const edited = messageRow(page, fixed);
+    await edited.waitFor();
+    // Visible even though the row continues bob's previous message.
+    await edited.locator('.msg-edited', { hasText: '(edited)' }).waitFor({ state: 'visible' });
+    assert.deepEqual(await logTexts(page), ['hello from bob', fixed, 'welcome bob']);
+  }
+  checkClean(open.ann.ctx, open.bob.ctx);
+});
+
+test('the room owner deletes another user\'s message after confirming', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const { ann, bob } = { ann: open.ann.page, bob: open.bob.page };
+  await messageAction(ann, 'hello from bob', 'Delete message');
+  const dialog = ann.getByRole('alertdialog', { name: 'Delete message?' });
+  await dialog.waitFor();
+  assert.match(await dialog.textContent(), /by bob/);
+  assert.equal(await dialog.locator('.confirm-quote').textContent(), 'hello from bob');
+  // The safe choice has the focus; Cancel changes nothing.
+  const cancel = dialog.getByRole('button', { name: 'Cancel' });
+  assert.equal(await cancel.evaluate((n) => n === document.activeElement), true);
+  await ann.screenshot({ path: path.join(SCREENSHOT_DIR, 'confirm-delete.png') });
+  await cancel.click();
+  await dialog.waitFor({ state: 'hidden' });
+  assert.equal(await messageRow(ann, 'hello from bob').count(), 1);
+
+  // Escape cancels too.
+  await messageAction(ann, 'hello from bob', 'Delete message');
+  await dialog.waitFor();
+  await ann.keyboard.press('Escape');
+  await dialog.waitFor({ state: 'hidden' });
+
+  await messageAction(ann, 'hello from bob', 'Delete message');
+  await dialog.getByRole('button', { name: 'Delete', exact: true }).click();
+  await dialog.waitFor({ state: 'hidden' });
+  for (const page of [ann, bob]) {
+    await messageRow(page, 'hello from bob').waitFor({ state: 'detached' });
+    assert.deepEqual(await logTexts(page), ['a message\nwithout the typo', 'welcome bob']);
+  }
+
+  // The author deletes his own message too.
+  await messageAction(bob, 'a message\nwithout the typo', 'Delete message');
+  const own = bob.getByRole('alertdialog', { name: 'Delete message?' });
+  await own.getByRole('button', { name: 'Delete', exact: true }).click();
+  for (const page of [ann, bob]) await messageRow(page, 'a message\nwithout the typo').waitFor({ state: 'detached' });
+  checkClean(open.ann.ctx, open.bob.ctx);
+});
+
+test('deleting a room removes it from every page', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const { ann, bob } = { ann: open.ann.page, bob: open.bob.page };
+  const annToken = await ann.evaluate(() => localStorage.getItem('chatroom.token'));
+  await createRoom(server, annToken, 'doomed');
+  for (const page of [ann, bob]) {
+    await page.reload();
+    await waitConnected(page);
+    await openRoomViaUI(page, 'doomed');
+  }
+  await sendViaUI(bob, 'is this room going away?');
+  await waitForMessage(ann, 'is this room going away?');
+
+  await ann.getByRole('button', { name: 'Delete room' }).click();
+  const dialog = ann.getByRole('alertdialog', { name: 'Delete “doomed”?' });
+  await dialog.getByRole('button', { name: 'Delete room' }).click();
+  await dialog.waitFor({ state: 'hidden' });
+
+  for (const page of [ann, bob]) {
+    await roomButton(page, 'doomed').waitFor({ state: 'detached' });
+    // Each page moved on to a room that still exists.
+    await page.locator('#room-title', { hasText: 'lobby' }).waitFor();
+  }
+  await bob.locator('.toast', { hasText: 'was deleted' }).waitFor();
+  checkClean(open.ann.ctx, open.bob.ctx);
+});
+
+test('an admin made while the server runs disables and enables a user', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const { ann, bob } = { ann: open.ann.page, bob: open.bob.page };
+  assert.match(await createAdmin(server, 'root'), /root/);
+  const ctx = await newContext(browser, server);
+  const root = await ctx.newPage();
+  await loginViaUI(root, server, 'root');
+  await openRoomViaUI(root, 'lobby');
+
+  // In someone else's room an admin may delete any message, edit none.
+  await waitForMessage(root, 'welcome bob');
+  assert.deepEqual(await actionNames(root, 'welcome bob'), ['Delete message']);
+  assert.equal(await root.getByRole('button', { name: 'Delete room' }).isVisible(), true);
+
+  await root.getByRole('button', { name: 'Users' }).click();
+  const panel = root.getByRole('dialog', { name: 'Users' });
+  await panel.waitFor();
+  const rows = panel.locator('tbody tr');
+  await rows.nth(2).waitFor();
+  const table = await rows.evaluateAll((trs) => trs.map((tr) => ({
+    name: tr.querySelector('.user-name').textContent,
+    you: Boolean(tr.querySelector('.tag') && tr.querySelector('.tag').textContent === 'you'),
+    role: tr.querySelector('.user-role').textContent,
+    state: tr.querySelector('.user-state').textContent,
+    action: [...tr.querySelectorAll('button')].map((b) => b.getAttribute('aria-label')),
+  })));
+  assert.deepEqual(table, [
+    { name: 'ann', you: false, role: 'User', state: 'Active', action: ['Disable ann'] },
+    { name: 'bob', you: false, role: 'User', state: 'Active', action: ['Disable bob'] },
+    { name: 'root', you: true, role: 'Admin', state: 'Active', action: [] },
+  ], 'no Disable button for yourself');
+
+  // Filtering.
+  await panel.getByLabel('Find a user').fill('bo');
+  await panel.locator('tbody tr').nth(1).waitFor({ state: 'detached' });
+  assert.equal(await panel.locator('tbody tr').count(), 1);
+  await panel.getByLabel('Find a user').fill('');
+  await rows.nth(2).waitFor();
+  await root.screenshot({ path: path.join(SCREENSHOT_DIR, 'admin-users.png') });
+
+  // Disable bob while his page is open: it returns to the log-in screen.
+  await panel.getByRole('button', { name: 'Disable bob' }).click();
+  const confirm = root.getByRole('alertdialog', { name: 'Disable bob?' });
+  await confirm.getByRole('button', { name: 'Disable' }).click();
+  await confirm.waitFor({ state: 'hidden' });
+  await bob.locator('#auth-form').waitFor({ state: 'visible' });
+  await bob.locator('#auth-error', { hasText: 'Your account was disabled or your session ended' }).waitFor();
+  assert.equal(await bob.evaluate(() => localStorage.getItem('chatroom.token')), null);
+
+  // The panel shows it, and the keyboard is on the new Enable button.
+  const enable = panel.getByRole('button', { name: 'Enable bob' });
+  await enable.waitFor();
+  await panel.locator('tr', { hasText: 'bob' }).locator('.state', { hasText: 'Disabled' }).waitFor();
+  assert.equal(await enable.evaluate((n) => n === document.activeElement), true);
+
+  // Bob's log-in says the account is disabled.
+  const form = bob.locator('#auth-form');
+  await form.getByLabel('Username').fill('bob');
+  await form.getByLabel('Password').fill(PASSWORD);
+  await form.getByRole('button', { name: 'Log in' }).click();
+  await bob.locator('#auth-error', { hasText: 'This account is disabled' }).waitFor();
+
+  // Enabled again, he logs back in.
+  await enable.click();
+  await panel.locator('#users-status', { hasText: 'bob was enabled' }).waitFor();
+  await panel.getByRole('button', { name: 'Disable bob' }).waitFor();
+  await loginViaUI(bob, server, 'bob');
+  await root.keyboard.press('Escape');
+  await panel.waitFor({ state: 'hidden' });
+  assert.equal(await root.getByRole('button', { name: 'Users' }).evaluate((n) => n === document.activeElement), true,
+    'closing the panel returns focus to its button');
+
+  // The admin deletes a message in ann's room; it goes from ann's page too.
+  await messageAction(root, 'welcome bob', 'Delete message');
+  await root.getByRole('alertdialog', { name: 'Delete message?' }).getByRole('button', { name: 'Delete', exact: true }).click();
+  for (const page of [root, ann]) await messageRow(page, 'welcome bob').waitFor({ state: 'detached' });
+
+  checkClean(ctx, open.ann.ctx, open.bob.ctx);
+  await ctx.close();
+});
