@@ -691,6 +691,53 @@ async fn login_throttling_per_username_and_per_address() {
     assert_eq!(r.status, 200);
 }
 
+/// A login carrying `X-Forwarded-For` as a reverse proxy would send it.
+async fn login_forwarded(s: &Server, forwarded_for: &str, name: &str, password: &str) -> Res {
+    send(
+        http()
+            .post(s.url("/api/users/login"))
+            .header("x-forwarded-for", forwarded_for)
+            .json(&json!({"username": name, "password": password})),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_address_is_throttled() {
+    let s = Server::start_with(&["--message-rate", "0", "--trust-forwarded-for"]);
+    register(&s, "alice").await;
+    register(&s, "bob").await;
+    register(&s, "carol").await;
+    // Ten failures from one client behind the proxy, spread over two names
+    // so that no username reaches its own limit.
+    for i in 0..10 {
+        let name = if i % 2 == 0 { "alice" } else { "bob" };
+        let r = login_forwarded(&s, "198.51.100.7, 203.0.113.9", name, "wrong password").await;
+        check_error(&format!("failure {i}"), &r, 401, "invalid_credentials");
+    }
+    // That client (the last, proxy-appended entry) is locked out...
+    let r = login_forwarded(&s, "10.9.9.9, 203.0.113.9", "carol", PASSWORD).await;
+    check_rate_limited("the same client", &r);
+    // ...while another client behind the same proxy is not.
+    let r = login_forwarded(&s, "203.0.113.10", "carol", PASSWORD).await;
+    assert_eq!(r.status, 200, "another client: {}", r.text);
+}
+
+#[tokio::test]
+async fn without_trust_the_forwarded_header_is_ignored() {
+    let s = start().await;
+    register(&s, "alice").await;
+    register(&s, "bob").await;
+    for i in 0..10 {
+        let name = if i % 2 == 0 { "alice" } else { "bob" };
+        let r = login_forwarded(&s, &format!("203.0.113.{i}"), name, "wrong password").await;
+        check_error(&format!("failure {i}"), &r, 401, "invalid_credentials");
+    }
+    // Every attempt came from 127.0.0.1, whatever the header claimed.
+    let r = login_forwarded(&s, "198.51.100.1", "alice", PASSWORD).await;
+    check_rate_limited("a forged header does not escape the limit", &r);
+}
+
 #[tokio::test]
 async fn registration_closed_refuses_register() {
     let s = start_with(&["--message-rate", "0", "--registration", "closed"]).await;
