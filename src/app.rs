@@ -84,7 +84,7 @@ impl App {
 
     /// Resolves a token to the stored, enabled user.
     pub fn authenticate_token(&self, token: &str) -> Result<AuthUser, ApiError> {
-        let id = self.tokens.verify(token)?;
+        let id = self.tokens.verify_token(token)?;
         let rec = self.store.user(id)?.ok_or(ApiError::Unauthorized)?;
         if rec.disabled {
             return Err(ApiError::Unauthorized);

@@ -21,6 +21,9 @@ const ARGON2_M_KIB: u32 = 19 * 1024;
 const ARGON2_T: u32 = 2;
 const ARGON2_P: u32 = 1;
 
+/// Password hashes computed at once, at most.
+const MAX_CONCURRENT_HASHES: usize = 2;
+
 fn hasher() -> Result<Argon2<'static>, ApiError> {
     let params = Params::new(ARGON2_M_KIB, ARGON2_T, ARGON2_P, None)
         .map_err(|e| ApiError::Internal(format!("argon2 params: {e}")))?;
@@ -28,7 +31,7 @@ fn hasher() -> Result<Argon2<'static>, ApiError> {
 }
 
 /// Hashes a password on the blocking pool.
-pub async fn hash_password(password: String) -> Result<String, ApiError> {
+async fn hash_password(password: String) -> Result<String, ApiError> {
     tokio::task::spawn_blocking(move || hash_password_blocking(&password))
         .await
         .map_err(|e| ApiError::Internal(format!("hash task: {e}")))?
@@ -45,7 +48,7 @@ pub fn hash_password_blocking(password: &str) -> Result<String, ApiError> {
 
 /// Checks a password against a stored hash on the blocking pool. A
 /// malformed stored hash counts as a mismatch.
-pub async fn verify_password(hash: String, password: String) -> Result<bool, ApiError> {
+async fn verify_password(hash: String, password: String) -> Result<bool, ApiError> {
     tokio::task::spawn_blocking(move || {
         let Ok(parsed) = PasswordHash::new(&hash) else {
             return Ok(false);
@@ -82,6 +85,10 @@ struct TokenKeys {
     /// A hash of a random password, checked against when the username is
     /// unknown so that both failures take the same time.
     decoy_hash: String,
+    /// Hashes running at once. Each takes 19 MiB and a core for tens of
+    /// milliseconds; a burst of logins queues here instead of taking every
+    /// core from live chat and every blocking thread's worth of memory.
+    hashing: tokio::sync::Semaphore,
 }
 
 impl Tokens {
@@ -101,6 +108,7 @@ impl Tokens {
                 validation,
                 ttl,
                 decoy_hash,
+                hashing: tokio::sync::Semaphore::new(MAX_CONCURRENT_HASHES),
             }),
         })
     }
@@ -125,16 +133,36 @@ impl Tokens {
 
     /// Verifies a token's signature, algorithm and expiry; returns its user id.
     /// Whether that user still exists and is enabled is the caller's check.
-    pub fn verify(&self, token: &str) -> Result<UserId, ApiError> {
+    pub fn verify_token(&self, token: &str) -> Result<UserId, ApiError> {
         let data =
             jsonwebtoken::decode::<Claims>(token, &self.inner.decoding, &self.inner.validation)
                 .map_err(|_| ApiError::Unauthorized)?;
         data.claims.sub.parse().map_err(|_| ApiError::Unauthorized)
     }
 
-    /// The decoy hash used for unknown usernames.
-    pub fn decoy_hash(&self) -> &str {
-        &self.inner.decoy_hash
+    /// Hashes a new password, off the async threads, a few at a time.
+    pub async fn hash(&self, password: String) -> Result<String, ApiError> {
+        let _permit = self
+            .inner
+            .hashing
+            .acquire()
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        hash_password(password).await
+    }
+
+    /// Checks a password against a stored hash, or against the decoy hash
+    /// when there is none (unknown user), so both cases cost the same.
+    pub async fn verify(&self, stored: Option<String>, password: String) -> Result<bool, ApiError> {
+        let _permit = self
+            .inner
+            .hashing
+            .acquire()
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let known = stored.is_some();
+        let hash = stored.unwrap_or_else(|| self.inner.decoy_hash.clone());
+        Ok(verify_password(hash, password).await? && known)
     }
 }
 
@@ -163,20 +191,21 @@ mod tests {
         let t = Tokens::new(b"0123456789abcdef0123456789abcdef", Duration::from_secs(60))
             .expect("keys");
         let tok = t.issue(UserId(5), "ann", Role::User).expect("issue");
-        assert_eq!(t.verify(&tok).expect("verify"), UserId(5));
+        assert_eq!(t.verify_token(&tok).expect("verify"), UserId(5));
 
         let other = Tokens::new(b"another-secret-another-secret-xx", Duration::from_secs(60))
             .expect("keys");
-        assert!(other.verify(&tok).is_err(), "another key");
+        assert!(other.verify_token(&tok).is_err(), "another key");
 
         // alg: none with the same claims
         let parts: Vec<&str> = tok.split('.').collect();
         let none_header = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0";
         assert!(
-            t.verify(&format!("{none_header}.{}.", parts[1])).is_err(),
+            t.verify_token(&format!("{none_header}.{}.", parts[1]))
+                .is_err(),
             "alg none"
         );
-        assert!(t.verify("garbage").is_err());
+        assert!(t.verify_token("garbage").is_err());
     }
 
     #[test]
@@ -196,7 +225,7 @@ mod tests {
             &EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef"),
         )
         .expect("encode");
-        assert!(t.verify(&tok).is_err());
+        assert!(t.verify_token(&tok).is_err());
     }
 
     #[test]

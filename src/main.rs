@@ -8,7 +8,25 @@ use chatroom::admin::commands as admin;
 use chatroom::cli::{self, Cli, Command};
 use chatroom::{config, server};
 
+/// glibc raises its mmap threshold after a large block is freed, after which
+/// argon2's 19 MiB working memory comes from the heap and is kept by each
+/// thread's arena: a few hundred logins would hold hundreds of MiB. A fixed
+/// threshold keeps such blocks mmapped, so they go back to the OS at once.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn tune_allocator() {
+    const MMAP_THRESHOLD: libc::c_int = 128 * 1024;
+    // SAFETY: mallopt only sets an allocator parameter; called before any
+    // other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tune_allocator() {}
+
 fn main() -> ExitCode {
+    tune_allocator();
     // `.env` fills in what the environment lacks; real variables win.
     // An unreadable `.env` (say, in another user's home) is skipped with a
     // warning rather than stopping an admin command run from there.

@@ -28,7 +28,7 @@ pub const CLOSE_SLOW: u16 = 1013;
 /// Frames a connection may have waiting before it counts as too slow. The
 /// frames themselves are shared with every other recipient; what a slow
 /// connection pins is bounded by this count and by [`MAX_PENDING_BYTES`].
-pub const MAX_PENDING_FRAMES: usize = 8192;
+pub const MAX_PENDING_FRAMES: usize = 65_536;
 
 /// Bytes of frames a connection may have waiting before it counts as too
 /// slow: what one stalled client can keep alive, whatever the frame size.

@@ -32,8 +32,10 @@ use crate::validate;
 /// The socket type of a session.
 pub type Socket = WebSocketStream<TokioIo<Upgraded>>;
 
-/// Frames a connection may have queued before it counts as too slow (1013).
-pub const QUEUE: usize = 1024;
+/// Queue items (stored batches or single events) a connection may have
+/// waiting; past this, or past the hub's frame and byte bounds, it counts
+/// as too slow (1013).
+pub const QUEUE: usize = 4096;
 /// Largest client message (all fragments together), per the contract.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 /// tungstenite's read buffer. Its default (128 KiB, zero-filled) would cost

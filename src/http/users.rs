@@ -6,7 +6,6 @@ use warp::{Filter, Rejection, Reply};
 
 use super::{authenticated, body, reply, with_app, ClientAddr};
 use crate::app::{App, AuthUser};
-use crate::auth;
 use crate::error::ApiError;
 use crate::model::{Role, User};
 use crate::validate;
@@ -59,7 +58,7 @@ async fn register(app: App, c: Credentials) -> Result<impl Reply, ApiError> {
     if app.store.user_by_name(&c.username)?.is_some() {
         return Err(ApiError::UsernameTaken);
     }
-    let hash = auth::hash_password(c.password).await?;
+    let hash = app.tokens.hash(c.password).await?;
     let store = app.store.clone();
     let user =
         tokio::task::spawn_blocking(move || store.create_user(&c.username, &hash, Role::User))
@@ -99,11 +98,8 @@ async fn login(app: App, client: Option<String>, c: Credentials) -> Result<impl 
     let found = app.store.user_by_name(&c.username)?;
     // Unknown users are checked against a decoy hash so that both failures
     // take the same time and give the same answer.
-    let hash = found
-        .as_ref()
-        .map(|(_, r)| r.password_hash.clone())
-        .unwrap_or_else(|| app.tokens.decoy_hash().to_owned());
-    let ok = auth::verify_password(hash, c.password).await?;
+    let stored = found.as_ref().map(|(_, r)| r.password_hash.clone());
+    let ok = app.tokens.verify(stored, c.password).await?;
     let Some((id, rec)) = found.filter(|_| ok) else {
         app.login_throttle.record_failure(&name_key);
         if let Some(k) = &addr_key {
