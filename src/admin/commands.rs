@@ -15,7 +15,7 @@ use crate::model::Timestamp;
 use crate::store::{Store, StoreError};
 
 /// Page cache of a store opened by a command: small, it only streams.
-const COMMAND_CACHE_BYTES: u64 = 16 * 1024 * 1024;
+const COMMAND_CACHE_BYTES: u64 = 4 * 1024 * 1024;
 /// How long a command keeps trying while a server is starting or stopping
 /// (the database is locked but the socket is not up yet, or gone).
 const SETTLE: Duration = Duration::from_secs(10);
