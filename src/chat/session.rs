@@ -120,12 +120,19 @@ pub async fn run(app: App, mut ws: Socket, user: AuthUser) {
     let mut pending: FuturesOrdered<PendingAck> = FuturesOrdered::new();
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
     let mut reading = !app.shutdown.stop_reading.is_cancelled();
+    // Made once and polled in place: a fresh cancellation future per loop
+    // turn would register and unregister a waiter on every wakeup, which
+    // showed up in profiles of the fan-out.
+    let killed = kill.killed();
+    let close_sockets = app.shutdown.close_sockets.cancelled();
+    let stop_reading = app.shutdown.stop_reading.cancelled();
+    tokio::pin!(killed, close_sockets, stop_reading);
 
     let end = loop {
         tokio::select! {
             biased;
-            code = kill.killed() => break End::Close(code),
-            _ = app.shutdown.close_sockets.cancelled() => {
+            code = &mut killed => break End::Close(code),
+            _ = &mut close_sockets => {
                 // The writer drained before this phase: every pending ack is
                 // ready, and every stored message is in the queue.
                 let mut frames = Vec::new();
@@ -160,7 +167,7 @@ pub async fn run(app: App, mut ws: Socket, user: AuthUser) {
                     break End::Gone;
                 }
             }
-            _ = app.shutdown.stop_reading.cancelled(), if reading => reading = false,
+            _ = &mut stop_reading, if reading => reading = false,
             incoming = ws.next(), if reading => {
                 s.last_seen = Instant::now();
                 match incoming {
@@ -268,7 +275,10 @@ async fn send_frames(ws: &mut Socket, kill: &Kill, frames: Vec<Utf8Bytes>) -> bo
         }
         ws.flush().await
     };
+    // The write is polled first: when the socket takes the frames at once
+    // (the common case), neither the timer nor the kill signal is armed.
     tokio::select! {
+        biased;
         r = tokio::time::timeout(SEND_TIMEOUT, write) => matches!(r, Ok(Ok(()))),
         _ = kill.killed() => false,
     }
