@@ -173,6 +173,22 @@ impl RoomState {
         v
     }
 
+    /// Removes a connection and, if it was its user's last one here, tells
+    /// the others with `userLeft`. Returns whether it was subscribed.
+    fn remove_announcing(&mut self, room: RoomId, conn: ConnId) -> bool {
+        let Some((_, name, last)) = self.remove(conn) else {
+            return false;
+        };
+        if last {
+            let user = RoomUser {
+                room_id: room,
+                user: &name,
+            };
+            self.broadcast(&events::frame("userLeft", user, None), None);
+        }
+        true
+    }
+
     /// Removes a connection; returns whether it was its user's last one.
     fn remove(&mut self, conn: ConnId) -> Option<(UserId, Arc<str>, bool)> {
         let c = self.conns.remove(&conn)?;
@@ -287,19 +303,8 @@ impl Hub {
             return false;
         };
         let mut st = lock(&state);
-        let Some((_, name, last)) = st.remove(conn) else {
+        if !st.remove_announcing(room, conn) {
             return false;
-        };
-        if last {
-            let f = events::frame(
-                "userLeft",
-                RoomUser {
-                    room_id: room,
-                    user: &name,
-                },
-                None,
-            );
-            st.broadcast(&f, None);
         }
         let empty = st.conns.is_empty();
         drop(st);
@@ -409,17 +414,7 @@ impl Hub {
                     frame: frame.clone(),
                 });
             }
-            if let Some((_, name, true)) = st.remove(id) {
-                let f = events::frame(
-                    "userLeft",
-                    RoomUser {
-                        room_id: room,
-                        user: &name,
-                    },
-                    None,
-                );
-                st.broadcast(&f, None);
-            }
+            st.remove_announcing(room, id);
         }
         let empty = st.conns.is_empty();
         drop(st);
