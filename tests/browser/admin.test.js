@@ -11,6 +11,7 @@ import {
   HOOK, PASSWORD, SCREENSHOT_DIR, TEST_TIMEOUT_MS, createAdmin, createRoom, launchBrowser, loginViaUI, logTexts,
   messageAction, messageRow, newContext, openRoomViaUI, registerUser, removeDir, roomButton, sendViaUI,
   startServer, waitConnected, waitForMessage,
+  waitForFocus,
 } from './helpers.js';
 
 let server;
@@ -90,13 +91,13 @@ test('the author edits a message in place; both pages show it as edited', { time
   await edit.press('Enter');
   const box = bob.getByRole('textbox', { name: 'Edit message' });
   await box.waitFor();
-  assert.equal(await box.evaluate((n) => n === document.activeElement), true, 'the editor has the focus');
+  await waitForFocus(box);
   assert.equal(await box.inputValue(), 'a mesage with a typo');
   await box.fill('something else');
   await box.press('Escape');
   await box.waitFor({ state: 'detached' });
   assert.equal(await row.locator('.msg-edited').count(), 0, 'nothing changed');
-  assert.equal(await edit.evaluate((n) => n === document.activeElement), true, 'focus is back on Edit');
+  await waitForFocus(edit);
 
   // An empty text is refused in place.
   await edit.press('Enter');
@@ -132,7 +133,7 @@ test('the room owner deletes another user\'s message after confirming', { timeou
   assert.equal(await dialog.locator('.confirm-quote').textContent(), 'hello from bob');
   // The safe choice has the focus; Cancel changes nothing.
   const cancel = dialog.getByRole('button', { name: 'Cancel' });
-  assert.equal(await cancel.evaluate((n) => n === document.activeElement), true);
+  await waitForFocus(cancel);
   await ann.screenshot({ path: path.join(SCREENSHOT_DIR, 'confirm-delete.png') });
   await cancel.click();
   await dialog.waitFor({ state: 'hidden' });
@@ -238,7 +239,7 @@ test('an admin made while the server runs disables and enables a user', { timeou
   const enable = panel.getByRole('button', { name: 'Enable bob' });
   await enable.waitFor();
   await panel.locator('tr', { hasText: 'bob' }).locator('.state', { hasText: 'Disabled' }).waitFor();
-  assert.equal(await enable.evaluate((n) => n === document.activeElement), true);
+  await waitForFocus(enable);
 
   // Bob's log-in says the account is disabled.
   const form = bob.locator('#auth-form');
@@ -254,8 +255,7 @@ test('an admin made while the server runs disables and enables a user', { timeou
   await loginViaUI(bob, server, 'bob');
   await root.keyboard.press('Escape');
   await panel.waitFor({ state: 'hidden' });
-  assert.equal(await root.getByRole('button', { name: 'Users' }).evaluate((n) => n === document.activeElement), true,
-    'closing the panel returns focus to its button');
+  await waitForFocus(root.getByRole('button', { name: 'Users' }));
 
   // The admin deletes a message in ann's room; it goes from ann's page too.
   await messageAction(root, 'welcome bob', 'Delete message');

@@ -340,6 +340,13 @@ export async function messageAction(page, text, name) {
   await button.click();
 }
 
+/** Waits (bounded) until `locator`'s element has the keyboard focus: focus
+ * moves after a render, so an immediate check would race it. */
+export async function waitForFocus(locator, timeout = UI_TIMEOUT_MS) {
+  const handle = await locator.elementHandle({ timeout });
+  await locator.page().waitForFunction((n) => n === document.activeElement, handle, { timeout });
+}
+
 export function escapeRe(s) {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
