@@ -52,6 +52,12 @@ impl Server {
 
     /// Starts a server on `dir` and `bind`.
     pub fn spawn(dir: &Path, bind: &str, args: &[&str]) -> Server {
+        Server::spawn_with_env(dir, bind, args, &[])
+    }
+
+    /// Starts a server on `dir` and `bind` with extra environment variables,
+    /// and reads the address it prints.
+    pub fn spawn_with_env(dir: &Path, bind: &str, args: &[&str], envs: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(bin());
         cmd.arg("serve")
             .arg("--bind")
@@ -63,6 +69,9 @@ impl Server {
             .env_remove("PORT")
             .env_remove("JWT_SECRET")
             .env("RUST_LOG", "warn");
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
         cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
         let mut child = cmd.spawn().expect("spawn chatroom");
         let stdout = child.stdout.take().expect("stdout");
@@ -355,46 +364,9 @@ impl Server {
     pub fn start_with_env(args: &[&str], envs: &[(&str, &str)]) -> Server {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().join("data");
-        let mut cmd = Command::new(bin());
-        cmd.arg("serve")
-            .arg("--bind")
-            .arg("127.0.0.1:0")
-            .arg("--data-dir")
-            .arg(&dir)
-            .args(args);
-        cmd.env_remove("CHATROOM_BIND")
-            .env_remove("PORT")
-            .env_remove("JWT_SECRET")
-            .env("RUST_LOG", "warn");
-        for (k, v) in envs {
-            cmd.env(k, v);
-        }
-        cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
-        let mut child = cmd.spawn().expect("spawn chatroom");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
-                let _ = tx.send(line);
-            }
-            for _ in lines {}
-        });
-        let line = rx
-            .recv_timeout(WAIT)
-            .expect("server printed its address in time");
-        let addr = line
-            .strip_prefix("chatroom listening on http://")
-            .expect("listening line")
-            .trim()
-            .to_owned();
-        Server {
-            child,
-            addr,
-            dir,
-            _tmp: Some(tmp),
-            extra: args.iter().map(|s| s.to_string()).collect(),
-        }
+        let mut s = Server::spawn_with_env(&dir, "127.0.0.1:0", args, envs);
+        s._tmp = Some(tmp);
+        s
     }
 }
 
