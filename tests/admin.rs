@@ -1316,6 +1316,80 @@ async fn admin_users_lists_users_for_admins_only() {
 }
 
 #[tokio::test]
+async fn with_registration_closed_admins_still_add_users() {
+    let (dir_guard, dir) = fresh_dir();
+    create_admin(&dir, "root", &format!("{PASSWORD}\n"))
+        .await
+        .ok();
+    let s = Server::spawn(&dir, "127.0.0.1:0", &["--registration", "closed"]);
+    let (status, v) = login(&s, "root", PASSWORD).await;
+    assert_eq!(status, 200, "{v}");
+    let root = User {
+        name: "root".into(),
+        token: v["token"].as_str().expect("token").to_owned(),
+        id: v["user"]["id"].as_str().expect("id").to_owned(),
+    };
+    // Self-registration is closed...
+    let res = http()
+        .post(s.url("/api/users/register"))
+        .json(&json!({"username": "bob", "password": PASSWORD}))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(res.status(), 403);
+    // ...but an admin adds the account, and its owner logs in.
+    let body = json!({"username": "bob", "password": PASSWORD});
+    let (status, v) = request(&s, "POST", &root, "/api/admin/users", Some(body.clone())).await;
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(v["username"], "bob");
+    assert_eq!(v["role"], "user");
+    let (status, v) = login(&s, "BOB", PASSWORD).await;
+    assert_eq!(status, 200, "{v}");
+    let bob = User {
+        name: "bob".into(),
+        token: v["token"].as_str().expect("token").to_owned(),
+        id: v["user"]["id"].as_str().expect("id").to_owned(),
+    };
+    // A second admin on request; names stay unique; the rules apply.
+    let (status, v) = request(
+        &s,
+        "POST",
+        &root,
+        "/api/admin/users",
+        Some(json!({"username": "carol", "password": PASSWORD, "role": "admin"})),
+    )
+    .await;
+    assert_eq!((status, v["role"].as_str()), (201, Some("admin")), "{v}");
+    let (status, v) = request(&s, "POST", &root, "/api/admin/users", Some(body)).await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (409, Some("username_taken"))
+    );
+    for bad in [
+        json!({"username": "x", "password": PASSWORD}),
+        json!({"username": "dave", "password": "short"}),
+        json!({"username": "dave", "password": PASSWORD, "role": "root"}),
+        json!(["dave", PASSWORD]),
+    ] {
+        let (status, v) = request(&s, "POST", &root, "/api/admin/users", Some(bad.clone())).await;
+        assert_eq!(
+            (status, v["error"]["code"].as_str()),
+            (400, Some("validation_failed")),
+            "{bad}"
+        );
+    }
+    // Only admins may add users.
+    let body = json!({"username": "eve", "password": PASSWORD});
+    let (status, v) = request(&s, "POST", &bob, "/api/admin/users", Some(body)).await;
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (403, Some("forbidden"))
+    );
+    drop(s);
+    drop(dir_guard);
+}
+
+#[tokio::test]
 async fn disabling_a_user_revokes_its_token_and_closes_its_socket_at_once() {
     let (s, root) = with_admin().await;
     let bob = register(&s, "bob").await;

@@ -383,6 +383,7 @@ async fn every_route_answers_with_a_documented_status() {
             }
             ("POST", "/api/users/login") => Some(json!({"username": "bob", "password": PASSWORD})),
             ("POST", "/api/rooms") => Some(json!({"name": "another room", "description": "x"})),
+            ("POST", "/api/admin/users") => Some(json!({"username": "dave", "password": PASSWORD})),
             ("POST", "/api/rooms/{roomId}/members") => Some(json!({"username": "bob"})),
             ("PATCH", "/api/rooms/{roomId}/messages/{messageId}") => {
                 Some(json!({"message": "edited"}))

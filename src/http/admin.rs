@@ -10,11 +10,19 @@ use super::{authenticated, body, reply, with_app};
 use crate::app::{App, AuthUser};
 use crate::chat::events;
 use crate::error::ApiError;
-use crate::model::{MessageId, RoomId, UserId};
+use crate::model::{MessageId, Role, RoomId, UserId};
 use crate::validate;
 
 /// Close code sent to the connections of a disabled user (policy violation).
 const CLOSE_DISABLED: u16 = 1008;
+
+#[derive(Deserialize)]
+struct NewUser {
+    username: String,
+    password: String,
+    #[serde(default)]
+    role: Option<Role>,
+}
 
 #[derive(Deserialize)]
 struct Edit {
@@ -38,6 +46,12 @@ pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Rejectio
         .and(state.clone())
         .and(auth.clone())
         .and_then(|app, user| async move { reply(list_users(app, user)) });
+    let create_user = warp::path!("admin" / "users")
+        .and(warp::post())
+        .and(state.clone())
+        .and(auth.clone())
+        .and(body::json::<NewUser>(limit))
+        .and_then(|app, user, b| async move { reply(create_user(app, user, b).await) });
     let disable = warp::path!("admin" / "users" / String / "disable")
         .and(warp::post())
         .and(state.clone())
@@ -71,6 +85,7 @@ pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Rejectio
             reply(edit_message(app, user, &room, &id, b))
         });
     users
+        .or(create_user)
         .or(disable)
         .or(enable)
         .or(delete_room)
@@ -89,6 +104,30 @@ fn require_admin(user: &AuthUser) -> Result<(), ApiError> {
 fn list_users(app: App, user: AuthUser) -> Result<impl Reply, ApiError> {
     require_admin(&user)?;
     Ok(warp::reply::json(&app.store.list_users()?))
+}
+
+/// Adds an account: how users join a server whose registration is closed.
+async fn create_user(app: App, user: AuthUser, b: NewUser) -> Result<impl Reply, ApiError> {
+    require_admin(&user)?;
+    validate::username(&b.username).map_err(ApiError::Validation)?;
+    validate::password(&b.password).map_err(ApiError::Validation)?;
+    if app.store.user_by_name(&b.username)?.is_some() {
+        return Err(ApiError::UsernameTaken);
+    }
+    let hash = app.tokens.hash(b.password).await?;
+    let role = b.role.unwrap_or(Role::User);
+    let store = app.store.clone();
+    let created = tokio::task::spawn_blocking(move || {
+        let u = store.create_user(&b.username, &hash, role)?;
+        store.flush()?;
+        Ok::<_, crate::store::StoreError>(u)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok(warp::reply::with_status(
+        warp::reply::json(&created),
+        StatusCode::CREATED,
+    ))
 }
 
 fn set_disabled(

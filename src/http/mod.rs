@@ -49,6 +49,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/rooms/{roomId}/members"),
     ("DELETE", "/api/rooms/{roomId}/members/{username}"),
     ("GET", "/api/admin/users"),
+    ("POST", "/api/admin/users"),
     ("POST", "/api/admin/users/{userId}/disable"),
     ("POST", "/api/admin/users/{userId}/enable"),
 ];
