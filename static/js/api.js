@@ -77,6 +77,7 @@ export function createApi({ getToken, onUnauthorized }) {
       request('PATCH', `/api/rooms/${enc(roomId)}/messages/${enc(id)}`, { message }),
     deleteMessage: (roomId, id) => request('DELETE', `/api/rooms/${enc(roomId)}/messages/${enc(id)}`),
     users: () => request('GET', '/api/admin/users'),
+    createUser: (user) => request('POST', '/api/admin/users', user),
     setUserDisabled: (userId, disabled) =>
       request('POST', `/api/admin/users/${enc(userId)}/${disabled ? 'disable' : 'enable'}`),
   };

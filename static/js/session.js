@@ -228,6 +228,11 @@ export class ChatSession extends EventTarget {
     return this.api.users();
   }
 
+  /** Admin: add an account ({username, password, role}); resolves to the new user. */
+  createUser(user) {
+    return this.api.createUser(user);
+  }
+
   /** Admin: disable (logs the user out everywhere at once) or enable a user. */
   setUserDisabled(userId, disabled) {
     return this.api.setUserDisabled(userId, disabled);

@@ -253,6 +253,51 @@ test('an admin made while the server runs disables and enables a user', { timeou
   await panel.locator('#users-status', { hasText: 'bob was enabled' }).waitFor();
   await panel.getByRole('button', { name: 'Disable bob' }).waitFor();
   await loginViaUI(bob, server, 'bob');
+
+  // The admin adds an account with the panel's form.
+  const add = panel.getByRole('form', { name: 'Add a user' });
+  const newName = add.getByLabel('Username');
+  const newPassword = add.getByLabel('Password');
+  const addBtn = add.getByRole('button', { name: 'Add', exact: true });
+  const addError = add.locator('#user-add-error');
+  // Checked before asking the server, with the keyboard on the field at fault.
+  await newName.fill('cat');
+  await newPassword.fill('short');
+  await addBtn.click();
+  await addError.filter({ hasText: 'at least 8 characters' }).waitFor();
+  assert.equal(await newPassword.getAttribute('aria-invalid'), 'true');
+  await waitForFocus(newPassword);
+  await newPassword.fill(PASSWORD);
+  await add.getByLabel(/^Admin/).check();
+  await root.screenshot({ path: path.join(SCREENSHOT_DIR, 'admin-add-user.png') });
+  await addBtn.click();
+  await panel.locator('#users-status', { hasText: 'cat was added as an admin' }).waitFor();
+  await panel.locator('tbody tr[data-username="cat"] .user-role', { hasText: 'Admin' }).waitFor();
+  assert.equal(await panel.locator('tbody tr').count(), 4);
+  assert.equal(await addError.textContent(), '');
+  assert.equal(await newPassword.getAttribute('aria-invalid'), null);
+  assert.equal(await newName.inputValue(), '', 'the form is cleared for the next one');
+  assert.equal(await newPassword.inputValue(), '');
+  assert.equal(await add.getByLabel(/^Admin/).isChecked(), false);
+  await waitForFocus(newName);
+
+  // A taken name is refused by the server and explained next to the form.
+  await newName.fill('cat');
+  await newPassword.fill(PASSWORD);
+  await addBtn.click();
+  await addError.filter({ hasText: 'The username cat is already taken' }).waitFor();
+  assert.equal(await newName.getAttribute('aria-invalid'), 'true');
+  await waitForFocus(newName);
+  assert.equal(await panel.locator('tbody tr').count(), 4, 'no second cat');
+
+  // The new account logs in, as an admin.
+  const catCtx = await newContext(browser, server);
+  const cat = await catCtx.newPage();
+  await loginViaUI(cat, server, 'cat');
+  await cat.getByRole('button', { name: 'Users' }).waitFor({ state: 'visible' });
+  checkClean(catCtx);
+  await catCtx.close();
+
   await root.keyboard.press('Escape');
   await panel.waitFor({ state: 'hidden' });
   await waitForFocus(root.getByRole('button', { name: 'Users' }));

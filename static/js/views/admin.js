@@ -1,11 +1,17 @@
-// The admin's "Users" panel: every account with its role and state, and
-// disabling or enabling one. Only offered to admins; the server checks the
-// role again on every request.
+// The admin's "Users" panel: every account with its role and state,
+// disabling or enabling one, and adding one (how people join a server whose
+// registration is closed). Only offered to admins; the server checks the role
+// again on every request.
 
 import { byId, el } from '../dom.js';
 import { describeError } from '../errors.js';
 import { avatar } from '../render.js';
 import { confirmAction } from './confirm.js';
+
+// The contract's limits, checked before asking the server (as on log-in).
+const USERNAME_RE = /^[A-Za-z0-9_.-]{3,32}$/;
+const PASSWORD_MIN_BYTES = 8;
+const PASSWORD_MAX_BYTES = 1024;
 
 export function mountAdmin({ session }) {
   const opener = byId('users-btn');
@@ -15,6 +21,12 @@ export function mountAdmin({ session }) {
   const status = byId('users-status');
   const body = byId('users-body');
   const empty = byId('users-empty');
+  const addForm = byId('user-add-form');
+  const addName = byId('user-add-name');
+  const addPassword = byId('user-add-password');
+  const addAdmin = byId('user-add-admin');
+  const addError = byId('user-add-error');
+  const addBtn = byId('user-add-btn');
 
   let users = [];
   let loading = false;
@@ -115,9 +127,75 @@ export function mountAdmin({ session }) {
     }
   }
 
+  /** Show (or clear, with '') the add form's error, marking the field at fault. */
+  function showAddError(text, field) {
+    addError.textContent = text;
+    for (const input of [addName, addPassword]) input.removeAttribute('aria-invalid');
+    if (field) {
+      field.setAttribute('aria-invalid', 'true');
+      field.focus();
+    }
+  }
+
+  function validateNew(name, password) {
+    if (!USERNAME_RE.test(name)) return ['Usernames are 3 to 32 characters: letters, digits, _ . or -', addName];
+    const bytes = new TextEncoder().encode(password).length;
+    if (bytes < PASSWORD_MIN_BYTES) return ['Passwords need at least 8 characters.', addPassword];
+    if (bytes > PASSWORD_MAX_BYTES) return ['Passwords are at most 1024 bytes.', addPassword];
+    return null;
+  }
+
+  let adding = false;
+  addForm.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    if (adding) return;
+    const name = addName.value.trim();
+    const problem = validateNew(name, addPassword.value);
+    if (problem) {
+      showAddError(...problem);
+      return;
+    }
+    const role = addAdmin.checked ? 'admin' : 'user';
+    adding = true;
+    addBtn.disabled = true;
+    showAddError('');
+    status.textContent = '';
+    try {
+      const created = await session.createUser({ username: name, password: addPassword.value, role });
+      const username = (created && created.username) || name;
+      addForm.reset();
+      status.textContent = role === 'admin'
+        ? `${username} was added as an admin and can log in now.`
+        : `${username} was added and can log in now.`;
+      // Ready for the next one; the list shows the new account once reloaded.
+      addName.focus();
+      await load();
+    } catch (err) {
+      if (err.code === 'username_taken') {
+        showAddError(`The username ${name} is already taken. Pick another one.`, addName);
+      } else {
+        const field = err.code === 'validation_failed'
+          ? (/password/i.test(err.message || '') ? addPassword : /username/i.test(err.message || '') ? addName : null)
+          : null;
+        showAddError(describeError(err), field);
+      }
+    } finally {
+      adding = false;
+      addBtn.disabled = false;
+    }
+  });
+  for (const input of [addName, addPassword]) {
+    // Typing in the field at fault retires its error.
+    input.addEventListener('input', () => {
+      if (input.getAttribute('aria-invalid') === 'true') showAddError('');
+    });
+  }
+
   opener.addEventListener('click', () => {
     filter.value = '';
     status.textContent = '';
+    addForm.reset();
+    showAddError('');
     render();
     dialog.showModal();
     filter.focus();
