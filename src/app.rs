@@ -96,6 +96,39 @@ impl App {
         })
     }
 
+    /// Runs store work that only reads on the blocking pool, so that a
+    /// large scan never holds an async worker that live chat needs.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T, ApiError> + Send + 'static,
+    {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| ApiError::Internal(format!("store task: {e}")))?
+    }
+
+    /// Runs a change on the blocking pool and flushes it before returning.
+    /// The rule "an answer that reports a change is sent only once the
+    /// change is on disk" lives here: every REST handler that changes
+    /// something goes through this, so a 2xx survives `kill -9`, and the
+    /// flush (an fsync) never runs on an async worker.
+    pub async fn change<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T, ApiError> + Send + 'static,
+    {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            let out = f(&store)?;
+            store.flush()?;
+            Ok(out)
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("store task: {e}")))?
+    }
+
     /// A room the caller may see: public, or private with the caller a
     /// member or an admin. Anything else is `not_found`, so a private room's
     /// existence is never revealed.

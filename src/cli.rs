@@ -117,6 +117,101 @@ pub struct ServeArgs {
         value_name = "N"
     )]
     pub max_connections: usize,
+
+    /// Open TCP connections at most (HTTP and WebSocket together); 0 means
+    /// 90% of the process's descriptor limit, which `serve` raises to its
+    /// hard limit at start.
+    #[arg(
+        long,
+        env = "CHATROOM_MAX_TCP_CONNECTIONS",
+        default_value_t = 0,
+        value_name = "N"
+    )]
+    pub max_tcp_connections: usize,
+
+    /// Seconds a connection has to deliver complete request headers, from
+    /// being accepted or from the previous response (keep-alive).
+    #[arg(
+        long,
+        env = "CHATROOM_HEADER_TIMEOUT",
+        default_value_t = 30,
+        value_name = "SECONDS"
+    )]
+    pub header_timeout: u64,
+
+    /// Seconds a request body has to arrive whole; slower bodies get 408.
+    #[arg(
+        long,
+        env = "CHATROOM_BODY_TIMEOUT",
+        default_value_t = 30,
+        value_name = "SECONDS"
+    )]
+    pub body_timeout: u64,
+
+    /// Failed logins verified per minute, per username and per client address.
+    #[arg(
+        long,
+        env = "CHATROOM_LOGIN_FAILURES",
+        default_value_t = 10,
+        value_name = "N"
+    )]
+    pub login_failures: u32,
+
+    /// Registrations per client address per hour; 0 turns the limit off.
+    #[arg(
+        long,
+        env = "CHATROOM_REGISTRATION_RATE",
+        default_value_t = 10,
+        value_name = "N"
+    )]
+    pub registration_rate: u32,
+
+    /// Password hashes (login, register, password change) that may wait for
+    /// a hashing slot; beyond, requests get 503 `busy` at once.
+    #[arg(
+        long,
+        env = "CHATROOM_HASH_QUEUE",
+        default_value_t = 16,
+        value_name = "N"
+    )]
+    pub hash_queue: usize,
+
+    /// WebSocket connections one user may have open; further upgrades get 429.
+    #[arg(
+        long,
+        env = "CHATROOM_MAX_USER_CONNECTIONS",
+        default_value_t = 32,
+        value_name = "N"
+    )]
+    pub max_user_connections: usize,
+
+    /// Rooms one user may own (admins are exempt); 0 means no quota.
+    #[arg(
+        long,
+        env = "CHATROOM_ROOM_QUOTA",
+        default_value_t = 100,
+        value_name = "N"
+    )]
+    pub room_quota: usize,
+
+    /// Rooms one user may create per hour (admins are exempt); 0 turns the limit off.
+    #[arg(
+        long,
+        env = "CHATROOM_ROOM_CREATE_RATE",
+        default_value_t = 30,
+        value_name = "N"
+    )]
+    pub room_create_rate: u32,
+
+    /// joinRoom and leaveRoom frames per second on one connection, refilled
+    /// continuously (a burst of 50 is allowed); 0 turns the limit off.
+    #[arg(
+        long,
+        env = "CHATROOM_JOIN_RATE",
+        default_value_t = 5.0,
+        value_name = "N"
+    )]
+    pub join_rate: f64,
 }
 
 /// Whether self-registration is allowed.

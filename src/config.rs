@@ -42,6 +42,24 @@ pub struct Settings {
     pub max_connections: usize,
     /// Whether `X-Forwarded-For` names the client (set by a trusted proxy).
     pub trust_forwarded_for: bool,
+    /// Open TCP connections at most; 0 = derived from the descriptor limit
+    /// when the listener starts.
+    pub max_tcp_connections: usize,
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+    /// Failed logins verified per minute, per username and per address.
+    pub login_failures: u32,
+    /// Registrations per address per hour; `None` when the limit is off.
+    pub registration_rate: Option<u32>,
+    /// Password hashes that may wait for a slot.
+    pub hash_queue: usize,
+    pub max_user_connections: usize,
+    /// Owned rooms per user; `None` when there is no quota.
+    pub room_quota: Option<usize>,
+    /// Rooms created per user per hour; `None` when the limit is off.
+    pub room_create_rate: Option<u32>,
+    /// joinRoom/leaveRoom frames a second per connection; `None` when off.
+    pub join_rate: Option<f64>,
 }
 
 impl Settings {
@@ -72,6 +90,25 @@ impl Settings {
             return Err(ConfigError(
                 "--body-limit must be at least 1024 bytes".into(),
             ));
+        }
+        if args.header_timeout == 0 || args.body_timeout == 0 {
+            return Err(ConfigError(
+                "--header-timeout and --body-timeout must be at least 1 second".into(),
+            ));
+        }
+        if args.login_failures == 0 {
+            return Err(ConfigError("--login-failures must be at least 1".into()));
+        }
+        if args.max_user_connections == 0 {
+            return Err(ConfigError(
+                "--max-user-connections must be at least 1".into(),
+            ));
+        }
+        if !(args.join_rate.is_finite() && args.join_rate >= 0.0) {
+            return Err(ConfigError(format!(
+                "--join-rate must be a number of joins a second, 0 or more (got {})",
+                args.join_rate
+            )));
         }
         if args.cache_mb == 0 {
             return Err(ConfigError("--cache-mb must be at least 1".into()));
@@ -115,6 +152,16 @@ impl Settings {
             cache_bytes: args.cache_mb * 1024 * 1024,
             max_connections: args.max_connections.max(1),
             trust_forwarded_for: args.trust_forwarded_for,
+            max_tcp_connections: args.max_tcp_connections,
+            header_timeout: Duration::from_secs(args.header_timeout),
+            body_timeout: Duration::from_secs(args.body_timeout),
+            login_failures: args.login_failures,
+            registration_rate: (args.registration_rate > 0).then_some(args.registration_rate),
+            hash_queue: args.hash_queue,
+            max_user_connections: args.max_user_connections,
+            room_quota: (args.room_quota > 0).then_some(args.room_quota),
+            room_create_rate: (args.room_create_rate > 0).then_some(args.room_create_rate),
+            join_rate: (args.join_rate > 0.0).then_some(args.join_rate),
         })
     }
 }

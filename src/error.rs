@@ -37,6 +37,12 @@ pub enum ApiError {
     PayloadTooLarge { limit: u64 },
     #[error("too many attempts; retry in {retry_after} s")]
     RateLimited { retry_after: u64 },
+    #[error("{0}")]
+    QuotaExceeded(&'static str),
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
+    #[error("the server is busy; retry in {retry_after} s")]
+    Busy { retry_after: u64 },
     #[error("internal error")]
     Internal(String),
 }
@@ -59,6 +65,9 @@ impl ApiError {
             ApiError::RoomNameTaken => "room_name_taken",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::QuotaExceeded(_) => "quota_exceeded",
+            ApiError::RequestTimeout => "request_timeout",
+            ApiError::Busy { .. } => "busy",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -68,7 +77,11 @@ impl ApiError {
         match self {
             ApiError::InvalidJson(_) | ApiError::Validation(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) | ApiError::RegistrationClosed => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::RegistrationClosed | ApiError::QuotaExceeded(_) => {
+                StatusCode::FORBIDDEN
+            }
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UsernameTaken | ApiError::RoomNameTaken => StatusCode::CONFLICT,
@@ -83,7 +96,8 @@ impl ApiError {
         ApiError::Validation(msg.into())
     }
 
-    /// The response for this error: status, JSON body and, for 429, `Retry-After`.
+    /// The response for this error: status, JSON body and, for 429 and
+    /// 503, `Retry-After`.
     pub fn into_response(self) -> Response {
         if let ApiError::Internal(detail) = &self {
             tracing::error!(error = %detail, "internal error");
@@ -96,7 +110,7 @@ impl ApiError {
         };
         let mut res =
             warp::reply::with_status(warp::reply::json(&body), self.status()).into_response();
-        if let ApiError::RateLimited { retry_after } = self {
+        if let ApiError::RateLimited { retry_after } | ApiError::Busy { retry_after } = self {
             if let Ok(v) = warp::http::HeaderValue::from_str(&retry_after.max(1).to_string()) {
                 res.headers_mut().insert(warp::http::header::RETRY_AFTER, v);
             }

@@ -37,7 +37,7 @@ struct Deleted {
 }
 
 pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
-    let limit = app.settings.body_limit;
+    let limit = body::Limits::of(&app.settings);
     let auth = authenticated(app.clone());
     let state = with_app(app);
 

@@ -8,14 +8,32 @@ use warp::{Filter, Rejection};
 
 use crate::error::ApiError;
 
-/// Reads a JSON body of at most `limit` bytes into `T`.
+/// The bounds of a request body: its size and the time it may take.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub bytes: u64,
+    pub time: std::time::Duration,
+}
+
+impl Limits {
+    /// The bounds `serve` was configured with.
+    pub fn of(settings: &crate::config::Settings) -> Limits {
+        Limits {
+            bytes: settings.body_limit,
+            time: settings.body_timeout,
+        }
+    }
+}
+
+/// Reads a JSON body within `limits` into `T`.
 ///
 /// A declared `Content-Length` over the limit is refused before a byte is
 /// read (so a client waiting on `Expect: 100-continue` gets 413 at once);
 /// a chunked body is counted as it arrives.
 pub fn json<T: DeserializeOwned + Send>(
-    limit: u64,
+    limits: Limits,
 ) -> impl Filter<Extract = (T,), Error = Rejection> + Clone {
+    let limit = limits.bytes;
     warp::header::optional::<u64>("content-length")
         .and_then(move |len: Option<u64>| async move {
             match len {

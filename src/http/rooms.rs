@@ -44,7 +44,7 @@ struct Online {
 }
 
 pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
-    let limit = app.settings.body_limit;
+    let limit = body::Limits::of(&app.settings);
     let auth = authenticated(app.clone());
     let state = with_app(app);
 

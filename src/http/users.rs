@@ -23,7 +23,7 @@ struct TokenReply {
 }
 
 pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
-    let limit = app.settings.body_limit;
+    let limit = body::Limits::of(&app.settings);
     let register = warp::path!("users" / "register")
         .and(warp::post())
         .and(with_app(app.clone()))

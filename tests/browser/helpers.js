@@ -32,6 +32,21 @@ export const HOOK = { timeout: 60000 };
 
 export const PASSWORD = 'correct horse battery';
 
+/**
+ * The environment of every server a test starts: nothing of the caller's
+ * (`CHATROOM_*`, `JWT_SECRET`, `PORT`, a `.env` in the working directory,
+ * run in the data directory) can change a result. The
+ * per-address registration limit is off (tests register many users from
+ * one address) unless a test passes `--registration-rate`.
+ */
+export function cleanEnv() {
+  return {
+    PATH: process.env.PATH || '/usr/bin:/bin',
+    RUST_LOG: 'warn',
+    CHATROOM_REGISTRATION_RATE: '0',
+  };
+}
+
 export async function tempDataDir() {
   return fs.mkdtemp(path.join(os.tmpdir(), 'chatroom-browser-'));
 }
@@ -45,7 +60,7 @@ export async function startServer({ dataDir, port = 0, extraArgs = [] } = {}) {
   const dir = dataDir || await tempDataDir();
   const rate = extraArgs.includes('--message-rate') ? [] : ['--message-rate', '0'];
   const args = ['serve', '--bind', `127.0.0.1:${port}`, '--data-dir', dir, ...rate, ...extraArgs];
-  const proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'warn' } });
+  const proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: dir, env: cleanEnv() });
   const stderr = [];
   proc.stderr.setEncoding('utf8');
   proc.stderr.on('data', (chunk) => {
@@ -132,7 +147,7 @@ const CLI_TIMEOUT_MS = 20000;
  */
 export async function createAdmin(server, username, password = PASSWORD) {
   const proc = spawn(BIN, ['create-admin', '--username', username, '--password-stdin', '--data-dir', server.dataDir],
-    { stdio: ['pipe', 'pipe', 'pipe'] });
+    { stdio: ['pipe', 'pipe', 'pipe'], cwd: server.dataDir, env: cleanEnv() });
   let out = '';
   let err = '';
   proc.stdout.setEncoding('utf8').on('data', (c) => { out += c; });

@@ -35,6 +35,24 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_chatroom")
 }
 
+/// `chatroom` started from a clean environment in `cwd`: nothing of the
+/// caller's (`CHATROOM_*`, `JWT_SECRET`, `PORT`, a `.env` in the working
+/// directory) can change what a test sees. Only `PATH` is kept. Limits
+/// that would make tests depend on each other's timing (registrations per
+/// address per hour) are off unless a test turns them on with a flag, and
+/// logs are quiet unless a test asks for more.
+pub fn command(cwd: &Path) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.env_clear()
+        .current_dir(cwd)
+        .env("RUST_LOG", "warn")
+        .env("CHATROOM_REGISTRATION_RATE", "0");
+    if let Some(path) = std::env::var_os("PATH") {
+        cmd.env("PATH", path);
+    }
+    cmd
+}
+
 impl Server {
     /// Starts a server with a fresh data directory and the rate limit off.
     pub fn start() -> Server {
@@ -58,17 +76,13 @@ impl Server {
     /// Starts a server on `dir` and `bind` with extra environment variables,
     /// and reads the address it prints.
     pub fn spawn_with_env(dir: &Path, bind: &str, args: &[&str], envs: &[(&str, &str)]) -> Server {
-        let mut cmd = Command::new(bin());
+        let mut cmd = command(dir.parent().unwrap_or(dir));
         cmd.arg("serve")
             .arg("--bind")
             .arg(bind)
             .arg("--data-dir")
             .arg(dir)
             .args(args);
-        cmd.env_remove("CHATROOM_BIND")
-            .env_remove("PORT")
-            .env_remove("JWT_SECRET")
-            .env("RUST_LOG", "warn");
         for (k, v) in envs {
             cmd.env(k, v);
         }
@@ -144,7 +158,7 @@ impl Server {
         let deadline = std::time::Instant::now() + WAIT;
         let fresh = loop {
             // The port may linger briefly; retry the bind within the bound.
-            let mut cmd = Command::new(bin());
+            let mut cmd = command(self.dir.parent().unwrap_or(&self.dir));
             cmd.arg("serve")
                 .arg("--bind")
                 .arg(&addr)
@@ -153,8 +167,7 @@ impl Server {
                 .args(&extra);
             // stdout stays writable (not a pipe closed below): the server
             // prints its address there, and a failed print ends it.
-            cmd.env("RUST_LOG", "warn")
-                .stdout(Stdio::null())
+            cmd.stdout(Stdio::null())
                 .stderr(Stdio::null());
             let mut child = cmd.spawn().expect("spawn");
             std::thread::sleep(Duration::from_millis(200));
