@@ -35,6 +35,10 @@ pub enum ApiError {
     RoomNameTaken,
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: u64 },
+    #[error("request target is longer than {limit} bytes")]
+    UriTooLong { limit: usize },
+    #[error("request headers are larger than {limit} bytes or more than 100 fields")]
+    HeadersTooLarge { limit: usize },
     #[error("too many attempts; retry in {retry_after} s")]
     RateLimited { retry_after: u64 },
     #[error("{0}")]
@@ -64,6 +68,8 @@ impl ApiError {
             ApiError::UsernameTaken => "username_taken",
             ApiError::RoomNameTaken => "room_name_taken",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::UriTooLong { .. } => "uri_too_long",
+            ApiError::HeadersTooLarge { .. } => "headers_too_large",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::QuotaExceeded(_) => "quota_exceeded",
             ApiError::RequestTimeout => "request_timeout",
@@ -86,6 +92,8 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UsernameTaken | ApiError::RoomNameTaken => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
+            ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
