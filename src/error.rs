@@ -104,8 +104,9 @@ impl ApiError {
         ApiError::Validation(msg.into())
     }
 
-    /// The response for this error: status, JSON body and, for 429 and
-    /// 503, `Retry-After`.
+    /// The response for this error: status, JSON body, for 429 and 503
+    /// `Retry-After`, and for 408 `Connection: close` (the rest of a late
+    /// body may still be on its way; the connection cannot be reused).
     pub fn into_response(self) -> Response {
         if let ApiError::Internal(detail) = &self {
             tracing::error!(error = %detail, "internal error");
@@ -122,6 +123,12 @@ impl ApiError {
             if let Ok(v) = warp::http::HeaderValue::from_str(&retry_after.max(1).to_string()) {
                 res.headers_mut().insert(warp::http::header::RETRY_AFTER, v);
             }
+        }
+        if matches!(self, ApiError::RequestTimeout) {
+            res.headers_mut().insert(
+                warp::http::header::CONNECTION,
+                warp::http::HeaderValue::from_static("close"),
+            );
         }
         res
     }
