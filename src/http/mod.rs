@@ -149,11 +149,21 @@ pub fn with_app(app: App) -> impl Filter<Extract = (App,), Error = Infallible> +
 }
 
 /// Requires `Authorization: Bearer <token>` of an existing, enabled user.
+///
+/// The header is taken as raw bytes: one that is not UTF-8 cannot hold a
+/// token, so it is a bad token (401), not a malformed request (400).
 pub fn authenticated(app: App) -> impl Filter<Extract = (AuthUser,), Error = Rejection> + Clone {
-    warp::header::optional::<String>("authorization").and_then(move |h: Option<String>| {
+    warp::header::headers_cloned().and_then(move |headers: HeaderMap| {
         let app = app.clone();
         async move {
-            app.authenticate_header(h.as_deref())
+            let header = match headers.get(warp::http::header::AUTHORIZATION) {
+                None => None,
+                Some(v) => Some(
+                    v.to_str()
+                        .map_err(|_| warp::reject::custom(ApiError::Unauthorized))?,
+                ),
+            };
+            app.authenticate_header(header)
                 .map_err(warp::reject::custom)
         }
     })
