@@ -119,8 +119,8 @@ pub struct ServeArgs {
     pub max_connections: usize,
 
     /// Open TCP connections at most (HTTP and WebSocket together); 0 means
-    /// 90% of the process's descriptor limit, which `serve` raises to its
-    /// hard limit at start.
+    /// 90% of the process's descriptor limit (leaving at least 32 free),
+    /// which `serve` raises to its hard limit at start.
     #[arg(
         long,
         env = "CHATROOM_MAX_TCP_CONNECTIONS",

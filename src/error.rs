@@ -35,6 +35,10 @@ pub enum ApiError {
     RoomNameTaken,
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: u64 },
+    #[error("request target is longer than {limit} bytes")]
+    UriTooLong { limit: usize },
+    #[error("request headers are larger than {limit} bytes or more than 100 fields")]
+    HeadersTooLarge { limit: usize },
     #[error("too many attempts; retry in {retry_after} s")]
     RateLimited { retry_after: u64 },
     #[error("{0}")]
@@ -64,6 +68,8 @@ impl ApiError {
             ApiError::UsernameTaken => "username_taken",
             ApiError::RoomNameTaken => "room_name_taken",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::UriTooLong { .. } => "uri_too_long",
+            ApiError::HeadersTooLarge { .. } => "headers_too_large",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::QuotaExceeded(_) => "quota_exceeded",
             ApiError::RequestTimeout => "request_timeout",
@@ -86,6 +92,8 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UsernameTaken | ApiError::RoomNameTaken => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
+            ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -96,8 +104,9 @@ impl ApiError {
         ApiError::Validation(msg.into())
     }
 
-    /// The response for this error: status, JSON body and, for 429 and
-    /// 503, `Retry-After`.
+    /// The response for this error: status, JSON body, for 429 and 503
+    /// `Retry-After`, and for 408 `Connection: close` (the rest of a late
+    /// body may still be on its way; the connection cannot be reused).
     pub fn into_response(self) -> Response {
         if let ApiError::Internal(detail) = &self {
             tracing::error!(error = %detail, "internal error");
@@ -114,6 +123,12 @@ impl ApiError {
             if let Ok(v) = warp::http::HeaderValue::from_str(&retry_after.max(1).to_string()) {
                 res.headers_mut().insert(warp::http::header::RETRY_AFTER, v);
             }
+        }
+        if matches!(self, ApiError::RequestTimeout) {
+            res.headers_mut().insert(
+                warp::http::header::CONNECTION,
+                warp::http::HeaderValue::from_static("close"),
+            );
         }
         res
     }

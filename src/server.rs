@@ -1,9 +1,9 @@
 //! `serve`: open the store, start the writer, listen, and stop gracefully.
 //!
 //! The accept loop is ours rather than `warp::serve` so that bind errors
-//! surface at once, every connection has a header-read timeout, requests
-//! carry their client address and upgrade handle, and shutdown can run in
-//! the order the durability promise needs:
+//! surface at once, open connections are capped and silent ones closed
+//! ([`conn`]), requests carry their client address and upgrade handle, and
+//! shutdown can run in the order the durability promise needs:
 //!
 //! 1. stop accepting and stop reading client frames (`stop_reading`);
 //! 2. let in-flight HTTP requests finish;
@@ -17,10 +17,10 @@ use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::Request;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_util::task::TaskTracker;
 
 use crate::app::{App, AppInner, Shutdown};
 use crate::auth::Tokens;
@@ -32,12 +32,15 @@ use crate::http::ClientAddr;
 use crate::store::Store;
 use crate::throttle::{LoginThrottle, TokenBuckets};
 
-/// Time a client has to send its request headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+mod conn;
+
 /// Time in-flight HTTP requests get to finish at shutdown.
 const HTTP_DRAIN: Duration = Duration::from_secs(5);
 /// Time sessions get to send what they hold and close at shutdown.
 const SESSION_DRAIN: Duration = Duration::from_secs(5);
+/// Least time between two log lines about one lasting condition (the
+/// connection cap reached, accept failing).
+const LOG_EVERY: Duration = Duration::from_secs(1);
 
 /// A failure to start or run the server, phrased for the operator.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +49,8 @@ pub struct ServeError(pub String);
 
 /// Runs the server until SIGINT or SIGTERM.
 pub async fn run(settings: Settings) -> Result<(), ServeError> {
+    let descriptors = conn::raise_descriptor_limit();
+    let tcp_cap = conn::tcp_cap(settings.max_tcp_connections, descriptors);
     let store = Store::open(&settings.data_dir, settings.cache_bytes)
         .map_err(|e| ServeError(format!("cannot open the database: {e}")))?;
     let hub = Hub::default();
@@ -85,7 +90,12 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "chatroom listening on http://{local}").and_then(|()| out.flush());
     }
-    tracing::info!(address = %local, data_dir = %app.settings.data_dir.display(), "chatroom started");
+    tracing::info!(
+        address = %local,
+        data_dir = %app.settings.data_dir.display(),
+        max_tcp_connections = tcp_cap,
+        "chatroom started"
+    );
 
     let signal = tokio::spawn(wait_for_signal(app.shutdown.stop_reading.clone()));
     let admin_task = tokio::spawn(crate::admin::socket::serve(
@@ -93,7 +103,7 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
         store.clone(),
         app.shutdown.stop_reading.clone(),
     ));
-    accept_loop(app.clone(), listener).await;
+    accept_loop(app.clone(), listener, tcp_cap).await;
     signal.abort();
     let _ = admin_task.await;
     let _ = std::fs::remove_file(crate::admin::socket_path(&app.settings.data_dir));
@@ -153,23 +163,44 @@ async fn wait_for_signal(stop: tokio_util::sync::CancellationToken) {
     stop.cancel();
 }
 
-async fn accept_loop(app: App, listener: TcpListener) {
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+/// Accepts connections while a slot of the cap is free; at the cap, new
+/// connections wait in the listen backlog until a close (or a timeout)
+/// frees one.
+async fn accept_loop(app: App, listener: TcpListener, cap: usize) {
     let svc = warp::service(crate::http::routes(app.clone()));
     let stop = app.shutdown.stop_reading.clone();
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
-    let builder = builder.http1_only();
+    let builder = conn::http1(&app.settings);
+    let slots = Arc::new(Semaphore::new(cap.min(Semaphore::MAX_PERMITS)));
+    let connections = TaskTracker::new();
+    let mut cap_log = conn::Every::new(LOG_EVERY);
+    let mut fail_log = conn::Every::new(LOG_EVERY);
     loop {
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                if cap_log.ready() {
+                    tracing::warn!(
+                        limit = cap,
+                        "TCP connection limit reached; new connections wait until open ones close"
+                    );
+                }
+                tokio::select! {
+                    r = slots.clone().acquire_owned() => match r {
+                        Ok(slot) => slot,
+                        Err(_) => break,
+                    },
+                    _ = stop.cancelled() => break,
+                }
+            }
+        };
         let (stream, addr) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(pair) => pair,
                 Err(e) => {
                     // Out of file descriptors and the like: wait instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
+                    if fail_log.ready() {
+                        tracing::warn!(error = %e, "accept failed");
+                    }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
@@ -180,23 +211,40 @@ async fn accept_loop(app: App, listener: TcpListener) {
         let svc = svc.clone();
         let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
             req.extensions_mut().insert(ClientAddr(addr));
+            let early = crate::http::refuse_oversized_head(&req);
             if req.headers().contains_key(hyper::header::UPGRADE) {
                 let on = hyper::upgrade::on(&mut req);
                 req.extensions_mut().insert(UpgradeSlot::new(on));
             }
             let mut svc = svc.clone();
-            async move { tower_service::Service::call(&mut svc, req).await }
+            async move {
+                match early {
+                    Some(res) => Ok(res),
+                    None => tower_service::Service::call(&mut svc, req).await,
+                }
+            }
         });
-        let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn.into_owned());
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
+        let conn = builder
+            .serve_connection(TokioIo::new(conn::Held::new(stream, slot)), service)
+            .with_upgrades();
+        let stop = stop.clone();
+        connections.spawn(async move {
+            let mut conn = std::pin::pin!(conn);
+            let result = tokio::select! {
+                r = conn.as_mut() => r,
+                _ = stop.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = result {
                 tracing::debug!(error = %e, "connection error");
             }
         });
     }
     drop(listener);
-    if tokio::time::timeout(HTTP_DRAIN, graceful.shutdown())
+    connections.close();
+    if tokio::time::timeout(HTTP_DRAIN, connections.wait())
         .await
         .is_err()
     {

@@ -2,7 +2,10 @@
 //!
 //! Files are served with their type, an ETag (their SHA-256) and
 //! `Cache-Control: no-cache`, so browsers revalidate cheaply and never run
-//! a stale client against a newer server; text is gzip-compressed.
+//! a stale client against a newer server. They are gzip-compressed only for
+//! clients that say they accept gzip (`curl` without `--compressed` gets the
+//! file as it is), and every answer says `Vary: Accept-Encoding` so caches
+//! keep the two forms apart.
 
 use rust_embed::RustEmbed;
 use warp::http::{header, HeaderValue, Response, StatusCode};
@@ -15,6 +18,18 @@ use warp::{Filter, Rejection, Reply};
 struct Assets;
 
 pub fn routes() -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    let gzip = accepts_gzip()
+        .and(files())
+        .with(warp::compression::gzip())
+        .map(Reply::into_response);
+    let plain = files().map(Reply::into_response);
+    gzip.or(plain)
+        .unify()
+        .map(|r| warp::reply::with_header(r, header::VARY, "Accept-Encoding"))
+}
+
+/// The embedded files, uncompressed.
+fn files() -> impl Filter<Extract = (Response<Bytes>,), Error = Rejection> + Clone {
     warp::get()
         .or(warp::head())
         .unify()
@@ -23,7 +38,40 @@ pub fn routes() -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clo
         .and_then(
             |tail: Tail, inm: Option<String>| async move { serve(tail.as_str(), inm.as_deref()) },
         )
-        .with(warp::compression::gzip())
+}
+
+/// Passes only requests whose `Accept-Encoding` allows gzip; the others
+/// fall through to the uncompressed files.
+fn accepts_gzip() -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    warp::header::optional::<String>("accept-encoding")
+        .and_then(|v: Option<String>| async move {
+            if v.as_deref().is_some_and(gzip_allowed) {
+                Ok(())
+            } else {
+                Err(warp::reject::not_found())
+            }
+        })
+        .untuple_one()
+}
+
+/// Whether an `Accept-Encoding` value allows gzip (RFC 9110 12.5.3): named
+/// with a non-zero weight, or not named and `*` with a non-zero weight.
+fn gzip_allowed(accept: &str) -> bool {
+    let mut star = None;
+    for item in accept.split(',') {
+        let mut parts = item.split(';');
+        let coding = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let weight = parts
+            .filter_map(|p| p.trim().strip_prefix("q=").or(p.trim().strip_prefix("Q=")))
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        match coding.as_str() {
+            "gzip" | "x-gzip" => return weight > 0.0,
+            "*" => star = Some(weight > 0.0),
+            _ => {}
+        }
+    }
+    star.unwrap_or(false)
 }
 
 fn serve(path: &str, if_none_match: Option<&str>) -> Result<Response<Bytes>, Rejection> {
@@ -53,4 +101,24 @@ fn serve(path: &str, if_none_match: Option<&str>) -> Result<Response<Bytes>, Rej
         Bytes::from(file.data.into_owned())
     };
     builder.body(body).map_err(|_| warp::reject::not_found())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::gzip_allowed;
+
+    #[test]
+    fn gzip_only_when_accepted() {
+        assert!(gzip_allowed("gzip"));
+        assert!(gzip_allowed("gzip, deflate, br"));
+        assert!(gzip_allowed("br;q=1.0, GZIP;q=0.5"));
+        assert!(gzip_allowed("*"));
+        assert!(!gzip_allowed(""));
+        assert!(!gzip_allowed("identity"));
+        assert!(!gzip_allowed("br, deflate"));
+        assert!(!gzip_allowed("gzip;q=0"));
+        assert!(!gzip_allowed("gzip; q=0.000"));
+        assert!(!gzip_allowed("*;q=0"));
+        assert!(!gzip_allowed("gzip;q=0, *"));
+    }
 }

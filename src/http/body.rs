@@ -29,11 +29,14 @@ impl Limits {
 ///
 /// A declared `Content-Length` over the limit is refused before a byte is
 /// read (so a client waiting on `Expect: 100-continue` gets 413 at once);
-/// a chunked body is counted as it arrives.
+/// a chunked body is counted as it arrives. A body still incomplete after
+/// `limits.time` is 408 (and the connection is closed): a client trickling
+/// bytes would otherwise hold its connection and buffer for ever.
 pub fn json<T: DeserializeOwned + Send>(
     limits: Limits,
 ) -> impl Filter<Extract = (T,), Error = Rejection> + Clone {
     let limit = limits.bytes;
+    let time = limits.time;
     warp::header::optional::<u64>("content-length")
         .and_then(move |len: Option<u64>| async move {
             match len {
@@ -45,7 +48,11 @@ pub fn json<T: DeserializeOwned + Send>(
         })
         .untuple_one()
         .and(warp::body::stream())
-        .and_then(move |stream| read_limited(stream, limit))
+        .and_then(move |stream| async move {
+            tokio::time::timeout(time, read_limited(stream, limit))
+                .await
+                .map_err(|_| warp::reject::custom(ApiError::RequestTimeout))?
+        })
 }
 
 async fn read_limited<T, S, B>(stream: S, limit: u64) -> Result<T, Rejection>

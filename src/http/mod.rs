@@ -75,6 +75,50 @@ pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Infallib
         .with(warp::log::custom(log_request))
 }
 
+/// Longest request target (path and query) served; longer ones get 414
+/// with the contract's body. Far above any URL the API or the client makes.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+
+/// Largest header section (names, values and their separators) served;
+/// larger ones get 431 with the contract's body. Heads beyond hyper's own
+/// read buffer (64 KiB) are refused by hyper, without a body.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// Most header fields a request may carry; more get 431 with the contract's
+/// body (up to 200, where hyper's own bare refusal takes over).
+pub const MAX_HEADER_FIELDS: usize = 100;
+
+/// The answer to a request whose head is too large, before any route sees
+/// it: hyper's own limits are set above ours so that such requests reach
+/// this check and get the contract's error body and the usual headers.
+pub fn refuse_oversized_head<B>(req: &warp::http::Request<B>) -> Option<warp::reply::Response> {
+    let uri = req.uri();
+    let uri_len = uri.path_and_query().map_or(0, |p| p.as_str().len())
+        + uri.authority().map_or(0, |a| a.as_str().len());
+    let err = if uri_len > MAX_URI_BYTES {
+        ApiError::UriTooLong {
+            limit: MAX_URI_BYTES,
+        }
+    } else if req.headers().len() > MAX_HEADER_FIELDS
+        || req
+            .headers()
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+            .sum::<usize>()
+            > MAX_HEADER_BYTES
+    {
+        ApiError::HeadersTooLarge {
+            limit: MAX_HEADER_BYTES,
+        }
+    } else {
+        return None;
+    };
+    let mut res = err.into_response();
+    res.headers_mut().extend(security_headers());
+    Some(res)
+}
+
+/// The headers every answer carries, errors included.
 fn security_headers() -> HeaderMap {
     let mut h = HeaderMap::new();
     let mut set = |k: &'static str, v: &'static str| {
@@ -105,11 +149,21 @@ pub fn with_app(app: App) -> impl Filter<Extract = (App,), Error = Infallible> +
 }
 
 /// Requires `Authorization: Bearer <token>` of an existing, enabled user.
+///
+/// The header is taken as raw bytes: one that is not UTF-8 cannot hold a
+/// token, so it is a bad token (401), not a malformed request (400).
 pub fn authenticated(app: App) -> impl Filter<Extract = (AuthUser,), Error = Rejection> + Clone {
-    warp::header::optional::<String>("authorization").and_then(move |h: Option<String>| {
+    warp::header::headers_cloned().and_then(move |headers: HeaderMap| {
         let app = app.clone();
         async move {
-            app.authenticate_header(h.as_deref())
+            let header = match headers.get(warp::http::header::AUTHORIZATION) {
+                None => None,
+                Some(v) => Some(
+                    v.to_str()
+                        .map_err(|_| warp::reject::custom(ApiError::Unauthorized))?,
+                ),
+            };
+            app.authenticate_header(header)
                 .map_err(warp::reject::custom)
         }
     })
