@@ -179,7 +179,7 @@ pub async fn run(app: App, mut ws: Socket, user: AuthUser) {
                                 }
                             }
                             Step::JoinWithCatchUp { ack, room, since } => {
-                                if !send_frames(&mut ws, &kill, vec![ack]).await {
+                                if !send_frames(&mut ws, &kill, ack.into_iter().collect()).await {
                                     break End::Gone;
                                 }
                                 match s.catch_up(&mut ws, &kill, room, since).await {
@@ -187,9 +187,6 @@ pub async fn run(app: App, mut ws: Socket, user: AuthUser) {
                                     Err(end) => break end,
                                 }
                             }
-                        }
-                        if s.strikes > MAX_STRIKES {
-                            break End::Close(CLOSE_POLICY);
                         }
                     }
                     Some(Ok(WsMessage::Binary(_))) => {
@@ -206,6 +203,11 @@ pub async fn run(app: App, mut ws: Socket, user: AuthUser) {
                         tracing::debug!(error = %e, "websocket read error");
                         break End::Gone;
                     }
+                }
+                // Whatever the bad frame was (text or binary), its strike
+                // counts toward the same close.
+                if s.strikes > MAX_STRIKES {
+                    break End::Close(CLOSE_POLICY);
                 }
             }
             _ = ping.tick() => {
@@ -288,7 +290,8 @@ async fn send_frames(ws: &mut Socket, kill: &Kill, frames: Vec<Utf8Bytes>) -> bo
 enum Step {
     Reply(Vec<Utf8Bytes>),
     JoinWithCatchUp {
-        ack: Utf8Bytes,
+        /// `None` when the frame had no `ref`: the contract acks only those.
+        ack: Option<Utf8Bytes>,
         room: RoomId,
         since: MessageId,
     },
@@ -379,7 +382,7 @@ impl Session {
         let result = match frame.event {
             "joinRoom" => match self.join(frame.data).await {
                 Ok((ack, Some(since))) => {
-                    let ack = events::frame("ack", ack, reference);
+                    let ack = reference.map(|r| events::frame("ack", ack, Some(r)));
                     return Step::JoinWithCatchUp {
                         ack,
                         room: self.current().unwrap_or(RoomId(0)),
