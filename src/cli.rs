@@ -203,8 +203,9 @@ pub struct ServeArgs {
     )]
     pub room_create_rate: u32,
 
-    /// joinRoom and leaveRoom frames per second on one connection, refilled
-    /// continuously (a burst of 50 is allowed); 0 turns the limit off.
+    /// leaveRoom frames (and joinRoom of a room already joined) per second on
+    /// one connection, refilled continuously (a burst of 50 is allowed);
+    /// joining a room not joined is free; 0 turns the limit off.
     #[arg(
         long,
         env = "CHATROOM_JOIN_RATE",

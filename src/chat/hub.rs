@@ -22,6 +22,14 @@ use crate::model::{Message, MessageId, RoomId, UserId};
 /// How often one user's typing notice is relayed per room, at most.
 pub const TYPING_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How often one user's presence in one room (`userJoined`/`userLeft`) is
+/// announced, at most. A change after a quiet window goes out at once;
+/// changes inside the window are merged and only the net result goes out
+/// when the window ends, so a client flapping join/leave costs the room's
+/// members one notice a window instead of one per frame, and the last
+/// notice they see always matches the user's presence.
+pub const PRESENCE_WINDOW: Duration = Duration::from_secs(1);
+
 /// Close code for a connection too slow to keep up (RFC 6455 "try again later").
 pub const CLOSE_SLOW: u16 = 1013;
 
@@ -156,6 +164,27 @@ struct RoomState {
     /// user -> (username, number of this user's connections in the room)
     presence: HashMap<UserId, (Arc<str>, usize)>,
     typing: HashMap<UserId, Instant>,
+    /// What the members were last told of each user whose presence
+    /// changed lately (see [`PRESENCE_WINDOW`]).
+    announced: HashMap<UserId, Announced>,
+}
+
+/// The last presence notice of one user in one room.
+struct Announced {
+    username: Arc<str>,
+    /// Whether it said "online" (`userJoined`).
+    online: bool,
+    at: Instant,
+    /// A deferred announcement of the net change is scheduled.
+    settling: bool,
+}
+
+/// What a presence change asks of the caller, who holds the room's handle.
+#[must_use]
+enum Settle {
+    Nothing,
+    /// Announce the net change of this user after this delay.
+    After(UserId, Duration),
 }
 
 impl RoomState {
@@ -173,20 +202,23 @@ impl RoomState {
         v
     }
 
-    /// Removes a connection and, if it was its user's last one here, tells
-    /// the others with `userLeft`. Returns whether it was subscribed.
-    fn remove_announcing(&mut self, room: RoomId, conn: ConnId) -> bool {
-        let Some((_, name, last)) = self.remove(conn) else {
-            return false;
+    /// Removes a connection; returns whether it was subscribed, and the
+    /// presence change to settle if it was its user's last one here.
+    fn remove_announcing(
+        &mut self,
+        room: RoomId,
+        conn: ConnId,
+        window: Duration,
+    ) -> (bool, Settle) {
+        let Some((user, name, last)) = self.remove(conn) else {
+            return (false, Settle::Nothing);
         };
-        if last {
-            let user = RoomUser {
-                room_id: room,
-                user: &name,
-            };
-            self.broadcast(&events::frame("userLeft", user, None), None);
-        }
-        true
+        let settle = if last {
+            self.presence_changed(room, user, &name, window)
+        } else {
+            Settle::Nothing
+        };
+        (true, settle)
     }
 
     /// Removes a connection; returns whether it was its user's last one.
@@ -205,6 +237,89 @@ impl RoomState {
         };
         Some((c.user_id, c.username, last))
     }
+
+    /// `user` came online here or went offline. Announces it to the other
+    /// users at once if nothing was announced of this user within
+    /// `window`; otherwise asks for one deferred announcement of the net
+    /// change, and every further change until then merges into it.
+    fn presence_changed(
+        &mut self,
+        room: RoomId,
+        user: UserId,
+        name: &Arc<str>,
+        window: Duration,
+    ) -> Settle {
+        let online = self.presence.contains_key(&user);
+        let now = Instant::now();
+        // Entries that say "offline" and are older than a window carry no
+        // more than an absent entry; drop them now and then so that a
+        // room's map stays the size of its recent changes.
+        if self.announced.len() > 2 * self.presence.len() + 64 {
+            self.announced
+                .retain(|_, a| a.online || a.settling || now.duration_since(a.at) < window);
+        }
+        let a = self.announced.entry(user).or_insert_with(|| Announced {
+            username: name.clone(),
+            online: false,
+            at: now.checked_sub(window).unwrap_or(now),
+            settling: false,
+        });
+        if a.settling {
+            return Settle::Nothing;
+        }
+        let quiet = now.duration_since(a.at);
+        if quiet < window {
+            a.settling = true;
+            return Settle::After(user, window - quiet);
+        }
+        if a.online == online {
+            return Settle::Nothing;
+        }
+        a.online = online;
+        a.at = now;
+        a.username = name.clone();
+        self.announce(room, user, online, name);
+        Settle::Nothing
+    }
+
+    /// The deferred announcement: tells the other users the net change
+    /// since the last notice, if there is one.
+    fn settle(&mut self, room: RoomId, user: UserId) {
+        let now = Instant::now();
+        let Some(a) = self.announced.get_mut(&user) else {
+            return;
+        };
+        a.settling = false;
+        let current = self.presence.get(&user).map(|(n, _)| n.clone());
+        let online = current.is_some();
+        if a.online == online {
+            if !online {
+                self.announced.remove(&user);
+            }
+            return;
+        }
+        a.online = online;
+        a.at = now;
+        if let Some(n) = current {
+            a.username = n;
+        }
+        let name = a.username.clone();
+        self.announce(room, user, online, &name);
+    }
+
+    /// Sends `userJoined` or `userLeft` to every connection of the other users.
+    fn announce(&self, room: RoomId, user: UserId, online: bool, name: &str) {
+        let event = if online { "userJoined" } else { "userLeft" };
+        let f = events::frame(
+            event,
+            RoomUser {
+                room_id: room,
+                user: name,
+            },
+            None,
+        );
+        self.broadcast(&f, Some(user));
+    }
 }
 
 /// The shared hub handle.
@@ -213,13 +328,48 @@ pub struct Hub {
     inner: Arc<HubInner>,
 }
 
-#[derive(Default)]
 struct HubInner {
     rooms: RwLock<HashMap<RoomId, Arc<Mutex<RoomState>>>>,
     /// Every open connection, so that a user's connections can be found
     /// (a disabled user's are closed at once).
     conns: Mutex<BTreeMap<ConnId, Conn>>,
+    /// WebSockets admitted per user, counted from the upgrade (before the
+    /// connection is registered) to the end of its task.
+    admitted: Mutex<HashMap<UserId, usize>>,
     next_id: AtomicU64,
+    presence_window: Duration,
+}
+
+impl Default for HubInner {
+    fn default() -> Self {
+        HubInner {
+            rooms: RwLock::default(),
+            conns: Mutex::default(),
+            admitted: Mutex::default(),
+            next_id: AtomicU64::default(),
+            presence_window: PRESENCE_WINDOW,
+        }
+    }
+}
+
+/// One admitted WebSocket of a user; dropping it frees the user's slot,
+/// whether the session ran and ended or the upgrade never completed.
+#[must_use = "the slot is freed when this is dropped"]
+pub struct UserSlot {
+    hub: Hub,
+    user: UserId,
+}
+
+impl Drop for UserSlot {
+    fn drop(&mut self) {
+        let mut admitted = lock(&self.hub.inner.admitted);
+        if let Some(n) = admitted.get_mut(&self.user) {
+            *n -= 1;
+            if *n == 0 {
+                admitted.remove(&self.user);
+            }
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -228,6 +378,55 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Hub {
+    /// A hub that announces presence changes at most once per `window`
+    /// per user and room ([`PRESENCE_WINDOW`] by default).
+    pub fn with_presence_window(window: Duration) -> Hub {
+        Hub {
+            inner: Arc::new(HubInner {
+                presence_window: window,
+                ..HubInner::default()
+            }),
+        }
+    }
+
+    /// Admits one more WebSocket of `user` if it has fewer than `cap`
+    /// open. Checked and counted under one lock, so concurrent upgrades
+    /// of one user never exceed the cap.
+    pub fn admit(&self, user: UserId, cap: usize) -> Option<UserSlot> {
+        let mut admitted = lock(&self.inner.admitted);
+        let n = admitted.entry(user).or_insert(0);
+        if *n >= cap {
+            return None;
+        }
+        *n += 1;
+        Some(UserSlot {
+            hub: self.clone(),
+            user,
+        })
+    }
+
+    /// Runs (now or after `delay`) the deferred presence announcement of
+    /// `user` in the room behind `state`. The timer holds the room weakly:
+    /// a room that emptied meanwhile has nobody left to tell.
+    fn schedule(&self, room: RoomId, state: &Arc<Mutex<RoomState>>, settle: Settle) {
+        let Settle::After(user, delay) = settle else {
+            return;
+        };
+        let weak = Arc::downgrade(state);
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    if let Some(state) = weak.upgrade() {
+                        lock(&state).settle(room, user);
+                    }
+                });
+            }
+            // Outside a runtime (unit tests of the hub) there is no timer.
+            Err(_) => lock(state).settle(room, user),
+        }
+    }
+
     /// A fresh connection id.
     pub fn next_conn_id(&self) -> ConnId {
         self.inner.next_id.fetch_add(1, Ordering::Relaxed) + 1
@@ -278,22 +477,20 @@ impl Hub {
             .entry(conn.user_id)
             .or_insert_with(|| (conn.username.clone(), 0));
         entry.1 += 1;
-        if entry.1 == 1 {
-            let f = events::frame(
-                "userJoined",
-                RoomUser {
-                    room_id: room,
-                    user: &conn.username,
-                },
-                None,
-            );
-            for c in st.conns.values() {
-                if c.id != conn.id {
-                    c.offer(Outbound::Event(f.clone()));
-                }
-            }
-        }
-        st.usernames()
+        let settle = if entry.1 == 1 {
+            st.presence_changed(
+                room,
+                conn.user_id,
+                &conn.username,
+                self.inner.presence_window,
+            )
+        } else {
+            Settle::Nothing
+        };
+        let users = st.usernames();
+        drop(st);
+        self.schedule(room, &state, settle);
+        users
     }
 
     /// Unsubscribes a connection. The user's last connection announces
@@ -303,13 +500,16 @@ impl Hub {
             return false;
         };
         let mut st = lock(&state);
-        if !st.remove_announcing(room, conn) {
+        let (was_in, settle) = st.remove_announcing(room, conn, self.inner.presence_window);
+        if !was_in {
             return false;
         }
         let empty = st.conns.is_empty();
         drop(st);
         if empty {
             self.drop_if_empty(room);
+        } else {
+            self.schedule(room, &state, settle);
         }
         true
     }
@@ -407,6 +607,7 @@ impl Hub {
             .map(|c| c.id)
             .collect();
         let frame = events::frame(event, RoomOnly { room_id: room }, None);
+        let mut settles = Vec::new();
         for id in ids {
             if let Some(c) = st.conns.get(&id).cloned() {
                 c.offer(Outbound::Unsubscribed {
@@ -414,12 +615,17 @@ impl Hub {
                     frame: frame.clone(),
                 });
             }
-            st.remove_announcing(room, id);
+            let (_, settle) = st.remove_announcing(room, id, self.inner.presence_window);
+            settles.push(settle);
         }
         let empty = st.conns.is_empty();
         drop(st);
         if empty {
             self.drop_if_empty(room);
+        } else {
+            for settle in settles {
+                self.schedule(room, &state, settle);
+            }
         }
     }
 
@@ -511,6 +717,51 @@ mod tests {
             })
             .collect();
         assert_eq!(ids, vec![MessageId(1), MessageId(2), MessageId(3)]);
+    }
+
+    #[tokio::test]
+    async fn flapping_presence_is_merged_into_one_net_notice_a_window() {
+        let window = Duration::from_millis(100);
+        let hub = Hub::with_presence_window(window);
+        let room = RoomId(1);
+        let (a, _ra) = conn(&hub, 1, "ann", 8);
+        let (b, mut rb) = conn(&hub, 2, "bob", 64);
+        hub.join(room, &b);
+        for _ in 0..1000 {
+            hub.join(room, &a);
+            hub.leave(room, a.id);
+        }
+        hub.join(room, &a);
+        assert!(text(rb.try_recv().expect("the first change at once")).contains("userJoined"));
+        assert!(rb.try_recv().is_err(), "the rest waits for the window");
+        tokio::time::sleep(window * 3).await;
+        // Net change since the userJoined: none (ann is in again).
+        assert!(rb.try_recv().is_err(), "no net change, no notice");
+        assert_eq!(hub.online(room), vec!["ann", "bob"]);
+        // A change after a quiet window goes out at once.
+        hub.leave(room, a.id);
+        assert!(text(rb.try_recv().expect("userLeft")).contains("userLeft"));
+        hub.join(room, &a);
+        hub.leave(room, a.id);
+        hub.join(room, &a);
+        assert!(rb.try_recv().is_err());
+        tokio::time::sleep(window * 3).await;
+        assert!(text(rb.try_recv().expect("net userJoined")).contains("userJoined"));
+        assert!(rb.try_recv().is_err());
+    }
+
+    #[test]
+    fn a_users_slots_are_capped_and_freed_on_drop() {
+        let hub = Hub::default();
+        let s1 = hub.admit(UserId(1), 2).expect("first");
+        let _s2 = hub.admit(UserId(1), 2).expect("second");
+        assert!(hub.admit(UserId(1), 2).is_none(), "third refused");
+        assert!(hub.admit(UserId(2), 2).is_some(), "other users unaffected");
+        drop(s1);
+        assert!(
+            hub.admit(UserId(1), 2).is_some(),
+            "a freed slot is reusable"
+        );
     }
 
     #[test]

@@ -55,6 +55,13 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// before the connection is closed with 1008.
 const MAX_STRIKES: u32 = 50;
 const STRIKE_WINDOW: Duration = Duration::from_secs(10);
+/// `leaveRoom` frames (and `joinRoom` frames for a room the connection is
+/// already in) a connection may send at once before `--join-rate` applies.
+/// Joining a room the connection is not in is free: a client joins every
+/// room it lists when it connects (the web client does), and a server may
+/// list more rooms than any burst, but the connection can only join a room
+/// again after leaving it, so charging leaves bounds the flapping.
+pub const JOIN_BURST: f64 = 50.0;
 /// Messages read from disk per step of a catch-up.
 const CATCHUP_PAGE: usize = 256;
 /// Queued frames written before one flush.
@@ -95,6 +102,39 @@ struct Session {
     strikes: u32,
     strike_window_start: Instant,
     last_seen: Instant,
+    /// `None` when `--join-rate` is off.
+    join_limit: Option<Bucket>,
+}
+
+/// A token bucket of one connection: [`JOIN_BURST`] tokens, refilled at
+/// `rate` a second.
+struct Bucket {
+    rate: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    fn new(rate: f64) -> Bucket {
+        Bucket {
+            rate,
+            tokens: JOIN_BURST,
+            last: Instant::now(),
+        }
+    }
+
+    fn try_take(&mut self) -> bool {
+        let now = Instant::now();
+        let refill = now.duration_since(self.last).as_secs_f64() * self.rate;
+        self.tokens = (self.tokens + refill).min(JOIN_BURST);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 /// Runs a connection until it closes.
@@ -116,6 +156,7 @@ pub async fn run(app: App, mut ws: Socket, user: AuthUser) {
         strikes: 0,
         strike_window_start: Instant::now(),
         last_seen: Instant::now(),
+        join_limit: app.settings.join_rate.map(Bucket::new),
     };
     let mut pending: FuturesOrdered<PendingAck> = FuturesOrdered::new();
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
@@ -179,7 +220,7 @@ pub async fn run(app: App, mut ws: Socket, user: AuthUser) {
                                 }
                             }
                             Step::JoinWithCatchUp { ack, room, since } => {
-                                if !send_frames(&mut ws, &kill, vec![ack]).await {
+                                if !send_frames(&mut ws, &kill, ack.into_iter().collect()).await {
                                     break End::Gone;
                                 }
                                 match s.catch_up(&mut ws, &kill, room, since).await {
@@ -187,9 +228,6 @@ pub async fn run(app: App, mut ws: Socket, user: AuthUser) {
                                     Err(end) => break end,
                                 }
                             }
-                        }
-                        if s.strikes > MAX_STRIKES {
-                            break End::Close(CLOSE_POLICY);
                         }
                     }
                     Some(Ok(WsMessage::Binary(_))) => {
@@ -206,6 +244,11 @@ pub async fn run(app: App, mut ws: Socket, user: AuthUser) {
                         tracing::debug!(error = %e, "websocket read error");
                         break End::Gone;
                     }
+                }
+                // Whatever the bad frame was (text or binary), its strike
+                // counts toward the same close.
+                if s.strikes > MAX_STRIKES {
+                    break End::Close(CLOSE_POLICY);
                 }
             }
             _ = ping.tick() => {
@@ -288,7 +331,8 @@ async fn send_frames(ws: &mut Socket, kill: &Kill, frames: Vec<Utf8Bytes>) -> bo
 enum Step {
     Reply(Vec<Utf8Bytes>),
     JoinWithCatchUp {
-        ack: Utf8Bytes,
+        /// `None` when the frame had no `ref`: the contract acks only those.
+        ack: Option<Utf8Bytes>,
         room: RoomId,
         since: MessageId,
     },
@@ -379,7 +423,7 @@ impl Session {
         let result = match frame.event {
             "joinRoom" => match self.join(frame.data).await {
                 Ok((ack, Some(since))) => {
-                    let ack = events::frame("ack", ack, reference);
+                    let ack = reference.map(|r| events::frame("ack", ack, Some(r)));
                     return Step::JoinWithCatchUp {
                         ack,
                         room: self.current().unwrap_or(RoomId(0)),
@@ -438,6 +482,11 @@ impl Session {
         data: Option<&RawValue>,
     ) -> Result<(JoinAck, Option<MessageId>), Refusal> {
         let req: JoinRoom = parse_data(data)?;
+        let id: Option<RoomId> = req.room_id.parse().ok();
+        let again = self.joined.iter().any(|(r, _)| Some(*r) == id);
+        if again {
+            self.take_join_token()?;
+        }
         let store = &self.app.store;
         let internal = |e: crate::store::StoreError| (ErrorCode::Internal, e.to_string());
         let room = match req.room_id.parse::<RoomId>() {
@@ -520,10 +569,22 @@ impl Session {
 
     fn leave(&mut self, data: Option<&RawValue>) -> Result<(), Refusal> {
         let req: RoomRef = parse_data(data)?;
+        self.take_join_token()?;
         let (room, _) = self.joined_room(&req.room_id)?;
         self.app.hub.leave(room, self.conn.id);
         self.joined.retain(|(r, _)| *r != room);
         self.floors.remove(&room);
+        Ok(())
+    }
+
+    /// One token of the `--join-rate` bucket, or `rate_limited`.
+    fn take_join_token(&mut self) -> Result<(), Refusal> {
+        if self.join_limit.as_mut().is_some_and(|b| !b.try_take()) {
+            return refuse(
+                ErrorCode::RateLimited,
+                "joining and leaving rooms too fast; slow down",
+            );
+        }
         Ok(())
     }
 

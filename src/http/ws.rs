@@ -49,7 +49,14 @@ struct Upgrade {
 }
 
 pub fn route(app: App) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
-    let headers = warp::header::optional::<String>("authorization")
+    // Read as bytes: a header that is not text is no credential (401),
+    // not a malformed request (warp's typed header would answer 400).
+    let authorization = warp::header::headers_cloned().map(|h: warp::http::HeaderMap| {
+        h.get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    });
+    let headers = authorization
         .and(
             warp::query::raw()
                 .map(Some)
@@ -146,12 +153,18 @@ fn upgrade(
     if app.shutdown.stop_reading.is_cancelled() {
         return Err(ApiError::Internal("shutting down".into()));
     }
+    // Counted here, before the upgrade completes, so that concurrent
+    // upgrades of one user cannot all pass; freed when the task ends.
+    let Some(slot) = app.hub.admit(user.id, app.settings.max_user_connections) else {
+        return Err(ApiError::RateLimited { retry_after: 5 });
+    };
     let Ok(permit) = app.connections.clone().try_acquire_owned() else {
         return Err(ApiError::RateLimited { retry_after: 5 });
     };
     let tracker = app.shutdown.sessions.clone();
     tracker.spawn(async move {
         let _permit = permit;
+        let _slot = slot;
         match on_upgrade.await {
             Ok(upgraded) => {
                 let ws = WebSocketStream::from_raw_socket(
