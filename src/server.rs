@@ -103,8 +103,13 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
         store.clone(),
         app.shutdown.stop_reading.clone(),
     ));
+    let store_watch = tokio::spawn(crate::store::stop_when_disk_recovers(
+        store.clone(),
+        app.shutdown.stop_reading.clone(),
+    ));
     accept_loop(app.clone(), listener, tcp_cap).await;
     signal.abort();
+    store_watch.abort();
     let _ = admin_task.await;
     let _ = std::fs::remove_file(crate::admin::socket_path(&app.settings.data_dir));
 
@@ -123,6 +128,11 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     tokio::task::spawn_blocking(move || writer_thread.join())
         .await
         .map_err(|e| ServeError(e.to_string()))?;
+    if let Some(reason) = store.write_failure() {
+        return Err(ServeError(format!(
+            "stopped because {reason}; start again to reopen the database"
+        )));
+    }
     store
         .flush()
         .map_err(|e| ServeError(format!("final flush failed: {e}")))?;

@@ -6,6 +6,11 @@
 //! and only then completes each sender's reply (the ack). One fsync thus
 //! serves a whole batch, ids follow acceptance order, and nothing is
 //! delivered or acknowledged that is not on disk.
+//!
+//! A batch whose write or flush fails is quarantined (hidden now, deleted
+//! at the next start; see `store::quarantine`), and from then on the
+//! writer refuses every message without writing: sled cannot write again
+//! in this process, and ids past the failure stay hidden.
 
 use std::thread::JoinHandle;
 
@@ -87,6 +92,22 @@ impl Writer {
     }
 }
 
+/// Writes and flushes one batch; on failure hides it for good.
+fn store_batch(store: &Store, batch: Vec<NewMessage>) -> Result<Vec<Message>, ()> {
+    if store.write_failure().is_some() {
+        return Err(());
+    }
+    // Every id of this batch is at least this (only the writer appends).
+    let first = store.message_cutoff();
+    store
+        .append_batch(batch)
+        .and_then(|stored| store.flush().map(|()| stored))
+        .map_err(|e| {
+            tracing::error!(error = %e, "storing a batch of messages failed");
+            store.quarantine_from(first, &e.to_string());
+        })
+}
+
 fn run(store: Store, hub: Hub, mut rx: mpsc::Receiver<Request>) {
     let mut news = Vec::with_capacity(MAX_BATCH);
     let mut replies = Vec::with_capacity(MAX_BATCH);
@@ -108,18 +129,14 @@ fn run(store: Store, hub: Hub, mut rx: mpsc::Receiver<Request>) {
         }
         if !news.is_empty() {
             let batch = std::mem::take(&mut news);
-            match store
-                .append_batch(batch)
-                .and_then(|stored| store.flush().map(|()| stored))
-            {
+            match store_batch(&store, batch) {
                 Ok(stored) => {
                     hub.publish(&stored);
                     for (reply, m) in replies.drain(..).zip(stored) {
                         let _ = reply.send(Ok(m));
                     }
                 }
-                Err(e) => {
-                    tracing::error!(error = %e, "storing a batch of messages failed");
+                Err(()) => {
                     for reply in replies.drain(..) {
                         let _ = reply.send(Err(WriteFailed));
                     }

@@ -45,7 +45,7 @@ pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Rejectio
         .and(warp::get())
         .and(state.clone())
         .and(auth.clone())
-        .and_then(|app, user| async move { reply(list_users(app, user)) });
+        .and_then(|app, user| async move { reply(list_users(app, user).await) });
     let create_user = warp::path!("admin" / "users")
         .and(warp::post())
         .and(state.clone())
@@ -56,14 +56,16 @@ pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Rejectio
         .and(warp::post())
         .and(state.clone())
         .and(auth.clone())
-        .and_then(|id: String, app, user| async move { reply(set_disabled(app, user, &id, true)) });
+        .and_then(|id: String, app, user| async move {
+            reply(set_disabled(app, user, &id, true).await)
+        });
     let enable = warp::path!("admin" / "users" / String / "enable")
         .and(warp::post())
         .and(state.clone())
         .and(auth.clone())
-        .and_then(
-            |id: String, app, user| async move { reply(set_disabled(app, user, &id, false)) },
-        );
+        .and_then(|id: String, app, user| async move {
+            reply(set_disabled(app, user, &id, false).await)
+        });
     let delete_room = warp::path!("rooms" / String)
         .and(warp::delete())
         .and(state.clone())
@@ -74,7 +76,7 @@ pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Rejectio
         .and(state.clone())
         .and(auth.clone())
         .and_then(|room: String, id: String, app, user| async move {
-            reply(delete_message(app, user, &room, &id))
+            reply(delete_message(app, user, &room, &id).await)
         });
     let edit_message = warp::path!("rooms" / String / "messages" / String)
         .and(warp::patch())
@@ -82,7 +84,7 @@ pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Rejectio
         .and(auth)
         .and(body::json::<Edit>(limit))
         .and_then(|room: String, id: String, app, user, b| async move {
-            reply(edit_message(app, user, &room, &id, b))
+            reply(edit_message(app, user, &room, &id, b).await)
         });
     users
         .or(create_user)
@@ -101,9 +103,10 @@ fn require_admin(user: &AuthUser) -> Result<(), ApiError> {
     }
 }
 
-fn list_users(app: App, user: AuthUser) -> Result<impl Reply, ApiError> {
+async fn list_users(app: App, user: AuthUser) -> Result<impl Reply, ApiError> {
     require_admin(&user)?;
-    Ok(warp::reply::json(&app.store.list_users()?))
+    let users = app.read(|store| Ok(store.list_users()?)).await?;
+    Ok(warp::reply::json(&users))
 }
 
 /// Adds an account: how users join a server whose registration is closed.
@@ -116,21 +119,16 @@ async fn create_user(app: App, user: AuthUser, b: NewUser) -> Result<impl Reply,
     }
     let hash = app.tokens.hash(b.password).await?;
     let role = b.role.unwrap_or(Role::User);
-    let store = app.store.clone();
-    let created = tokio::task::spawn_blocking(move || {
-        let u = store.create_user(&b.username, &hash, role)?;
-        store.flush()?;
-        Ok::<_, crate::store::StoreError>(u)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let created = app
+        .change(move |store| Ok(store.create_user(&b.username, &hash, role)?))
+        .await?;
     Ok(warp::reply::with_status(
         warp::reply::json(&created),
         StatusCode::CREATED,
     ))
 }
 
-fn set_disabled(
+async fn set_disabled(
     app: App,
     user: AuthUser,
     id: &str,
@@ -141,9 +139,11 @@ fn set_disabled(
     if target == user.id && disabled {
         return Err(ApiError::validation("admins cannot disable themselves"));
     }
-    app.store.user(target)?.ok_or(ApiError::NotFound)?;
-    app.store.update_user(target, |r| r.disabled = disabled)?;
-    app.store.flush()?;
+    app.change(move |store| {
+        store.user(target)?.ok_or(ApiError::NotFound)?;
+        Ok(store.update_user(target, |r| r.disabled = disabled)?)
+    })
+    .await?;
     if disabled {
         app.hub.kill_user(target, CLOSE_DISABLED);
     }
@@ -157,10 +157,8 @@ async fn delete_room(app: App, user: AuthUser, id: &str) -> Result<impl Reply, A
             "only the room's owner or an admin can delete it",
         ));
     }
-    let store = app.store.clone();
-    tokio::task::spawn_blocking(move || store.delete_room(room.id))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
+    app.change(move |store| Ok(store.delete_room(room.id)?))
+        .await?;
     app.hub.remove_user_from_room(room.id, None, "roomDeleted");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -177,15 +175,26 @@ fn find_message(
     Ok((room, msg))
 }
 
-fn delete_message(app: App, user: AuthUser, room: &str, id: &str) -> Result<impl Reply, ApiError> {
+async fn delete_message(
+    app: App,
+    user: AuthUser,
+    room: &str,
+    id: &str,
+) -> Result<impl Reply, ApiError> {
     let (room, msg) = find_message(&app, &user, room, id)?;
     if msg.user_id != user.id && room.owner_id != user.id && !user.is_admin() {
         return Err(ApiError::Forbidden(
             "only the author, the room's owner or an admin can delete a message",
         ));
     }
-    app.store.delete_message(room.id, msg.id)?;
-    app.store.flush()?;
+    let (room_id, msg_id) = (room.id, msg.id);
+    let existed = app
+        .change(move |store| Ok(store.delete_message(room_id, msg_id)?))
+        .await?;
+    if !existed {
+        // Deleted meanwhile: that deletion answered and announced it.
+        return Err(ApiError::NotFound);
+    }
     app.hub.broadcast(
         room.id,
         events::frame(
@@ -200,7 +209,7 @@ fn delete_message(app: App, user: AuthUser, room: &str, id: &str) -> Result<impl
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn edit_message(
+async fn edit_message(
     app: App,
     user: AuthUser,
     room: &str,
@@ -212,11 +221,14 @@ fn edit_message(
         return Err(ApiError::Forbidden("only the author can edit a message"));
     }
     validate::message(&b.message).map_err(ApiError::Validation)?;
+    let (room_id, msg_id) = (room.id, msg.id);
     let edited = app
-        .store
-        .edit_message(room.id, msg.id, &b.message)?
-        .ok_or(ApiError::NotFound)?;
-    app.store.flush()?;
+        .change(move |store| {
+            store
+                .edit_message(room_id, msg_id, &b.message)?
+                .ok_or(ApiError::NotFound)
+        })
+        .await?;
     app.hub
         .broadcast(room.id, events::frame("messageEdited", &edited, None));
     Ok(warp::reply::json(&edited))

@@ -58,7 +58,8 @@ pub const ROUTES: &[(&str, &str)] = &[
 pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
     let health = warp::path!("healthz")
         .and(warp::get())
-        .map(|| warp::reply::json(&serde_json::json!({"status": "ok"})));
+        .and(with_app(app.clone()))
+        .map(|app: App| health(&app));
     let api = users::routes(app.clone())
         .or(rooms::routes(app.clone()))
         .or(admin::routes(app.clone()));
@@ -116,6 +117,21 @@ pub fn refuse_oversized_head<B>(req: &warp::http::Request<B>) -> Option<warp::re
     let mut res = err.into_response();
     res.headers_mut().extend(security_headers());
     Some(res)
+}
+
+
+/// `{"status":"ok"}`, or 503 `{"status":"unavailable","reason"}` while the
+/// store cannot write, so that a load balancer or monitor sees the failure
+/// even though reads still work.
+fn health(app: &App) -> warp::reply::Response {
+    match app.store.write_failure() {
+        None => warp::reply::json(&serde_json::json!({"status": "ok"})).into_response(),
+        Some(reason) => warp::reply::with_status(
+            warp::reply::json(&serde_json::json!({"status": "unavailable", "reason": reason})),
+            warp::http::StatusCode::SERVICE_UNAVAILABLE,
+        )
+        .into_response(),
+    }
 }
 
 /// The headers every answer carries, errors included.

@@ -7,7 +7,9 @@ use warp::{Filter, Rejection, Reply};
 use super::{authenticated, body, reply, with_app};
 use crate::app::{App, AuthUser};
 use crate::error::ApiError;
-use crate::model::{MessageId, Room, RoomId, RoomView};
+use crate::limits::Hourly;
+use crate::model::{MessageId, Room, RoomId, RoomView, UserId};
+use crate::store::StoreError;
 use crate::validate;
 
 /// Page size when the client names none.
@@ -45,6 +47,8 @@ struct Online {
 
 pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     let limit = body::Limits::of(&app.settings);
+    // One allowance per server, held by the route that spends it.
+    let create_rate = app.settings.room_create_rate.map(Hourly::<UserId>::new);
     let auth = authenticated(app.clone());
     let state = with_app(app);
 
@@ -52,13 +56,16 @@ pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Rejectio
         .and(warp::get())
         .and(state.clone())
         .and(auth.clone())
-        .and_then(|app, user| async move { reply(list(app, user)) });
+        .and_then(|app, user| async move { reply(list(app, user).await) });
     let create = warp::path!("rooms")
         .and(warp::post())
         .and(state.clone())
         .and(auth.clone())
         .and(body::json::<NewRoom>(limit))
-        .and_then(|app, user, b| async move { reply(create(app, user, b).await) });
+        .and_then(move |app, user, b| {
+            let rate = create_rate.clone();
+            async move { reply(create(app, user, b, rate).await) }
+        });
     let show = warp::path!("rooms" / String)
         .and(warp::get())
         .and(state.clone())
@@ -91,13 +98,15 @@ pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Rejectio
         .and(state.clone())
         .and(auth.clone())
         .and(body::json::<MemberBody>(limit))
-        .and_then(|id: String, app, user, b| async move { reply(add_member(app, user, &id, b)) });
+        .and_then(
+            |id: String, app, user, b| async move { reply(add_member(app, user, &id, b).await) },
+        );
     let remove_member = warp::path!("rooms" / String / "members" / String)
         .and(warp::delete())
         .and(state)
         .and(auth)
         .and_then(|id: String, name: String, app, user| async move {
-            reply(remove_member(app, user, &id, &name))
+            reply(remove_member(app, user, &id, &name).await)
         });
 
     list.or(create)
@@ -112,27 +121,58 @@ fn json_room(app: &App, room: &Room) -> warp::reply::Json {
     warp::reply::json(&RoomView::new(room, app.hub.online_count(room.id)))
 }
 
-fn list(app: App, user: AuthUser) -> Result<impl Reply, ApiError> {
-    let rooms = app.store.visible_rooms(user.id)?;
-    let views: Vec<RoomView> = rooms
-        .iter()
-        .map(|r| RoomView::new(r, app.hub.online_count(r.id)))
-        .collect();
-    Ok(warp::reply::json(&views))
+/// The room list, built and serialised on the blocking pool: with many
+/// rooms it is large, and live chat needs the async workers.
+async fn list(app: App, user: AuthUser) -> Result<impl Reply, ApiError> {
+    let hub = app.hub.clone();
+    let body = app
+        .read(move |store| {
+            let rooms = store.visible_rooms(user.id)?;
+            let views: Vec<RoomView> = rooms
+                .iter()
+                .map(|r| RoomView::new(r, hub.online_count(r.id)))
+                .collect();
+            serde_json::to_vec(&views).map_err(|e| ApiError::Internal(e.to_string()))
+        })
+        .await?;
+    Ok(warp::reply::with_header(
+        body,
+        "content-type",
+        "application/json",
+    ))
 }
 
-async fn create(app: App, user: AuthUser, b: NewRoom) -> Result<impl Reply, ApiError> {
+/// Creates a room, within the creation rate and the ownership quota
+/// (admins are exempt from both).
+async fn create(
+    app: App,
+    user: AuthUser,
+    b: NewRoom,
+    rate: Option<Hourly<UserId>>,
+) -> Result<impl Reply, ApiError> {
     let name = validate::room_name(&b.name)
         .map_err(ApiError::Validation)?
         .to_owned();
     let description = b.description.unwrap_or_default();
     validate::description(&description).map_err(ApiError::Validation)?;
-    let store = app.store.clone();
-    let room = tokio::task::spawn_blocking(move || {
-        store.create_room(&name, &description, b.private, user.id)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let admin = user.is_admin();
+    if let Some(rate) = rate.filter(|_| !admin) {
+        rate.take(&user.id)
+            .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
+    }
+    let quota = app.settings.room_quota.filter(|_| !admin);
+    let room = app
+        .change(move |store| {
+            store
+                .create_room_within(&name, &description, b.private, user.id, quota)
+                .map_err(|e| match e {
+                    StoreError::RoomQuota => {
+                        ApiError::QuotaExceeded("you own as many rooms as this server allows")
+                    }
+                    other => other.into(),
+                })
+        })
+        .await?;
     Ok(warp::reply::with_status(
         json_room(&app, &room),
         StatusCode::CREATED,
@@ -174,16 +214,24 @@ async fn history(
         .filter(|s| !s.is_empty())
         .map(parse_cursor)
         .transpose()?;
-    let store = app.store.clone();
-    let page = tokio::task::spawn_blocking(move || match (before, after) {
-        (Some(_), Some(_)) => Err(ApiError::validation("give before or after, not both")),
-        (Some(b), None) => Ok(store.before(room.id, b, limit)?),
-        (None, Some(a)) => Ok(store.after(room.id, a, limit)?),
-        (None, None) => Ok(store.latest(room.id, limit)?),
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))??;
-    Ok(warp::reply::json(&page))
+    if before.is_some() && after.is_some() {
+        return Err(ApiError::validation("give before or after, not both"));
+    }
+    let body = app
+        .read(move |store| {
+            let page = match (before, after) {
+                (Some(b), _) => store.before(room.id, b, limit)?,
+                (None, Some(a)) => store.after(room.id, a, limit)?,
+                (None, None) => store.latest(room.id, limit)?,
+            };
+            serde_json::to_vec(&page).map_err(|e| ApiError::Internal(e.to_string()))
+        })
+        .await?;
+    Ok(warp::reply::with_header(
+        body,
+        "content-type",
+        "application/json",
+    ))
 }
 
 /// The room of a member endpoint: visible to the caller, and private.
@@ -195,22 +243,32 @@ fn private_room(app: &App, user: &AuthUser, id: &str) -> Result<Room, ApiError> 
     Ok(room)
 }
 
-fn add_member(app: App, user: AuthUser, id: &str, b: MemberBody) -> Result<impl Reply, ApiError> {
+async fn add_member(
+    app: App,
+    user: AuthUser,
+    id: &str,
+    b: MemberBody,
+) -> Result<impl Reply, ApiError> {
     let room = private_room(&app, &user, id)?;
     if room.owner_id != user.id && !user.is_admin() {
         return Err(ApiError::Forbidden(
             "only the room's owner or an admin can add members",
         ));
     }
-    let (target, _) = app
-        .store
-        .user_by_name(&b.username)?
-        .ok_or(ApiError::NotFound)?;
-    app.store.add_member(room.id, target)?;
+    app.change(move |store| {
+        let (target, _) = store.user_by_name(&b.username)?.ok_or(ApiError::NotFound)?;
+        Ok(store.add_member(room.id, target)?)
+    })
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn remove_member(app: App, user: AuthUser, id: &str, name: &str) -> Result<impl Reply, ApiError> {
+async fn remove_member(
+    app: App,
+    user: AuthUser,
+    id: &str,
+    name: &str,
+) -> Result<impl Reply, ApiError> {
     let room = private_room(&app, &user, id)?;
     let may_remove_others = room.owner_id == user.id || user.is_admin();
     if !may_remove_others && !name.eq_ignore_ascii_case(&user.username) {
@@ -218,15 +276,21 @@ fn remove_member(app: App, user: AuthUser, id: &str, name: &str) -> Result<impl 
             "only the room's owner or an admin can remove others",
         ));
     }
-    let (target, _) = app.store.user_by_name(name)?.ok_or(ApiError::NotFound)?;
-    if target == room.owner_id {
-        return Err(ApiError::validation(
-            "the owner cannot be removed from the room",
-        ));
-    }
-    if !app.store.remove_member(room.id, target)? {
-        return Err(ApiError::NotFound);
-    }
+    let name = name.to_owned();
+    let target = app
+        .change(move |store| {
+            let (target, _) = store.user_by_name(&name)?.ok_or(ApiError::NotFound)?;
+            if target == room.owner_id {
+                return Err(ApiError::validation(
+                    "the owner cannot be removed from the room",
+                ));
+            }
+            if !store.remove_member(room.id, target)? {
+                return Err(ApiError::NotFound);
+            }
+            Ok(target)
+        })
+        .await?;
     app.hub
         .remove_user_from_room(room.id, Some(target), "roomRemoved");
     Ok(StatusCode::NO_CONTENT)

@@ -116,8 +116,30 @@ impl Store {
         Ok(out)
     }
 
+    /// Whether `id` is hidden because its write failed (see `quarantine`).
+    fn hidden(&self, id: MessageId) -> bool {
+        self.visible_max().is_none_or(|max| id.0 > max)
+    }
+
+    /// The key range of a room's visible messages with ids from `from` up
+    /// to `to` (inclusive), or None when it is empty. Every history read
+    /// goes through it, so a quarantined message is never read.
+    fn visible_range(
+        &self,
+        room: RoomId,
+        from: u64,
+        to: u64,
+    ) -> Option<std::ops::RangeInclusive<[u8; 16]>> {
+        let to = to.min(self.visible_max()?);
+        (from <= to)
+            .then(|| keys::message(room, MessageId(from))..=keys::message(room, MessageId(to)))
+    }
+
     /// One message of a room.
     pub fn message(&self, room: RoomId, id: MessageId) -> Result<Option<Message>, StoreError> {
+        if self.hidden(id) {
+            return Ok(None);
+        }
         let key = keys::message(room, id);
         match self.inner.messages.get(key)? {
             Some(v) => Ok(Some(decode(&key, &v)?)),
@@ -127,7 +149,9 @@ impl Store {
 
     /// The newest `limit` messages of a room.
     pub fn latest(&self, room: RoomId, limit: usize) -> Result<Page, StoreError> {
-        let range = keys::message(room, MessageId(0))..=keys::message(room, MessageId(u64::MAX));
+        let Some(range) = self.visible_range(room, 0, u64::MAX) else {
+            return Ok(Page::default());
+        };
         self.page_backwards(self.inner.messages.range(range).rev(), limit)
     }
 
@@ -138,7 +162,13 @@ impl Store {
         before: MessageId,
         limit: usize,
     ) -> Result<Page, StoreError> {
-        let range = keys::message(room, MessageId(0))..keys::message(room, before);
+        let Some(range) = before
+            .0
+            .checked_sub(1)
+            .and_then(|to| self.visible_range(room, 0, to))
+        else {
+            return Ok(Page::default());
+        };
         self.page_backwards(self.inner.messages.range(range).rev(), limit)
     }
 
@@ -161,8 +191,9 @@ impl Store {
                 None => return Ok(Page::default()),
             },
         };
-        let range =
-            keys::message(room, MessageId(start))..=keys::message(room, MessageId(u64::MAX));
+        let Some(range) = self.visible_range(room, start, u64::MAX) else {
+            return Ok(Page::default());
+        };
         let mut messages = Vec::with_capacity(limit.min(1024));
         let mut has_more = false;
         for kv in self.inner.messages.range(range) {
@@ -203,7 +234,9 @@ impl Store {
 
     /// The id of the newest message of a room, if any.
     pub fn newest_id(&self, room: RoomId) -> Result<Option<MessageId>, StoreError> {
-        let range = keys::message(room, MessageId(0))..=keys::message(room, MessageId(u64::MAX));
+        let Some(range) = self.visible_range(room, 0, u64::MAX) else {
+            return Ok(None);
+        };
         match self.inner.messages.range(range).next_back() {
             Some(kv) => {
                 let (k, _) = kv?;
@@ -215,26 +248,45 @@ impl Store {
         }
     }
 
-    /// Replaces a message's text, marking it edited. Returns the new message.
+    /// Replaces a message's text, marking it edited. Returns the new
+    /// message, or None when there is none (any more).
+    ///
+    /// Atomic against deletion: the new value replaces exactly the value
+    /// read (compare-and-swap), retried when the message changed meanwhile;
+    /// an edit never writes a key that is gone, so a message (or a room)
+    /// deleted concurrently stays deleted.
     pub fn edit_message(
         &self,
         room: RoomId,
         id: MessageId,
         text: &str,
     ) -> Result<Option<Message>, StoreError> {
-        let Some(mut m) = self.message(room, id)? else {
+        if self.hidden(id) {
             return Ok(None);
-        };
-        m.message = text.to_owned();
-        m.edited_at = Some(Timestamp::now());
-        self.inner
-            .messages
-            .insert(keys::message(room, id), encode(&m)?)?;
-        Ok(Some(m))
+        }
+        let key = keys::message(room, id);
+        loop {
+            let Some(old) = self.inner.messages.get(key)? else {
+                return Ok(None);
+            };
+            let mut m = decode(&key, &old)?;
+            m.message = text.to_owned();
+            m.edited_at = Some(Timestamp::now());
+            let swapped =
+                self.inner
+                    .messages
+                    .compare_and_swap(key, Some(&old), Some(encode(&m)?))?;
+            if swapped.is_ok() {
+                return Ok(Some(m));
+            }
+        }
     }
 
     /// Deletes one message. Returns whether it existed.
     pub fn delete_message(&self, room: RoomId, id: MessageId) -> Result<bool, StoreError> {
+        if self.hidden(id) {
+            return Ok(false);
+        }
         Ok(self
             .inner
             .messages
@@ -244,7 +296,10 @@ impl Store {
 
     /// Every message of a room in id order, read lazily from disk.
     pub fn room_history(&self, room: RoomId) -> impl Iterator<Item = Result<Message, StoreError>> {
-        let range = keys::message(room, MessageId(0))..=keys::message(room, MessageId(u64::MAX));
+        // An empty range when everything is hidden.
+        let range = self.visible_range(room, 0, u64::MAX).unwrap_or_else(|| {
+            keys::message(room, MessageId(1))..=keys::message(room, MessageId(0))
+        });
         self.inner.messages.range(range).map(|kv| {
             let (k, v) = kv?;
             decode(&k, &v)
@@ -356,5 +411,41 @@ mod tests {
             .delete_message(RoomId(1), ids[1])
             .expect("delete again"));
         assert_eq!(store.room_history(RoomId(1)).count(), 1);
+    }
+
+    #[test]
+    fn an_edit_racing_a_delete_never_brings_the_message_back() {
+        let (store, _dir) = temp_store();
+        for round in 0..200 {
+            let id = append(&store, RoomId(1), 1)[0];
+            let editors: Vec<_> = (0..3)
+                .map(|i| {
+                    let s = store.clone();
+                    std::thread::spawn(move || {
+                        for j in 0..20 {
+                            let _ = s
+                                .edit_message(RoomId(1), id, &format!("e{i}.{j}"))
+                                .expect("edit");
+                        }
+                    })
+                })
+                .collect();
+            let deleter = {
+                let s = store.clone();
+                std::thread::spawn(move || s.delete_message(RoomId(1), id).expect("delete"))
+            };
+            assert!(deleter.join().expect("deleter"), "round {round}");
+            for e in editors {
+                e.join().expect("editor");
+            }
+            assert!(
+                store.message(RoomId(1), id).expect("get").is_none(),
+                "round {round}: the deleted message came back"
+            );
+            assert!(store
+                .edit_message(RoomId(1), id, "late")
+                .expect("edit")
+                .is_none());
+        }
     }
 }

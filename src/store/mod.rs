@@ -7,15 +7,17 @@
 mod export;
 mod keys;
 mod messages;
+mod quarantine;
 mod rooms;
 mod users;
 
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 pub use export::{BackupCounts, ExportLine};
 pub use messages::{NewMessage, Page};
+pub use quarantine::stop_when_disk_recovers;
 
 /// The schema this build writes. A data directory with a larger number was
 /// written by a newer chatroom and is refused rather than misread.
@@ -46,6 +48,10 @@ pub enum StoreError {
     Refused(String),
     #[error("the backup file is not usable: {0}")]
     BadBackup(String),
+    #[error("the user owns as many rooms as allowed")]
+    RoomQuota,
+    #[error("quarantine file: {0}")]
+    Quarantine(String),
 }
 
 impl<E: std::fmt::Display> From<sled::transaction::TransactionError<E>> for StoreError {
@@ -73,7 +79,17 @@ struct Trees {
     /// recovered at open (one past the largest stored id) is exact: an id
     /// lost in a crash was never acknowledged nor delivered.
     next_message_id: AtomicU64,
+    /// Hides messages whose write failed; see [`quarantine`].
+    quarantine: quarantine::Quarantine,
+    /// Serialises "count a user's rooms, then create one" per user (striped
+    /// by user id, so memory stays fixed), so two concurrent creations at
+    /// the quota cannot both pass.
+    room_creation: [Mutex<()>; ROOM_CREATION_STRIPES],
 }
+
+/// Locks that serialise room creation; users sharing a stripe merely wait
+/// for each other briefly.
+const ROOM_CREATION_STRIPES: usize = 64;
 
 impl Store {
     /// Opens (or creates) the database in `dir` with a page cache bounded to
@@ -110,6 +126,8 @@ impl Store {
             }
         }
         let messages = db.open_tree("messages")?;
+        // Before anything reads history: drop what a failed write left.
+        let quarantine = quarantine::Quarantine::open(dir, &db, &messages)?;
         let next = messages::max_message_id(&messages)?.map_or(0, |m| m + 1);
         let trees = Trees {
             users: db.open_tree("users")?,
@@ -120,6 +138,8 @@ impl Store {
             user_rooms: db.open_tree("user_rooms")?,
             messages,
             next_message_id: AtomicU64::new(next),
+            quarantine,
+            room_creation: std::array::from_fn(|_| Mutex::new(())),
             db,
         };
         trees.db.flush()?;
@@ -129,9 +149,13 @@ impl Store {
     }
 
     /// Makes every write so far durable. Blocking: call it off the async
-    /// threads (the message writer runs on its own thread).
+    /// threads (the message writer runs on its own thread). A failure
+    /// marks the store failed: sled refuses every later write.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.inner.db.flush()?;
+        if let Err(e) = self.inner.db.flush() {
+            self.record_failure(format!("the database could not flush: {e}"));
+            return Err(e.into());
+        }
         Ok(())
     }
 

@@ -56,6 +56,49 @@ impl Store {
         }
     }
 
+    /// Creates a room as [`Store::create_room`] does, unless `owner`
+    /// already owns `quota` rooms (`StoreError::RoomQuota`). Counting and
+    /// creating happen under one lock per user, so concurrent creations
+    /// never exceed the quota.
+    pub fn create_room_within(
+        &self,
+        name: &str,
+        description: &str,
+        private: bool,
+        owner: UserId,
+        quota: Option<usize>,
+    ) -> Result<Room, StoreError> {
+        let Some(quota) = quota else {
+            return self.create_room(name, description, private, owner);
+        };
+        let stripe = (owner.0 % self.inner.room_creation.len() as u64) as usize;
+        let _serial = self.inner.room_creation[stripe]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if self.owned_rooms(owner)? >= quota {
+            return Err(StoreError::RoomQuota);
+        }
+        self.create_room(name, description, private, owner)
+    }
+
+    /// How many rooms `owner` owns: its memberships (the `user_rooms`
+    /// prefix, an owner is always a member) whose room names it as owner.
+    pub fn owned_rooms(&self, owner: UserId) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for key in self.inner.user_rooms.scan_prefix(keys::id(owner.0)).keys() {
+            let key = key?;
+            let (_, room) = keys::split_pair(&key)
+                .ok_or_else(|| StoreError::Corrupt("user room key".into()))?;
+            if self
+                .room(RoomId(room))?
+                .is_some_and(|r| r.owner_id == owner)
+            {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     /// A room by id.
     pub fn room(&self, id: RoomId) -> Result<Option<Room>, StoreError> {
         match self.inner.rooms.get(keys::id(id.0))? {
@@ -135,7 +178,8 @@ impl Store {
 
     /// Deletes a room with its memberships and its whole history. Returns
     /// whether it existed. History goes in batches, so a large room does
-    /// not need its keys in memory at once.
+    /// not need its keys in memory at once. Not yet durable: the caller
+    /// flushes (`App::change`).
     pub fn delete_room(&self, id: RoomId) -> Result<bool, StoreError> {
         let t = &self.inner;
         let Some(room) = self.room(id)? else {
@@ -171,7 +215,6 @@ impl Store {
             }
             t.messages.apply_batch(batch)?;
         }
-        self.flush()?;
         Ok(true)
     }
 
@@ -191,6 +234,38 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use crate::model::UserId;
+
+    #[test]
+    fn concurrent_creations_never_exceed_the_quota() {
+        let (store, _dir) = temp_store();
+        store
+            .create_room("joined", "", false, UserId(2))
+            .expect("create");
+        let joined = store.room_by_name("joined").expect("get").expect("some");
+        store.add_member(joined.id, UserId(1)).expect("member");
+        let handles: Vec<_> = (0..16)
+            .map(|i| {
+                let s = store.clone();
+                std::thread::spawn(move || {
+                    s.create_room_within(&format!("r{i}"), "", false, UserId(1), Some(5))
+                })
+            })
+            .collect();
+        let mut created = 0;
+        for h in handles {
+            match h.join().expect("thread") {
+                Ok(_) => created += 1,
+                Err(StoreError::RoomQuota) => {}
+                Err(e) => panic!("unexpected {e}"),
+            }
+        }
+        // A room the user only belongs to does not count.
+        assert_eq!(created, 5);
+        assert_eq!(store.owned_rooms(UserId(1)).expect("count"), 5);
+        assert!(store
+            .create_room_within("free", "", false, UserId(1), None)
+            .is_ok());
+    }
     use crate::store::testing::temp_store;
     use crate::store::StoreError;
 

@@ -44,6 +44,8 @@ export function cleanEnv() {
     PATH: process.env.PATH || '/usr/bin:/bin',
     RUST_LOG: 'warn',
     CHATROOM_REGISTRATION_RATE: '0',
+    CHATROOM_ROOM_CREATE_RATE: '0',
+    CHATROOM_ROOM_QUOTA: '0',
   };
 }
 

@@ -38,15 +38,18 @@ pub fn bin() -> &'static str {
 /// `chatroom` started from a clean environment in `cwd`: nothing of the
 /// caller's (`CHATROOM_*`, `JWT_SECRET`, `PORT`, a `.env` in the working
 /// directory) can change what a test sees. Only `PATH` is kept. Limits
-/// that would make tests depend on each other's timing (registrations per
-/// address per hour) are off unless a test turns them on with a flag, and
-/// logs are quiet unless a test asks for more.
+/// that would make tests depend on each other's timing or count (registrations
+/// per address per hour, rooms created per user per hour, rooms owned per
+/// user) are off unless a test turns them on with a flag, and logs are
+/// quiet unless a test asks for more.
 pub fn command(cwd: &Path) -> Command {
     let mut cmd = Command::new(bin());
     cmd.env_clear()
         .current_dir(cwd)
         .env("RUST_LOG", "warn")
-        .env("CHATROOM_REGISTRATION_RATE", "0");
+        .env("CHATROOM_REGISTRATION_RATE", "0")
+        .env("CHATROOM_ROOM_CREATE_RATE", "0")
+        .env("CHATROOM_ROOM_QUOTA", "0");
     if let Some(path) = std::env::var_os("PATH") {
         cmd.env("PATH", path);
     }
@@ -167,8 +170,7 @@ impl Server {
                 .args(&extra);
             // stdout stays writable (not a pipe closed below): the server
             // prints its address there, and a failed print ends it.
-            cmd.stdout(Stdio::null())
-                .stderr(Stdio::null());
+            cmd.stdout(Stdio::null()).stderr(Stdio::null());
             let mut child = cmd.spawn().expect("spawn");
             std::thread::sleep(Duration::from_millis(200));
             if child.try_wait().expect("try_wait").is_none() {
