@@ -25,6 +25,7 @@ use futures_util::{SinkExt, StreamExt};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -463,13 +464,31 @@ impl FrameSpec {
     }
 }
 
+/// A JSON object's members as raw text: unlike [`Value`], this reads any
+/// valid JSON, numbers beyond `f64` (say `1e999`) included, as the server
+/// does. Of a repeated key, the last counts, as in the server.
+type RawObject = HashMap<String, Box<RawValue>>;
+
+/// A ref in one form whatever its spacing: the JSON it parses to, or (a
+/// number beyond `f64`) its text, which the server echoes verbatim.
+fn canonical_ref(raw: &RawValue) -> Option<String> {
+    let text = raw.get();
+    if text == "null" {
+        return None;
+    }
+    Some(
+        serde_json::from_str::<Value>(text)
+            .map(|v| v.to_string())
+            .unwrap_or_else(|_| text.to_owned()),
+    )
+}
+
 /// The `ref` the contract says this text frame must be answered with, if
 /// any: an object that carries a non-null `ref`.
 fn expected_ref(text: &str) -> Option<String> {
-    let owed = match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(m)) => m.get("ref").filter(|r| !r.is_null()).map(Value::to_string),
-        _ => None,
-    };
+    let owed = serde_json::from_str::<RawObject>(text)
+        .ok()
+        .and_then(|m| m.get("ref").and_then(|r| canonical_ref(r)));
     if KNOWN_ESCAPED_FRAME_LOSES_REF && owed.is_some() && !server_finds_ref(text) {
         return None;
     }
@@ -492,25 +511,27 @@ fn server_finds_ref(text: &str) -> bool {
     struct Borrowed<'a> {
         event: &'a str,
         #[serde(borrow, default)]
-        data: Option<&'a serde_json::value::RawValue>,
+        data: Option<&'a RawValue>,
         #[serde(borrow, default, rename = "ref")]
-        reference: Option<&'a serde_json::value::RawValue>,
+        reference: Option<&'a RawValue>,
     }
     serde_json::from_str::<Borrowed<'_>>(text).is_ok()
-        || serde_json::from_str::<HashMap<&str, &serde_json::value::RawValue>>(text).is_ok()
+        || serde_json::from_str::<HashMap<&str, &RawValue>>(text).is_ok()
 }
 
 /// A `joinRoom` frame with a `since` and no `ref` (see
 /// [`KNOWN_REFLESS_JOIN_ACK`]).
 fn refless_join_with_since(text: &str) -> bool {
-    match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(m)) => {
-            m.get("event").and_then(Value::as_str) == Some("joinRoom")
-                && m.get("ref").is_none_or(Value::is_null)
-                && m.get("data").is_some_and(|d| !d["since"].is_null())
-        }
-        _ => false,
-    }
+    let Ok(m) = serde_json::from_str::<RawObject>(text) else {
+        return false;
+    };
+    let since = m
+        .get("data")
+        .and_then(|d| serde_json::from_str::<RawObject>(d.get()).ok())
+        .and_then(|d| d.get("since").map(|s| s.get() != "null"));
+    m.get("event").map(|e| e.get()) == Some("\"joinRoom\"")
+        && m.get("ref").is_none_or(|r| r.get() == "null")
+        && since == Some(true)
 }
 
 /// One fuzzing connection and what it is owed.
@@ -713,23 +734,28 @@ impl WsHarness {
             Message::Binary(_) => return Err("the server sent a binary frame".into()),
             _ => return Ok(true),
         };
-        let v: Value = serde_json::from_str(text.as_str())
-            .map_err(|e| format!("a server frame is not JSON ({e}): {text}"))?;
-        let event = v["event"]
-            .as_str()
-            .ok_or_else(|| format!("a server frame without an event: {v}"))?;
+        // Read like the client frames: a ref may hold numbers beyond f64.
+        let v: RawObject = serde_json::from_str(text.as_str())
+            .map_err(|e| format!("a server frame is not a JSON object ({e}): {text}"))?;
+        let event: String = v
+            .get("event")
+            .and_then(|e| serde_json::from_str(e.get()).ok())
+            .ok_or_else(|| format!("a server frame without an event: {text}"))?;
         if event == "error" {
             conn.errors += 1;
-            if !v["data"]["code"].is_string() || !v["data"]["message"].is_string() {
-                return Err(format!("an error frame without code and message: {v}"));
+            let data: Value = v
+                .get("data")
+                .and_then(|d| serde_json::from_str(d.get()).ok())
+                .unwrap_or(Value::Null);
+            if !data["code"].is_string() || !data["message"].is_string() {
+                return Err(format!("an error frame without code and message: {text}"));
             }
         }
-        match v.get("ref").filter(|r| !r.is_null()) {
-            Some(r) => {
+        match v.get("ref").and_then(|r| canonical_ref(r)) {
+            Some(key) => {
                 if event != "ack" && event != "error" {
-                    return Err(format!("a {event} frame carries a ref: {v}"));
+                    return Err(format!("a {event} frame carries a ref: {text}"));
                 }
-                let key = r.to_string();
                 match conn.owed.get_mut(&key) {
                     Some(n) => {
                         *n -= 1;
@@ -737,13 +763,13 @@ impl WsHarness {
                             conn.owed.remove(&key);
                         }
                     }
-                    None => return Err(format!("an answer to a ref not owed (twice?): {v}")),
+                    None => return Err(format!("an answer to a ref not owed (twice?): {text}")),
                 }
             }
             None if event == "ack" && KNOWN_REFLESS_JOIN_ACK && conn.refless_joins > 0 => {
                 conn.refless_joins -= 1;
             }
-            None if event == "ack" => return Err(format!("an ack without a ref: {v}")),
+            None if event == "ack" => return Err(format!("an ack without a ref: {text}")),
             None => {}
         }
         Ok(true)
