@@ -84,15 +84,9 @@ impl Out {
     }
 }
 
-/// `chatroom <args>` with a clean environment for the options we test.
+/// `chatroom <args>` with a clean environment (the helpers' one spawner).
 fn chatroom(args: &[&str]) -> Command {
-    let mut cmd = Command::new(bin());
-    cmd.args(args)
-        .env_remove("CHATROOM_DATA_DIR")
-        .env_remove("RUST_LOG")
-        .env_remove("CHATROOM_BIND")
-        .env_remove("PORT");
-    cmd
+    admin_command(args)
 }
 
 /// Runs a command to completion (bounded), feeding `stdin`.
@@ -462,8 +456,8 @@ fn run_measured(args: &[&str]) -> (Out, u64, Duration) {
     let time = Path::new("/usr/bin/time");
     let started = Instant::now();
     if time.exists() {
-        let mut cmd = Command::new(time);
-        cmd.arg("-v").arg(bin()).args(args).env_remove("RUST_LOG");
+        let mut cmd = clean_command(time, &admin_cwd(args));
+        cmd.arg("-v").arg(bin()).args(args);
         let out = run(cmd, None);
         let elapsed = started.elapsed();
         let rss = max_rss_kib(&out.stderr).expect("time -v reports the maximum RSS");

@@ -3,8 +3,8 @@
 //! and signals.
 //!
 //! Every child runs in a temporary working directory (so no stray `.env`
-//! is read) with the `CHATROOM_*`, `PORT` and `JWT_SECRET` variables
-//! removed, and every wait is bounded.
+//! is read) with a clean environment (`common::command`), and every wait
+//! is bounded.
 
 mod common;
 
@@ -14,33 +14,12 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{bin, http, WAIT};
+use common::{http, WAIT};
 use serde_json::{json, Value};
 
-/// Variables of the contract's table (and `RUST_LOG`): removed from every child.
-const ENV_VARS: [&str; 12] = [
-    "CHATROOM_BIND",
-    "PORT",
-    "CHATROOM_DATA_DIR",
-    "JWT_SECRET",
-    "CHATROOM_MESSAGE_RATE",
-    "CHATROOM_MESSAGE_BURST",
-    "CHATROOM_REGISTRATION",
-    "CHATROOM_ALLOWED_ORIGINS",
-    "CHATROOM_TOKEN_TTL",
-    "CHATROOM_BODY_LIMIT",
-    "CHATROOM_MAX_CONNECTIONS",
-    "RUST_LOG",
-];
-
-/// `chatroom` with a clean environment, run in `cwd`.
+/// `chatroom` with a clean environment (the helpers' one spawner), run in `cwd`.
 fn chatroom(cwd: &Path) -> Command {
-    let mut cmd = Command::new(bin());
-    cmd.current_dir(cwd);
-    for v in ENV_VARS {
-        cmd.env_remove(v);
-    }
-    cmd
+    common::command(cwd)
 }
 
 /// Runs a command to its end (bounded); returns its output and duration.

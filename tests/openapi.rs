@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use chatroom::http::ROUTES;
@@ -290,7 +290,7 @@ fn openapi_operations_are_complete() {
 
 /// Runs `chatroom create-admin` against the running server's data directory.
 fn create_admin(s: &Server, name: &str, password: &str) {
-    let mut child = Command::new(bin())
+    let mut child = common::command(s.dir.parent().unwrap_or(&s.dir))
         .args(["create-admin", "--username", name, "--password-stdin"])
         .arg("--data-dir")
         .arg(&s.dir)

@@ -1839,16 +1839,12 @@ async fn logs_never_contain_tokens_or_passwords() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let log_path = tmp.path().join("stderr.log");
     let log = std::fs::File::create(&log_path).expect("log file");
-    let mut child = Command::new(bin())
+    let mut child = common::command(tmp.path())
         .arg("serve")
         .args(["--bind", "127.0.0.1:0", "--message-rate", "0"])
         .arg("--data-dir")
         .arg(tmp.path().join("data"))
-        .env_remove("CHATROOM_BIND")
-        .env_remove("PORT")
-        .env_remove("JWT_SECRET")
         .env("RUST_LOG", "debug")
-        .current_dir(tmp.path())
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log))
         .spawn()

@@ -42,18 +42,78 @@ pub fn bin() -> &'static str {
 /// per address per hour, rooms created per user per hour, rooms owned per
 /// user) are off unless a test turns them on with a flag, and logs are
 /// quiet unless a test asks for more.
+///
+/// Every spawn of the binary in the tests goes through here (or through
+/// [`clean_command`] when the binary runs under a wrapper), so that one
+/// place decides what a test's server sees.
 pub fn command(cwd: &Path) -> Command {
-    let mut cmd = Command::new(bin());
-    cmd.env_clear()
-        .current_dir(cwd)
-        .env("RUST_LOG", "warn")
-        .env("CHATROOM_REGISTRATION_RATE", "0")
+    let mut cmd = clean_command(bin(), cwd);
+    cmd.env("CHATROOM_REGISTRATION_RATE", "0")
         .env("CHATROOM_ROOM_CREATE_RATE", "0")
         .env("CHATROOM_ROOM_QUOTA", "0");
+    cmd
+}
+
+/// `program` with the environment cleared but for `PATH` and
+/// `RUST_LOG=warn`, run in `cwd`. The server reads `.env` from its working
+/// directory and, when there is none, from the nearest parent that has
+/// one; a `.env` above `cwd` would leak into the test, so it is refused
+/// here with a message rather than silently read.
+pub fn clean_command(program: impl AsRef<std::ffi::OsStr>, cwd: &Path) -> Command {
+    if let Some(found) = cwd
+        .ancestors()
+        .skip(1)
+        .map(|d| d.join(".env"))
+        .find(|f| f.is_file())
+    {
+        panic!(
+            "{} would be read by every server the tests start in {}; move it away",
+            found.display(),
+            cwd.display()
+        );
+    }
+    let mut cmd = Command::new(program);
+    cmd.env_clear().current_dir(cwd).env("RUST_LOG", "warn");
     if let Some(path) = std::env::var_os("PATH") {
         cmd.env("PATH", path);
     }
     cmd
+}
+
+/// `chatroom ARGS` (an admin command: `create-admin`, `export`, `backup`,
+/// `restore`, or a usage error) from a clean environment, run in the
+/// parent of its `--data-dir` (a test's temporary directory, like the
+/// servers of [`Server::spawn`]) or, without one, in [`empty_dir`].
+pub fn admin_command(args: &[&str]) -> Command {
+    let mut cmd = command(&admin_cwd(args));
+    cmd.args(args);
+    cmd
+}
+
+/// Where [`admin_command`] runs `args`.
+pub fn admin_cwd(args: &[&str]) -> PathBuf {
+    args.iter()
+        .position(|a| *a == "--data-dir")
+        .and_then(|i| args.get(i + 1))
+        .map(Path::new)
+        .filter(|d| d.is_absolute())
+        .and_then(Path::parent)
+        .map(Path::to_owned)
+        .unwrap_or_else(empty_dir)
+}
+
+/// An empty directory of the system's temporary directory, the same for
+/// every test of a run: the working directory of commands that name no
+/// data directory. It must stay without a `.env`.
+pub fn empty_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join("chatroom-tests-cwd");
+    std::fs::create_dir_all(&dir).expect("create the empty working directory");
+    assert!(
+        !dir.join(".env").exists(),
+        "{} must not hold a .env",
+        dir.display()
+    );
+    dir
 }
 
 impl Server {

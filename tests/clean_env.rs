@@ -1,0 +1,279 @@
+//! The test helpers start every `chatroom` from a clean environment: a
+//! caller whose shell sets `CHATROOM_*`, `JWT_SECRET` or `PORT`, or whose
+//! working directory holds a `.env`, sees the same servers as anyone else.
+//!
+//! This test binary makes its own process hostile (variables set in the
+//! process, a `.env` in its working directory) and then starts servers and
+//! admin commands through the helpers of `tests/common`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Mutex, Once};
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+
+/// Values that would each change what a test sees, were a server to read
+/// them: a closed registration, a crawling rate limit, a tiny body limit,
+/// one-second tokens, one connection, a server somewhere else.
+const HOSTILE: &[(&str, &str)] = &[
+    ("CHATROOM_REGISTRATION", "closed"),
+    ("CHATROOM_MESSAGE_RATE", "0.001"),
+    ("CHATROOM_MESSAGE_BURST", "1"),
+    ("CHATROOM_BODY_LIMIT", "1024"),
+    ("CHATROOM_TOKEN_TTL", "1"),
+    ("CHATROOM_MAX_CONNECTIONS", "1"),
+    ("CHATROOM_MAX_USER_CONNECTIONS", "1"),
+    ("CHATROOM_REGISTRATION_RATE", "1"),
+    ("CHATROOM_LOGIN_FAILURES", "1"),
+    ("CHATROOM_ROOM_QUOTA", "1"),
+    ("CHATROOM_ROOM_CREATE_RATE", "1"),
+    ("CHATROOM_JOIN_RATE", "0.001"),
+    ("CHATROOM_DATA_DIR", "/nonexistent/hostile-data"),
+    ("CHATROOM_BIND", "nonsense"),
+    ("JWT_SECRET", "x"),
+    ("PORT", "1"),
+    ("RUST_LOG", "trace"),
+];
+
+/// First line of the `.env` this test writes: it removes only its own file.
+const MARKER: &str = "# hostile .env written by tests/clean_env.rs; safe to delete";
+
+static SET_VARS: Once = Once::new();
+/// How many tests are inside [`Hostile`] now; the `.env` lives while any is.
+static USERS: Mutex<usize> = Mutex::new(0);
+
+/// The hostile caller: its variables are set in this process for good
+/// (once, before any test of this binary spawns anything), and a `.env` is
+/// in the working directory while at least one guard lives.
+struct Hostile {
+    env_file: Option<PathBuf>,
+}
+
+impl Hostile {
+    fn enter() -> Hostile {
+        SET_VARS.call_once(|| {
+            for (k, v) in HOSTILE {
+                std::env::set_var(k, v);
+            }
+        });
+        let path = Path::new(".env").to_owned();
+        let mut users = USERS.lock().unwrap_or_else(|e| e.into_inner());
+        if *users == 0 {
+            if path.exists() && !is_ours(&path) {
+                eprintln!(
+                    "clean_env: a .env of someone else is in {}; not testing the .env part",
+                    std::env::current_dir()
+                        .map(|d| d.display().to_string())
+                        .unwrap_or_default()
+                );
+                return Hostile { env_file: None };
+            }
+            let mut text = format!("{MARKER}\n");
+            for (k, v) in HOSTILE {
+                text.push_str(&format!("{k}={v}\n"));
+            }
+            std::fs::write(&path, text).expect("write the hostile .env");
+        } else if !is_ours(&path) {
+            return Hostile { env_file: None };
+        }
+        *users += 1;
+        Hostile {
+            env_file: Some(path),
+        }
+    }
+}
+
+impl Drop for Hostile {
+    fn drop(&mut self) {
+        let Some(path) = self.env_file.take() else {
+            return;
+        };
+        let mut users = USERS.lock().unwrap_or_else(|e| e.into_inner());
+        *users -= 1;
+        if *users == 0 && is_ours(&path) {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}
+
+fn is_ours(path: &Path) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|t| t.starts_with(MARKER))
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().expect("runtime")
+}
+
+#[test]
+fn servers_started_by_the_helpers_ignore_the_callers_variables_and_env_file() {
+    let _hostile = Hostile::enter();
+    // No `--message-rate` flag: the default limit (5 a second, bursts of 20)
+    // applies, not the caller's.
+    let s = Server::start_with(&[]);
+    runtime().block_on(async {
+        let (ip, port) = s.addr.rsplit_once(':').expect("host:port");
+        assert_eq!(ip, "127.0.0.1", "listens where told, not on PORT");
+        assert_ne!(port, "1");
+        assert!(
+            s.dir.join("jwt-secret").is_file(),
+            "the secret is generated, not JWT_SECRET"
+        );
+
+        // Registration is open and not limited per address.
+        let alice = register(&s, "alice").await;
+        let _bob = register(&s, "bob").await;
+        let _carol = register(&s, "carol").await;
+
+        // Failed logins: the default allowance, not one.
+        for _ in 0..3 {
+            let res = http()
+                .post(s.url("/api/users/login"))
+                .json(&json!({"username": "alice", "password": "wrong password"}))
+                .send()
+                .await
+                .expect("login");
+            assert_eq!(res.status(), 401);
+        }
+
+        // A 2 KB body is within the default limit; three rooms are within
+        // the default quota and creation rate.
+        let padded = format!(
+            "{{\"name\": \"padded\",{}\"description\": \"x\"}}",
+            " ".repeat(2000)
+        );
+        let res = http()
+            .post(s.url("/api/rooms"))
+            .bearer_auth(&alice.token)
+            .header("content-type", "application/json")
+            .body(padded)
+            .send()
+            .await
+            .expect("create room");
+        assert_eq!(res.status(), 201, "a 2 KB body is accepted");
+        let room: Value = res.json().await.expect("room");
+        let room_id = room["id"].as_str().expect("id").to_owned();
+        create_room(&s, &alice, "second", false).await;
+        create_room(&s, &alice, "third", false).await;
+
+        // Several connections of one user; ten messages within the default
+        // burst; joins at the default rate.
+        let mut a = Client::connect(&s, &alice).await;
+        let mut b = Client::connect(&s, &alice).await;
+        let mut c = Client::connect(&s, &alice).await;
+        for cl in [&mut b, &mut c] {
+            assert_eq!(
+                cl.call("joinRoom", json!({"roomId": room_id})).await["event"],
+                "ack"
+            );
+        }
+        assert_eq!(
+            a.call("joinRoom", json!({"roomId": room_id})).await["event"],
+            "ack"
+        );
+        let texts: Vec<String> = (0..10).map(|i| format!("message {i}")).collect();
+        let (answers, _) = a.send_pipelined(Some(&room_id), &texts).await;
+        for (i, ans) in answers.iter().enumerate() {
+            assert_eq!(ans["event"], "ack", "message {i}: {ans}");
+        }
+
+        // Tokens live for the default week, not one second.
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        let (status, me) = get(&s, &alice, "/api/users/me").await;
+        assert_eq!(status, 200, "{me}");
+    });
+}
+
+#[test]
+fn admin_commands_run_by_the_helpers_ignore_the_callers_variables_and_env_file() {
+    let _hostile = Hostile::enter();
+    let s = Server::start();
+    let dir = s.dir.to_str().expect("UTF-8 path").to_owned();
+    let run = |args: &[&str], stdin: &str| {
+        use std::io::Write;
+        let mut child = admin_command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin.as_bytes())
+            .expect("write stdin");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while child.try_wait().expect("try_wait").is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("{args:?} did not finish in time");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().expect("output");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    // Through the running server's admin socket: quiet (no trace logs),
+    // and on the data directory given, not CHATROOM_DATA_DIR.
+    let (code, out, err) = run(
+        &[
+            "create-admin",
+            "--username",
+            "root",
+            "--password-stdin",
+            "--data-dir",
+            &dir,
+        ],
+        "correct horse\n",
+    );
+    assert_eq!(code, Some(0), "create-admin: {err}");
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert_eq!(err, "", "no logs on stderr");
+    let (code, out, err) = run(&["export", "--data-dir", &dir], "");
+    assert_eq!((code, out.as_str(), err.as_str()), (Some(0), "", ""));
+
+    // Without `--data-dir` the default directory of an empty working
+    // directory is used: one line naming it, and nothing created.
+    let (code, _, err) = run(&["export"], "");
+    assert_ne!(code, Some(0));
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(!err.contains("hostile"), "{err}");
+    assert!(err.contains("chatroom-data"), "{err}");
+
+    // The admin can log in with the password it was given.
+    runtime().block_on(async {
+        let res = http()
+            .post(s.url("/api/users/login"))
+            .json(&json!({"username": "root", "password": "correct horse"}))
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(res.status(), 200);
+    });
+}
+
+#[test]
+fn the_spawner_refuses_a_env_file_above_the_working_directory() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let below = tmp.path().join("below");
+    std::fs::create_dir(&below).expect("mkdir");
+    std::fs::write(tmp.path().join(".env"), "CHATROOM_REGISTRATION=closed\n").expect("write");
+    let refused = std::panic::catch_unwind(|| command(&below));
+    assert!(
+        refused.is_err(),
+        "a .env above the working directory is refused"
+    );
+    // One in the working directory itself is the test's own choice.
+    std::fs::write(below.join(".env"), "CHATROOM_REGISTRATION=closed\n").expect("write");
+    std::fs::remove_file(tmp.path().join(".env")).expect("rm");
+    let _ = command(&below);
+}
