@@ -42,11 +42,6 @@ const MAX_FRAME_BYTES: usize = 64 * 1024;
 /// "after too many bad frames". The server's own threshold is higher; this
 /// floor only rules out a close for no reason.
 const BAD_FRAMES_BEFORE_POLICY_CLOSE: usize = 10;
-/// A known departure from the contract, tolerated here so that the rest is
-/// fuzzed, and pinned by the ignored test
-/// `a_join_with_since_and_no_ref_gets_no_ack`: a `joinRoom` with `since`
-/// but without `ref` is answered with an `ack` that has no `ref`.
-const KNOWN_REFLESS_JOIN_ACK: bool = true;
 /// The REST body limit of the REST target's server (small, so that bodies
 /// over it are cheap to generate).
 const BODY_LIMIT: usize = 4096;
@@ -486,52 +481,9 @@ fn canonical_ref(raw: &RawValue) -> Option<String> {
 /// The `ref` the contract says this text frame must be answered with, if
 /// any: an object that carries a non-null `ref`.
 fn expected_ref(text: &str) -> Option<String> {
-    let owed = serde_json::from_str::<RawObject>(text)
+    serde_json::from_str::<RawObject>(text)
         .ok()
-        .and_then(|m| m.get("ref").and_then(|r| canonical_ref(r)));
-    if KNOWN_ESCAPED_FRAME_LOSES_REF && owed.is_some() && !server_finds_ref(text) {
-        return None;
-    }
-    owed
-}
-
-/// A known departure from the contract, tolerated here so that the rest is
-/// fuzzed, and pinned by the ignored test
-/// `a_bad_frame_with_an_escaped_key_keeps_its_ref`: the server reads a
-/// frame's fields without unescaping them, so a frame that is not a
-/// well-formed one and has a key (or event) written with JSON escapes is
-/// answered `invalid_json` without its `ref`.
-const KNOWN_ESCAPED_FRAME_LOSES_REF: bool = true;
-
-/// Whether the server's reading of a frame (borrowed, unescaped strings)
-/// finds its `ref`: as a well-formed frame, or as an object of raw values.
-fn server_finds_ref(text: &str) -> bool {
-    #[derive(serde::Deserialize)]
-    #[allow(dead_code)]
-    struct Borrowed<'a> {
-        event: &'a str,
-        #[serde(borrow, default)]
-        data: Option<&'a RawValue>,
-        #[serde(borrow, default, rename = "ref")]
-        reference: Option<&'a RawValue>,
-    }
-    serde_json::from_str::<Borrowed<'_>>(text).is_ok()
-        || serde_json::from_str::<HashMap<&str, &RawValue>>(text).is_ok()
-}
-
-/// A `joinRoom` frame with a `since` and no `ref` (see
-/// [`KNOWN_REFLESS_JOIN_ACK`]).
-fn refless_join_with_since(text: &str) -> bool {
-    let Ok(m) = serde_json::from_str::<RawObject>(text) else {
-        return false;
-    };
-    let since = m
-        .get("data")
-        .and_then(|d| serde_json::from_str::<RawObject>(d.get()).ok())
-        .and_then(|d| d.get("since").map(|s| s.get() != "null"));
-    m.get("event").map(|e| e.get()) == Some("\"joinRoom\"")
-        && m.get("ref").is_none_or(|r| r.get() == "null")
-        && since == Some(true)
+        .and_then(|m| m.get("ref").and_then(|r| canonical_ref(r)))
 }
 
 /// One fuzzing connection and what it is owed.
@@ -543,9 +495,6 @@ struct Conn {
     errors: usize,
     /// A frame over the limit was sent: a 1009 close is due.
     oversize: bool,
-    /// `joinRoom` frames with `since` and no `ref` sent: see
-    /// [`KNOWN_REFLESS_JOIN_ACK`].
-    refless_joins: usize,
 }
 
 /// The WebSocket target's server, users, and connections.
@@ -605,7 +554,6 @@ impl WsHarness {
             owed: HashMap::new(),
             errors: 0,
             oversize: false,
-            refless_joins: 0,
         }
     }
 
@@ -621,9 +569,6 @@ impl WsHarness {
             let big = matches!(f, WsFrame::Oversize(_));
             let conn = &mut self.conns[i];
             conn.oversize |= big;
-            if let Message::Text(t) = &msg {
-                conn.refless_joins += usize::from(refless_join_with_since(t));
-            }
             if let Some(r) = &owed {
                 *conn.owed.entry(r.clone()).or_default() += 1;
             }
@@ -766,9 +711,6 @@ impl WsHarness {
                     None => return Err(format!("an answer to a ref not owed (twice?): {text}")),
                 }
             }
-            None if event == "ack" && KNOWN_REFLESS_JOIN_ACK && conn.refless_joins > 0 => {
-                conn.refless_joins -= 1;
-            }
             None if event == "ack" => return Err(format!("an ack without a ref: {text}")),
             None => {}
         }
@@ -815,7 +757,6 @@ impl WsHarness {
 /// The contract: only a frame with a `ref` is answered. Today a `joinRoom`
 /// with `since` is acknowledged whether or not it carried a `ref`.
 #[test]
-#[ignore = "known bug: a joinRoom with since and no ref gets an ack without ref"]
 fn a_join_with_since_and_no_ref_gets_no_ack() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
@@ -846,7 +787,6 @@ fn a_join_with_since_and_no_ref_gets_no_ack() {
 
 /// The contract: a frame that carries `ref` is answered with that `ref`.
 #[test]
-#[ignore = "known bug: a bad frame with an escaped key loses its ref"]
 fn a_bad_frame_with_an_escaped_key_keeps_its_ref() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {

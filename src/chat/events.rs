@@ -10,7 +10,10 @@ use crate::model::{Message, RoomId, RoomView};
 /// optional `ref`, echoed back verbatim in the one answer.
 #[derive(Deserialize)]
 pub struct ClientFrame<'a> {
-    pub event: &'a str,
+    /// Borrowed when it has no escapes; an escaped name (`"join\u0052oom"`)
+    /// is still the same name.
+    #[serde(borrow)]
+    pub event: std::borrow::Cow<'a, str>,
     #[serde(borrow, default)]
     pub data: Option<&'a RawValue>,
     #[serde(borrow, default, rename = "ref")]

@@ -405,8 +405,9 @@ impl Session {
             Ok(f) => f,
             Err(_) => {
                 self.strike();
-                // An object that is not a well-formed frame still gets its ref back.
-                let f = match serde_json::from_str::<HashMap<&str, &RawValue>>(text) {
+                // An object that is not a well-formed frame still gets its
+                // ref back; keys are owned so that escaped ones still match.
+                let f = match serde_json::from_str::<HashMap<String, &RawValue>>(text) {
                     Ok(obj) => events::error(
                         ErrorCode::ValidationFailed,
                         "a frame is {\"event\": string, \"data\": object, \"ref\"?}",
@@ -420,7 +421,7 @@ impl Session {
             }
         };
         let reference = frame.reference;
-        let result = match frame.event {
+        let result = match &*frame.event {
             "joinRoom" => match self.join(frame.data).await {
                 Ok((ack, Some(since))) => {
                     let ack = reference.map(|r| events::frame("ack", ack, Some(r)));

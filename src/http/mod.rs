@@ -119,7 +119,6 @@ pub fn refuse_oversized_head<B>(req: &warp::http::Request<B>) -> Option<warp::re
     Some(res)
 }
 
-
 /// `{"status":"ok"}`, or 503 `{"status":"unavailable","reason"}` while the
 /// store cannot write, so that a load balancer or monitor sees the failure
 /// even though reads still work.
