@@ -4,7 +4,9 @@
 //! typed trees whose key layouts are documented in [`keys`]. Callers speak
 //! in domain types; no sled type escapes this module.
 
+mod backup;
 mod export;
+mod idset;
 mod keys;
 mod messages;
 mod rooms;
@@ -14,7 +16,8 @@ use std::path::Path;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
-pub use export::{BackupCounts, ExportLine};
+pub use backup::{BackupCounts, MAX_LINE as MAX_BACKUP_LINE};
+pub use export::ExportLine;
 pub use messages::{NewMessage, Page};
 
 /// The schema this build writes. A data directory with a larger number was
