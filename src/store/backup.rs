@@ -256,7 +256,10 @@ impl Checker {
                 return Err("not a chatroom backup".into());
             }
             if *schema > super::SCHEMA_VERSION {
-                return Err(StoreError::NewerSchema { found: *schema }.to_string());
+                return Err(format!(
+                    "written by a newer chatroom (schema {schema}, this build knows {}); upgrade chatroom",
+                    super::SCHEMA_VERSION
+                ));
             }
             return Ok(());
         }
