@@ -52,8 +52,9 @@ pub struct ServeArgs {
     pub data: DataDirArg,
 
     /// Secret that signs tokens (default: generated on first start and kept in the data directory).
+    // A `Secret`, so that the `Debug` of these arguments never shows it.
     #[arg(long, env = "JWT_SECRET", value_name = "S", hide_env_values = true)]
-    pub jwt_secret: Option<String>,
+    pub jwt_secret: Option<crate::config::Secret>,
 
     /// Messages a second each user may send, refilled continuously; 0 turns the limit off.
     #[arg(

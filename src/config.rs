@@ -24,12 +24,44 @@ const SECRET_BYTES: usize = 32;
 #[error("{0}")]
 pub struct ConfigError(pub String);
 
+/// A secret (the JWT key): usable as bytes, but its `Debug` never shows
+/// it, so logging a value that holds one (settings, parsed arguments)
+/// cannot leak it.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(Vec<u8>);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl std::ops::Deref for Secret {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// Lets clap parse `--jwt-secret`/`JWT_SECRET` straight into a [`Secret`].
+impl From<String> for Secret {
+    fn from(s: String) -> Self {
+        Secret(s.into_bytes())
+    }
+}
+
+impl From<Vec<u8>> for Secret {
+    fn from(v: Vec<u8>) -> Self {
+        Secret(v)
+    }
+}
+
 /// Everything `serve` needs to know, resolved.
 #[derive(Clone, Debug)]
 pub struct Settings {
     pub bind: SocketAddr,
     pub data_dir: PathBuf,
-    pub jwt_secret: Vec<u8>,
+    pub jwt_secret: Secret,
     /// Messages a second per user; `None` when the limit is off.
     pub message_rate: Option<f64>,
     pub message_burst: u32,
@@ -128,6 +160,7 @@ impl Settings {
         }
         let data_dir = args.data.data_dir;
         ensure_data_dir(&data_dir)?;
+        secure_data_dir(&data_dir);
         let jwt_secret = match args.jwt_secret {
             Some(s) if !s.is_empty() => {
                 if s.len() < SECRET_BYTES {
@@ -135,9 +168,9 @@ impl Settings {
                         "the JWT secret is shorter than 32 bytes; a longer one is safer"
                     );
                 }
-                s.into_bytes()
+                s
             }
-            _ => load_or_create_secret(&data_dir)?,
+            _ => Secret(load_or_create_secret(&data_dir)?),
         };
         Ok(Settings {
             bind,
@@ -206,8 +239,14 @@ pub fn normalize_origin(o: &str) -> String {
     o.trim().trim_end_matches('/').to_ascii_lowercase()
 }
 
-/// Creates the data directory (mode 0700) if needed and checks that it is a
-/// writable directory.
+/// Mode of the data directory and of every directory inside it.
+const DIR_MODE: u32 = 0o700;
+/// Mode of every file inside the data directory (database, secret).
+const FILE_MODE: u32 = 0o600;
+
+/// Creates the data directory if needed, gives it mode 0700 (even if it
+/// existed with a wider one: it holds the secret and every private
+/// message), and checks that it is a writable directory.
 pub fn ensure_data_dir(dir: &Path) -> Result<(), ConfigError> {
     if !dir.exists() {
         std::fs::create_dir_all(dir).map_err(|e| {
@@ -216,7 +255,9 @@ pub fn ensure_data_dir(dir: &Path) -> Result<(), ConfigError> {
                 dir.display()
             ))
         })?;
-        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    }
+    if dir.is_dir() {
+        set_mode(dir, DIR_MODE);
     }
     if !dir.is_dir() {
         return Err(ConfigError(format!(
@@ -231,13 +272,49 @@ pub fn ensure_data_dir(dir: &Path) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// Narrows the modes of what an older version, a copy or a restore left in
+/// the data directory: directories 0700, files 0600. Files created from
+/// now on get these modes from the process umask (set in `main`).
+fn secure_data_dir(dir: &Path) {
+    let mut stack = vec![dir.join("db")];
+    let secret = dir.join(SECRET_FILE);
+    if secret.is_file() {
+        set_mode(&secret, FILE_MODE);
+    }
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        set_mode(&d, DIR_MODE);
+        for e in entries.flatten() {
+            match e.file_type() {
+                Ok(t) if t.is_dir() => stack.push(e.path()),
+                Ok(t) if t.is_file() => set_mode(&e.path(), FILE_MODE),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Sets a mode, warning (not failing) when it cannot: a directory owned by
+/// another user may still be usable, and `serve` says what it could not fix.
+fn set_mode(path: &Path, mode: u32) {
+    let current = std::fs::symlink_metadata(path).map(|m| m.permissions().mode() & 0o7777);
+    if current.is_ok_and(|m| m == mode) {
+        return;
+    }
+    if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)) {
+        tracing::warn!(path = %path.display(), error = %e, "cannot set mode {mode:o}");
+    }
+}
+
 /// Reads the generated secret, or creates one of 256 random bits with
 /// mode 0600 so that only the data's owner can mint tokens.
 fn load_or_create_secret(dir: &Path) -> Result<Vec<u8>, ConfigError> {
     let path = dir.join(SECRET_FILE);
     match std::fs::read_to_string(&path) {
         Ok(s) if s.trim().len() >= SECRET_BYTES * 2 => {
-            let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+            set_mode(&path, FILE_MODE);
             return Ok(s.trim().as_bytes().to_vec());
         }
         Ok(_) => {
@@ -296,6 +373,59 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn debug_of_settings_and_arguments_hides_the_secret() {
+        use clap::Parser;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let secret = "do-not-print-this-secret-0123456789abcdef";
+        let data = dir.path().join("data");
+        let cli = crate::cli::Cli::try_parse_from([
+            "chatroom",
+            "serve",
+            "--jwt-secret",
+            secret,
+            "--data-dir",
+            data.to_str().expect("utf8 path"),
+        ])
+        .expect("parse");
+        let shown = format!("{cli:?}");
+        assert!(!shown.contains(secret), "{shown}");
+        let crate::cli::Command::Serve(args) = cli.command else {
+            panic!("serve");
+        };
+        assert!(!format!("{args:?}").contains(secret));
+        let settings = Settings::resolve(args).expect("resolve");
+        assert_eq!(&*settings.jwt_secret, secret.as_bytes());
+        let shown = format!("{settings:?} {settings:#?}");
+        assert!(!shown.contains(secret), "{shown}");
+        assert!(shown.contains("redacted"));
+    }
+
+    #[test]
+    fn data_dir_and_its_files_are_narrowed_at_start() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(data.join("db/blobs")).expect("mkdir");
+        std::fs::write(data.join("db/conf"), b"x").expect("write");
+        std::fs::write(data.join(SECRET_FILE), "ab".repeat(SECRET_BYTES)).expect("write");
+        for (p, m) in [
+            (data.clone(), 0o755),
+            (data.join("db/blobs"), 0o777),
+            (data.join("db/conf"), 0o644),
+            (data.join(SECRET_FILE), 0o644),
+        ] {
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(m)).expect("chmod");
+        }
+        ensure_data_dir(&data).expect("ensure");
+        secure_data_dir(&data);
+        let mode = |p: &Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(&data.join("db")), 0o700);
+        assert_eq!(mode(&data.join("db/blobs")), 0o700);
+        assert_eq!(mode(&data.join("db/conf")), 0o600);
+        assert_eq!(mode(&data.join(SECRET_FILE)), 0o600);
     }
 
     #[test]

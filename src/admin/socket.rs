@@ -1,6 +1,6 @@
 //! Both ends of the admin socket.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -17,6 +17,12 @@ use crate::store::Store;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// A client that stops reading for this long is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest admin request line. Real requests are a few hundred bytes (the
+/// longest, `createAdmin`, carries a password hash).
+const MAX_REQUEST_LINE: usize = 64 * 1024;
+/// Longest line the client accepts from the server: the longest line of a
+/// backup, which a restore accepts.
+const MAX_REPLY_LINE: usize = crate::store::MAX_BACKUP_LINE;
 
 /// Binds the admin socket of `data_dir`, mode 0600. The caller holds the
 /// database lock, so a socket file already there is a crashed server's:
@@ -66,21 +72,84 @@ pub async fn serve(listener: UnixListener, store: Store, stop: CancellationToken
 fn handle(store: &Store, stream: UnixStream) {
     let _ = stream.set_read_timeout(Some(REQUEST_TIMEOUT));
     let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
-    let mut line = String::new();
-    let mut reader = BufReader::new(&stream);
-    let mut out = std::io::BufWriter::with_capacity(64 * 1024, &stream);
-    let result = match reader.read_line(&mut line) {
-        Ok(_) => match serde_json::from_str::<Request>(&line) {
-            Ok(req) => run(store, req, &mut out),
-            Err(e) => Err(OpError(format!("bad admin request: {e}"))),
+    let mut out = std::io::BufWriter::with_capacity(
+        64 * 1024,
+        TrimEvery {
+            inner: &stream,
+            written: 0,
         },
-        Err(e) => Err(OpError(format!("reading the admin request: {e}"))),
+    );
+    let result = match read_request(&stream) {
+        Ok(req) => run(store, req, &mut out),
+        Err(e) => Err(e),
     };
     let last = match result {
         Ok(summary) => format!("{DONE}{summary}\n"),
         Err(e) => format!("{FAIL}{}\n", e.0.replace('\n', " ")),
     };
     let _ = out.write_all(last.as_bytes()).and_then(|()| out.flush());
+    // A scan of the whole history (export, backup) leaves freed pages in
+    // this blocking thread's malloc arena; give them back to the OS so the
+    // server's footprint returns to its idle figure.
+    release_free_memory();
+}
+
+/// Output bytes between two [`release_free_memory`] calls during a long
+/// answer: often enough that a scan's freed pages do not pile up, rarely
+/// enough that the calls cost nothing next to the scan.
+const TRIM_EVERY_BYTES: u64 = 16 * 1024 * 1024;
+
+/// A writer that gives freed memory back every [`TRIM_EVERY_BYTES`]: an
+/// export or backup evicts and reloads database pages all along, and what
+/// it frees would otherwise stay in this thread's arena until it ends.
+struct TrimEvery<W> {
+    inner: W,
+    written: u64,
+}
+
+impl<W: Write> Write for TrimEvery<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written += n as u64;
+        if self.written >= TRIM_EVERY_BYTES {
+            self.written = 0;
+            release_free_memory();
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Returns the free pages of every malloc arena to the OS.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn release_free_memory() {
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn release_free_memory() {}
+
+/// Reads the one request line, at most [`MAX_REQUEST_LINE`] bytes: a
+/// longer line is refused without being held (the connection is closed
+/// after the answer, and the rest is never read).
+fn read_request(stream: &UnixStream) -> Result<Request, OpError> {
+    let mut line = Vec::with_capacity(1024);
+    BufReader::new(stream)
+        .take(MAX_REQUEST_LINE as u64 + 1)
+        .read_until(b'\n', &mut line)
+        .map_err(|e| OpError(format!("reading the admin request: {e}")))?;
+    if line.len() > MAX_REQUEST_LINE {
+        return Err(OpError(format!(
+            "bad admin request: longer than {} KiB",
+            MAX_REQUEST_LINE / 1024
+        )));
+    }
+    serde_json::from_slice::<Request>(&line).map_err(|e| OpError(format!("bad admin request: {e}")))
 }
 
 fn run(store: &Store, req: Request, out: &mut dyn Write) -> Result<String, OpError> {
@@ -139,9 +208,16 @@ pub fn request(stream: UnixStream, req: &Request, out: &mut dyn Write) -> Result
     let mut line = Vec::with_capacity(1024);
     loop {
         line.clear();
-        let n = reader
+        let n = (&mut reader)
+            .take(MAX_REPLY_LINE as u64 + 1)
             .read_until(b'\n', &mut line)
             .map_err(|e| OpError(format!("reading from the server: {e}")))?;
+        if line.len() > MAX_REPLY_LINE {
+            return Err(OpError(format!(
+                "the server sent a line longer than {} KiB; is it a chatroom server?",
+                MAX_REPLY_LINE / 1024
+            )));
+        }
         if n == 0 {
             return Err(OpError(
                 "the server closed the admin channel before finishing; try again".into(),

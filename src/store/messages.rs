@@ -96,12 +96,23 @@ impl Store {
     /// Not yet durable: the caller flushes (once for many batches) before
     /// acknowledging. Ids increase across restarts, crashes and restores
     /// (the counter resumes past the largest stored id).
+    /// An exhausted id space is an error, never a wrap to 0 (which would
+    /// overwrite the oldest messages).
     pub fn append_batch(&self, new: Vec<NewMessage>) -> Result<Vec<Message>, StoreError> {
+        let wanted = u64::try_from(new.len()).unwrap_or(u64::MAX);
+        let first = self
+            .inner
+            .next_message_id
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |next| {
+                next.checked_add(wanted)
+            })
+            .map_err(|_| StoreError::Refused("message ids are exhausted".into()))?;
         let mut batch = sled::Batch::default();
         let mut out = Vec::with_capacity(new.len());
-        for n in new {
+        // fetch_update checked that `first + wanted` does not overflow.
+        for (id, n) in (first..first + wanted).zip(new) {
             let m = Message {
-                id: MessageId(self.inner.next_message_id.fetch_add(1, Ordering::Relaxed)),
+                id: MessageId(id),
                 room_id: n.room_id,
                 user: n.user,
                 user_id: n.user_id,
@@ -394,6 +405,26 @@ mod tests {
         let store = Store::open(dir.path(), 1 << 20).expect("reopen");
         let after = append(&store, RoomId(9), 1)[0];
         assert!(after > before);
+    }
+
+    #[test]
+    fn an_exhausted_id_space_is_an_error_not_a_wrap() {
+        let (store, _dir) = temp_store();
+        store
+            .inner
+            .next_message_id
+            .store(u64::MAX - 1, Ordering::Relaxed);
+        assert_eq!(append(&store, RoomId(1), 1), vec![MessageId(u64::MAX - 1)]);
+        let new = NewMessage {
+            room_id: RoomId(1),
+            user_id: UserId(7),
+            user: "u".into(),
+            message: "m".into(),
+            timestamp: Timestamp::now(),
+        };
+        assert!(store.append_batch(vec![new.clone(), new]).is_err());
+        assert_eq!(store.message_cutoff(), MessageId(u64::MAX - 1 + 1));
+        assert_eq!(store.room_history(RoomId(1)).count(), 1);
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! typed trees whose key layouts are documented in [`keys`]. Callers speak
 //! in domain types; no sled type escapes this module.
 
+mod backup;
 mod export;
+mod idset;
 mod keys;
 mod messages;
 mod quarantine;
@@ -15,7 +17,8 @@ use std::path::Path;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
-pub use export::{BackupCounts, ExportLine};
+pub use backup::{BackupCounts, MAX_LINE as MAX_BACKUP_LINE};
+pub use export::ExportLine;
 pub use messages::{NewMessage, Page};
 pub use quarantine::stop_when_disk_recovers;
 
