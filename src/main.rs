@@ -47,7 +47,9 @@ fn main() -> ExitCode {
     // `.env` fills in what the environment lacks; real variables win.
     // An unreadable `.env` (say, in another user's home) is skipped with a
     // warning rather than stopping an admin command run from there.
-    if let Err(e) = dotenvy::dotenv() {
+    // Only the working directory's own `.env`: dotenvy's `dotenv()` would
+    // also climb to a parent directory's, which nobody asked for.
+    if let Err(e) = dotenvy::from_path(".env") {
         if !e.not_found() {
             eprintln!("chatroom: warning: ignoring .env in the working directory: {e}");
         }
@@ -64,7 +66,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(msg) => {
-            eprintln!("chatroom: error: {msg}");
+            eprintln!("chatroom: error: {}", one_line(&msg));
             ExitCode::FAILURE
         }
     }
@@ -90,4 +92,20 @@ fn serve(args: cli::ServeArgs) -> Result<(), String> {
     runtime
         .block_on(server::run(settings))
         .map_err(|e| e.to_string())
+}
+
+/// An error as one line of plain text: a message may quote bytes of a file
+/// or a client (a restore line, a name), and their newlines or terminal
+/// escapes must not break the "one line on stderr" promise.
+fn one_line(msg: &str) -> String {
+    msg.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
 }

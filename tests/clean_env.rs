@@ -262,18 +262,29 @@ fn admin_commands_run_by_the_helpers_ignore_the_callers_variables_and_env_file()
 }
 
 #[test]
-fn the_spawner_refuses_a_env_file_above_the_working_directory() {
+fn a_env_file_above_the_working_directory_is_not_read() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let below = tmp.path().join("below");
     std::fs::create_dir(&below).expect("mkdir");
-    std::fs::write(tmp.path().join(".env"), "CHATROOM_REGISTRATION=closed\n").expect("write");
-    let refused = std::panic::catch_unwind(|| command(&below));
+    // `export` names the data directory it looked in: the default one,
+    // unless the parent's `.env` were read.
+    std::fs::write(
+        tmp.path().join(".env"),
+        "CHATROOM_DATA_DIR=/nonexistent-from-parent-env\n",
+    )
+    .expect("write");
+    let out = command(&below)
+        .arg("export")
+        .output()
+        .expect("run export");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
     assert!(
-        refused.is_err(),
-        "a .env above the working directory is refused"
+        !stderr.contains("nonexistent-from-parent-env"),
+        "a parent directory's .env was read: {stderr}"
     );
-    // One in the working directory itself is the test's own choice.
-    std::fs::write(below.join(".env"), "CHATROOM_REGISTRATION=closed\n").expect("write");
-    std::fs::remove_file(tmp.path().join(".env")).expect("rm");
-    let _ = command(&below);
+    assert!(
+        stderr.contains("chatroom-data"),
+        "the default data directory is used: {stderr}"
+    );
 }

@@ -131,7 +131,12 @@ impl Store {
         let messages = db.open_tree("messages")?;
         // Before anything reads history: drop what a failed write left.
         let quarantine = quarantine::Quarantine::open(dir, &db, &messages)?;
-        let next = messages::max_message_id(&messages)?.map_or(0, |m| m + 1);
+        let next = match messages::max_message_id(&messages)? {
+            None => 0,
+            Some(max) => max.checked_add(1).ok_or_else(|| {
+                StoreError::Corrupt("the largest message id leaves no room for new ones".into())
+            })?,
+        };
         let trees = Trees {
             users: db.open_tree("users")?,
             usernames: db.open_tree("usernames")?,

@@ -60,18 +60,6 @@ pub fn command(cwd: &Path) -> Command {
 /// one; a `.env` above `cwd` would leak into the test, so it is refused
 /// here with a message rather than silently read.
 pub fn clean_command(program: impl AsRef<std::ffi::OsStr>, cwd: &Path) -> Command {
-    if let Some(found) = cwd
-        .ancestors()
-        .skip(1)
-        .map(|d| d.join(".env"))
-        .find(|f| f.is_file())
-    {
-        panic!(
-            "{} would be read by every server the tests start in {}; move it away",
-            found.display(),
-            cwd.display()
-        );
-    }
     let mut cmd = Command::new(program);
     cmd.env_clear().current_dir(cwd).env("RUST_LOG", "warn");
     if let Some(path) = std::env::var_os("PATH") {
