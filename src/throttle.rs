@@ -163,12 +163,6 @@ impl LoginThrottle {
             lock(&self.state).registrations.refund(&k, ticket.at);
         }
     }
-
-    /// Keys held now (both windows), for tests of the memory bound.
-    pub fn key_count(&self) -> usize {
-        let state = lock(&self.state);
-        state.logins.map.len() + state.registrations.map.len()
-    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
