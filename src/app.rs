@@ -82,11 +82,13 @@ impl App {
         self.authenticate_token(token)
     }
 
-    /// Resolves a token to the stored, enabled user.
+    /// Resolves a token to the stored, enabled user, if the token was
+    /// issued after the user's last password change.
     pub fn authenticate_token(&self, token: &str) -> Result<AuthUser, ApiError> {
-        let id = self.tokens.verify_token(token)?;
+        let subject = self.tokens.verify_token(token)?;
+        let id = subject.id;
         let rec = self.store.user(id)?.ok_or(ApiError::Unauthorized)?;
-        if rec.disabled {
+        if rec.disabled || rec.token_version != subject.version {
             return Err(ApiError::Unauthorized);
         }
         Ok(AuthUser {

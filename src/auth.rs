@@ -3,6 +3,8 @@
 //! Hashing costs tens of milliseconds by design, so it always runs on the
 //! blocking pool: a burst of logins must never stall live chat.
 
+mod gate;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 use crate::model::{Role, UserId};
+use gate::{HashGate, Slot};
 
 /// OWASP's minimum for argon2id: 19 MiB of memory, 2 passes, 1 lane.
 const ARGON2_M_KIB: u32 = 19 * 1024;
@@ -23,6 +26,12 @@ const ARGON2_P: u32 = 1;
 
 /// Password hashes computed at once, at most.
 const MAX_CONCURRENT_HASHES: usize = 2;
+/// `Retry-After` of a 503 `busy` when the hashing queue is full: a full
+/// queue drains in well under a second.
+const BUSY_RETRY_AFTER: u64 = 1;
+
+/// The close code for the WebSockets of a user whose password changed.
+pub const CLOSE_CREDENTIALS_CHANGED: u16 = 1008;
 
 fn hasher() -> Result<Argon2<'static>, ApiError> {
     let params = Params::new(ARGON2_M_KIB, ARGON2_T, ARGON2_P, None)
@@ -30,11 +39,15 @@ fn hasher() -> Result<Argon2<'static>, ApiError> {
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
-/// Hashes a password on the blocking pool.
-async fn hash_password(password: String) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || hash_password_blocking(&password))
-        .await
-        .map_err(|e| ApiError::Internal(format!("hash task: {e}")))?
+/// Hashes a password on the blocking pool. The slot moves along, so it is
+/// freed when the hash is done even if the request was dropped meanwhile.
+async fn hash_password(slot: Slot, password: String) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        hash_password_blocking(&password)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("hash task: {e}")))?
 }
 
 /// Hashes a password on the calling thread (for commands that are not async).
@@ -48,8 +61,9 @@ pub fn hash_password_blocking(password: &str) -> Result<String, ApiError> {
 
 /// Checks a password against a stored hash on the blocking pool. A
 /// malformed stored hash counts as a mismatch.
-async fn verify_password(hash: String, password: String) -> Result<bool, ApiError> {
+async fn verify_password(slot: Slot, hash: String, password: String) -> Result<bool, ApiError> {
     tokio::task::spawn_blocking(move || {
+        let _slot = slot;
         let Ok(parsed) = PasswordHash::new(&hash) else {
             return Ok(false);
         };
@@ -69,6 +83,27 @@ pub struct Claims {
     pub role: Role,
     pub iat: u64,
     pub exp: u64,
+    /// The user's `token_version` when the token was issued: a password
+    /// change bumps the stored one, so every older token stops verifying.
+    /// Tokens issued before versions existed carry none and count as 0.
+    #[serde(default)]
+    pub ver: u64,
+}
+
+/// What a verified token says: whose it is and which token version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Subject {
+    pub id: UserId,
+    pub version: u64,
+}
+
+/// Whose turn it is when a hashing slot frees: logins first, so that a
+/// flood of registrations or password changes never delays a user logging
+/// in by more than the hashes already running.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Priority {
+    Login = 0,
+    Other = 1,
 }
 
 /// Signing and verification keys plus the fixed validation rules.
@@ -88,13 +123,15 @@ struct TokenKeys {
     /// Hashes running at once. Each takes 19 MiB and a core for tens of
     /// milliseconds; a burst of logins queues here instead of taking every
     /// core from live chat and every blocking thread's worth of memory.
-    hashing: tokio::sync::Semaphore,
+    hashing: HashGate,
 }
 
 impl Tokens {
     /// Builds the keys. HS256 is pinned and `exp` required, so a token with
     /// `alg: none` or another algorithm, or without expiry, never verifies.
-    pub fn new(secret: &[u8], ttl: Duration) -> Result<Tokens, ApiError> {
+    /// At most `hash_queue` hashings wait for one of the running slots;
+    /// beyond that they are refused at once with 503 `busy`.
+    pub fn new(secret: &[u8], ttl: Duration, hash_queue: usize) -> Result<Tokens, ApiError> {
         let mut validation = Validation::new(jsonwebtoken::Algorithm::HS256);
         validation.set_required_spec_claims(&["exp", "sub"]);
         validation.leeway = 0;
@@ -108,13 +145,19 @@ impl Tokens {
                 validation,
                 ttl,
                 decoy_hash,
-                hashing: tokio::sync::Semaphore::new(MAX_CONCURRENT_HASHES),
+                hashing: HashGate::new(MAX_CONCURRENT_HASHES, hash_queue),
             }),
         })
     }
 
-    /// Issues a token for a user.
-    pub fn issue(&self, id: UserId, name: &str, role: Role) -> Result<String, ApiError> {
+    /// Issues a token for a user whose stored `token_version` is `version`.
+    pub fn issue(
+        &self,
+        id: UserId,
+        name: &str,
+        role: Role,
+        version: u64,
+    ) -> Result<String, ApiError> {
         let now = now_secs();
         let claims = Claims {
             sub: id.to_string(),
@@ -122,6 +165,7 @@ impl Tokens {
             role,
             iat: now,
             exp: now + self.inner.ttl.as_secs(),
+            ver: version,
         };
         jsonwebtoken::encode(
             &Header::new(jsonwebtoken::Algorithm::HS256),
@@ -131,38 +175,44 @@ impl Tokens {
         .map_err(|e| ApiError::Internal(format!("sign token: {e}")))
     }
 
-    /// Verifies a token's signature, algorithm and expiry; returns its user id.
-    /// Whether that user still exists and is enabled is the caller's check.
-    pub fn verify_token(&self, token: &str) -> Result<UserId, ApiError> {
+    /// Verifies a token's signature, algorithm and expiry; returns its
+    /// subject. Whether that user still exists, is enabled and still has
+    /// this token version is the caller's check.
+    pub fn verify_token(&self, token: &str) -> Result<Subject, ApiError> {
         let data =
             jsonwebtoken::decode::<Claims>(token, &self.inner.decoding, &self.inner.validation)
                 .map_err(|_| ApiError::Unauthorized)?;
-        data.claims.sub.parse().map_err(|_| ApiError::Unauthorized)
+        let id = data
+            .claims
+            .sub
+            .parse()
+            .map_err(|_| ApiError::Unauthorized)?;
+        Ok(Subject {
+            id,
+            version: data.claims.ver,
+        })
     }
 
-    /// Hashes a new password, off the async threads, a few at a time.
+    /// Hashes a new password, off the async threads, a few at a time,
+    /// after logins (503 `busy` when the queue is full).
     pub async fn hash(&self, password: String) -> Result<String, ApiError> {
-        let _permit = self
-            .inner
-            .hashing
-            .acquire()
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-        hash_password(password).await
+        let slot = self.inner.hashing.acquire(Priority::Other).await?;
+        hash_password(slot, password).await
     }
 
     /// Checks a password against a stored hash, or against the decoy hash
     /// when there is none (unknown user), so both cases cost the same.
-    pub async fn verify(&self, stored: Option<String>, password: String) -> Result<bool, ApiError> {
-        let _permit = self
-            .inner
-            .hashing
-            .acquire()
-            .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+    /// 503 `busy` when the hashing queue is full.
+    pub async fn verify(
+        &self,
+        stored: Option<String>,
+        password: String,
+        priority: Priority,
+    ) -> Result<bool, ApiError> {
+        let slot = self.inner.hashing.acquire(priority).await?;
         let known = stored.is_some();
         let hash = stored.unwrap_or_else(|| self.inner.decoy_hash.clone());
-        Ok(verify_password(hash, password).await? && known)
+        Ok(verify_password(slot, hash, password).await? && known)
     }
 }
 
@@ -188,13 +238,27 @@ mod tests {
 
     #[test]
     fn tokens_round_trip_and_reject_forgeries() {
-        let t = Tokens::new(b"0123456789abcdef0123456789abcdef", Duration::from_secs(60))
-            .expect("keys");
-        let tok = t.issue(UserId(5), "ann", Role::User).expect("issue");
-        assert_eq!(t.verify_token(&tok).expect("verify"), UserId(5));
+        let t = Tokens::new(
+            b"0123456789abcdef0123456789abcdef",
+            Duration::from_secs(60),
+            4,
+        )
+        .expect("keys");
+        let tok = t.issue(UserId(5), "ann", Role::User, 3).expect("issue");
+        assert_eq!(
+            t.verify_token(&tok).expect("verify"),
+            Subject {
+                id: UserId(5),
+                version: 3
+            }
+        );
 
-        let other = Tokens::new(b"another-secret-another-secret-xx", Duration::from_secs(60))
-            .expect("keys");
+        let other = Tokens::new(
+            b"another-secret-another-secret-xx",
+            Duration::from_secs(60),
+            4,
+        )
+        .expect("keys");
         assert!(other.verify_token(&tok).is_err(), "another key");
 
         // alg: none with the same claims
@@ -210,14 +274,19 @@ mod tests {
 
     #[test]
     fn expired_tokens_are_refused() {
-        let t = Tokens::new(b"0123456789abcdef0123456789abcdef", Duration::from_secs(60))
-            .expect("keys");
+        let t = Tokens::new(
+            b"0123456789abcdef0123456789abcdef",
+            Duration::from_secs(60),
+            4,
+        )
+        .expect("keys");
         let claims = Claims {
             sub: UserId(1).to_string(),
             name: "a".into(),
             role: Role::User,
             iat: 1,
             exp: 2,
+            ver: 0,
         };
         let tok = jsonwebtoken::encode(
             &Header::default(),

@@ -168,11 +168,14 @@ pub struct ServeArgs {
     pub registration_rate: u32,
 
     /// Password hashes (login, register, password change) that may wait for
-    /// a hashing slot; beyond, requests get 503 `busy` at once.
+    /// a hashing slot; beyond, requests get 503 `busy` at once. A waiter
+    /// holds no hashing memory, and logins go ahead of the rest, so the
+    /// queue may be long enough for a legitimate burst (a class signing up
+    /// at once) at no cost to logins.
     #[arg(
         long,
         env = "CHATROOM_HASH_QUEUE",
-        default_value_t = 16,
+        default_value_t = 32,
         value_name = "N"
     )]
     pub hash_queue: usize,

@@ -148,6 +148,11 @@ pub struct UserRecord {
     pub created_at: i64,
     #[serde(default)]
     pub disabled: bool,
+    /// Bumped by every password change; tokens carry the version they were
+    /// issued with, so a change ends every session started before it.
+    /// Records written before versions existed read as 0.
+    #[serde(default)]
+    pub token_version: u64,
 }
 
 /// The contract's `user` object.

@@ -56,8 +56,12 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     let hub = Hub::default();
     let (writer, writer_thread) = Writer::start(store.clone(), hub.clone())
         .map_err(|e| ServeError(format!("cannot start the writer: {e}")))?;
-    let tokens = Tokens::new(&settings.jwt_secret, settings.token_ttl)
-        .map_err(|e| ServeError(e.to_string()))?;
+    let tokens = Tokens::new(
+        &settings.jwt_secret,
+        settings.token_ttl,
+        settings.hash_queue,
+    )
+    .map_err(|e| ServeError(e.to_string()))?;
     let listener = bind(settings.bind).await?;
     let admin = crate::admin::socket::listen(&settings.data_dir).map_err(|e| {
         ServeError(format!(
@@ -101,6 +105,7 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     let admin_task = tokio::spawn(crate::admin::socket::serve(
         admin,
         store.clone(),
+        app.hub.clone(),
         app.shutdown.stop_reading.clone(),
     ));
     let store_watch = tokio::spawn(crate::store::stop_when_disk_recovers(

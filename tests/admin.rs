@@ -236,10 +236,12 @@ async fn request(
 }
 
 /// Promotes an existing user to admin with `create-admin` (password kept).
-async fn promote(s: &Server, u: &User) {
+/// Setting the password ends the user's sessions, so it logs in again.
+async fn promote(s: &Server, u: &User) -> User {
     create_admin(&s.dir, &u.name, &format!("{PASSWORD}\n"))
         .await
         .ok();
+    login_user(s, &u.name, PASSWORD).await
 }
 
 fn id_of(v: &Value) -> String {
@@ -530,7 +532,7 @@ async fn create_admin_without_a_server_creates_an_admin_who_can_log_in() {
 }
 
 #[tokio::test]
-async fn create_admin_with_a_server_running_promotes_an_existing_token_at_once() {
+async fn create_admin_with_a_server_running_promotes_the_user_and_resets_its_password() {
     let s = Server::start();
     let bob = register(&s, "bob").await;
     let (status, v) = get(&s, &bob, "/api/admin/users").await;
@@ -547,11 +549,9 @@ async fn create_admin_with_a_server_running_promotes_an_existing_token_at_once()
     );
     assert!(out.stdout_text().contains("bob"), "{:?}", out.stdout_text());
 
-    // The old token, issued with role "user", is an admin's now.
-    let (status, v) = get(&s, &bob, "/api/admin/users").await;
-    assert_eq!(status, 200, "promoted at once: {v}");
-    let (_, me) = get(&s, &bob, "/api/users/me").await;
-    assert_eq!(me["role"], "admin");
+    // The password was reset, which ends the sessions started before.
+    let (status, v) = get(&s, &bob, "/api/users/me").await;
+    assert_eq!(status, 401, "old token after a reset: {v}");
     // The password given was set.
     assert_eq!(login(&s, "bob", PASSWORD).await.0, 401);
     let (status, v) = login(&s, "bob", "new password").await;
@@ -1272,7 +1272,7 @@ async fn after_sigkill_the_stale_socket_does_not_block_commands_or_a_new_server(
 async fn with_admin() -> (Server, User) {
     let s = Server::start();
     let root = register(&s, "root").await;
-    promote(&s, &root).await;
+    let root = promote(&s, &root).await;
     (s, root)
 }
 

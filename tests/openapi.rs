@@ -240,7 +240,7 @@ fn openapi_operations_are_complete() {
             let code: u16 = status.parse().expect("explicit status codes");
             if code >= 400 {
                 assert!(
-                    [400, 401, 403, 404, 409, 413, 429].contains(&code),
+                    [400, 401, 403, 404, 409, 413, 429, 503].contains(&code),
                     "{what}: {code} is not a status of the contract"
                 );
                 assert_eq!(
@@ -260,11 +260,13 @@ fn openapi_operations_are_complete() {
             assert!(responses.contains_key("400"), "{what}: 400 for bad bodies");
             assert!(responses.contains_key("413"), "{what}: 413 for big bodies");
         }
-        if responses.contains_key("429") {
-            assert!(
-                resolve(&doc, &responses["429"])["headers"]["Retry-After"].is_object(),
-                "{what}: 429 carries Retry-After"
-            );
+        for status in ["429", "503"] {
+            if responses.contains_key(status) {
+                assert!(
+                    resolve(&doc, &responses[status])["headers"]["Retry-After"].is_object(),
+                    "{what}: {status} carries Retry-After"
+                );
+            }
         }
     }
     let history = &operations(&doc)[&("GET".into(), "/api/rooms/{roomId}/messages".into())];
@@ -321,6 +323,25 @@ fn create_admin(s: &Server, name: &str, password: &str) {
     );
 }
 
+/// Logs in; the user with its fresh token.
+async fn login(s: &Server, name: &str, password: &str) -> User {
+    let res = http()
+        .post(s.url("/api/users/login"))
+        .json(&json!({"username": name, "password": password}))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(res.status(), 200, "login {name}");
+    let v: Value = res.json().await.expect("json");
+    User {
+        name: name.to_owned(),
+        token: v["token"].as_str().expect("token").to_owned(),
+        id: v["user"]["id"].as_str().expect("id").to_owned(),
+    }
+}
+
+const NEW_PASSWORD: &str = "battery staple";
+
 #[tokio::test]
 async fn every_route_answers_with_a_documented_status() {
     let doc = doc();
@@ -341,8 +362,10 @@ async fn every_route_answers_with_a_documented_status() {
         .await;
     assert_eq!(ack["event"], "ack", "{ack}");
     let message_id = ack["data"]["id"].as_str().expect("message id").to_owned();
-    // The caller becomes an admin while the server runs; its token stays.
+    // The caller becomes an admin while the server runs; setting its
+    // password ends its sessions, so it logs in again.
     create_admin(&s, "alice", PASSWORD);
+    let mut alice = login(&s, "alice", PASSWORD).await;
 
     // A path no route has is a 404 not_found, with the Error shape.
     let (status, body) = get(&s, &alice, "/api/nope").await;
@@ -385,6 +408,9 @@ async fn every_route_answers_with_a_documented_status() {
             ("POST", "/api/rooms") => Some(json!({"name": "another room", "description": "x"})),
             ("POST", "/api/admin/users") => Some(json!({"username": "dave", "password": PASSWORD})),
             ("POST", "/api/rooms/{roomId}/members") => Some(json!({"username": "bob"})),
+            ("POST", "/api/users/me/password") => {
+                Some(json!({"currentPassword": PASSWORD, "newPassword": NEW_PASSWORD}))
+            }
             ("PATCH", "/api/rooms/{roomId}/messages/{messageId}") => {
                 Some(json!({"message": "edited"}))
             }
@@ -405,6 +431,10 @@ async fn every_route_answers_with_a_documented_status() {
         let res = req.send().await.expect("request");
         let status = res.status().as_u16();
         let text = res.text().await.expect("body");
+        if template == "/api/users/me/password" {
+            // The change ended the caller's sessions.
+            alice = login(&s, "alice", NEW_PASSWORD).await;
+        }
         let op = &ops[&(method.to_owned(), template.to_owned())];
         let documented: Vec<&String> = op["responses"]
             .as_object()

@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use crate::model::{Role, RoomId, Timestamp};
+use crate::model::{Role, RoomId, Timestamp, UserId};
 use crate::store::{Store, StoreError};
 
 /// An admin operation's failure, phrased for the person at the shell.
@@ -23,26 +23,54 @@ impl From<std::io::Error> for OpError {
     }
 }
 
+/// What `create-admin` did.
+pub struct AdminCreated {
+    /// For the operator.
+    pub summary: String,
+    /// An existing user whose password was reset: every token issued to it
+    /// before no longer verifies, and a running server must close its
+    /// WebSockets.
+    pub reset: Option<UserId>,
+}
+
 /// Creates `username` as an admin, or promotes the existing user, sets its
 /// password and enables it. Returns what was done, for the operator.
 pub fn create_admin(store: &Store, username: &str, password_hash: &str) -> Result<String, OpError> {
+    create_admin_reporting(store, username, password_hash).map(|c| c.summary)
+}
+
+/// [`create_admin`], saying whose password was reset. Setting the password
+/// of an existing user is a password change: it bumps the user's token
+/// version, so sessions started with the old password end.
+pub fn create_admin_reporting(
+    store: &Store,
+    username: &str,
+    password_hash: &str,
+) -> Result<AdminCreated, OpError> {
     match store.user_by_name(username)? {
         Some((id, rec)) => {
             store.update_user(id, |r| {
                 r.role = Role::Admin;
                 r.password_hash = password_hash.to_owned();
                 r.disabled = false;
+                r.token_version = r.token_version.wrapping_add(1);
             })?;
             store.flush()?;
-            Ok(format!(
-                "{} is now an admin; its password was set",
-                rec.username
-            ))
+            Ok(AdminCreated {
+                summary: format!(
+                    "{} is now an admin; its password was set and its sessions ended",
+                    rec.username
+                ),
+                reset: Some(id),
+            })
         }
         None => {
             let user = store.create_user(username, password_hash, Role::Admin)?;
             store.flush()?;
-            Ok(format!("created admin {} (id {})", user.username, user.id))
+            Ok(AdminCreated {
+                summary: format!("created admin {} (id {})", user.username, user.id),
+                reset: None,
+            })
         }
     }
 }

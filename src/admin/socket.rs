@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::ops::{self, OpError};
 use super::{socket_path, Request, DONE, FAIL};
+use crate::chat::hub::Hub;
 use crate::store::Store;
 
 /// Time a client has to send its request line.
@@ -40,8 +41,9 @@ pub fn listen(data_dir: &Path) -> std::io::Result<UnixListener> {
 }
 
 /// Serves admin clients until `stop`; each runs on the blocking pool (they
-/// are rare, and their work is disk-bound).
-pub async fn serve(listener: UnixListener, store: Store, stop: CancellationToken) {
+/// are rare, and their work is disk-bound). The hub is there to close the
+/// WebSockets of a user whose password `create-admin` reset.
+pub async fn serve(listener: UnixListener, store: Store, hub: Hub, stop: CancellationToken) {
     loop {
         let stream = tokio::select! {
             r = listener.accept() => match r {
@@ -55,6 +57,7 @@ pub async fn serve(listener: UnixListener, store: Store, stop: CancellationToken
             _ = stop.cancelled() => break,
         };
         let store = store.clone();
+        let hub = hub.clone();
         let std_stream = match stream
             .into_std()
             .and_then(|s| s.set_nonblocking(false).map(|()| s))
@@ -65,11 +68,11 @@ pub async fn serve(listener: UnixListener, store: Store, stop: CancellationToken
                 continue;
             }
         };
-        tokio::task::spawn_blocking(move || handle(&store, std_stream));
+        tokio::task::spawn_blocking(move || handle(&store, &hub, std_stream));
     }
 }
 
-fn handle(store: &Store, stream: UnixStream) {
+fn handle(store: &Store, hub: &Hub, stream: UnixStream) {
     let _ = stream.set_read_timeout(Some(REQUEST_TIMEOUT));
     let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
     let mut out = std::io::BufWriter::with_capacity(
@@ -80,7 +83,7 @@ fn handle(store: &Store, stream: UnixStream) {
         },
     );
     let result = match read_request(&stream) {
-        Ok(req) => run(store, req, &mut out),
+        Ok(req) => run(store, hub, req, &mut out),
         Err(e) => Err(e),
     };
     let last = match result {
@@ -152,14 +155,18 @@ fn read_request(stream: &UnixStream) -> Result<Request, OpError> {
     serde_json::from_slice::<Request>(&line).map_err(|e| OpError(format!("bad admin request: {e}")))
 }
 
-fn run(store: &Store, req: Request, out: &mut dyn Write) -> Result<String, OpError> {
+fn run(store: &Store, hub: &Hub, req: Request, out: &mut dyn Write) -> Result<String, OpError> {
     match req {
         Request::CreateAdmin {
             username,
             password_hash,
         } => {
             crate::validate::username(&username).map_err(OpError)?;
-            ops::create_admin(store, &username, &password_hash)
+            let done = ops::create_admin_reporting(store, &username, &password_hash)?;
+            if let Some(id) = done.reset {
+                hub.kill_user(id, crate::auth::CLOSE_CREDENTIALS_CHANGED);
+            }
+            Ok(done.summary)
         }
         Request::Export { room, since } => {
             let n = ops::export(

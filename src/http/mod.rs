@@ -38,6 +38,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/users/register"),
     ("POST", "/api/users/login"),
     ("GET", "/api/users/me"),
+    ("POST", "/api/users/me/password"),
     ("GET", "/api/rooms"),
     ("POST", "/api/rooms"),
     ("GET", "/api/rooms/{roomId}"),

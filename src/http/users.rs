@@ -1,4 +1,6 @@
-//! `/api/users`: register, login, me.
+//! `/api/users`: register, login, me, and the caller's password change.
+
+use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 use warp::http::StatusCode;
@@ -6,14 +8,23 @@ use warp::{Filter, Rejection, Reply};
 
 use super::{authenticated, body, reply, with_app, ClientAddr};
 use crate::app::{App, AuthUser};
+use crate::auth::{Priority, CLOSE_CREDENTIALS_CHANGED};
 use crate::error::ApiError;
 use crate::model::{Role, User};
+use crate::throttle::AddrKey;
 use crate::validate;
 
 #[derive(Deserialize)]
 struct Credentials {
     username: String,
     password: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PasswordChange {
+    current_password: String,
+    new_password: String,
 }
 
 #[derive(Serialize)]
@@ -27,90 +38,155 @@ pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Rejectio
     let register = warp::path!("users" / "register")
         .and(warp::post())
         .and(with_app(app.clone()))
+        .and(client_addr())
         .and(body::json::<Credentials>(limit))
-        .and_then(|app, c| async move { reply(register(app, c).await) });
+        .and_then(|app: App, addr: ClientIp, c| async move {
+            let client = addr.resolve(&app);
+            reply(register(app, client, c).await)
+        });
     let login = warp::path!("users" / "login")
         .and(warp::post())
         .and(with_app(app.clone()))
-        .and(warp::ext::optional::<ClientAddr>())
-        .and(warp::header::optional::<String>("x-forwarded-for"))
+        .and(client_addr())
         .and(body::json::<Credentials>(limit))
-        .and_then(
-            |app: App, addr: Option<ClientAddr>, fwd: Option<String>, c| async move {
-                let client = client_ip(&app, addr, fwd.as_deref());
-                reply(login(app, client, c).await)
-            },
-        );
+        .and_then(|app: App, addr: ClientIp, c| async move {
+            let client = addr.resolve(&app);
+            reply(login(app, client, c).await)
+        });
     let me = warp::path!("users" / "me")
         .and(warp::get())
         .and(with_app(app.clone()))
-        .and(authenticated(app))
+        .and(authenticated(app.clone()))
         .and_then(|app, user| async move { reply(me(app, user)) });
-    register.or(login).or(me)
+    let password = warp::path!("users" / "me" / "password")
+        .and(warp::post())
+        .and(with_app(app.clone()))
+        .and(authenticated(app.clone()))
+        .and(client_addr())
+        .and(body::json::<PasswordChange>(limit))
+        .and_then(|app: App, user, addr: ClientIp, c| async move {
+            let client = addr.resolve(&app);
+            reply(change_password(app, user, client, c).await)
+        });
+    register.or(login).or(me).or(password)
 }
 
-async fn register(app: App, c: Credentials) -> Result<impl Reply, ApiError> {
+/// What the request says about its client: the peer and `X-Forwarded-For`.
+struct ClientIp {
+    peer: Option<ClientAddr>,
+    forwarded: Option<String>,
+}
+
+fn client_addr() -> impl Filter<Extract = (ClientIp,), Error = Rejection> + Clone {
+    warp::ext::optional::<ClientAddr>()
+        .and(warp::header::optional::<String>("x-forwarded-for"))
+        .map(|peer, forwarded| ClientIp { peer, forwarded })
+}
+
+impl ClientIp {
+    /// The client's address for throttling: the peer, or behind a trusted
+    /// proxy the last `X-Forwarded-For` entry (the one that proxy
+    /// appended) when it is an address. Keyed as the throttle keys it, so
+    /// an arbitrary header value is never stored.
+    fn resolve(&self, app: &App) -> Option<AddrKey> {
+        if app.settings.trust_forwarded_for {
+            let last = self
+                .forwarded
+                .as_deref()
+                .and_then(|f| f.rsplit(',').next())
+                .and_then(|s| s.trim().parse::<IpAddr>().ok());
+            if let Some(ip) = last {
+                return Some(ip.into());
+            }
+        }
+        self.peer.map(|a| a.0.ip().into())
+    }
+}
+
+/// Registration: the name's rules, then a place in the per-address limit,
+/// then the (slow, queued) hash, then the account, flushed before the 201.
+/// A registration that creates nothing is not counted.
+async fn register(
+    app: App,
+    client: Option<AddrKey>,
+    c: Credentials,
+) -> Result<impl Reply, ApiError> {
     if !app.settings.registration_open {
         return Err(ApiError::RegistrationClosed);
     }
     validate::username(&c.username).map_err(ApiError::Validation)?;
     validate::password(&c.password).map_err(ApiError::Validation)?;
-    if app.store.user_by_name(&c.username)?.is_some() {
+    let name = c.username.clone();
+    if app
+        .read(move |s| Ok(s.user_by_name(&name)?))
+        .await?
+        .is_some()
+    {
         return Err(ApiError::UsernameTaken);
     }
-    let hash = app.tokens.hash(c.password).await?;
-    let store = app.store.clone();
-    let user =
-        tokio::task::spawn_blocking(move || store.create_user(&c.username, &hash, Role::User))
+    let ticket = app
+        .login_throttle
+        .admit_registration(client, app.settings.registration_rate)
+        .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
+    let created = async {
+        let hash = app.tokens.hash(c.password).await?;
+        let username = c.username;
+        app.change(move |s| Ok(s.create_user(&username, &hash, Role::User)?))
             .await
-            .map_err(|e| ApiError::Internal(e.to_string()))??;
-    let token = app.tokens.issue(user.id, &user.username, user.role)?;
+    }
+    .await;
+    let user = match created {
+        Ok(u) => u,
+        Err(e) => {
+            app.login_throttle.refund_registration(ticket);
+            return Err(e);
+        }
+    };
+    let token = app.tokens.issue(user.id, &user.username, user.role, 0)?;
     Ok(warp::reply::with_status(
         warp::reply::json(&TokenReply { token, user }),
         StatusCode::CREATED,
     ))
 }
 
-/// The client's address for throttling: the peer, or behind a trusted
-/// proxy the last `X-Forwarded-For` entry (the one that proxy appended).
-fn client_ip(app: &App, peer: Option<ClientAddr>, forwarded: Option<&str>) -> Option<String> {
-    if app.settings.trust_forwarded_for {
-        if let Some(last) = forwarded.and_then(|f| f.rsplit(',').next()).map(str::trim) {
-            if !last.is_empty() {
-                return Some(last.to_owned());
-            }
-        }
-    }
-    peer.map(|a| a.0.ip().to_string())
-}
-
-async fn login(app: App, client: Option<String>, c: Credentials) -> Result<impl Reply, ApiError> {
-    let name_key = format!("user:{}", c.username.to_lowercase());
-    let addr_key = client.map(|ip| format!("addr:{ip}"));
-    let throttled = [Some(&name_key), addr_key.as_ref()]
-        .into_iter()
-        .flatten()
-        .filter_map(|k| app.login_throttle.retry_after(k))
-        .max();
-    if let Some(retry_after) = throttled {
-        return Err(ApiError::RateLimited { retry_after });
-    }
-    let found = app.store.user_by_name(&c.username)?;
+/// Login. The attempt is counted against the name and the address before
+/// the password is checked, and refunded only if it succeeds, so however
+/// guesses are timed at most `login_failures` a minute are ever checked.
+/// A name that cannot exist is not a throttle key, but costs the same
+/// hash and gets the same answer as an unknown one.
+async fn login(app: App, client: Option<AddrKey>, c: Credentials) -> Result<impl Reply, ApiError> {
+    let valid_name = validate::username(&c.username).is_ok();
+    let ticket = app
+        .login_throttle
+        .admit_login(
+            valid_name.then_some(c.username.as_str()),
+            client,
+            app.settings.login_failures,
+        )
+        .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
+    let found = if valid_name {
+        let name = c.username;
+        app.read(move |s| Ok(s.user_by_name(&name)?)).await?
+    } else {
+        None
+    };
     // Unknown users are checked against a decoy hash so that both failures
     // take the same time and give the same answer.
     let stored = found.as_ref().map(|(_, r)| r.password_hash.clone());
-    let ok = app.tokens.verify(stored, c.password).await?;
+    let ok = app
+        .tokens
+        .verify(stored, c.password, Priority::Login)
+        .await?;
     let Some((id, rec)) = found.filter(|_| ok) else {
-        app.login_throttle.record_failure(&name_key);
-        if let Some(k) = &addr_key {
-            app.login_throttle.record_failure(k);
-        }
         return Err(ApiError::InvalidCredentials);
     };
+    app.login_throttle.refund(ticket);
     if rec.disabled {
         return Err(ApiError::Forbidden("this account is disabled"));
     }
-    let token = app.tokens.issue(id, &rec.username, rec.role)?;
+    let token = app
+        .tokens
+        .issue(id, &rec.username, rec.role, rec.token_version)?;
     Ok(warp::reply::json(&TokenReply {
         token,
         user: User::from_record(id, &rec),
@@ -120,4 +196,46 @@ async fn login(app: App, client: Option<String>, c: Credentials) -> Result<impl 
 fn me(app: App, user: AuthUser) -> Result<impl Reply, ApiError> {
     let rec = app.store.user(user.id)?.ok_or(ApiError::Unauthorized)?;
     Ok(warp::reply::json(&User::from_record(user.id, &rec)))
+}
+
+/// `POST /api/users/me/password`. The current password is checked like a
+/// login (and counted against the same throttle), the new one is stored
+/// with the token version bumped, flushed, and only then answered 204;
+/// every token issued before is refused from then on and the user's open
+/// WebSockets are closed.
+async fn change_password(
+    app: App,
+    user: AuthUser,
+    client: Option<AddrKey>,
+    c: PasswordChange,
+) -> Result<impl Reply, ApiError> {
+    validate::password(&c.new_password).map_err(ApiError::Validation)?;
+    let ticket = app
+        .login_throttle
+        .admit_login(Some(&user.username), client, app.settings.login_failures)
+        .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
+    let id = user.id;
+    let rec = app
+        .read(move |s| Ok(s.user(id)?))
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    let ok = app
+        .tokens
+        .verify(Some(rec.password_hash), c.current_password, Priority::Other)
+        .await?;
+    if !ok {
+        return Err(ApiError::InvalidCredentials);
+    }
+    app.login_throttle.refund(ticket);
+    let hash = app.tokens.hash(c.new_password).await?;
+    app.change(move |s| {
+        s.update_user(id, |r| {
+            r.password_hash.clone_from(&hash);
+            r.token_version = r.token_version.wrapping_add(1);
+        })?;
+        Ok(())
+    })
+    .await?;
+    app.hub.kill_user(id, CLOSE_CREDENTIALS_CHANGED);
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -24,6 +24,7 @@ impl Store {
             password_hash: password_hash.to_owned(),
             created_at: crate::model::Timestamp::now().0,
             disabled: false,
+            token_version: 0,
         };
         let value = to_json(&record)?;
         let id = UserId(random_id()?);

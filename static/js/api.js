@@ -60,6 +60,9 @@ export function createApi({ getToken, onUnauthorized }) {
     register: (username, password) => request('POST', '/api/users/register', { username, password }, { auth: false }),
     login: (username, password) => request('POST', '/api/users/login', { username, password }, { auth: false }),
     me: () => request('GET', '/api/users/me'),
+    // An addition to the contract: ends every session, this one included.
+    changePassword: (currentPassword, newPassword) =>
+      request('POST', '/api/users/me/password', { currentPassword, newPassword }),
     rooms: () => request('GET', '/api/rooms'),
     createRoom: (room) => request('POST', '/api/rooms', room),
     messages: (roomId, { before, limit } = {}) => {

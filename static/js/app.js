@@ -6,6 +6,7 @@ import { byId, el, icon, ICONS } from './dom.js';
 import { SESSION_ENDED, describeError } from './errors.js';
 import { avatar } from './render.js';
 import { ChatSession } from './session.js';
+import { mountAccount } from './views/account.js';
 import { mountAdmin } from './views/admin.js';
 import { mountAuth } from './views/auth.js';
 import { mountChat } from './views/chat.js';
@@ -18,18 +19,26 @@ const NOTICE_KEY = 'chatroom.notice';
 /** While the server is unreachable at start-up, retry this often (ms). */
 const BOOT_RETRY_MS = [1000, 2000, 4000, 8000];
 const TOAST_MS = 6000;
+/** Shown after the reload that follows a password change. */
+const PASSWORD_CHANGED = 'Your password was changed. Other devices were logged out.';
 
 let token = readStorage(localStorage, TOKEN_KEY);
 let session = null;
 let views = null;
 /** Set once the page is on its way back to the log-in screen. */
 let ending = false;
+/**
+ * Set while this page changes the password: the server then refuses the
+ * old token and closes the socket with 1008, which is expected here and
+ * must not end the session (the page logs in again with the new password).
+ */
+let changingPassword = false;
 
 const api = createApi({
   getToken: () => token,
   // Any 401: the token expired or the account was disabled (its sockets
   // are then closed with 1008, and the session checks the token).
-  onUnauthorized: () => endSession(SESSION_ENDED),
+  onUnauthorized: () => { if (!changingPassword) endSession(SESSION_ENDED); },
 });
 
 const auth = mountAuth({
@@ -94,7 +103,11 @@ async function boot() {
     show('splash');
     try {
       const me = await api.me();
+      // A notice kept across a reload with the token still valid (e.g.
+      // after a password change) is shown once the chat is up.
+      const notice = takeNotice();
       await startSession(me);
+      if (notice) toast(notice);
       return;
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) return; // endSession ran
@@ -167,6 +180,7 @@ function mountViews(s) {
   const chat = mountChat({ session: s });
   const people = mountPeople({ session: s, getRoomId: () => chat.roomId });
   mountAdmin({ session: s });
+  mountAccount({ username: s.me.username, onChange: changePassword });
   byId('logout-btn').addEventListener('click', () => endSession(''));
   return { sidebar, chat, people };
 }
@@ -189,6 +203,33 @@ function showConnection({ state, delayMs }) {
 function updateTitle() {
   const n = session ? session.totalUnread() : 0;
   document.title = n > 0 ? `(${n}) Chatroom` : 'Chatroom';
+}
+
+/**
+ * Change the password, then log in again with it: the change ended every
+ * session, this one included. The page reloads with the new token, so the
+ * socket and every view start from a session the server accepts.
+ */
+async function changePassword(current, next) {
+  changingPassword = true;
+  try {
+    await api.changePassword(current, next);
+  } catch (err) {
+    changingPassword = false;
+    throw err;
+  }
+  // From here the old token is dead whatever happens next.
+  try {
+    const res = await api.login(session.me.username, next);
+    saveToken(res.token);
+    try { sessionStorage.setItem(NOTICE_KEY, PASSWORD_CHANGED); } catch { /* ignore */ }
+    ending = true;
+    if (session) session.stop();
+    location.reload();
+  } catch {
+    changingPassword = false;
+    endSession('Your password was changed. Please log in with the new one.');
+  }
 }
 
 /**

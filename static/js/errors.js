@@ -20,6 +20,7 @@ const TEXT = {
   // The request went out but the answer was lost with the connection.
   disconnected: 'The connection dropped before the server confirmed. If it does not show up after reconnecting, try again.',
   internal: 'The server could not store that. Try again.',
+  busy: 'The server is busy. Wait a moment and try again.',
 };
 
 /** A sentence to show the user for an ApiError / SocketError / Error. */
