@@ -273,10 +273,7 @@ fn a_env_file_above_the_working_directory_is_not_read() {
         "CHATROOM_DATA_DIR=/nonexistent-from-parent-env\n",
     )
     .expect("write");
-    let out = command(&below)
-        .arg("export")
-        .output()
-        .expect("run export");
+    let out = command(&below).arg("export").output().expect("run export");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
