@@ -59,6 +59,16 @@ pub fn hash_password_blocking(password: &str) -> Result<String, ApiError> {
         .map_err(|e| ApiError::Internal(format!("hash: {e}")))
 }
 
+/// Whether `password` is the one `hash` was made from, on the calling
+/// thread (for commands and the admin channel, which run off the async
+/// workers). A malformed hash matches nothing.
+pub fn password_matches_blocking(hash: &str, password: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(hash) else {
+        return false;
+    };
+    hasher().is_ok_and(|h| h.verify_password(password.as_bytes(), &parsed).is_ok())
+}
+
 /// Checks a password against a stored hash on the blocking pool. A
 /// malformed stored hash counts as a mismatch.
 async fn verify_password(slot: Slot, hash: String, password: String) -> Result<bool, ApiError> {

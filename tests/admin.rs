@@ -566,6 +566,40 @@ async fn create_admin_with_a_server_running_promotes_the_user_and_resets_its_pas
     assert_eq!(v["user"]["role"], "admin");
 }
 
+/// The contract: a user promoted by `create-admin` is an admin at once.
+/// Given the password it already has, nothing is reset, so the token it
+/// holds keeps working and now carries an admin's rights; with and
+/// without a server holding the data.
+#[tokio::test]
+async fn create_admin_with_the_same_password_promotes_the_token_it_holds_at_once() {
+    let mut s = Server::start();
+    let bob = register(&s, "bob").await;
+    assert_eq!(get(&s, &bob, "/api/admin/users").await.0, 403);
+    let out = create_admin(&s.dir, "bob", &format!("{PASSWORD}\n"))
+        .await
+        .ok();
+    assert!(
+        out.stdout_text().contains("unchanged"),
+        "{:?}",
+        out.stdout_text()
+    );
+    let (status, v) = get(&s, &bob, "/api/admin/users").await;
+    assert_eq!(status, 200, "promoted at once, same token: {v}");
+    let (_, me) = get(&s, &bob, "/api/users/me").await;
+    assert_eq!(me["role"], "admin");
+
+    // Without a server: the same rule.
+    let carol = register(&s, "carol").await;
+    s.signal("TERM");
+    assert_eq!(s.wait_exit(), Some(0));
+    create_admin(&s.dir, "carol", &format!("{PASSWORD}\n"))
+        .await
+        .ok();
+    s.respawn();
+    let (status, v) = get(&s, &carol, "/api/admin/users").await;
+    assert_eq!(status, 200, "promoted offline, same token: {v}");
+}
+
 #[tokio::test]
 async fn create_admin_on_an_existing_user_sets_the_new_password() {
     let (_tmp, dir) = fresh_dir();

@@ -96,10 +96,11 @@ pub fn create_admin(args: CreateAdminArgs) -> Result<(), String> {
             &Request::CreateAdmin {
                 username: args.username,
                 password_hash: hash,
+                password: Some(super::Password(password)),
             },
             &mut std::io::sink(),
         ),
-        Target::Local(store) => ops::create_admin(&store, &args.username, &hash),
+        Target::Local(store) => ops::create_admin(&store, &args.username, &hash, Some(&password)),
     }
     .map_err(|e| e.0)?;
     println!("{summary}");

@@ -38,6 +38,11 @@ pub enum Request {
     CreateAdmin {
         username: String,
         password_hash: String,
+        /// The password itself, so that the server can tell a promotion
+        /// that keeps the password (sessions go on) from a reset (sessions
+        /// end). The channel is the data owner's alone (mode 0600).
+        #[serde(default)]
+        password: Option<Password>,
     },
     /// Stream messages as export lines.
     Export {
@@ -52,3 +57,14 @@ pub enum Request {
 pub const DONE: &str = "d ";
 /// Prefix of the final line of a failure.
 pub const FAIL: &str = "e ";
+
+/// A password in transit on the admin channel: its `Debug` never shows it.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Password(pub String);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}

@@ -35,27 +35,49 @@ pub struct AdminCreated {
 
 /// Creates `username` as an admin, or promotes the existing user, sets its
 /// password and enables it. Returns what was done, for the operator.
-pub fn create_admin(store: &Store, username: &str, password_hash: &str) -> Result<String, OpError> {
-    create_admin_reporting(store, username, password_hash).map(|c| c.summary)
+pub fn create_admin(
+    store: &Store,
+    username: &str,
+    password_hash: &str,
+    password: Option<&str>,
+) -> Result<String, OpError> {
+    create_admin_reporting(store, username, password_hash, password).map(|c| c.summary)
 }
 
-/// [`create_admin`], saying whose password was reset. Setting the password
-/// of an existing user is a password change: it bumps the user's token
-/// version, so sessions started with the old password end.
+/// [`create_admin`], saying whose password was reset. Setting a new
+/// password on an existing user is a password change: it bumps the user's
+/// token version, so sessions started with the old password end. Given
+/// the password it already has (`password` matches the stored hash), it
+/// only promotes and enables: the contract says a promoted user is an
+/// admin at once, with the token it holds.
 pub fn create_admin_reporting(
     store: &Store,
     username: &str,
     password_hash: &str,
+    password: Option<&str>,
 ) -> Result<AdminCreated, OpError> {
     match store.user_by_name(username)? {
         Some((id, rec)) => {
+            let unchanged = password
+                .is_some_and(|p| crate::auth::password_matches_blocking(&rec.password_hash, p));
             store.update_user(id, |r| {
                 r.role = Role::Admin;
-                r.password_hash = password_hash.to_owned();
                 r.disabled = false;
-                r.token_version = r.token_version.wrapping_add(1);
+                if !unchanged {
+                    r.password_hash = password_hash.to_owned();
+                    r.token_version = r.token_version.wrapping_add(1);
+                }
             })?;
             store.flush()?;
+            if unchanged {
+                return Ok(AdminCreated {
+                    summary: format!(
+                        "{} is now an admin; its password is unchanged",
+                        rec.username
+                    ),
+                    reset: None,
+                });
+            }
             Ok(AdminCreated {
                 summary: format!(
                     "{} is now an admin; its password was set and its sessions ended",
