@@ -275,12 +275,11 @@ pub fn ensure_data_dir(dir: &Path) -> Result<(), ConfigError> {
 /// Narrows the modes of what an older version, a copy or a restore left in
 /// the data directory: directories 0700, files 0600. Files created from
 /// now on get these modes from the process umask (set in `main`).
+///
+/// The whole tree is walked (database, secret, quarantine record, anything
+/// a later version adds); links and the admin socket are left alone.
 fn secure_data_dir(dir: &Path) {
-    let mut stack = vec![dir.join("db")];
-    let secret = dir.join(SECRET_FILE);
-    if secret.is_file() {
-        set_mode(&secret, FILE_MODE);
-    }
+    let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&d) else {
             continue;
