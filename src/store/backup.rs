@@ -401,26 +401,12 @@ fn kind(rec: &BackupRecord) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Role, Timestamp};
     use crate::store::testing::temp_store;
-    use crate::store::NewMessage;
 
     fn seed(store: &Store) {
-        let u = store.create_user("ann", "hash", Role::User).expect("user");
-        let a = store.create_room("a", "", false, u.id).expect("room");
-        let b = store.create_room("b", "", true, u.id).expect("room");
-        store.add_member(b.id, u.id).expect("member");
-        for i in 0..1200 {
-            let room = if i % 3 == 0 { b.id } else { a.id };
-            let m = NewMessage {
-                room_id: room,
-                user_id: u.id,
-                user: "ann".into(),
-                message: format!("m{i}"),
-                timestamp: Timestamp(1000 + i),
-            };
-            store.append_batch(vec![m]).expect("append");
-        }
+        let (_, b) = crate::store::testing::seed_history(store);
+        let ann = store.user_by_name("ann").expect("lookup").expect("ann").0;
+        store.add_member(b.id, ann).expect("member");
     }
 
     #[test]

@@ -126,32 +126,12 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Role;
     use crate::store::testing::temp_store;
-    use crate::store::NewMessage;
-
-    fn seed(store: &Store) -> (Room, Room) {
-        let u = store.create_user("ann", "hash", Role::User).expect("user");
-        let a = store.create_room("a", "", false, u.id).expect("room");
-        let b = store.create_room("b", "", true, u.id).expect("room");
-        for i in 0..1200 {
-            let room = if i % 3 == 0 { b.id } else { a.id };
-            let m = NewMessage {
-                room_id: room,
-                user_id: u.id,
-                user: "ann".into(),
-                message: format!("m{i}"),
-                timestamp: Timestamp(1000 + i),
-            };
-            store.append_batch(vec![m]).expect("append");
-        }
-        (a, b)
-    }
 
     #[test]
     fn export_merges_rooms_by_time_and_keeps_room_order() {
         let (store, _dir) = temp_store();
-        let (a, _) = seed(&store);
+        let (a, _) = crate::store::testing::seed_history(&store);
         let mut all = Vec::new();
         let n = store.export::<StoreError>(None, None, |l| {
             all.push((l.timestamp, l.message.to_owned()));

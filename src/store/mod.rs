@@ -199,6 +199,27 @@ pub(crate) mod testing {
         let store = Store::open(dir.path(), 8 << 20).expect("open store");
         (store, dir)
     }
+
+    /// A user "ann", a public room "a" and a private room "b" of hers, and
+    /// 1200 messages: every third in "b", timestamps 1000 to 2199.
+    pub fn seed_history(store: &Store) -> (crate::model::Room, crate::model::Room) {
+        use crate::model::{Role, Timestamp};
+        let u = store.create_user("ann", "hash", Role::User).expect("user");
+        let a = store.create_room("a", "", false, u.id).expect("room");
+        let b = store.create_room("b", "", true, u.id).expect("room");
+        for i in 0..1200 {
+            let room = if i % 3 == 0 { b.id } else { a.id };
+            let m = super::NewMessage {
+                room_id: room,
+                user_id: u.id,
+                user: "ann".into(),
+                message: format!("m{i}"),
+                timestamp: Timestamp(1000 + i),
+            };
+            store.append_batch(vec![m]).expect("append");
+        }
+        (a, b)
+    }
 }
 
 #[cfg(test)]
