@@ -167,8 +167,7 @@ impl Server {
                 .args(&extra);
             // stdout stays writable (not a pipe closed below): the server
             // prints its address there, and a failed print ends it.
-            cmd.stdout(Stdio::null())
-                .stderr(Stdio::null());
+            cmd.stdout(Stdio::null()).stderr(Stdio::null());
             let mut child = cmd.spawn().expect("spawn");
             std::thread::sleep(Duration::from_millis(200));
             if child.try_wait().expect("try_wait").is_none() {
