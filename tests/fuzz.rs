@@ -1302,17 +1302,8 @@ fn sample_backup(tmp: &Path) -> Vec<String> {
     text.lines().map(str::to_owned).collect()
 }
 
-/// A known departure from the contract, tolerated here so that the rest is
-/// fuzzed, and pinned by the ignored test
-/// `restore_errors_stay_on_one_line_whatever_the_file_holds`: a refused
-/// restore quotes bytes of the file (a record's unknown name) as they are,
-/// newlines and escape sequences included, so its "one line" may be
-/// several. The fuzz still requires one error message and no panic.
-const KNOWN_MULTILINE_RESTORE_ERROR: bool = true;
-
 /// The contract: an error is one line on standard error.
 #[test]
-#[ignore = "known bug: restore quotes the file's bytes, newlines included, in its error"]
 fn restore_errors_stay_on_one_line_whatever_the_file_holds() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let input = tmp.path().join("bad.backup");
@@ -1373,13 +1364,7 @@ fn fuzzed_backup_files_are_restored_or_refused_in_one_line_leaving_the_directory
             b"",
         )?;
         let err_lines: Vec<&str> = err.lines().filter(|l| !l.is_empty()).collect();
-        let one_error = if KNOWN_MULTILINE_RESTORE_ERROR {
-            err.starts_with("chatroom: error: ")
-                && err.matches("chatroom: error:").count() == 1
-                && !err.contains("panicked")
-        } else {
-            err_lines.len() == 1
-        };
+        let one_error = err_lines.len() == 1;
         let result = match code {
             Some(0) if err_lines.len() == 1 && err_lines[0].starts_with("restored ") => {
                 if !checked {
