@@ -3,9 +3,10 @@
 // and every other device of the user is sent back to the log-in screen.
 
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
 import {
-  HOOK, PASSWORD, TEST_TIMEOUT_MS, api, launchBrowser, loginViaUI, newContext, registerViaUI, removeDir,
+  HOOK, PASSWORD, SCREENSHOT_DIR, TEST_TIMEOUT_MS, api, launchBrowser, loginViaUI, newContext, registerViaUI, removeDir,
   startServer, waitConnected,
 } from './helpers.js';
 
@@ -44,6 +45,7 @@ test('changing the password logs this page in again and other devices out', { ti
   await dialog.getByLabel('New password').fill(NEW_PASSWORD);
   await dialog.getByRole('button', { name: 'Change password' }).click();
   await dialog.locator('#password-error', { hasText: 'not your current password' }).waitFor();
+  await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'change-password.png') });
 
   await dialog.getByLabel('New password').fill('short');
   await dialog.getByLabel('Current password').fill(PASSWORD);
