@@ -61,6 +61,10 @@ pub struct AuthUser {
     pub id: UserId,
     pub username: String,
     pub role: Role,
+    /// The token version the caller's token carries (equal to the stored
+    /// one when it was checked): a later password change bumps the stored
+    /// one, so a session can tell it was ended meanwhile.
+    pub token_version: u64,
 }
 
 impl AuthUser {
@@ -95,7 +99,20 @@ impl App {
             id,
             username: rec.username,
             role: rec.role,
+            token_version: rec.token_version,
         })
+    }
+
+    /// Whether `user`'s session may go on: the account still exists, is
+    /// enabled, and its password was not changed since the token was
+    /// checked. A WebSocket checks this once registered with the hub, so
+    /// that a password change or a disable racing its upgrade (which
+    /// closes the user's registered connections) cannot miss it.
+    pub fn still_valid(&self, user: &AuthUser) -> bool {
+        matches!(
+            self.store.user(user.id),
+            Ok(Some(rec)) if !rec.disabled && rec.token_version == user.token_version
+        )
     }
 
     /// Runs store work that only reads on the blocking pool, so that a

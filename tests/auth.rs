@@ -313,6 +313,44 @@ async fn changing_the_password_ends_every_session_started_before() {
     assert_eq!(get(&s, &fresh, "/api/users/me").await.0, 200);
 }
 
+/// A WebSocket whose upgrade races the password change is closed too: it
+/// is checked once registered, and the change closes what is registered.
+#[tokio::test]
+async fn websockets_opened_while_the_password_changes_are_all_closed() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let s = Server::start();
+    let alice = register(&s, "alice").await;
+    let connect = |s: &Server, token: String| {
+        let mut req = format!("ws://{}/ws", s.addr)
+            .into_client_request()
+            .expect("request");
+        req.headers_mut().insert(
+            "authorization",
+            format!("Bearer {token}").parse().expect("header"),
+        );
+        async move {
+            tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(req))
+                .await
+                .expect("upgrade answered in time")
+                .ok()
+                .map(|(ws, _)| Client::from_ws(ws))
+        }
+    };
+    let opening: Vec<_> = (0..30).map(|_| connect(&s, alice.token.clone())).collect();
+    let (opened, (status, v)) = tokio::join!(
+        join_all(opening),
+        change_password(&s, &alice, PASSWORD, NEW_PASSWORD)
+    );
+    assert_eq!(status, 204, "{v}");
+    for mut ws in opened.into_iter().flatten() {
+        assert_eq!(
+            ws.close_code().await,
+            Some(1008),
+            "a session outlived the change"
+        );
+    }
+}
+
 #[tokio::test]
 async fn wrong_current_passwords_count_against_the_login_throttle() {
     let s = Server::start();

@@ -147,6 +147,12 @@ pub async fn run(app: App, mut ws: Socket, user: AuthUser) {
     );
     let kill = conn.kill.clone();
     app.hub.register(conn.clone());
+    // Registered first, checked second: a password change or a disable
+    // stores its change before closing the registered connections, so one
+    // of the two always sees this connection.
+    if !app.still_valid(&user) {
+        kill.kill(CLOSE_POLICY);
+    }
     let mut s = Session {
         app: app.clone(),
         user,
