@@ -49,8 +49,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 user: "filler".into(),
                 message: text.clone(),
                 timestamp: Timestamp::now(),
-            })
-            .collect();
+            });
         store.append_batch(batch)?;
         store.flush()?;
         done += n;

@@ -55,8 +55,7 @@ fn fill(dir: &Path) {
                 user: "filler".into(),
                 message: text.clone(),
                 timestamp: Timestamp::now(),
-            })
-            .collect();
+            });
         store.append_batch(batch).expect("append");
         store.flush().expect("flush");
     }

@@ -54,7 +54,6 @@ pub enum ErrorCode {
     NotFound,
     NotJoined,
     RateLimited,
-    Forbidden,
     Internal,
 }
 
@@ -67,7 +66,6 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::NotJoined => "not_joined",
             ErrorCode::RateLimited => "rate_limited",
-            ErrorCode::Forbidden => "forbidden",
             ErrorCode::Internal => "internal",
         }
     }

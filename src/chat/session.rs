@@ -23,10 +23,9 @@ use tokio_tungstenite::WebSocketStream;
 
 use super::events::{self, ErrorCode, JoinAck, JoinRoom, RoomRef, SendAck, SendMessage};
 use super::hub::{Conn, Kill, Outbound};
-use super::writer::{Reply, WriteFailed};
+use super::writer::{Outgoing, Reply, WriteFailed};
 use crate::app::{App, AuthUser};
-use crate::model::{MessageId, RoomId, RoomView, Timestamp};
-use crate::store::NewMessage;
+use crate::model::{MessageId, RoomId, RoomView};
 use crate::validate;
 
 /// The socket type of a session.
@@ -632,12 +631,11 @@ impl Session {
                 return refuse(ErrorCode::RateLimited, "sending too fast; slow down");
             }
         }
-        let msg = NewMessage {
+        let msg = Outgoing {
             room_id: room,
             user_id: self.user.id,
             user: self.user.username.clone(),
             message: req.message,
-            timestamp: Timestamp(0),
         };
         self.app.writer.submit(msg).await.map_err(|_| {
             (

@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 use tokio::sync::{mpsc, oneshot};
 
 use super::hub::Hub;
-use crate::model::{Message, Timestamp};
+use crate::model::{Message, RoomId, Timestamp, UserId};
 use crate::store::{NewMessage, Store};
 
 /// Most messages written under one flush.
@@ -36,9 +36,31 @@ pub type Reply = Result<Message, WriteFailed>;
 pub struct WriteFailed;
 
 enum Request {
-    Append(NewMessage, oneshot::Sender<Reply>),
+    Append(Outgoing, oneshot::Sender<Reply>),
     /// Answered once everything queued before it is stored and delivered.
     Barrier(oneshot::Sender<()>),
+}
+
+/// A message as a session hands it over: everything but its time and id,
+/// which the writer gives it in acceptance order, in one place.
+#[derive(Clone, Debug)]
+pub struct Outgoing {
+    pub room_id: RoomId,
+    pub user_id: UserId,
+    pub user: String,
+    pub message: String,
+}
+
+impl Outgoing {
+    fn stamped(self, timestamp: Timestamp) -> NewMessage {
+        NewMessage {
+            room_id: self.room_id,
+            user_id: self.user_id,
+            user: self.user,
+            message: self.message,
+            timestamp,
+        }
+    }
 }
 
 /// Handle for submitting messages.
@@ -74,7 +96,7 @@ impl Writer {
 
     /// Queues a message. The returned receiver completes once it is durable
     /// and delivered to the hub, or failed.
-    pub async fn submit(&self, msg: NewMessage) -> Result<oneshot::Receiver<Reply>, WriteFailed> {
+    pub async fn submit(&self, msg: Outgoing) -> Result<oneshot::Receiver<Reply>, WriteFailed> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Request::Append(msg, reply))
@@ -93,7 +115,7 @@ impl Writer {
 }
 
 /// Writes and flushes one batch; on failure hides it for good.
-fn store_batch(store: &Store, batch: Vec<NewMessage>) -> Result<Vec<Message>, ()> {
+fn store_batch(store: &Store, batch: std::vec::Drain<'_, NewMessage>) -> Result<Vec<Message>, ()> {
     if store.write_failure().is_some() {
         return Err(());
     }
@@ -116,9 +138,8 @@ fn run(store: Store, hub: Hub, mut rx: mpsc::Receiver<Request>) {
         let mut next = Some(first);
         while let Some(req) = next.take() {
             match req {
-                Request::Append(mut m, reply) => {
-                    m.timestamp = Timestamp::now();
-                    news.push(m);
+                Request::Append(m, reply) => {
+                    news.push(m.stamped(Timestamp::now()));
                     replies.push(reply);
                 }
                 Request::Barrier(done) => barriers.push(done),
@@ -128,8 +149,9 @@ fn run(store: Store, hub: Hub, mut rx: mpsc::Receiver<Request>) {
             }
         }
         if !news.is_empty() {
-            let batch = std::mem::take(&mut news);
-            match store_batch(&store, batch) {
+            // Drained, not taken: the buffer keeps its capacity for the
+            // next batch.
+            match store_batch(&store, news.drain(..)) {
                 Ok(stored) => {
                     hub.publish(&stored);
                     for (reply, m) in replies.drain(..).zip(stored) {

@@ -98,7 +98,12 @@ impl Store {
     /// (the counter resumes past the largest stored id).
     /// An exhausted id space is an error, never a wrap to 0 (which would
     /// overwrite the oldest messages).
-    pub fn append_batch(&self, new: Vec<NewMessage>) -> Result<Vec<Message>, StoreError> {
+    pub fn append_batch<I>(&self, new: I) -> Result<Vec<Message>, StoreError>
+    where
+        I: IntoIterator<Item = NewMessage>,
+        I::IntoIter: ExactSizeIterator,
+    {
+        let new = new.into_iter();
         let wanted = u64::try_from(new.len()).unwrap_or(u64::MAX);
         let first = self
             .inner
@@ -332,7 +337,7 @@ mod tests {
                 message: format!("m{i}"),
                 timestamp: Timestamp::now(),
             })
-            .collect();
+            .collect::<Vec<_>>();
         store
             .append_batch(new)
             .expect("append")

@@ -33,6 +33,8 @@ const SCHEMA_KEY: &[u8] = b"schema_version";
 pub enum StoreError {
     #[error("storage error: {0}")]
     Sled(#[from] sled::Error),
+    #[error("cannot lock the data directory: {0}")]
+    Lock(std::io::Error),
     #[error("transaction failed: {0}")]
     Transaction(String),
     #[error("a stored record is corrupt: {0}")]
@@ -70,6 +72,8 @@ pub struct Store {
 }
 
 struct Trees {
+    /// The data directory's lock, held as long as the store is open.
+    _lock: std::fs::File,
     db: sled::Db,
     users: sled::Tree,
     usernames: sled::Tree,
@@ -94,6 +98,37 @@ struct Trees {
 /// for each other briefly.
 const ROOM_CREATION_STRIPES: usize = 64;
 
+/// File whose exclusive lock marks the process that holds a data directory.
+const LOCK_FILE: &str = "lock";
+
+/// Takes the data directory's exclusive lock, or says it is in use. sled
+/// locks its own files too, but reports a held lock only as an error
+/// message; our own `flock` tells it apart by its kind (`WouldBlock`), so
+/// the admin commands know to wait for or talk to the running server.
+fn lock_data_dir(dir: &Path) -> Result<std::fs::File, StoreError> {
+    use std::os::unix::io::AsRawFd;
+    std::fs::create_dir_all(dir).map_err(StoreError::Lock)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(LOCK_FILE))
+        .map_err(StoreError::Lock)?;
+    // SAFETY: flock only acts on the descriptor, which `file` owns and
+    // keeps open for as long as the lock must be held.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc == 0 {
+        return Ok(file);
+    }
+    let err = std::io::Error::last_os_error();
+    if err.kind() == std::io::ErrorKind::WouldBlock {
+        return Err(StoreError::Locked {
+            path: dir.display().to_string(),
+        });
+    }
+    Err(StoreError::Lock(err))
+}
+
 impl Store {
     /// Opens (or creates) the database in `dir` with a page cache bounded to
     /// `cache_bytes`: sled's default of 1 GiB would let a home server's
@@ -107,21 +142,11 @@ impl Store {
     /// really takes stays within the bound, and a scan leaves the process
     /// within the bound plus 32 MiB of its idle size.
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
+        let lock = lock_data_dir(dir)?;
         let db = sled::Config::new()
             .path(dir.join("db"))
             .cache_capacity(sled_cache_capacity(cache_bytes))
-            .open()
-            .map_err(|e| match e {
-                sled::Error::Io(ref io)
-                    if io.kind() == std::io::ErrorKind::WouldBlock
-                        || io.to_string().contains("lock") =>
-                {
-                    StoreError::Locked {
-                        path: dir.display().to_string(),
-                    }
-                }
-                other => StoreError::Sled(other),
-            })?;
+            .open()?;
         let meta = db.open_tree("meta")?;
         match meta.get(SCHEMA_KEY)? {
             Some(v) => {
@@ -146,6 +171,7 @@ impl Store {
             })?,
         };
         let trees = Trees {
+            _lock: lock,
             users: db.open_tree("users")?,
             usernames: db.open_tree("usernames")?,
             rooms: db.open_tree("rooms")?,
