@@ -42,14 +42,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut done = 0;
     while done < count {
         let n = (count - done).min(1000);
-        let batch = (0..n)
-            .map(|_| NewMessage {
-                room_id: room.id,
-                user_id: user,
-                user: "filler".into(),
-                message: text.clone(),
-                timestamp: Timestamp::now(),
-            });
+        let batch = (0..n).map(|_| NewMessage {
+            room_id: room.id,
+            user_id: user,
+            user: "filler".into(),
+            message: text.clone(),
+            timestamp: Timestamp::now(),
+        });
         store.append_batch(batch)?;
         store.flush()?;
         done += n;

@@ -48,14 +48,13 @@ fn fill(dir: &Path) {
         .expect("room");
     let text = "x".repeat(100);
     for _ in 0..MESSAGES / 1000 {
-        let batch = (0..1000)
-            .map(|_| NewMessage {
-                room_id: room.id,
-                user_id: user,
-                user: "filler".into(),
-                message: text.clone(),
-                timestamp: Timestamp::now(),
-            });
+        let batch = (0..1000).map(|_| NewMessage {
+            room_id: room.id,
+            user_id: user,
+            user: "filler".into(),
+            message: text.clone(),
+            timestamp: Timestamp::now(),
+        });
         store.append_batch(batch).expect("append");
         store.flush().expect("flush");
     }
