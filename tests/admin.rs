@@ -202,17 +202,6 @@ fn order_key(l: &Value) -> (String, String, String) {
 // ---------------------------------------------------------------------------
 // REST and WebSocket helpers
 
-async fn login(s: &Server, name: &str, password: &str) -> (u16, Value) {
-    let res = http()
-        .post(s.url("/api/users/login"))
-        .json(&json!({"username": name, "password": password}))
-        .send()
-        .await
-        .expect("login");
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
-
 async fn request(
     s: &Server,
     method: &str,
@@ -430,17 +419,6 @@ fn serve_on(dir: &Path) -> Server {
 fn stop(s: &mut Server) {
     s.signal("TERM");
     assert_eq!(s.wait_exit(), Some(0), "server exits cleanly");
-}
-
-/// Logs a user in and returns it as a [`User`].
-async fn login_user(s: &Server, name: &str, password: &str) -> User {
-    let (status, v) = login(s, name, password).await;
-    assert_eq!(status, 200, "login {name}: {v}");
-    User {
-        name: name.to_owned(),
-        token: field(&v, "token"),
-        id: field(&v["user"], "id"),
-    }
 }
 
 /// Reads the peak RSS of a finished command run under `/usr/bin/time -v`.

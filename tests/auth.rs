@@ -5,8 +5,6 @@ mod common;
 // registration is limited and cannot starve logins of the hashing slots,
 // and a password change ends every session started before it.
 
-use std::io::Write;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -19,17 +17,6 @@ const PASSWORD: &str = "correct horse";
 /// measures latency under such load), so they do not measure each other.
 static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const NEW_PASSWORD: &str = "battery staple";
-
-async fn login(s: &Server, name: &str, password: &str) -> (u16, Value) {
-    let res = http()
-        .post(s.url("/api/users/login"))
-        .json(&json!({"username": name, "password": password}))
-        .send()
-        .await
-        .expect("login");
-    let status = res.status().as_u16();
-    (status, res.json().await.unwrap_or(Value::Null))
-}
 
 /// Status, `Retry-After` and error code of a registration.
 async fn try_register(s: &Server, name: &str) -> (u16, Option<u64>, Value) {
@@ -385,32 +372,7 @@ async fn create_admin_reset_through_a_running_server_ends_sessions() {
     let s = Server::start();
     let bob = register(&s, "bob").await;
     let mut ws = Client::connect(&s, &bob).await;
-    let mut child = command(s.dir.parent().expect("parent"))
-        .args(["create-admin", "--username", "bob", "--password-stdin"])
-        .arg("--data-dir")
-        .arg(&s.dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn create-admin");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(format!("{NEW_PASSWORD}\n").as_bytes())
-        .expect("write password");
-    let deadline = Instant::now() + WAIT;
-    while child.try_wait().expect("try_wait").is_none() {
-        assert!(Instant::now() < deadline, "create-admin did not finish");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().expect("output");
-    assert!(
-        out.status.success(),
-        "create-admin: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_create_admin(&s, "bob", NEW_PASSWORD);
     assert_eq!(ws.close_code().await, Some(1008));
     assert_eq!(get(&s, &bob, "/api/users/me").await.0, 401);
     let (status, v) = login(&s, "bob", NEW_PASSWORD).await;

@@ -7,7 +7,6 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::{json, Value};
@@ -49,31 +48,7 @@ async fn call(s: &Server, method: &str, u: &User, path: &str, body: Option<Value
 
 /// Makes `u` an admin with `create-admin`, which talks to the running server.
 fn promote(s: &Server, u: &User) {
-    use std::io::Write;
-    let mut child = command(s.dir.parent().unwrap_or(&s.dir))
-        .args(["create-admin", "--username", &u.name, "--password-stdin"])
-        .arg("--data-dir")
-        .arg(&s.dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn create-admin");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(format!("{PASSWORD}\n").as_bytes())
-        .expect("password");
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(st) = child.try_wait().expect("wait") {
-            assert!(st.success(), "create-admin failed");
-            return;
-        }
-        assert!(Instant::now() < deadline, "create-admin did not finish");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    run_create_admin(s, &u.name, PASSWORD);
 }
 
 /// `kill -9` at once, then the same server again on the same data.

@@ -6,9 +6,6 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 use chatroom::http::ROUTES;
 use common::*;
@@ -290,56 +287,6 @@ fn openapi_operations_are_complete() {
 // ---------------------------------------------------------------------------
 // (b) every route exists on the running server and answers as documented
 
-/// Runs `chatroom create-admin` against the running server's data directory.
-fn create_admin(s: &Server, name: &str, password: &str) {
-    let mut child = common::command(s.dir.parent().unwrap_or(&s.dir))
-        .args(["create-admin", "--username", name, "--password-stdin"])
-        .arg("--data-dir")
-        .arg(&s.dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn create-admin");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(format!("{password}\n").as_bytes())
-        .expect("write password");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while child.try_wait().expect("try_wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("create-admin did not finish in time");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().expect("output");
-    assert!(
-        out.status.success(),
-        "create-admin failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Logs in; the user with its fresh token.
-async fn login(s: &Server, name: &str, password: &str) -> User {
-    let res = http()
-        .post(s.url("/api/users/login"))
-        .json(&json!({"username": name, "password": password}))
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(res.status(), 200, "login {name}");
-    let v: Value = res.json().await.expect("json");
-    User {
-        name: name.to_owned(),
-        token: v["token"].as_str().expect("token").to_owned(),
-        id: v["user"]["id"].as_str().expect("id").to_owned(),
-    }
-}
-
 const NEW_PASSWORD: &str = "battery staple";
 
 #[tokio::test]
@@ -364,8 +311,8 @@ async fn every_route_answers_with_a_documented_status() {
     let message_id = ack["data"]["id"].as_str().expect("message id").to_owned();
     // The caller becomes an admin while the server runs; setting its
     // password ends its sessions, so it logs in again.
-    create_admin(&s, "alice", PASSWORD);
-    let mut alice = login(&s, "alice", PASSWORD).await;
+    run_create_admin(&s, "alice", PASSWORD);
+    let mut alice = login_user(&s, "alice", PASSWORD).await;
 
     // A path no route has is a 404 not_found, with the Error shape.
     let (status, body) = get(&s, &alice, "/api/nope").await;
@@ -433,7 +380,7 @@ async fn every_route_answers_with_a_documented_status() {
         let text = res.text().await.expect("body");
         if template == "/api/users/me/password" {
             // The change ended the caller's sessions.
-            alice = login(&s, "alice", NEW_PASSWORD).await;
+            alice = login_user(&s, "alice", NEW_PASSWORD).await;
         }
         let op = &ops[&(method.to_owned(), template.to_owned())];
         let documented: Vec<&String> = op["responses"]

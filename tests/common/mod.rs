@@ -281,6 +281,66 @@ pub async fn register(s: &Server, name: &str) -> User {
     }
 }
 
+/// Logs in; the status and the JSON body (Null when there is none).
+pub async fn login(s: &Server, name: &str, password: &str) -> (u16, Value) {
+    let res = http()
+        .post(s.url("/api/users/login"))
+        .json(&json!({"username": name, "password": password}))
+        .send()
+        .await
+        .expect("login");
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+/// Logs in, which must succeed; the user with its fresh token.
+pub async fn login_user(s: &Server, name: &str, password: &str) -> User {
+    let (status, v) = login(s, name, password).await;
+    assert_eq!(status, 200, "login {name}: {v}");
+    User {
+        name: name.to_owned(),
+        token: v["token"].as_str().expect("token").to_owned(),
+        id: v["user"]["id"].as_str().expect("id").to_owned(),
+    }
+}
+
+/// Runs `chatroom create-admin --password-stdin` on the server's data
+/// directory (through its admin socket while it runs), bounded, and
+/// requires success. Returns what it printed.
+pub fn run_create_admin(s: &Server, name: &str, password: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = command(s.dir.parent().unwrap_or(&s.dir))
+        .args(["create-admin", "--username", name, "--password-stdin"])
+        .arg("--data-dir")
+        .arg(&s.dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn create-admin");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{password}\n").as_bytes())
+        .expect("write password");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while child.try_wait().expect("try_wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("create-admin did not finish in time");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("output");
+    assert!(
+        out.status.success(),
+        "create-admin failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// Creates a room and returns its JSON.
 pub async fn create_room(s: &Server, u: &User, name: &str, private: bool) -> Value {
     let res = http()
