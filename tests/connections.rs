@@ -12,7 +12,7 @@ use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Server, WAIT};
+use common::{read_http_response, Server, WAIT};
 use serde_json::Value;
 
 // --- helpers ------------------------------------------------------------
@@ -93,52 +93,14 @@ impl Res {
     }
 }
 
-/// Reads one response (Content-Length bodies) within `limit`.
+/// Reads one response (Content-Length bodies) within `limit`; the head
+/// lowercased, so header names compare without regard to case.
 fn read_response(stream: &mut TcpStream, limit: Duration) -> Res {
-    stream
-        .set_read_timeout(Some(Duration::from_millis(100)))
-        .expect("timeout");
-    let deadline = Instant::now() + limit;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-            let len = head
-                .lines()
-                .find_map(|l| {
-                    l.strip_prefix("content-length:")
-                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                })
-                .unwrap_or(0);
-            if buf.len() >= end + 4 + len {
-                let status = head
-                    .split_whitespace()
-                    .nth(1)
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(0);
-                let body = String::from_utf8_lossy(&buf[end + 4..end + 4 + len]).to_string();
-                return Res { status, head, body };
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no complete response within {limit:?}; got {:?}",
-            String::from_utf8_lossy(&buf)
-        );
-        match stream.read(&mut chunk) {
-            Ok(0) => panic!(
-                "connection closed before a complete response; got {:?}",
-                String::from_utf8_lossy(&buf)
-            ),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(e) => panic!("read failed ({e}); got {:?}", String::from_utf8_lossy(&buf)),
-        }
+    let (status, head, body) = read_http_response(stream, limit);
+    Res {
+        status,
+        head: head.to_ascii_lowercase(),
+        body,
     }
 }
 

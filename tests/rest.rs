@@ -7,7 +7,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -220,63 +220,6 @@ async fn send_many(c: &mut Client, room: &str, texts: &[String]) -> Vec<String> 
 async fn join(c: &mut Client, room: &str) {
     let ack = c.call("joinRoom", json!({"roomId": room})).await;
     assert_eq!(ack["event"], "ack", "joinRoom: {ack}");
-}
-
-// --- raw HTTP over a std TcpStream ------------------------------------------
-
-/// Reads one HTTP response (status line, headers, Content-Length body) or
-/// whatever arrived before EOF or the deadline.
-fn read_response(stream: &mut std::net::TcpStream) -> (u16, String, String) {
-    stream
-        .set_read_timeout(Some(Duration::from_millis(200)))
-        .expect("timeout");
-    let deadline = Instant::now() + WAIT;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    loop {
-        if let Some(end) = find(&buf, b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_string();
-            let len = head
-                .lines()
-                .find_map(|l| {
-                    l.to_ascii_lowercase()
-                        .strip_prefix("content-length:")
-                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                })
-                .unwrap_or(0);
-            if buf.len() >= end + 4 + len {
-                let status = head
-                    .split_whitespace()
-                    .nth(1)
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(0);
-                let body = String::from_utf8_lossy(&buf[end + 4..end + 4 + len]).to_string();
-                return (status, head, body);
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no complete response in time; got {:?}",
-            String::from_utf8_lossy(&buf)
-        );
-        match stream.read(&mut chunk) {
-            Ok(0) => panic!(
-                "connection closed before a complete response; got {:?}",
-                String::from_utf8_lossy(&buf)
-            ),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(e) => panic!("read failed ({e}); got {:?}", String::from_utf8_lossy(&buf)),
-        }
-    }
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 // --- hand-made JWTs: base64url and HMAC-SHA256 with std only ------------------
@@ -894,7 +837,7 @@ async fn oversized_chunked_body_is_413() {
         }
         let _ = writer.write_all(b"1a\r\n\"x\", \"password\": \"y\"}      \r\n0\r\n\r\n");
     });
-    let (status, head, body) = read_response(&mut stream);
+    let (status, head, body) = read_http_response(&mut stream, WAIT);
     let _ = sender.join();
     let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
     assert_error(
@@ -920,7 +863,7 @@ async fn oversized_body_with_expect_continue_is_413_before_the_body() {
     );
     stream.write_all(head.as_bytes()).expect("write head");
     // No body is sent: the answer must come without it, and not be 100.
-    let (status, head, body) = read_response(&mut stream);
+    let (status, head, body) = read_http_response(&mut stream, WAIT);
     let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
     assert_error(
         &format!("Expect: 100-continue ({head})"),

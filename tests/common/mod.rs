@@ -632,3 +632,59 @@ pub async fn all_messages(s: &Server, u: &User, room: &str) -> Vec<Value> {
     );
     fwd
 }
+
+/// Reads one HTTP response (status line, headers, Content-Length body) or
+/// fails when none arrives whole before EOF or the deadline. The head keeps
+/// its case.
+pub fn read_http_response(
+    stream: &mut std::net::TcpStream,
+    limit: Duration,
+) -> (u16, String, String) {
+    use std::io::Read;
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let deadline = std::time::Instant::now() + limit;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_string();
+            let len = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + len {
+                let status = head
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0);
+                let body = String::from_utf8_lossy(&buf[end + 4..end + 4 + len]).to_string();
+                return (status, head, body);
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no complete response in time; got {:?}",
+            String::from_utf8_lossy(&buf)
+        );
+        match stream.read(&mut chunk) {
+            Ok(0) => panic!(
+                "connection closed before a complete response; got {:?}",
+                String::from_utf8_lossy(&buf)
+            ),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => panic!("read failed ({e}); got {:?}", String::from_utf8_lossy(&buf)),
+        }
+    }
+}
