@@ -12,7 +12,6 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod http;
-pub mod limits;
 pub mod model;
 pub mod server;
 pub mod store;

@@ -277,12 +277,49 @@ fn expire(q: &mut VecDeque<Instant>, now: Instant, window: Duration) {
     }
 }
 
-/// A token bucket per key: `burst` tokens, refilled at `rate` a second.
+/// One token bucket: `burst` tokens, refilled continuously at `rate` a
+/// second. The one refill rule of every limit of this kind (messages per
+/// user, rooms per user and hour, joins per connection).
+#[derive(Clone, Copy, Debug)]
+pub struct Bucket {
+    tokens: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    /// A full bucket.
+    pub fn full(burst: f64) -> Bucket {
+        Bucket {
+            tokens: burst,
+            last: Instant::now(),
+        }
+    }
+
+    /// Takes one token, or says in how many seconds (at least 1) one is there.
+    pub fn take(&mut self, rate: f64, burst: f64) -> Result<(), u64> {
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * rate).min(burst);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - self.tokens) / rate).ceil().max(1.0) as u64)
+        }
+    }
+}
+
+/// Keys a [`TokenBuckets`] tracks before it drops the ones that are full
+/// again (they would start fresh anyway), so memory stays bounded.
+const MAX_BUCKETS: usize = 100_000;
+
+/// A [`Bucket`] per key. Taking a token is one step under a lock, so
+/// concurrent requests can never together exceed the allowance.
 #[derive(Clone)]
 pub struct TokenBuckets<K> {
     rate: f64,
     burst: f64,
-    buckets: Arc<Mutex<HashMap<K, (f64, Instant)>>>,
+    buckets: Arc<Mutex<HashMap<K, Bucket>>>,
 }
 
 impl<K: std::hash::Hash + Eq + Clone> TokenBuckets<K> {
@@ -294,23 +331,27 @@ impl<K: std::hash::Hash + Eq + Clone> TokenBuckets<K> {
         }
     }
 
+    /// `per_hour` actions per key, refilled continuously over an hour.
+    pub fn per_hour(per_hour: u32) -> Self {
+        let n = per_hour.max(1);
+        TokenBuckets::new(f64::from(n) / 3600.0, n)
+    }
+
+    /// Takes one token for `key`, or says in how many seconds one is there.
+    pub fn take(&self, key: &K) -> Result<(), u64> {
+        let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= MAX_BUCKETS && !map.contains_key(key) {
+            let full = Duration::from_secs_f64(self.burst / self.rate);
+            map.retain(|_, b| b.last.elapsed() < full);
+        }
+        map.entry(key.clone())
+            .or_insert_with(|| Bucket::full(self.burst))
+            .take(self.rate, self.burst)
+    }
+
     /// Takes one token for `key`; false when the bucket is empty.
     pub fn try_take(&self, key: &K) -> bool {
-        let now = Instant::now();
-        let mut map = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() > 100_000 {
-            let full = self.burst / self.rate;
-            map.retain(|_, (_, t)| now.duration_since(*t).as_secs_f64() < full);
-        }
-        let (tokens, last) = map.entry(key.clone()).or_insert((self.burst, now));
-        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.rate).min(self.burst);
-        *last = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+        self.take(key).is_ok()
     }
 }
 
@@ -401,6 +442,16 @@ mod tests {
         t.refund_registration(first);
         t.admit_registration(Some(ADDR), Some(2)).expect("refunded");
         assert!(t.admit_registration(Some(ADDR), None).is_ok(), "off");
+    }
+
+    #[test]
+    fn hourly_buckets_allow_the_number_then_say_when() {
+        let h = TokenBuckets::per_hour(2);
+        assert!(h.take(&1).is_ok());
+        assert!(h.take(&1).is_ok());
+        let wait = h.take(&1).expect_err("third in the hour");
+        assert!((1..=1800).contains(&wait), "{wait}");
+        assert!(h.take(&2).is_ok());
     }
 
     #[test]

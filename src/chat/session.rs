@@ -26,6 +26,7 @@ use super::hub::{Conn, Kill, Outbound};
 use super::writer::{Outgoing, Reply, WriteFailed};
 use crate::app::{App, AuthUser};
 use crate::model::{MessageId, RoomId, RoomView};
+use crate::throttle::Bucket;
 use crate::validate;
 
 /// The socket type of a session.
@@ -101,39 +102,8 @@ struct Session {
     strikes: u32,
     strike_window_start: Instant,
     last_seen: Instant,
-    /// `None` when `--join-rate` is off.
-    join_limit: Option<Bucket>,
-}
-
-/// A token bucket of one connection: [`JOIN_BURST`] tokens, refilled at
-/// `rate` a second.
-struct Bucket {
-    rate: f64,
-    tokens: f64,
-    last: Instant,
-}
-
-impl Bucket {
-    fn new(rate: f64) -> Bucket {
-        Bucket {
-            rate,
-            tokens: JOIN_BURST,
-            last: Instant::now(),
-        }
-    }
-
-    fn try_take(&mut self) -> bool {
-        let now = Instant::now();
-        let refill = now.duration_since(self.last).as_secs_f64() * self.rate;
-        self.tokens = (self.tokens + refill).min(JOIN_BURST);
-        self.last = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
+    /// The `--join-rate` (joins a second) and its bucket; `None` when off.
+    join_limit: Option<(f64, Bucket)>,
 }
 
 /// Runs a connection until it closes.
@@ -161,7 +131,10 @@ pub async fn run(app: App, mut ws: Socket, user: AuthUser) {
         strikes: 0,
         strike_window_start: Instant::now(),
         last_seen: Instant::now(),
-        join_limit: app.settings.join_rate.map(Bucket::new),
+        join_limit: app
+            .settings
+            .join_rate
+            .map(|rate| (rate, Bucket::full(JOIN_BURST))),
     };
     let mut pending: FuturesOrdered<PendingAck> = FuturesOrdered::new();
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
@@ -585,11 +558,13 @@ impl Session {
 
     /// One token of the `--join-rate` bucket, or `rate_limited`.
     fn take_join_token(&mut self) -> Result<(), Refusal> {
-        if self.join_limit.as_mut().is_some_and(|b| !b.try_take()) {
-            return refuse(
-                ErrorCode::RateLimited,
-                "joining and leaving rooms too fast; slow down",
-            );
+        if let Some((rate, bucket)) = &mut self.join_limit {
+            if bucket.take(*rate, JOIN_BURST).is_err() {
+                return refuse(
+                    ErrorCode::RateLimited,
+                    "joining and leaving rooms too fast; slow down",
+                );
+            }
         }
         Ok(())
     }

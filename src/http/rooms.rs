@@ -7,9 +7,9 @@ use warp::{Filter, Rejection, Reply};
 use super::{authenticated, body, reply, with_app};
 use crate::app::{App, AuthUser};
 use crate::error::ApiError;
-use crate::limits::Hourly;
 use crate::model::{MessageId, Room, RoomId, RoomView, UserId};
 use crate::store::StoreError;
+use crate::throttle::TokenBuckets;
 use crate::validate;
 
 /// Page size when the client names none.
@@ -48,7 +48,10 @@ struct Online {
 pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     let limit = body::Limits::of(&app.settings);
     // One allowance per server, held by the route that spends it.
-    let create_rate = app.settings.room_create_rate.map(Hourly::<UserId>::new);
+    let create_rate = app
+        .settings
+        .room_create_rate
+        .map(TokenBuckets::<UserId>::per_hour);
     let auth = authenticated(app.clone());
     let state = with_app(app);
 
@@ -148,7 +151,7 @@ async fn create(
     app: App,
     user: AuthUser,
     b: NewRoom,
-    rate: Option<Hourly<UserId>>,
+    rate: Option<TokenBuckets<UserId>>,
 ) -> Result<impl Reply, ApiError> {
     let name = validate::room_name(&b.name)
         .map_err(ApiError::Validation)?
