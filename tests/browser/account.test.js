@@ -4,40 +4,25 @@
 
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
-  HOOK, PASSWORD, SCREENSHOT_DIR, TEST_TIMEOUT_MS, api, launchBrowser, loginViaUI, newContext, registerViaUI, removeDir,
-  startServer, waitConnected,
+  PASSWORD, SCREENSHOT_DIR, TEST_TIMEOUT_MS, api, loginViaUI, registerViaUI, serverAndBrowser, waitConnected,
 } from './helpers.js';
 
 const NEW_PASSWORD = 'a brand new passphrase';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-}, HOOK);
-
-after(async () => {
-  if (browser) await browser.close();
-  if (server) {
-    await server.stop();
-    await removeDir(server.dataDir);
-  }
-}, HOOK);
+const env = serverAndBrowser();
 
 test('changing the password logs this page in again and other devices out', { timeout: TEST_TIMEOUT_MS }, async () => {
-  const ctx = await newContext(browser, server);
+  const ctx = await env.newContext();
   const page = await ctx.newPage();
-  await registerViaUI(page, server, 'alice');
+  await registerViaUI(page, env.server, 'alice');
   const oldToken = await page.evaluate(() => localStorage.getItem('chatroom.token'));
 
   // Another device, logged in before the change.
-  const other = await newContext(browser, server);
+  const other = await env.newContext();
   const otherPage = await other.newPage();
-  await loginViaUI(otherPage, server, 'alice');
+  await loginViaUI(otherPage, env.server, 'alice');
 
   await page.getByRole('button', { name: 'Change password' }).click();
   const dialog = page.locator('#password-dialog');
@@ -60,16 +45,16 @@ test('changing the password logs this page in again and other devices out', { ti
   assert.equal(await page.locator('#me-name').textContent(), 'alice');
   const newToken = await page.evaluate(() => localStorage.getItem('chatroom.token'));
   assert.ok(newToken && newToken !== oldToken, 'a new token is saved');
-  await assert.rejects(api(server, 'GET', '/api/users/me', { token: oldToken }), /401/);
-  assert.equal((await api(server, 'GET', '/api/users/me', { token: newToken })).username, 'alice');
+  await assert.rejects(api(env.server, 'GET', '/api/users/me', { token: oldToken }), /401/);
+  assert.equal((await api(env.server, 'GET', '/api/users/me', { token: newToken })).username, 'alice');
 
   // The other device's socket was closed and its token refused.
   await otherPage.locator('#auth-error', { hasText: 'session ended' }).waitFor();
 
   // The new password logs in; the old one no longer does.
-  const fresh = await newContext(browser, server);
+  const fresh = await env.newContext();
   const freshPage = await fresh.newPage();
-  await loginViaUI(freshPage, server, 'alice', NEW_PASSWORD);
+  await loginViaUI(freshPage, env.server, 'alice', NEW_PASSWORD);
 
   for (const c of [ctx, other, fresh]) {
     assert.deepEqual(c.foreign, []);
@@ -77,6 +62,6 @@ test('changing the password logs this page in again and other devices out', { ti
     await c.close();
   }
   await assert.rejects(
-    api(server, 'POST', '/api/users/login', { body: { username: 'alice', password: PASSWORD } }), /401/,
+    api(env.server, 'POST', '/api/users/login', { body: { username: 'alice', password: PASSWORD } }), /401/,
   );
 });

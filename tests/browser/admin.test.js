@@ -6,41 +6,30 @@
 
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
-  HOOK, PASSWORD, SCREENSHOT_DIR, TEST_TIMEOUT_MS, createAdmin, createRoom, launchBrowser, loginViaUI, logTexts,
-  messageAction, messageRow, newContext, openRoomViaUI, registerUser, removeDir, roomButton, sendViaUI,
-  startServer, waitConnected, waitForMessage,
+  PASSWORD, SCREENSHOT_DIR, TEST_TIMEOUT_MS, createAdmin, createRoom, loginViaUI, logTexts, messageAction,
+  messageRow, openRoomViaUI, registerUser, roomButton, sendViaUI, serverAndBrowser, waitConnected, waitForMessage,
   waitForFocus,
 } from './helpers.js';
 
-let server;
-let browser;
 /** Pages kept open across the tests: {ann, bob} with their contexts. */
 const open = {};
 
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-  const ann = await registerUser(server, 'ann');
-  await registerUser(server, 'bob');
-  await createRoom(server, ann.token, 'lobby', { description: 'Owned by ann' });
-  for (const name of ['ann', 'bob']) {
-    const ctx = await newContext(browser, server);
-    const page = await ctx.newPage();
-    await loginViaUI(page, server, name);
-    await openRoomViaUI(page, 'lobby');
-    open[name] = { ctx, page };
-  }
-}, HOOK);
-
-after(async () => {
-  if (browser) await browser.close();
-  if (server) {
-    await server.stop();
-    await removeDir(server.dataDir);
-  }
-}, HOOK);
+const env = serverAndBrowser({
+  setup: async () => {
+    const ann = await registerUser(env.server, 'ann');
+    await registerUser(env.server, 'bob');
+    await createRoom(env.server, ann.token, 'lobby', { description: 'Owned by ann' });
+    for (const name of ['ann', 'bob']) {
+      const ctx = await env.newContext();
+      const page = await ctx.newPage();
+      await loginViaUI(page, env.server, name);
+      await openRoomViaUI(page, 'lobby');
+      open[name] = { ctx, page };
+    }
+  },
+});
 
 /** The buttons of a message row, by accessible name. */
 const actionNames = (page, text) =>
@@ -164,7 +153,7 @@ test('the room owner deletes another user\'s message after confirming', { timeou
 test('deleting a room removes it from every page', { timeout: TEST_TIMEOUT_MS }, async () => {
   const { ann, bob } = { ann: open.ann.page, bob: open.bob.page };
   const annToken = await ann.evaluate(() => localStorage.getItem('chatroom.token'));
-  await createRoom(server, annToken, 'doomed');
+  await createRoom(env.server, annToken, 'doomed');
   for (const page of [ann, bob]) {
     await page.reload();
     await waitConnected(page);
@@ -189,10 +178,10 @@ test('deleting a room removes it from every page', { timeout: TEST_TIMEOUT_MS },
 
 test('an admin made while the server runs disables and enables a user', { timeout: TEST_TIMEOUT_MS }, async () => {
   const { ann, bob } = { ann: open.ann.page, bob: open.bob.page };
-  assert.match(await createAdmin(server, 'root'), /root/);
-  const ctx = await newContext(browser, server);
+  assert.match(await createAdmin(env.server, 'root'), /root/);
+  const ctx = await env.newContext();
   const root = await ctx.newPage();
-  await loginViaUI(root, server, 'root');
+  await loginViaUI(root, env.server, 'root');
   await openRoomViaUI(root, 'lobby');
 
   // In someone else's room an admin may delete any message, edit none.
@@ -252,7 +241,7 @@ test('an admin made while the server runs disables and enables a user', { timeou
   await enable.click();
   await panel.locator('#users-status', { hasText: 'bob was enabled' }).waitFor();
   await panel.getByRole('button', { name: 'Disable bob' }).waitFor();
-  await loginViaUI(bob, server, 'bob');
+  await loginViaUI(bob, env.server, 'bob');
 
   // The admin adds an account with the panel's form.
   const add = panel.getByRole('form', { name: 'Add a user' });
@@ -291,9 +280,9 @@ test('an admin made while the server runs disables and enables a user', { timeou
   assert.equal(await panel.locator('tbody tr').count(), 4, 'no second cat');
 
   // The new account logs in, as an admin.
-  const catCtx = await newContext(browser, server);
+  const catCtx = await env.newContext();
   const cat = await catCtx.newPage();
-  await loginViaUI(cat, server, 'cat');
+  await loginViaUI(cat, env.server, 'cat');
   await cat.getByRole('button', { name: 'Users' }).waitFor({ state: 'visible' });
   checkClean(catCtx);
   await catCtx.close();

@@ -3,30 +3,15 @@
 // that registration is closed.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
-  HOOK, TEST_TIMEOUT_MS, launchBrowser, newContext, registerUser, removeDir, startServer, waitConnected,
+  TEST_TIMEOUT_MS, newContext, registerUser, removeDir, serverAndBrowser, startServer, waitConnected,
 } from './helpers.js';
 
-let server;
-let browser;
+const env = serverAndBrowser({ setup: () => registerUser(env.server, 'alice') });
 
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-  await registerUser(server, 'alice');
-}, HOOK);
-
-after(async () => {
-  if (browser) await browser.close();
-  if (server) {
-    await server.stop();
-    await removeDir(server.dataDir);
-  }
-}, HOOK);
-
-async function authPage(srv = server) {
-  const ctx = await newContext(browser, srv);
+async function authPage(srv = env.server) {
+  const ctx = await newContext(env.browser, srv);
   const page = await ctx.newPage();
   await page.goto(srv.url + '/');
   const form = page.locator('#auth-form');
@@ -79,7 +64,7 @@ test('repeated failures are rate limited with a wait time', { timeout: TEST_TIME
 });
 
 test('a saved token the server rejects is dropped', { timeout: TEST_TIMEOUT_MS }, async () => {
-  const ctx = await newContext(browser, server);
+  const ctx = await env.newContext();
   await ctx.addInitScript(() => {
     if (location.protocol === 'http:' && !sessionStorage.getItem('seeded')) {
       sessionStorage.setItem('seeded', '1');
@@ -87,7 +72,7 @@ test('a saved token the server rejects is dropped', { timeout: TEST_TIMEOUT_MS }
     }
   });
   const page = await ctx.newPage();
-  await page.goto(server.url + '/');
+  await page.goto(env.server.url + '/');
   await page.locator('#auth-error', { hasText: 'Your account was disabled or your session ended' }).waitFor();
   assert.equal(await page.evaluate(() => localStorage.getItem('chatroom.token')), null);
   assert.deepEqual(ctx.errors, []);
@@ -95,13 +80,13 @@ test('a saved token the server rejects is dropped', { timeout: TEST_TIMEOUT_MS }
 });
 
 test('a valid saved token logs straight in', { timeout: TEST_TIMEOUT_MS }, async () => {
-  const { token } = await registerUser(server, 'returning');
-  const ctx = await newContext(browser, server);
+  const { token } = await registerUser(env.server, 'returning');
+  const ctx = await env.newContext();
   await ctx.addInitScript((t) => {
     if (location.protocol === 'http:' && !localStorage.getItem('chatroom.token')) localStorage.setItem('chatroom.token', t);
   }, token);
   const page = await ctx.newPage();
-  await page.goto(server.url + '/');
+  await page.goto(env.server.url + '/');
   await waitConnected(page);
   assert.equal(await page.locator('#me-name').textContent(), 'returning');
   assert.deepEqual(ctx.errors, []);

@@ -5,6 +5,7 @@
 
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { after, before } from 'node:test';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -175,6 +176,47 @@ export async function launchBrowser() {
       '--no-first-run', '--disable-component-update', '--disable-sync'],
     timeout: 30000,
   });
+}
+
+/**
+ * The server and the browser that every test of one file shares. Call it
+ * once at the top of the file: it registers a `before` hook that starts a
+ * fresh server (with a fresh data directory and `extraArgs`) and a browser,
+ * then awaits `setup(env)` (what the file's tests share, e.g. seeded
+ * users), and an `after` hook that closes the browser, stops the server and
+ * removes its data directory. `setup` is a parameter rather than a second
+ * `before` of the file because Node 20 starts top-level `before` hooks as
+ * they are registered, without waiting for the previous one. The tests read
+ * `server` and `browser` from the returned object once the hooks ran;
+ * `restart()` replaces `server` with one on the same port and data
+ * directory, so the `after` hook stops the one that runs at the end.
+ */
+export function serverAndBrowser({ extraArgs = [], setup } = {}) {
+  const env = {
+    server: undefined,
+    browser: undefined,
+    /** A checked browser context on the server (see `newContext`). */
+    newContext: (options) => newContext(env.browser, env.server, options),
+    /** A WebSocket sender on the server (see `openBot`). */
+    openBot: () => openBot(env.browser, env.server),
+    async restart() {
+      env.server = await restartServer(env.server);
+      return env.server;
+    },
+  };
+  before(async () => {
+    env.server = await startServer({ extraArgs });
+    env.browser = await launchBrowser();
+    if (setup) await setup(env);
+  }, HOOK);
+  after(async () => {
+    if (env.browser) await env.browser.close();
+    if (env.server) {
+      await env.server.stop();
+      await removeDir(env.server.dataDir);
+    }
+  }, HOOK);
+  return env;
 }
 
 /**

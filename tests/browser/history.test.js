@@ -2,42 +2,28 @@
 // first message, with every message shown once and in order.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
-  HOOK, TEST_TIMEOUT_MS, UI_TIMEOUT_MS, createRoom, launchBrowser, loginViaUI, logTexts, newContext, openBot,
-  openRoomViaUI, registerUser, removeDir, sleep, startServer, waitForMessage,
+  TEST_TIMEOUT_MS, UI_TIMEOUT_MS, createRoom, loginViaUI, logTexts, openRoomViaUI, registerUser, serverAndBrowser,
+  sleep, waitForMessage,
 } from './helpers.js';
 
 const SEEDED = 120;
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-}, HOOK);
-
-after(async () => {
-  if (browser) await browser.close();
-  if (server) {
-    await server.stop();
-    await removeDir(server.dataDir);
-  }
-}, HOOK);
+const env = serverAndBrowser();
 
 test('scrolling up loads older messages until the beginning', { timeout: TEST_TIMEOUT_MS }, async () => {
-  const alice = await registerUser(server, 'alice');
-  const bob = await registerUser(server, 'bob');
-  const room = await createRoom(server, alice.token, 'long-history');
+  const alice = await registerUser(env.server, 'alice');
+  const bob = await registerUser(env.server, 'bob');
+  const room = await createRoom(env.server, alice.token, 'long-history');
   const texts = Array.from({ length: SEEDED }, (_, i) => `history message ${String(i + 1).padStart(3, '0')}`);
-  const bot = await openBot(browser, server);
+  const bot = await env.openBot();
   await bot.send(bob.token, room.id, texts);
   await bot.close();
 
-  const ctx = await newContext(browser, server);
+  const ctx = await env.newContext();
   const page = await ctx.newPage();
-  await loginViaUI(page, server, 'alice');
+  await loginViaUI(page, env.server, 'alice');
   await openRoomViaUI(page, 'long-history');
   await waitForMessage(page, texts.at(-1));
 

@@ -3,38 +3,24 @@
 // a reload.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
-  HOOK, TEST_TIMEOUT_MS, createRoomViaUI, launchBrowser, logTexts, newContext, openRoomViaUI, registerViaUI,
-  removeDir, roomButton, sendViaUI, startServer, waitConnected, waitForMessage,
+  TEST_TIMEOUT_MS, createRoomViaUI, logTexts, openRoomViaUI, registerViaUI, roomButton, sendViaUI, serverAndBrowser,
+  waitConnected, waitForMessage,
 } from './helpers.js';
 
-let server;
-let browser;
+const env = serverAndBrowser();
 const contexts = [];
 
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-}, HOOK);
-
-after(async () => {
-  if (browser) await browser.close();
-  if (server) {
-    await server.stop();
-    await removeDir(server.dataDir);
-  }
-}, HOOK);
-
 test('two users register, join a room and chat live both ways', { timeout: TEST_TIMEOUT_MS }, async () => {
-  const ctxA = await newContext(browser, server);
-  const ctxB = await newContext(browser, server);
+  const ctxA = await env.newContext();
+  const ctxB = await env.newContext();
   contexts.push(ctxA, ctxB);
   const alice = await ctxA.newPage();
   const bob = await ctxB.newPage();
 
-  await registerViaUI(alice, server, 'alice');
-  await registerViaUI(bob, server, 'bob');
+  await registerViaUI(alice, env.server, 'alice');
+  await registerViaUI(bob, env.server, 'bob');
 
   await createRoomViaUI(alice, 'general', { description: 'Everything and nothing' });
 
@@ -104,12 +90,12 @@ test('two users register, join a room and chat live both ways', { timeout: TEST_
 });
 
 test('the owner of a private room adds and removes a member', { timeout: TEST_TIMEOUT_MS }, async () => {
-  const ctxA = await newContext(browser, server);
-  const ctxC = await newContext(browser, server);
+  const ctxA = await env.newContext();
+  const ctxC = await env.newContext();
   const owner = await ctxA.newPage();
   const member = await ctxC.newPage();
-  await registerViaUI(owner, server, 'olivia');
-  await registerViaUI(member, server, 'charlie');
+  await registerViaUI(owner, env.server, 'olivia');
+  await registerViaUI(member, env.server, 'charlie');
 
   await createRoomViaUI(owner, 'secret', { isPrivate: true, description: 'Only for us' });
   const admin = owner.locator('#members-admin');

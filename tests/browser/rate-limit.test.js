@@ -2,33 +2,19 @@
 // error frame; the page says so, keeps the unsent text, and recovers.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
-  HOOK, TEST_TIMEOUT_MS, createRoomViaUI, launchBrowser, logTexts, newContext, registerViaUI, removeDir,
-  sendViaUI, sleep, startServer, waitConnected, waitForMessage,
+  TEST_TIMEOUT_MS, createRoomViaUI, logTexts, registerViaUI, sendViaUI, serverAndBrowser, sleep, waitConnected,
+  waitForMessage,
 } from './helpers.js';
 
-let server;
-let browser;
-
-before(async () => {
-  // One message a second after a burst of two.
-  server = await startServer({ extraArgs: ['--message-rate', '1', '--message-burst', '2'] });
-  browser = await launchBrowser();
-}, HOOK);
-
-after(async () => {
-  if (browser) await browser.close();
-  if (server) {
-    await server.stop();
-    await removeDir(server.dataDir);
-  }
-}, HOOK);
+// One message a second after a burst of two.
+const env = serverAndBrowser({ extraArgs: ['--message-rate', '1', '--message-burst', '2'] });
 
 test('a rate-limited message is explained and can be sent again', { timeout: TEST_TIMEOUT_MS }, async () => {
-  const ctx = await newContext(browser, server);
+  const ctx = await env.newContext();
   const page = await ctx.newPage();
-  await registerViaUI(page, server, 'speedy');
+  await registerViaUI(page, env.server, 'speedy');
   await createRoomViaUI(page, 'fast');
 
   await sendViaUI(page, 'one');

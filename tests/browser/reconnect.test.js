@@ -4,38 +4,24 @@
 // what was sent while it was away appears exactly once, in order.
 
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
-  HOOK, TEST_TIMEOUT_MS, createRoom, launchBrowser, loginViaUI, logTexts, newContext, openBot, openRoomViaUI,
-  registerUser, removeDir, restartServer, roomButton, sendViaUI, sleep, startServer, waitConnected, waitForMessage,
+  TEST_TIMEOUT_MS, createRoom, loginViaUI, logTexts, openRoomViaUI, registerUser, roomButton, sendViaUI,
+  serverAndBrowser, sleep, waitConnected, waitForMessage,
 } from './helpers.js';
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-}, HOOK);
-
-after(async () => {
-  if (browser) await browser.close();
-  if (server) {
-    await server.stop();
-    await removeDir(server.dataDir);
-  }
-}, HOOK);
+const env = serverAndBrowser();
 
 test('after a server restart the page reconnects and resumes without loss or duplicates', { timeout: TEST_TIMEOUT_MS }, async () => {
-  const alice = await registerUser(server, 'alice');
-  const bob = await registerUser(server, 'bob');
-  const room = await createRoom(server, alice.token, 'resume');
-  const other = await createRoom(server, alice.token, 'elsewhere');
-  const bot = await openBot(browser, server);
+  const alice = await registerUser(env.server, 'alice');
+  const bob = await registerUser(env.server, 'bob');
+  const room = await createRoom(env.server, alice.token, 'resume');
+  const other = await createRoom(env.server, alice.token, 'elsewhere');
+  const bot = await env.openBot();
 
-  const ctx = await newContext(browser, server);
+  const ctx = await env.newContext();
   const page = await ctx.newPage();
-  await loginViaUI(page, server, 'alice');
+  await loginViaUI(page, env.server, 'alice');
   await openRoomViaUI(page, 'resume');
 
   const before = ['before 1', 'before 2', 'before 3'];
@@ -46,13 +32,13 @@ test('after a server restart the page reconnects and resumes without loss or dup
   await roomButton(page, 'elsewhere').locator('.badge', { hasText: '1' }).waitFor();
 
   // Stop the server; the page notices and says so.
-  await server.stop();
+  await env.server.stop();
   await page.locator('#conn-status[data-state="reconnecting"]').waitFor();
 
   // Hold the page offline while the server comes back, so the messages
   // below are certainly sent while the page is disconnected.
   await ctx.setOffline(true);
-  server = await restartServer(server);
+  await env.restart();
 
   const away = ['while away 1', 'while away 2', 'while away 3', 'while away 4', 'while away 5'];
   await bot.send(bob.token, room.id, away);
@@ -103,17 +89,17 @@ test('after a server restart the page reconnects and resumes without loss or dup
 });
 
 test('a plain restart with the page online also resumes cleanly', { timeout: TEST_TIMEOUT_MS }, async () => {
-  const bob = await registerUser(server, 'bob2');
-  const ctx = await newContext(browser, server);
+  const bob = await registerUser(env.server, 'bob2');
+  const ctx = await env.newContext();
   const page = await ctx.newPage();
-  await loginViaUI(page, server, 'alice');
+  await loginViaUI(page, env.server, 'alice');
   await openRoomViaUI(page, 'resume');
   await waitForMessage(page, 'alice is back');
   const start = await logTexts(page);
   const roomId = await page.locator('#room-list .room-btn[aria-current="page"]').getAttribute('data-room-id');
 
-  const bot = await openBot(browser, server);
-  server = await restartServer(server);
+  const bot = await env.openBot();
+  await env.restart();
   // Sent as soon as the server is back; the page reconnects on its own
   // schedule, before, during or after these.
   await bot.send(bob.token, roomId, ['restart 1', 'restart 2', 'restart 3']);

@@ -5,42 +5,28 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
-  HOOK, SCREENSHOT_DIR, TEST_TIMEOUT_MS, createRoom, launchBrowser, newContext, openBot, registerUser,
-  openRoomViaUI, removeDir, roomButton, sleep, startServer, waitConnected, waitForMessage, api,
+  SCREENSHOT_DIR, TEST_TIMEOUT_MS, createRoom, registerUser, openRoomViaUI, roomButton, serverAndBrowser, sleep,
+  waitConnected, waitForMessage, api,
 } from './helpers.js';
 
-let server;
-let browser;
 let world;
 
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-  world = await seedWorld();
-}, HOOK);
-
-after(async () => {
-  if (browser) await browser.close();
-  if (server) {
-    await server.stop();
-    await removeDir(server.dataDir);
-  }
-}, HOOK);
+const env = serverAndBrowser({ setup: async () => { world = await seedWorld(); } });
 
 /** A few users, rooms and messages so the screenshots show a real chat. */
 async function seedWorld() {
-  const alice = await registerUser(server, 'alice');
-  const bob = await registerUser(server, 'bob');
-  const carol = await registerUser(server, 'carol');
-  const general = await createRoom(server, alice.token, 'general', { description: 'Team chat: anything goes' });
-  const random = await createRoom(server, bob.token, 'random', { description: 'Off-topic' });
-  await createRoom(server, carol.token, 'announcements', { description: 'Release notes and news' });
-  const design = await createRoom(server, alice.token, 'design-team', { private: true, description: 'Mock-ups and reviews' });
-  await api(server, 'POST', `/api/rooms/${design.id}/members`, { token: alice.token, body: { username: 'bob' } });
+  const alice = await registerUser(env.server, 'alice');
+  const bob = await registerUser(env.server, 'bob');
+  const carol = await registerUser(env.server, 'carol');
+  const general = await createRoom(env.server, alice.token, 'general', { description: 'Team chat: anything goes' });
+  const random = await createRoom(env.server, bob.token, 'random', { description: 'Off-topic' });
+  await createRoom(env.server, carol.token, 'announcements', { description: 'Release notes and news' });
+  const design = await createRoom(env.server, alice.token, 'design-team', { private: true, description: 'Mock-ups and reviews' });
+  await api(env.server, 'POST', `/api/rooms/${design.id}/members`, { token: alice.token, body: { username: 'bob' } });
 
-  const bot = await openBot(browser, server);
+  const bot = await env.openBot();
   await bot.send(bob.token, general.id, ['Morning all! Coffee is on in the kitchen.']);
   await bot.send(carol.token, general.id, [
     'Did anyone look at the release checklist?',
@@ -55,7 +41,7 @@ async function seedWorld() {
 
 /** A context logged in with a token, as after a previous visit. */
 async function loggedIn(token, options = {}) {
-  const ctx = await newContext(browser, server, options);
+  const ctx = await env.newContext(options);
   await ctx.addInitScript((t) => {
     if (location.protocol === 'http:') localStorage.setItem('chatroom.token', t);
   }, token);
@@ -63,7 +49,7 @@ async function loggedIn(token, options = {}) {
 }
 
 test('security headers are set on /', { timeout: TEST_TIMEOUT_MS }, async () => {
-  const res = await fetch(server.url + '/', { signal: AbortSignal.timeout(10000) });
+  const res = await fetch(env.server.url + '/', { signal: AbortSignal.timeout(10000) });
   assert.equal(res.status, 200);
   const csp = res.headers.get('content-security-policy');
   assert.ok(csp, 'Content-Security-Policy is set');
@@ -81,17 +67,17 @@ test('phone and desktop screenshots', { timeout: TEST_TIMEOUT_MS }, async () => 
   for (const who of [world.bob, world.carol]) {
     const ctx = await loggedIn(who.token);
     const page = await ctx.newPage();
-    await page.goto(server.url + '/');
+    await page.goto(env.server.url + '/');
     await waitConnected(page);
     await openRoomViaUI(page, 'general');
     others.push({ ctx, page });
   }
-  const bot = await openBot(browser, server);
+  const bot = await env.openBot();
 
   async function shoot(name, options) {
     const ctx = await loggedIn(world.alice.token, options);
     const page = await ctx.newPage();
-    await page.goto(server.url + '/');
+    await page.goto(env.server.url + '/');
     await waitConnected(page);
     await page.evaluate(() => document.fonts.ready);
     if (!(await page.locator('#room-title', { hasText: /^general$/ }).isVisible())) {

@@ -5,10 +5,10 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
-  HOOK, REPO_ROOT, TEST_TIMEOUT_MS, createRoom, launchBrowser, logTexts, newContext, openBot, openRoomViaUI,
-  registerUser, registerViaUI, removeDir, sendViaUI, sleep, startServer, waitForMessage,
+  REPO_ROOT, TEST_TIMEOUT_MS, createRoom, logTexts, openRoomViaUI, registerUser, registerViaUI, sendViaUI,
+  serverAndBrowser, sleep, waitForMessage,
 } from './helpers.js';
 
 const IMG = '<img src=x onerror=alert(1)>';
@@ -21,28 +21,14 @@ const HOSTILE = [
   '&lt;b&gt;not bold&lt;/b&gt; <b>nor this</b>',
 ];
 
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-}, HOOK);
-
-after(async () => {
-  if (browser) await browser.close();
-  if (server) {
-    await server.stop();
-    await removeDir(server.dataDir);
-  }
-}, HOOK);
+const env = serverAndBrowser();
 
 test('an <img onerror> message shows as literal text and runs nothing', { timeout: TEST_TIMEOUT_MS }, async () => {
-  const bob = await registerUser(server, 'mallory');
+  const bob = await registerUser(env.server, 'mallory');
   const roomName = '<img src=x onerror=alert(7)> room';
-  const room = await createRoom(server, bob.token, roomName, { description: '<b onmouseover=alert(8)>desc</b>' });
+  const room = await createRoom(env.server, bob.token, roomName, { description: '<b onmouseover=alert(8)>desc</b>' });
 
-  const ctx = await newContext(browser, server);
+  const ctx = await env.newContext();
   const page = await ctx.newPage();
   const dialogs = [];
   page.on('dialog', async (d) => {
@@ -50,11 +36,11 @@ test('an <img onerror> message shows as literal text and runs nothing', { timeou
     await d.dismiss().catch(() => {});
   });
 
-  await registerViaUI(page, server, 'victim');
+  await registerViaUI(page, env.server, 'victim');
   await openRoomViaUI(page, roomName);
 
   // Sent by someone else over the WebSocket, and by the viewer through the UI.
-  const bot = await openBot(browser, server);
+  const bot = await env.openBot();
   await bot.send(bob.token, room.id, [IMG, ...HOSTILE]);
   await waitForMessage(page, 'nor this');
   await sendViaUI(page, IMG);
@@ -89,15 +75,15 @@ test('an <img onerror> message shows as literal text and runs nothing', { timeou
 });
 
 test('the page needs nothing but the server', { timeout: TEST_TIMEOUT_MS }, async () => {
-  const ctx = await newContext(browser, server);
+  const ctx = await env.newContext();
   const page = await ctx.newPage();
   const urls = [];
   page.on('request', (r) => urls.push(r.url()));
-  await page.goto(server.url + '/');
+  await page.goto(env.server.url + '/');
   await page.locator('#auth-form').waitFor();
   await page.waitForLoadState('networkidle');
   const hosts = new Set(urls.map((u) => new URL(u).host));
-  assert.deepEqual([...hosts], [server.host]);
+  assert.deepEqual([...hosts], [env.server.host]);
   // The stylesheet, the modules and the icon all came from the server.
   for (const want of ['/style.css', '/js/app.js', '/favicon.svg']) {
     assert.ok(urls.some((u) => new URL(u).pathname === want), `${want} requested`);
