@@ -16,29 +16,24 @@ async function authPage(srv = env.server) {
   await page.goto(srv.url + '/');
   const form = page.locator('#auth-form');
   await form.waitFor();
-  return { ctx, page, form, error: page.locator('#auth-error') };
+  const error = page.locator('#auth-error');
+  /** Fill in the given fields, press `button` and wait until the form explains the refusal with `text`. */
+  const expectRefusal = async (button, text, { username, password } = {}) => {
+    if (username !== undefined) await form.getByLabel('Username').fill(username);
+    if (password !== undefined) await form.getByLabel('Password').fill(password);
+    await form.getByRole('button', { name: button }).click();
+    await error.filter({ hasText: text }).waitFor();
+  };
+  return { ctx, page, form, error, expectRefusal };
 }
 
 test('wrong password, taken name and bad input are explained', { timeout: TEST_TIMEOUT_MS }, async () => {
-  const { ctx, form, error } = await authPage();
+  const { ctx, expectRefusal } = await authPage();
 
-  await form.getByLabel('Username').fill('alice');
-  await form.getByLabel('Password').fill('wrong password');
-  await form.getByRole('button', { name: 'Log in' }).click();
-  await error.filter({ hasText: 'Wrong username or password' }).waitFor();
-
-  await form.getByLabel('Password').fill('another password');
-  await form.getByRole('button', { name: 'Create account' }).click();
-  await error.filter({ hasText: 'already taken' }).waitFor();
-
-  await form.getByLabel('Username').fill('x');
-  await form.getByRole('button', { name: 'Create account' }).click();
-  await error.filter({ hasText: '3 to 32 characters' }).waitFor();
-
-  await form.getByLabel('Username').fill('newcomer');
-  await form.getByLabel('Password').fill('short');
-  await form.getByRole('button', { name: 'Create account' }).click();
-  await error.filter({ hasText: 'at least 8' }).waitFor();
+  await expectRefusal('Log in', 'Wrong username or password', { username: 'alice', password: 'wrong password' });
+  await expectRefusal('Create account', 'already taken', { password: 'another password' });
+  await expectRefusal('Create account', '3 to 32 characters', { username: 'x' });
+  await expectRefusal('Create account', 'at least 8', { username: 'newcomer', password: 'short' });
 
   assert.deepEqual(ctx.foreign, []);
   assert.deepEqual(ctx.errors, []);
@@ -96,11 +91,8 @@ test('a valid saved token logs straight in', { timeout: TEST_TIMEOUT_MS }, async
 test('a closed server says registration is closed', { timeout: TEST_TIMEOUT_MS }, async () => {
   const closed = await startServer({ extraArgs: ['--registration', 'closed'] });
   try {
-    const { ctx, form, error } = await authPage(closed);
-    await form.getByLabel('Username').fill('someone');
-    await form.getByLabel('Password').fill('long enough password');
-    await form.getByRole('button', { name: 'Create account' }).click();
-    await error.filter({ hasText: 'Registration is closed' }).waitFor();
+    const { ctx, expectRefusal } = await authPage(closed);
+    await expectRefusal('Create account', 'Registration is closed', { username: 'someone', password: 'long enough password' });
     assert.deepEqual(ctx.foreign, []);
     assert.deepEqual(ctx.errors, []);
     await ctx.close();

@@ -323,21 +323,19 @@ export async function openBot(browser, server) {
 
 // ---- driving the web client -------------------------------------------------
 
-export async function registerViaUI(page, server, username, password = PASSWORD) {
-  await page.goto(server.url + '/');
-  const form = page.locator('#auth-form');
-  await form.getByLabel('Username').fill(username);
-  await form.getByLabel('Password').fill(password);
-  await form.getByRole('button', { name: 'Create account' }).click();
-  await waitConnected(page);
-}
+export const registerViaUI = (page, server, username, password = PASSWORD) =>
+  submitAuthForm(page, server, 'Create account', username, password);
 
-export async function loginViaUI(page, server, username, password = PASSWORD) {
+export const loginViaUI = (page, server, username, password = PASSWORD) =>
+  submitAuthForm(page, server, 'Log in', username, password);
+
+/** Open the start page, fill in the log-in form and press `button`; wait until connected. */
+async function submitAuthForm(page, server, button, username, password) {
   await page.goto(server.url + '/');
   const form = page.locator('#auth-form');
   await form.getByLabel('Username').fill(username);
   await form.getByLabel('Password').fill(password);
-  await form.getByRole('button', { name: 'Log in' }).click();
+  await form.getByRole('button', { name: button }).click();
   await waitConnected(page);
 }
 

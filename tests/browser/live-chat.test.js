@@ -99,12 +99,14 @@ test('the owner of a private room adds and removes a member', { timeout: TEST_TI
 
   await createRoomViaUI(owner, 'secret', { isPrivate: true, description: 'Only for us' });
   const admin = owner.locator('#members-admin');
-  await admin.getByLabel('Username').fill('nobody-here');
-  await admin.getByRole('button', { name: 'Add', exact: true }).click();
-  await owner.locator('#member-status', { hasText: 'There is no user called nobody-here' }).waitFor();
-  await admin.getByLabel('Username').fill('charlie');
-  await admin.getByRole('button', { name: 'Add', exact: true }).click();
-  await owner.locator('#member-status', { hasText: 'charlie can now see this room' }).waitFor();
+  /** Add `name` in the owner's member form and wait for the status that says `status`. */
+  const addMember = async (name, status) => {
+    await admin.getByLabel('Username').fill(name);
+    await admin.getByRole('button', { name: 'Add', exact: true }).click();
+    await owner.locator('#member-status', { hasText: status }).waitFor();
+  };
+  await addMember('nobody-here', 'There is no user called nobody-here');
+  await addMember('charlie', 'charlie can now see this room');
 
   // Charlie's room list picks the room up (here: on reload) and he can chat in it.
   await member.reload();
@@ -122,9 +124,7 @@ test('the owner of a private room adds and removes a member', { timeout: TEST_TI
   assert.equal(await member.locator('#room-title', { hasText: 'secret' }).count(), 0);
 
   // Added back, he leaves by himself, after confirming in a dialog.
-  await admin.getByLabel('Username').fill('charlie');
-  await admin.getByRole('button', { name: 'Add', exact: true }).click();
-  await owner.locator('#member-status', { hasText: 'charlie can now see this room' }).waitFor();
+  await addMember('charlie', 'charlie can now see this room');
   await member.reload();
   await waitConnected(member);
   await openRoomViaUI(member, 'secret');
