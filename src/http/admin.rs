@@ -2,19 +2,16 @@
 //! documented in docs/protocol-additions.md): user management for admins,
 //! message edits and deletions, room deletion.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
 use super::{authenticated, body, reply, with_app};
 use crate::app::{App, AuthUser};
-use crate::chat::events;
+use crate::chat::events::{self, Close};
 use crate::error::ApiError;
-use crate::model::{MessageId, Role, RoomId, UserId};
+use crate::model::{MessageId, Role, UserId};
 use crate::validate;
-
-/// Close code sent to the connections of a disabled user (policy violation).
-const CLOSE_DISABLED: u16 = 1008;
 
 #[derive(Deserialize)]
 struct NewUser {
@@ -27,13 +24,6 @@ struct NewUser {
 #[derive(Deserialize)]
 struct Edit {
     message: String,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Deleted {
-    room_id: RoomId,
-    id: MessageId,
 }
 
 pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
@@ -145,7 +135,8 @@ async fn set_disabled(
     })
     .await?;
     if disabled {
-        app.hub.kill_user(target, CLOSE_DISABLED);
+        // The account's tokens no longer hold: a policy close.
+        app.hub.kill_user(target, Close::Policy);
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -159,7 +150,7 @@ async fn delete_room(app: App, user: AuthUser, id: &str) -> Result<impl Reply, A
     }
     app.change(move |store| Ok(store.delete_room(room.id)?))
         .await?;
-    app.hub.remove_user_from_room(room.id, None, "roomDeleted");
+    app.hub.delete_room(room.id);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -195,17 +186,8 @@ async fn delete_message(
         // Deleted meanwhile: that deletion answered and announced it.
         return Err(ApiError::NotFound);
     }
-    app.hub.broadcast(
-        room.id,
-        events::frame(
-            "messageDeleted",
-            Deleted {
-                room_id: room.id,
-                id: msg.id,
-            },
-            None,
-        ),
-    );
+    app.hub
+        .broadcast(room.id, events::message_deleted(room.id, msg.id));
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -229,7 +211,6 @@ async fn edit_message(
                 .ok_or(ApiError::NotFound)
         })
         .await?;
-    app.hub
-        .broadcast(room.id, events::frame("messageEdited", &edited, None));
+    app.hub.broadcast(room.id, events::message_edited(&edited));
     Ok(warp::reply::json(&edited))
 }

@@ -294,7 +294,6 @@ async fn remove_member(
             Ok(target)
         })
         .await?;
-    app.hub
-        .remove_user_from_room(room.id, Some(target), "roomRemoved");
+    app.hub.remove_member(room.id, target);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -161,6 +161,11 @@ fn upgrade(
     let Ok(permit) = app.connections.clone().try_acquire_owned() else {
         return Err(ApiError::RateLimited { retry_after: 5 });
     };
+    let handles = session_handles(&app);
+    let caller = session::Caller {
+        id: user.id,
+        username: user.username.clone(),
+    };
     let tracker = app.shutdown.sessions.clone();
     tracker.spawn(async move {
         let _permit = permit;
@@ -173,7 +178,7 @@ fn upgrade(
                     Some(session::socket_config()),
                 )
                 .await;
-                session::run(app, ws, user).await;
+                session::run(handles, ws, caller, move || app.still_valid(&user)).await;
             }
             Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
         }
@@ -188,6 +193,19 @@ fn upgrade(
         )
         .body(Bytes::new())
         .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// What a session uses of the server.
+fn session_handles(app: &App) -> session::Handles {
+    session::Handles {
+        store: app.store.clone(),
+        hub: app.hub.clone(),
+        writer: app.writer.clone(),
+        send_limits: app.send_limits.clone(),
+        join_rate: app.settings.join_rate,
+        stop_reading: app.shutdown.stop_reading.clone(),
+        close_sockets: app.shutdown.close_sockets.clone(),
+    }
 }
 
 #[cfg(test)]
