@@ -30,8 +30,10 @@ const MAX_CONCURRENT_HASHES: usize = 2;
 /// queue drains in well under a second.
 const BUSY_RETRY_AFTER: u64 = 1;
 
-/// The close code for the WebSockets of a user whose password changed.
-pub const CLOSE_CREDENTIALS_CHANGED: u16 = 1008;
+/// How the WebSockets of a user whose password changed are closed: their
+/// tokens no longer hold, a policy close.
+pub const CLOSE_CREDENTIALS_CHANGED: crate::chat::events::Close =
+    crate::chat::events::Close::Policy;
 
 fn hasher() -> Result<Argon2<'static>, ApiError> {
     let params = Params::new(ARGON2_M_KIB, ARGON2_T, ARGON2_P, None)

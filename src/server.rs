@@ -27,7 +27,6 @@ use crate::auth::Tokens;
 use crate::chat::hub::Hub;
 use crate::chat::writer::Writer;
 use crate::config::Settings;
-use crate::http::ws::UpgradeSlot;
 use crate::http::ClientAddr;
 use crate::store::Store;
 use crate::throttle::{LoginThrottle, TokenBuckets};
@@ -227,10 +226,6 @@ async fn accept_loop(app: App, listener: TcpListener, cap: usize) {
         let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
             req.extensions_mut().insert(ClientAddr(addr));
             let early = crate::http::refuse_oversized_head(&req);
-            if req.headers().contains_key(hyper::header::UPGRADE) {
-                let on = hyper::upgrade::on(&mut req);
-                req.extensions_mut().insert(UpgradeSlot::new(on));
-            }
             let mut svc = svc.clone();
             async move {
                 match early {

@@ -4,323 +4,20 @@
 //! connections each user has there (presence). Stored messages reach it
 //! from the writer in id order; for each it builds the `receiveMessage`
 //! frame once and offers the shared bytes to every subscribed connection's
-//! bounded queue with `try_send`. A full queue closes that connection
-//! (1013) instead of slowing the room or growing memory.
+//! bounded queue with `try_send`. A full queue closes that connection as
+//! too slow ([`Close::Slow`]) instead of slowing the room or growing memory.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU16, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
-use tokio_util::sync::CancellationToken;
 
-use super::events::{self, RoomOnly, RoomUser};
+use super::conn::{Conn, ConnId, Outbound};
+use super::events::{self, Close};
+use super::presence::{RoomState, Settle, PRESENCE_WINDOW};
 use crate::model::{Message, MessageId, RoomId, UserId};
-
-/// How often one user's typing notice is relayed per room, at most.
-pub const TYPING_INTERVAL: Duration = Duration::from_secs(1);
-
-/// How often one user's presence in one room (`userJoined`/`userLeft`) is
-/// announced, at most. A change after a quiet window goes out at once;
-/// changes inside the window are merged and only the net result goes out
-/// when the window ends, so a client flapping join/leave costs the room's
-/// members one notice a window instead of one per frame, and the last
-/// notice they see always matches the user's presence.
-pub const PRESENCE_WINDOW: Duration = Duration::from_secs(1);
-
-/// Close code for a connection too slow to keep up (RFC 6455 "try again later").
-pub const CLOSE_SLOW: u16 = 1013;
-
-/// Frames a connection may have waiting before it counts as too slow. The
-/// frames themselves are shared with every other recipient; what a slow
-/// connection pins is bounded by this count and by [`MAX_PENDING_BYTES`].
-pub const MAX_PENDING_FRAMES: usize = 65_536;
-
-/// Bytes of frames a connection may have waiting before it counts as too
-/// slow: what one stalled client can keep alive, whatever the frame size.
-pub const MAX_PENDING_BYTES: usize = 8 * 1024 * 1024;
-
-/// One unit of a connection's outbound queue.
-#[derive(Debug)]
-pub enum Outbound {
-    /// Stored messages of a room, in id order: one queue item per stored
-    /// batch, shared by every recipient. The session skips ids it already
-    /// sent during a catch-up.
-    Messages {
-        room: RoomId,
-        frames: Arc<[(MessageId, Utf8Bytes)]>,
-        /// Total length of the frames, counted once per batch.
-        bytes: usize,
-    },
-    /// Any other frame (presence, typing, edits, deletions).
-    Event(Utf8Bytes),
-    /// The connection was unsubscribed from a room by someone else; the
-    /// frame tells the client.
-    Unsubscribed { room: RoomId, frame: Utf8Bytes },
-}
-
-/// A way to end a connection from outside its task, with a close code.
-#[derive(Debug, Default)]
-pub struct Kill {
-    token: CancellationToken,
-    code: AtomicU16,
-}
-
-impl Kill {
-    /// Asks the connection to close with `code`; the first code wins.
-    pub fn kill(&self, code: u16) {
-        let _ = self
-            .code
-            .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire);
-        self.token.cancel();
-    }
-
-    /// Resolves once the connection was asked to close.
-    pub async fn killed(&self) -> u16 {
-        self.token.cancelled().await;
-        self.code.load(Ordering::Acquire)
-    }
-}
-
-/// Identifies one WebSocket connection for its lifetime.
-pub type ConnId = u64;
-
-/// What the hub holds of one connection.
-#[derive(Clone, Debug)]
-pub struct Conn {
-    pub id: ConnId,
-    pub user_id: UserId,
-    pub username: Arc<str>,
-    pub tx: mpsc::Sender<Outbound>,
-    pub kill: Arc<Kill>,
-    /// Frames queued and not yet taken by the session.
-    pub pending: Arc<AtomicUsize>,
-    /// Bytes of those frames.
-    pub pending_bytes: Arc<AtomicUsize>,
-}
-
-impl Conn {
-    /// A connection's hub entry and the receiving end of its queue.
-    pub fn new(
-        id: ConnId,
-        user_id: UserId,
-        username: Arc<str>,
-        queue: usize,
-    ) -> (Conn, mpsc::Receiver<Outbound>) {
-        let (tx, rx) = mpsc::channel(queue);
-        (
-            Conn {
-                id,
-                user_id,
-                username,
-                tx,
-                kill: Arc::default(),
-                pending: Arc::default(),
-                pending_bytes: Arc::default(),
-            },
-            rx,
-        )
-    }
-
-    /// Offers one item; a full queue, or too many frames waiting, means
-    /// the client is too slow: it is closed rather than allowed to grow
-    /// memory or hold up the room.
-    fn offer(&self, item: Outbound) {
-        let (frames, bytes) = item.size();
-        let queued = self.pending.fetch_add(frames, Ordering::AcqRel) + frames;
-        let queued_bytes = self.pending_bytes.fetch_add(bytes, Ordering::AcqRel) + bytes;
-        if queued > MAX_PENDING_FRAMES || queued_bytes > MAX_PENDING_BYTES {
-            self.kill.kill(CLOSE_SLOW);
-            return;
-        }
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(item) {
-            self.kill.kill(CLOSE_SLOW);
-        }
-    }
-
-    /// Called by the session for each item it takes off the queue.
-    pub fn release(&self, item: &Outbound) {
-        let (frames, bytes) = item.size();
-        self.pending.fetch_sub(frames, Ordering::AcqRel);
-        self.pending_bytes.fetch_sub(bytes, Ordering::AcqRel);
-    }
-}
-
-impl Outbound {
-    /// How many frames this item carries, and their total length.
-    pub fn size(&self) -> (usize, usize) {
-        match self {
-            Outbound::Messages { frames, bytes, .. } => (frames.len(), *bytes),
-            Outbound::Event(f) | Outbound::Unsubscribed { frame: f, .. } => (1, f.len()),
-        }
-    }
-}
-
-#[derive(Default)]
-struct RoomState {
-    conns: HashMap<ConnId, Conn>,
-    /// user -> (username, number of this user's connections in the room)
-    presence: HashMap<UserId, (Arc<str>, usize)>,
-    typing: HashMap<UserId, Instant>,
-    /// What the members were last told of each user whose presence
-    /// changed lately (see [`PRESENCE_WINDOW`]).
-    announced: HashMap<UserId, Announced>,
-}
-
-/// The last presence notice of one user in one room.
-struct Announced {
-    username: Arc<str>,
-    /// Whether it said "online" (`userJoined`).
-    online: bool,
-    at: Instant,
-    /// A deferred announcement of the net change is scheduled.
-    settling: bool,
-}
-
-/// What a presence change asks of the caller, who holds the room's handle.
-#[must_use]
-enum Settle {
-    Nothing,
-    /// Announce the net change of this user after this delay.
-    After(UserId, Duration),
-}
-
-impl RoomState {
-    fn broadcast(&self, frame: &Utf8Bytes, except: Option<UserId>) {
-        for c in self.conns.values() {
-            if Some(c.user_id) != except {
-                c.offer(Outbound::Event(frame.clone()));
-            }
-        }
-    }
-
-    fn usernames(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.presence.values().map(|(n, _)| n.to_string()).collect();
-        v.sort_by_key(|a| a.to_lowercase());
-        v
-    }
-
-    /// Removes a connection; returns whether it was subscribed, and the
-    /// presence change to settle if it was its user's last one here.
-    fn remove_announcing(
-        &mut self,
-        room: RoomId,
-        conn: ConnId,
-        window: Duration,
-    ) -> (bool, Settle) {
-        let Some((user, name, last)) = self.remove(conn) else {
-            return (false, Settle::Nothing);
-        };
-        let settle = if last {
-            self.presence_changed(room, user, &name, window)
-        } else {
-            Settle::Nothing
-        };
-        (true, settle)
-    }
-
-    /// Removes a connection; returns whether it was its user's last one.
-    fn remove(&mut self, conn: ConnId) -> Option<(UserId, Arc<str>, bool)> {
-        let c = self.conns.remove(&conn)?;
-        let last = match self.presence.get_mut(&c.user_id) {
-            Some((_, n)) if *n > 1 => {
-                *n -= 1;
-                false
-            }
-            _ => {
-                self.presence.remove(&c.user_id);
-                self.typing.remove(&c.user_id);
-                true
-            }
-        };
-        Some((c.user_id, c.username, last))
-    }
-
-    /// `user` came online here or went offline. Announces it to the other
-    /// users at once if nothing was announced of this user within
-    /// `window`; otherwise asks for one deferred announcement of the net
-    /// change, and every further change until then merges into it.
-    fn presence_changed(
-        &mut self,
-        room: RoomId,
-        user: UserId,
-        name: &Arc<str>,
-        window: Duration,
-    ) -> Settle {
-        let online = self.presence.contains_key(&user);
-        let now = Instant::now();
-        // Entries that say "offline" and are older than a window carry no
-        // more than an absent entry; drop them now and then so that a
-        // room's map stays the size of its recent changes.
-        if self.announced.len() > 2 * self.presence.len() + 64 {
-            self.announced
-                .retain(|_, a| a.online || a.settling || now.duration_since(a.at) < window);
-        }
-        let a = self.announced.entry(user).or_insert_with(|| Announced {
-            username: name.clone(),
-            online: false,
-            at: now.checked_sub(window).unwrap_or(now),
-            settling: false,
-        });
-        if a.settling {
-            return Settle::Nothing;
-        }
-        let quiet = now.duration_since(a.at);
-        if quiet < window {
-            a.settling = true;
-            return Settle::After(user, window - quiet);
-        }
-        if a.online == online {
-            return Settle::Nothing;
-        }
-        a.online = online;
-        a.at = now;
-        a.username = name.clone();
-        self.announce(room, user, online, name);
-        Settle::Nothing
-    }
-
-    /// The deferred announcement: tells the other users the net change
-    /// since the last notice, if there is one.
-    fn settle(&mut self, room: RoomId, user: UserId) {
-        let now = Instant::now();
-        let Some(a) = self.announced.get_mut(&user) else {
-            return;
-        };
-        a.settling = false;
-        let current = self.presence.get(&user).map(|(n, _)| n.clone());
-        let online = current.is_some();
-        if a.online == online {
-            if !online {
-                self.announced.remove(&user);
-            }
-            return;
-        }
-        a.online = online;
-        a.at = now;
-        if let Some(n) = current {
-            a.username = n;
-        }
-        let name = a.username.clone();
-        self.announce(room, user, online, &name);
-    }
-
-    /// Sends `userJoined` or `userLeft` to every connection of the other users.
-    fn announce(&self, room: RoomId, user: UserId, online: bool, name: &str) {
-        let event = if online { "userJoined" } else { "userLeft" };
-        let f = events::frame(
-            event,
-            RoomUser {
-                room_id: room,
-                user: name,
-            },
-            None,
-        );
-        self.broadcast(&f, Some(user));
-    }
-}
 
 /// The shared hub handle.
 #[derive(Clone, Default)]
@@ -468,25 +165,7 @@ impl Hub {
     pub fn join(&self, room: RoomId, conn: &Conn) -> Vec<String> {
         let state = self.room_or_create(room);
         let mut st = lock(&state);
-        if st.conns.contains_key(&conn.id) {
-            return st.usernames();
-        }
-        st.conns.insert(conn.id, conn.clone());
-        let entry = st
-            .presence
-            .entry(conn.user_id)
-            .or_insert_with(|| (conn.username.clone(), 0));
-        entry.1 += 1;
-        let settle = if entry.1 == 1 {
-            st.presence_changed(
-                room,
-                conn.user_id,
-                &conn.username,
-                self.inner.presence_window,
-            )
-        } else {
-            Settle::Nothing
-        };
+        let settle = st.join(room, conn, self.inner.presence_window);
         let users = st.usernames();
         drop(st);
         self.schedule(room, &state, settle);
@@ -504,7 +183,7 @@ impl Hub {
         if !was_in {
             return false;
         }
-        let empty = st.conns.is_empty();
+        let empty = st.is_empty();
         drop(st);
         if empty {
             self.drop_if_empty(room);
@@ -517,7 +196,7 @@ impl Hub {
     fn drop_if_empty(&self, room: RoomId) {
         let mut rooms = self.inner.rooms.write().unwrap_or_else(|p| p.into_inner());
         if let Some(state) = rooms.get(&room) {
-            if lock(state).conns.is_empty() {
+            if lock(state).is_empty() {
                 rooms.remove(&room);
             }
         }
@@ -533,7 +212,7 @@ impl Hub {
     /// Number of users online in a room.
     pub fn online_count(&self, room: RoomId) -> usize {
         self.room(room)
-            .map(|s| lock(&s).presence.len())
+            .map(|s| lock(&s).online_count())
             .unwrap_or(0)
     }
 
@@ -542,22 +221,9 @@ impl Hub {
     pub fn typing(&self, room: RoomId, user: UserId, username: &str) {
         let Some(state) = self.room(room) else { return };
         let mut st = lock(&state);
-        let now = Instant::now();
-        if let Some(last) = st.typing.get(&user) {
-            if now.duration_since(*last) < TYPING_INTERVAL {
-                return;
-            }
+        if st.typing_due(user) {
+            st.broadcast(&events::typing(room, username), Some(user));
         }
-        st.typing.insert(user, now);
-        let f = events::frame(
-            "typing",
-            RoomUser {
-                room_id: room,
-                user: username,
-            },
-            None,
-        );
-        st.broadcast(&f, Some(user));
     }
 
     /// Delivers stored messages, in the order given (the writer's id order).
@@ -576,7 +242,7 @@ impl Hub {
                     .collect();
                 let bytes = frames.iter().map(|(_, f)| f.len()).sum();
                 let st = lock(&state);
-                for c in st.conns.values() {
+                for c in st.conns() {
                     c.offer(Outbound::Messages {
                         room,
                         frames: frames.clone(),
@@ -595,30 +261,30 @@ impl Hub {
         }
     }
 
-    /// Unsubscribes every connection of `user` from `room` and tells each
-    /// with a `roomRemoved` frame (`event` names the frame).
-    pub fn remove_user_from_room(&self, room: RoomId, user: Option<UserId>, event: &str) {
+    /// Unsubscribes every connection of `user` from a private room it was
+    /// removed from, and tells each with `roomRemoved`.
+    pub fn remove_member(&self, room: RoomId, user: UserId) {
+        self.evict(room, Some(user), events::room_removed(room));
+    }
+
+    /// Unsubscribes every connection from a deleted room, and tells each
+    /// with `roomDeleted`.
+    pub fn delete_room(&self, room: RoomId) {
+        self.evict(room, None, events::room_deleted(room));
+    }
+
+    /// Unsubscribes the connections of `user` (of everyone for `None`)
+    /// from `room`, telling each with `frame`.
+    fn evict(&self, room: RoomId, user: Option<UserId>, frame: Utf8Bytes) {
         let Some(state) = self.room(room) else { return };
         let mut st = lock(&state);
-        let ids: Vec<ConnId> = st
-            .conns
-            .values()
-            .filter(|c| user.is_none_or(|u| c.user_id == u))
-            .map(|c| c.id)
+        let window = self.inner.presence_window;
+        let settles: Vec<Settle> = st
+            .conns_of(user)
+            .into_iter()
+            .map(|id| st.evict(room, id, &frame, window))
             .collect();
-        let frame = events::frame(event, RoomOnly { room_id: room }, None);
-        let mut settles = Vec::new();
-        for id in ids {
-            if let Some(c) = st.conns.get(&id).cloned() {
-                c.offer(Outbound::Unsubscribed {
-                    room,
-                    frame: frame.clone(),
-                });
-            }
-            let (_, settle) = st.remove_announcing(room, id, self.inner.presence_window);
-            settles.push(settle);
-        }
-        let empty = st.conns.is_empty();
+        let empty = st.is_empty();
         drop(st);
         if empty {
             self.drop_if_empty(room);
@@ -630,7 +296,7 @@ impl Hub {
     }
 
     /// Closes every connection of a user (disabled or deleted) with `code`.
-    pub fn kill_user(&self, user: UserId, code: u16) {
+    pub fn kill_user(&self, user: UserId, code: Close) {
         for c in lock(&self.inner.conns).values() {
             if c.user_id == user {
                 c.kill.kill(code);
@@ -645,43 +311,26 @@ impl Hub {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
+    use tokio::sync::mpsc;
+
     use super::*;
 
-    fn conn(hub: &Hub, user: u64, name: &str, cap: usize) -> (Conn, mpsc::Receiver<Outbound>) {
+    /// A registered connection of `user` and its queue.
+    pub fn conn(hub: &Hub, user: u64, name: &str, cap: usize) -> (Conn, mpsc::Receiver<Outbound>) {
         let (c, rx) = Conn::new(hub.next_conn_id(), UserId(user), name.into(), cap);
         hub.register(c.clone());
         (c, rx)
     }
 
-    fn text(o: Outbound) -> String {
+    /// The frames of a queue item, as text.
+    pub fn text(o: Outbound) -> String {
         match o {
             Outbound::Messages { frames, .. } => {
                 frames.iter().map(|(_, f)| f.to_string()).collect()
             }
             Outbound::Event(frame) | Outbound::Unsubscribed { frame, .. } => frame.to_string(),
         }
-    }
-
-    #[test]
-    fn presence_counts_users_not_connections() {
-        let hub = Hub::default();
-        let room = RoomId(1);
-        let (a1, _r1) = conn(&hub, 1, "ann", 8);
-        let (a2, _r2) = conn(&hub, 1, "ann", 8);
-        let (b, mut rb) = conn(&hub, 2, "bob", 8);
-        hub.join(room, &b);
-        hub.join(room, &a1);
-        assert!(text(rb.try_recv().expect("userJoined")).contains("userJoined"));
-        hub.join(room, &a2);
-        assert!(rb.try_recv().is_err(), "second connection is silent");
-        assert_eq!(hub.online(room), vec!["ann", "bob"]);
-        assert_eq!(hub.online_count(room), 2);
-        hub.leave(room, a1.id);
-        assert!(rb.try_recv().is_err(), "one connection of ann remains");
-        hub.unregister(a2.id, &[room]);
-        assert!(text(rb.try_recv().expect("userLeft")).contains("userLeft"));
-        assert_eq!(hub.online(room), vec!["bob"]);
     }
 
     #[test]
@@ -707,9 +356,8 @@ mod tests {
         for m in &msgs {
             hub.publish(std::slice::from_ref(m));
         }
-        assert!(slow.kill.token.is_cancelled());
-        assert_eq!(slow.kill.code.load(Ordering::Acquire), CLOSE_SLOW);
-        assert!(!fast.kill.token.is_cancelled());
+        assert_eq!(slow.kill.code(), Some(Close::Slow));
+        assert_eq!(fast.kill.code(), None);
         let ids: Vec<MessageId> = std::iter::from_fn(|| rf.try_recv().ok())
             .flat_map(|o| match o {
                 Outbound::Messages { frames, .. } => frames.iter().map(|(id, _)| *id).collect(),
@@ -717,37 +365,6 @@ mod tests {
             })
             .collect();
         assert_eq!(ids, vec![MessageId(1), MessageId(2), MessageId(3)]);
-    }
-
-    #[tokio::test]
-    async fn flapping_presence_is_merged_into_one_net_notice_a_window() {
-        let window = Duration::from_millis(100);
-        let hub = Hub::with_presence_window(window);
-        let room = RoomId(1);
-        let (a, _ra) = conn(&hub, 1, "ann", 8);
-        let (b, mut rb) = conn(&hub, 2, "bob", 64);
-        hub.join(room, &b);
-        for _ in 0..1000 {
-            hub.join(room, &a);
-            hub.leave(room, a.id);
-        }
-        hub.join(room, &a);
-        assert!(text(rb.try_recv().expect("the first change at once")).contains("userJoined"));
-        assert!(rb.try_recv().is_err(), "the rest waits for the window");
-        tokio::time::sleep(window * 3).await;
-        // Net change since the userJoined: none (ann is in again).
-        assert!(rb.try_recv().is_err(), "no net change, no notice");
-        assert_eq!(hub.online(room), vec!["ann", "bob"]);
-        // A change after a quiet window goes out at once.
-        hub.leave(room, a.id);
-        assert!(text(rb.try_recv().expect("userLeft")).contains("userLeft"));
-        hub.join(room, &a);
-        hub.leave(room, a.id);
-        hub.join(room, &a);
-        assert!(rb.try_recv().is_err());
-        tokio::time::sleep(window * 3).await;
-        assert!(text(rb.try_recv().expect("net userJoined")).contains("userJoined"));
-        assert!(rb.try_recv().is_err());
     }
 
     #[test]
@@ -762,21 +379,5 @@ mod tests {
             hub.admit(UserId(1), 2).is_some(),
             "a freed slot is reusable"
         );
-    }
-
-    #[test]
-    fn typing_is_relayed_to_others_at_most_once_a_second() {
-        let hub = Hub::default();
-        let room = RoomId(1);
-        let (a, mut ra) = conn(&hub, 1, "ann", 8);
-        let (b, mut rb) = conn(&hub, 2, "bob", 8);
-        hub.join(room, &a);
-        hub.join(room, &b);
-        let _ = ra.try_recv();
-        hub.typing(room, UserId(1), "ann");
-        hub.typing(room, UserId(1), "ann");
-        assert!(text(rb.try_recv().expect("typing")).contains("\"typing\""));
-        assert!(rb.try_recv().is_err());
-        assert!(ra.try_recv().is_err(), "not echoed to the typist");
     }
 }

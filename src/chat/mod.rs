@@ -1,7 +1,12 @@
 //! The real-time core: sessions read client frames, the writer makes
 //! messages durable in batches, the hub fans them out.
+//!
+//! `events` is the wire vocabulary; `conn` is what the hub holds of one
+//! connection; `presence` is one room's live state inside the hub.
 
+pub mod conn;
 pub mod events;
 pub mod hub;
+pub mod presence;
 pub mod session;
 pub mod writer;

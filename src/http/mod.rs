@@ -3,18 +3,21 @@
 
 mod admin;
 mod body;
+mod messages;
 mod rooms;
 mod users;
 pub mod ws;
 
 use std::convert::Infallible;
 
+use serde::Serialize;
 use warp::http::header::{HeaderName, HeaderValue};
 use warp::http::HeaderMap;
 use warp::{Filter, Rejection, Reply};
 
 use crate::app::{App, AuthUser};
 use crate::error::{self, ApiError};
+use crate::store::Store;
 
 /// The client address of a request, put into its extensions by the server.
 #[derive(Clone, Copy, Debug)]
@@ -63,6 +66,7 @@ pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Infallib
         .map(|app: App| health(&app));
     let api = users::routes(app.clone())
         .or(rooms::routes(app.clone()))
+        .or(messages::routes(app.clone()))
         .or(admin::routes(app.clone()));
     let openapi = warp::path!("openapi.json")
         .and(warp::get())
@@ -183,6 +187,31 @@ pub fn authenticated(app: App) -> impl Filter<Extract = (AuthUser,), Error = Rej
                 .map_err(warp::reject::custom)
         }
     })
+}
+
+/// A JSON answer read and serialised on the blocking pool: a long room
+/// list or history page never holds an async worker that live chat needs.
+pub async fn read_json<T, F>(app: &App, f: F) -> Result<impl Reply, ApiError>
+where
+    T: Serialize,
+    F: FnOnce(&Store) -> Result<T, ApiError> + Send + 'static,
+{
+    let body = app
+        .read(move |store| {
+            serde_json::to_vec(&f(store)?).map_err(|e| ApiError::Internal(e.to_string()))
+        })
+        .await?;
+    Ok(warp::reply::with_header(
+        body,
+        "content-type",
+        "application/json",
+    ))
+}
+
+/// The shared state and the authenticated caller, in that order: what
+/// nearly every handler takes after its path parameters.
+pub fn caller(app: App) -> impl Filter<Extract = (App, AuthUser), Error = Rejection> + Clone {
+    with_app(app.clone()).and(authenticated(app))
 }
 
 /// Turns a handler's result into a reply, errors into rejections.

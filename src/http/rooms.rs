@@ -1,21 +1,17 @@
-//! `/api/rooms`: list, create, show, history, online users, members.
+//! `/api/rooms`: list, create, show, delete, online users, members. A
+//! room's messages are in `messages.rs`.
 
 use serde::{Deserialize, Serialize};
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
-use super::{authenticated, body, reply, with_app};
+use super::{body, caller, read_json, reply};
 use crate::app::{App, AuthUser};
 use crate::error::ApiError;
-use crate::model::{MessageId, Room, RoomId, RoomView, UserId};
+use crate::model::{Room, RoomId, RoomView, UserId};
 use crate::store::StoreError;
 use crate::throttle::TokenBuckets;
 use crate::validate;
-
-/// Page size when the client names none.
-const DEFAULT_LIMIT: usize = 50;
-/// Largest page served; larger requests are clamped to it.
-const MAX_LIMIT: usize = 200;
 
 #[derive(Deserialize)]
 struct NewRoom {
@@ -29,13 +25,6 @@ struct NewRoom {
 #[derive(Deserialize)]
 struct MemberBody {
     username: String,
-}
-
-#[derive(Deserialize)]
-struct HistoryQuery {
-    before: Option<String>,
-    after: Option<String>,
-    limit: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -52,18 +41,15 @@ pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Rejectio
         .settings
         .room_create_rate
         .map(TokenBuckets::<UserId>::per_hour);
-    let auth = authenticated(app.clone());
-    let state = with_app(app);
+    let caller = caller(app);
 
     let list = warp::path!("rooms")
         .and(warp::get())
-        .and(state.clone())
-        .and(auth.clone())
+        .and(caller.clone())
         .and_then(|app, user| async move { reply(list(app, user).await) });
     let create = warp::path!("rooms")
         .and(warp::post())
-        .and(state.clone())
-        .and(auth.clone())
+        .and(caller.clone())
         .and(body::json::<NewRoom>(limit))
         .and_then(move |app, user, b| {
             let rate = create_rate.clone();
@@ -71,23 +57,17 @@ pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Rejectio
         });
     let show = warp::path!("rooms" / String)
         .and(warp::get())
-        .and(state.clone())
-        .and(auth.clone())
+        .and(caller.clone())
         .and_then(|id: String, app: App, user| async move {
             reply(app.visible_room(&user, &id).map(|r| json_room(&app, &r)))
         });
-    let history = warp::path!("rooms" / String / "messages")
-        .and(warp::get())
-        .and(state.clone())
-        .and(auth.clone())
-        .and(warp::query::<HistoryQuery>())
-        .and_then(
-            |id: String, app, user, q| async move { reply(history(app, user, &id, q).await) },
-        );
+    let delete = warp::path!("rooms" / String)
+        .and(warp::delete())
+        .and(caller.clone())
+        .and_then(|id: String, app, user| async move { reply(delete(app, user, &id).await) });
     let online = warp::path!("rooms" / String / "online")
         .and(warp::get())
-        .and(state.clone())
-        .and(auth.clone())
+        .and(caller.clone())
         .and_then(|id: String, app: App, user| async move {
             reply(app.visible_room(&user, &id).map(|r| {
                 warp::reply::json(&Online {
@@ -98,23 +78,21 @@ pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Rejectio
         });
     let add_member = warp::path!("rooms" / String / "members")
         .and(warp::post())
-        .and(state.clone())
-        .and(auth.clone())
+        .and(caller.clone())
         .and(body::json::<MemberBody>(limit))
         .and_then(
             |id: String, app, user, b| async move { reply(add_member(app, user, &id, b).await) },
         );
     let remove_member = warp::path!("rooms" / String / "members" / String)
         .and(warp::delete())
-        .and(state)
-        .and(auth)
+        .and(caller)
         .and_then(|id: String, name: String, app, user| async move {
             reply(remove_member(app, user, &id, &name).await)
         });
 
     list.or(create)
         .or(show)
-        .or(history)
+        .or(delete)
         .or(online)
         .or(add_member)
         .or(remove_member)
@@ -128,21 +106,14 @@ fn json_room(app: &App, room: &Room) -> warp::reply::Json {
 /// rooms it is large, and live chat needs the async workers.
 async fn list(app: App, user: AuthUser) -> Result<impl Reply, ApiError> {
     let hub = app.hub.clone();
-    let body = app
-        .read(move |store| {
-            let rooms = store.visible_rooms(user.id)?;
-            let views: Vec<RoomView> = rooms
-                .iter()
-                .map(|r| RoomView::new(r, hub.online_count(r.id)))
-                .collect();
-            serde_json::to_vec(&views).map_err(|e| ApiError::Internal(e.to_string()))
-        })
-        .await?;
-    Ok(warp::reply::with_header(
-        body,
-        "content-type",
-        "application/json",
-    ))
+    read_json(&app, move |store| {
+        let rooms = store.visible_rooms(user.id)?;
+        Ok(rooms
+            .iter()
+            .map(|r| RoomView::new(r, hub.online_count(r.id)))
+            .collect::<Vec<RoomView>>())
+    })
+    .await
 }
 
 /// Creates a room, within the creation rate and the ownership quota
@@ -182,59 +153,19 @@ async fn create(
     ))
 }
 
-fn parse_cursor(v: &str) -> Result<MessageId, ApiError> {
-    v.parse()
-        .map_err(|_| ApiError::validation("before/after must be a message id"))
-}
-
-async fn history(
-    app: App,
-    user: AuthUser,
-    id: &str,
-    q: HistoryQuery,
-) -> Result<impl Reply, ApiError> {
+/// Deletes a room, its messages and members, and unsubscribes everyone
+/// from it (`roomDeleted`).
+async fn delete(app: App, user: AuthUser, id: &str) -> Result<impl Reply, ApiError> {
     let room = app.visible_room(&user, id)?;
-    let limit = match q.limit.as_deref() {
-        None | Some("") => DEFAULT_LIMIT,
-        Some(l) => match l.parse::<usize>() {
-            Ok(n) if n >= 1 => n.min(MAX_LIMIT),
-            _ => {
-                return Err(ApiError::validation(
-                    "limit must be a whole number from 1 to 200",
-                ))
-            }
-        },
-    };
-    let before = q
-        .before
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .map(parse_cursor)
-        .transpose()?;
-    let after = q
-        .after
-        .as_deref()
-        .filter(|s| !s.is_empty())
-        .map(parse_cursor)
-        .transpose()?;
-    if before.is_some() && after.is_some() {
-        return Err(ApiError::validation("give before or after, not both"));
+    if room.owner_id != user.id && !user.is_admin() {
+        return Err(ApiError::Forbidden(
+            "only the room's owner or an admin can delete it",
+        ));
     }
-    let body = app
-        .read(move |store| {
-            let page = match (before, after) {
-                (Some(b), _) => store.before(room.id, b, limit)?,
-                (None, Some(a)) => store.after(room.id, a, limit)?,
-                (None, None) => store.latest(room.id, limit)?,
-            };
-            serde_json::to_vec(&page).map_err(|e| ApiError::Internal(e.to_string()))
-        })
+    app.change(move |store| Ok(store.delete_room(room.id)?))
         .await?;
-    Ok(warp::reply::with_header(
-        body,
-        "content-type",
-        "application/json",
-    ))
+    app.hub.delete_room(room.id);
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The room of a member endpoint: visible to the caller, and private.
@@ -294,7 +225,6 @@ async fn remove_member(
             Ok(target)
         })
         .await?;
-    app.hub
-        .remove_user_from_room(room.id, Some(target), "roomRemoved");
+    app.hub.remove_member(room.id, target);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,12 +1,10 @@
 //! `GET /ws`: authenticate, check `Origin`, then upgrade.
 //!
 //! warp's own `ws()` filter neither checks `Origin` nor lets us size
-//! tungstenite's read buffer, so the upgrade is finished here: the server
-//! leaves hyper's upgrade handle in the request's extensions
-//! ([`UpgradeSlot`]) and this route builds the socket with
+//! tungstenite's read buffer, so the upgrade is finished here: hyper leaves
+//! its upgrade handle ([`OnUpgrade`]) in the extensions of a request that
+//! asks for one, and this route builds the socket with
 //! [`session::socket_config`].
-
-use std::sync::{Arc, Mutex};
 
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
@@ -22,20 +20,6 @@ use crate::app::App;
 use crate::chat::session;
 use crate::config::normalize_origin;
 use crate::error::ApiError;
-
-/// hyper's upgrade future of one request, taken out once by the route.
-#[derive(Clone, Default)]
-pub struct UpgradeSlot(Arc<Mutex<Option<OnUpgrade>>>);
-
-impl UpgradeSlot {
-    pub fn new(on: OnUpgrade) -> Self {
-        UpgradeSlot(Arc::new(Mutex::new(Some(on))))
-    }
-
-    fn take(&self) -> Option<OnUpgrade> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
-    }
-}
 
 /// The request headers the upgrade looks at.
 struct Upgrade {
@@ -83,10 +67,10 @@ pub fn route(app: App) -> impl Filter<Extract = (impl Reply,), Error = Rejection
         .and(warp::get())
         .and(with_app(app))
         .and(headers)
-        .and(warp::ext::optional::<UpgradeSlot>())
+        .and(warp::ext::optional::<OnUpgrade>())
         .and_then(
-            |app: App, h: Upgrade, slot: Option<UpgradeSlot>| async move {
-                upgrade(app, h, slot).map_err(warp::reject::custom)
+            |app: App, h: Upgrade, on_upgrade: Option<OnUpgrade>| async move {
+                upgrade(app, h, on_upgrade).map_err(warp::reject::custom)
             },
         )
 }
@@ -120,7 +104,7 @@ pub fn origin_allowed(origin: &str, host: Option<&str>, allowed: &[String]) -> b
 fn upgrade(
     app: App,
     h: Upgrade,
-    slot: Option<UpgradeSlot>,
+    on_upgrade: Option<OnUpgrade>,
 ) -> Result<Response<warp::hyper::body::Bytes>, ApiError> {
     let token = match h.authorization.as_deref().and_then(crate::auth::bearer) {
         Some(t) => Some(t.to_owned()),
@@ -147,9 +131,8 @@ fn upgrade(
     let key = h
         .key
         .ok_or_else(|| ApiError::validation("missing Sec-WebSocket-Key"))?;
-    let on_upgrade = slot
-        .and_then(|s| s.take())
-        .ok_or_else(|| ApiError::validation("this connection cannot be upgraded"))?;
+    let on_upgrade =
+        on_upgrade.ok_or_else(|| ApiError::validation("this connection cannot be upgraded"))?;
     if app.shutdown.stop_reading.is_cancelled() {
         return Err(ApiError::Internal("shutting down".into()));
     }
@@ -160,6 +143,11 @@ fn upgrade(
     };
     let Ok(permit) = app.connections.clone().try_acquire_owned() else {
         return Err(ApiError::RateLimited { retry_after: 5 });
+    };
+    let handles = session_handles(&app);
+    let caller = session::Caller {
+        id: user.id,
+        username: user.username.clone(),
     };
     let tracker = app.shutdown.sessions.clone();
     tracker.spawn(async move {
@@ -173,7 +161,7 @@ fn upgrade(
                     Some(session::socket_config()),
                 )
                 .await;
-                session::run(app, ws, user).await;
+                session::run(handles, ws, caller, move || app.still_valid(&user)).await;
             }
             Err(e) => tracing::debug!(error = %e, "websocket upgrade failed"),
         }
@@ -188,6 +176,19 @@ fn upgrade(
         )
         .body(Bytes::new())
         .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// What a session uses of the server.
+fn session_handles(app: &App) -> session::Handles {
+    session::Handles {
+        store: app.store.clone(),
+        hub: app.hub.clone(),
+        writer: app.writer.clone(),
+        send_limits: app.send_limits.clone(),
+        join_rate: app.settings.join_rate,
+        stop_reading: app.shutdown.stop_reading.clone(),
+        close_sockets: app.shutdown.close_sockets.clone(),
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,159 @@
+//! `/api/rooms/{roomId}/messages`: a room's history, and the edit and
+//! deletion of one message (additions to the contract, documented in
+//! docs/protocol-additions.md), each announced to the room.
+
+use serde::Deserialize;
+use warp::http::StatusCode;
+use warp::{Filter, Rejection, Reply};
+
+use super::{body, caller, read_json, reply};
+use crate::app::{App, AuthUser};
+use crate::chat::events;
+use crate::error::ApiError;
+use crate::model::{Message, MessageId, Room};
+use crate::validate;
+
+/// Page size when the client names none.
+const DEFAULT_LIMIT: usize = 50;
+/// Largest page served; larger requests are clamped to it.
+const MAX_LIMIT: usize = 200;
+
+#[derive(Deserialize)]
+struct HistoryQuery {
+    before: Option<String>,
+    after: Option<String>,
+    limit: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Edit {
+    message: String,
+}
+
+pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
+    let limit = body::Limits::of(&app.settings);
+    let caller = caller(app);
+
+    let history = warp::path!("rooms" / String / "messages")
+        .and(warp::get())
+        .and(caller.clone())
+        .and(warp::query::<HistoryQuery>())
+        .and_then(
+            |id: String, app, user, q| async move { reply(history(app, user, &id, q).await) },
+        );
+    let message = warp::path!("rooms" / String / "messages" / String);
+    let edit = message
+        .and(warp::patch())
+        .and(caller.clone())
+        .and(body::json::<Edit>(limit))
+        .and_then(|room: String, id: String, app, user, b| async move {
+            reply(edit(app, user, &room, &id, b).await)
+        });
+    let delete =
+        message.and(warp::delete()).and(caller).and_then(
+            |room: String, id: String, app, user| async move {
+                reply(delete(app, user, &room, &id).await)
+            },
+        );
+    history.or(edit).or(delete)
+}
+
+/// A `before` or `after` cursor; empty is the same as absent.
+fn cursor(v: Option<&str>) -> Result<Option<MessageId>, ApiError> {
+    v.filter(|s| !s.is_empty())
+        .map(|v| {
+            v.parse()
+                .map_err(|_| ApiError::validation("before/after must be a message id"))
+        })
+        .transpose()
+}
+
+async fn history(
+    app: App,
+    user: AuthUser,
+    id: &str,
+    q: HistoryQuery,
+) -> Result<impl Reply, ApiError> {
+    let room = app.visible_room(&user, id)?;
+    let limit = match q.limit.as_deref() {
+        None | Some("") => DEFAULT_LIMIT,
+        Some(l) => match l.parse::<usize>() {
+            Ok(n) if n >= 1 => n.min(MAX_LIMIT),
+            _ => {
+                return Err(ApiError::validation(
+                    "limit must be a whole number from 1 to 200",
+                ))
+            }
+        },
+    };
+    let before = cursor(q.before.as_deref())?;
+    let after = cursor(q.after.as_deref())?;
+    if before.is_some() && after.is_some() {
+        return Err(ApiError::validation("give before or after, not both"));
+    }
+    read_json(&app, move |store| {
+        Ok(match (before, after) {
+            (Some(b), _) => store.before(room.id, b, limit)?,
+            (None, Some(a)) => store.after(room.id, a, limit)?,
+            (None, None) => store.latest(room.id, limit)?,
+        })
+    })
+    .await
+}
+
+/// A message of a room the caller can see; `not_found` otherwise.
+fn find_message(
+    app: &App,
+    user: &AuthUser,
+    room: &str,
+    id: &str,
+) -> Result<(Room, Message), ApiError> {
+    let room = app.visible_room(user, room)?;
+    let id: MessageId = id.parse().map_err(|_| ApiError::NotFound)?;
+    let msg = app.store.message(room.id, id)?.ok_or(ApiError::NotFound)?;
+    Ok((room, msg))
+}
+
+async fn delete(app: App, user: AuthUser, room: &str, id: &str) -> Result<impl Reply, ApiError> {
+    let (room, msg) = find_message(&app, &user, room, id)?;
+    if msg.user_id != user.id && room.owner_id != user.id && !user.is_admin() {
+        return Err(ApiError::Forbidden(
+            "only the author, the room's owner or an admin can delete a message",
+        ));
+    }
+    let (room_id, msg_id) = (room.id, msg.id);
+    let existed = app
+        .change(move |store| Ok(store.delete_message(room_id, msg_id)?))
+        .await?;
+    if !existed {
+        // Deleted meanwhile: that deletion answered and announced it.
+        return Err(ApiError::NotFound);
+    }
+    app.hub
+        .broadcast(room.id, events::message_deleted(room.id, msg.id));
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn edit(
+    app: App,
+    user: AuthUser,
+    room: &str,
+    id: &str,
+    b: Edit,
+) -> Result<impl Reply, ApiError> {
+    let (room, msg) = find_message(&app, &user, room, id)?;
+    if msg.user_id != user.id {
+        return Err(ApiError::Forbidden("only the author can edit a message"));
+    }
+    validate::message(&b.message).map_err(ApiError::Validation)?;
+    let (room_id, msg_id) = (room.id, msg.id);
+    let edited = app
+        .change(move |store| {
+            store
+                .edit_message(room_id, msg_id, &b.message)?
+                .ok_or(ApiError::NotFound)
+        })
+        .await?;
+    app.hub.broadcast(room.id, events::message_edited(&edited));
+    Ok(warp::reply::json(&edited))
+}
