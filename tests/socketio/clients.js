@@ -256,3 +256,20 @@ export function closeAll() {
   }
   opened.clear();
 }
+
+/**
+ * A bare Engine.IO WebSocket session on `/socket.io/` (no Socket.IO client):
+ * every text packet it receives goes to `inbox` as a `packet` event, so a
+ * test sees exactly what the server sent.
+ */
+export async function rawEngine(server, { query = '', headers = {} } = {}) {
+  const path = `/socket.io/?EIO=4&transport=websocket${query}`;
+  const { status, ws } = await upgrade(server, path, headers, 'raw engine.io');
+  if (!ws) throw new Error(`raw engine.io: the upgrade was answered ${status}`);
+  const inbox = new Inbox('raw engine.io');
+  ws.on('message', (raw) => inbox.push('packet', raw.toString()));
+  ws.on('close', (code) => inbox.push('close', code));
+  const client = { ws, inbox, send: (packet) => ws.send(packet), close: () => ws.terminate() };
+  opened.add(client);
+  return client;
+}
