@@ -5,23 +5,12 @@
 // event `{code, message}` on that socket. The rules are those of `/ws`.
 
 import assert from 'node:assert/strict';
-import { after, afterEach, before, test } from 'node:test';
-import { QUIET_MS, ack, closeAll, connect } from './clients.js';
-import { HOOK, TEST, api, newRoom, newUser, startServer } from './server.js';
+import { test } from 'node:test';
+import { QUIET_MS, ack, connect } from './clients.js';
+import { TEST, api, newRoom, newUser } from './server.js';
+import { TIME, fileServer, withServer } from './suite.js';
 
-const TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
-
-let server;
-
-before(async () => {
-  server = await startServer();
-}, HOOK);
-
-after(async () => {
-  if (server) await server.stop();
-}, HOOK);
-
-afterEach(closeAll);
+const server = fileServer();
 
 /** A user, a socket of theirs, and a public room they own. */
 async function setup(prefix) {
@@ -129,8 +118,7 @@ for (const [what, event, data, code] of FAILURES) {
 }
 
 test('the message rate limit holds: beyond the burst, rate_limited', TEST, async () => {
-  const limited = await startServer({ extraArgs: ['--message-rate', '1', '--message-burst', '3'] });
-  try {
+  await withServer(['--message-rate', '1', '--message-burst', '3'], async (limited) => {
     const user = await newUser(limited, 'chatty');
     const room = await newRoom(limited, user.token);
     const socket = await connect(limited, { auth: { token: user.token } });
@@ -141,8 +129,5 @@ test('the message rate limit holds: beyond the burst, rate_limited', TEST, async
     const refused = answers.filter((a) => a.error);
     assert.ok(refused.length >= 1, `beyond the burst: ${JSON.stringify(answers)}`);
     for (const a of refused) assertAckError(a, 'rate_limited', 'beyond the burst');
-  } finally {
-    closeAll();
-    await limited.stop();
-  }
+  });
 });

@@ -7,25 +7,16 @@
 
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { after, afterEach, before, test } from 'node:test';
+import { test } from 'node:test';
 import {
-  QUIET_MS, ack, closeAll, connect, connectError, disconnected, rawEngine, sio,
+  QUIET_MS, ack, connect, connectError, disconnected, rawEngine, sio,
 } from './clients.js';
 import {
-  HOOK, PASSWORD, TEST, api, login, newAdmin, newRoom, newUser, sleep, startServer,
+  PASSWORD, TEST, api, login, newAdmin, newRoom, newUser, sleep,
 } from './server.js';
+import { fileServer, withServer } from './suite.js';
 
-let server;
-
-before(async () => {
-  server = await startServer();
-}, HOOK);
-
-after(async () => {
-  if (server) await server.stop();
-}, HOOK);
-
-afterEach(closeAll);
+const server = fileServer();
 
 /** The three places a client may put its token. */
 const WAYS = {
@@ -121,8 +112,7 @@ test('at the protocol level: a bad token gets one CONNECT_ERROR packet and no ev
 });
 
 test('an expired token: unauthorized', TEST, async () => {
-  const shortLived = await startServer({ extraArgs: ['--token-ttl', '1'] });
-  try {
+  await withServer(['--token-ttl', '1'], async (shortLived) => {
     const user = await newUser(shortLived, 'ephemeral');
     await sleep(2100);
     for (const [transport, transportOpts] of Object.entries(TRANSPORTS)) {
@@ -131,10 +121,7 @@ test('an expired token: unauthorized', TEST, async () => {
       assert.equal(err.message, 'unauthorized', `expired, ${transport}`);
       assert.equal(err.data?.code, 'unauthorized', `expired, ${transport}`);
     }
-  } finally {
-    closeAll();
-    await shortLived.stop();
-  }
+  });
 });
 
 test('a password change revokes older tokens: open sockets are disconnected, new ones refused', TEST, async () => {

@@ -5,24 +5,13 @@
 // default), WebSocket only, and long-polling only.
 
 import assert from 'node:assert/strict';
-import { after, afterEach, before, test } from 'node:test';
+import { test } from 'node:test';
 import { io } from 'socket.io-client';
-import { ack, closeAll, connect, connected, recorded, transportBecomes } from './clients.js';
-import { HOOK, TEST, newRoom, newUser, online, startServer, until } from './server.js';
+import { ack, connect, connected, recorded, transportBecomes } from './clients.js';
+import { TEST, newRoom, newUser, online, until } from './server.js';
+import { TIME, fileServer } from './suite.js';
 
-const TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
-
-let server;
-
-before(async () => {
-  server = await startServer();
-}, HOOK);
-
-after(async () => {
-  if (server) await server.stop();
-}, HOOK);
-
-afterEach(closeAll);
+const server = fileServer();
 
 /** The message object of the contract, with the original's three fields. */
 function assertMessage(m, { user, roomId, message }) {
