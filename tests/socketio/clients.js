@@ -4,6 +4,7 @@
 // can send any Origin). Both record what the server sends in an Inbox.
 // Every wait here is bounded and fails with what was received instead.
 
+import http from 'node:http';
 import { io } from 'socket.io-client';
 import WebSocket from 'ws';
 
@@ -272,4 +273,17 @@ export async function rawEngine(server, { query = '', headers = {} } = {}) {
   const client = { ws, inbox, send: (packet) => ws.send(packet), close: () => ws.terminate() };
   opened.add(client);
   return client;
+}
+
+/** A GET of `path` with exactly `headers` (any Origin too): `{status, body}`, bounded. */
+export function rawGet(server, path, headers = {}) {
+  return bounded(WAIT_MS, () => new Error(`GET ${path}: no answer within ${WAIT_MS} ms`), (ok, fail) => {
+    const req = http.get(server.url + path, { headers, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (c) => { body += c; });
+      res.on('end', () => ok({ status: res.statusCode, body }));
+    });
+    req.on('error', fail);
+    return () => req.destroy();
+  });
 }
