@@ -22,7 +22,7 @@ const running = new Set();
  * either way; closeAll() cancels a wait a failed test left behind, so no
  * timer of it keeps the test process alive.
  */
-export function bounded(timeout, onTimeout, setup) {
+function bounded(timeout, onTimeout, setup) {
   return new Promise((resolve, reject) => {
     let settled = false;
     let cleanup = null;
@@ -45,7 +45,7 @@ export function bounded(timeout, onTimeout, setup) {
 }
 
 /** Events received and not yet taken by a test, in arrival order. */
-export class Inbox {
+class Inbox {
   constructor(label) {
     this.label = label;
     this.events = [];
@@ -174,10 +174,12 @@ export async function transportBecomes(socket, name, timeout = WAIT_MS) {
 
 /**
  * Open a WebSocket to `path` sending `headers`: `{status: 101, ws}` when the
- * server upgrades, otherwise `{status}` of its refusal.
+ * server upgrades, otherwise `{status}` of its refusal. `onMessage` gets
+ * every message from the start (the server may send one with the upgrade).
  */
-function upgrade(server, path, headers, label) {
+function upgrade(server, path, headers, label, onMessage = () => {}) {
   const ws = new WebSocket(server.wsUrl + path, { headers, handshakeTimeout: WAIT_MS });
+  ws.on('message', onMessage);
   // A connection that fails or closes later is a test's business, not a crash.
   ws.on('error', () => {});
   return bounded(WAIT_MS + 1000, () => new Error(`${label}: no answer to the upgrade of ${path}`), (ok, fail) => {
@@ -204,18 +206,17 @@ export async function upgradeStatus(server, path, headers = {}) {
  * or error frame); frames without a `ref` go to `inbox`.
  */
 export async function wsClient(server, token, { headers = {}, label = '/ws client' } = {}) {
-  const { status, ws } = await upgrade(server, `/ws?token=${encodeURIComponent(token)}`, headers, label);
-  if (!ws) throw new Error(`${label}: the /ws upgrade was answered ${status}`);
   const inbox = new Inbox(label);
   const pending = new Map();
   let refs = 0;
   let closeCode = null;
-  ws.on('message', (raw) => {
+  const { status, ws } = await upgrade(server, `/ws?token=${encodeURIComponent(token)}`, headers, label, (raw) => {
     const frame = JSON.parse(raw.toString());
     const answer = frame.ref !== undefined && pending.get(frame.ref);
     if (answer) answer(frame);
     else inbox.push(frame.event, frame.data);
   });
+  if (!ws) throw new Error(`${label}: the /ws upgrade was answered ${status}`);
   ws.on('close', (code) => {
     closeCode = code;
     inbox.push('close', code);
@@ -265,10 +266,9 @@ export function closeAll() {
  */
 export async function rawEngine(server, { query = '', headers = {} } = {}) {
   const path = `/socket.io/?EIO=4&transport=websocket${query}`;
-  const { status, ws } = await upgrade(server, path, headers, 'raw engine.io');
-  if (!ws) throw new Error(`raw engine.io: the upgrade was answered ${status}`);
   const inbox = new Inbox('raw engine.io');
-  ws.on('message', (raw) => inbox.push('packet', raw.toString()));
+  const { status, ws } = await upgrade(server, path, headers, 'raw engine.io', (raw) => inbox.push('packet', raw.toString()));
+  if (!ws) throw new Error(`raw engine.io: the upgrade was answered ${status}`);
   ws.on('close', (code) => inbox.push('close', code));
   const client = { ws, inbox, send: (packet) => ws.send(packet), close: () => ws.terminate() };
   opened.add(client);

@@ -69,6 +69,7 @@ for (const transports of [['websocket'], ['polling']]) {
     const got = await b.inbox.take('receiveMessage', texts.length);
     assert.deepEqual(got.map((m) => m.message), texts, 'in order');
     for (const [i, m] of got.entries()) assertMessage(m, { user: alice.user, roomId: room.id, message: texts[i] });
+    assert.deepEqual(await a.inbox.take('receiveMessage', texts.length), got, 'the sender gets its own, the same');
 
     b.emit('sendMessage', { roomId: room.id, message: 'back' });
     assertMessage(await a.inbox.next('receiveMessage'), { user: bob.user, roomId: room.id, message: 'back' });

@@ -55,12 +55,6 @@ export function newRoom(server, token, { private: isPrivate = false } = {}) {
   return api(server, 'POST', '/api/rooms', { token, body: { name: `room ${serial}`, private: isPrivate } });
 }
 
-/** The room's messages after the message `after`, oldest first. */
-export async function historyAfter(server, token, roomId, after) {
-  const page = await api(server, 'GET', `/api/rooms/${roomId}/messages?after=${after}&limit=200`, { token });
-  return page.messages;
-}
-
 /** The usernames online in a room, sorted. */
 export async function online(server, token, roomId) {
   const { users } = await api(server, 'GET', `/api/rooms/${roomId}/online`, { token });
