@@ -121,12 +121,22 @@ function listen(emitter, events) {
   };
 }
 
+/**
+ * A `connect_error` in words: its message, its data, and for a transport
+ * error what the transport saw (e.g. the HTTP status of a refused request).
+ */
+function describe(err) {
+  const d = err.description;
+  const seen = d === undefined ? '' : ` (${typeof d === 'object' ? d.message ?? d.type ?? JSON.stringify(d) : d})`;
+  return `connect_error: ${err.message}${seen}, data ${JSON.stringify(err.data ?? null)}`;
+}
+
 /** Resolves on `connect`; rejects on `connect_error` or after `timeout`. */
 export function connected(socket, timeout = WAIT_MS) {
   if (socket.connected) return Promise.resolve(socket);
   return bounded(timeout, () => new Error(`no connect within ${timeout} ms`), (ok, fail) => listen(socket, {
     connect: () => ok(socket),
-    connect_error: (err) => fail(new Error(`connect_error: ${err.message} ${JSON.stringify(err.data ?? null)}`)),
+    connect_error: (err) => fail(new Error(describe(err))),
   }));
 }
 
@@ -183,13 +193,20 @@ function upgrade(server, path, headers, label, onMessage = () => {}) {
   // A connection that fails or closes later is a test's business, not a crash.
   ws.on('error', () => {});
   return bounded(WAIT_MS + 1000, () => new Error(`${label}: no answer to the upgrade of ${path}`), (ok, fail) => {
-    ws.once('open', () => ok({ status: 101, ws }));
+    let upgraded = false;
+    ws.once('open', () => {
+      upgraded = true;
+      ok({ status: 101, ws });
+    });
     ws.once('unexpected-response', (req, res) => {
       res.resume();
       req.destroy();
       ok({ status: res.statusCode });
     });
     ws.once('error', fail);
+    return () => {
+      if (!upgraded) ws.terminate();
+    };
   });
 }
 
@@ -209,7 +226,6 @@ export async function wsClient(server, token, { headers = {}, label = '/ws clien
   const inbox = new Inbox(label);
   const pending = new Map();
   let refs = 0;
-  let closeCode = null;
   const { status, ws } = await upgrade(server, `/ws?token=${encodeURIComponent(token)}`, headers, label, (raw) => {
     const frame = JSON.parse(raw.toString());
     const answer = frame.ref !== undefined && pending.get(frame.ref);
@@ -217,10 +233,6 @@ export async function wsClient(server, token, { headers = {}, label = '/ws clien
     else inbox.push(frame.event, frame.data);
   });
   if (!ws) throw new Error(`${label}: the /ws upgrade was answered ${status}`);
-  ws.on('close', (code) => {
-    closeCode = code;
-    inbox.push('close', code);
-  });
   const client = {
     ws,
     inbox,
@@ -239,8 +251,6 @@ export async function wsClient(server, token, { headers = {}, label = '/ws clien
       if (frame.event !== 'ack') throw new Error(`${label}: ${event} answered ${JSON.stringify(frame)}`);
       return frame.data;
     },
-    /** The close code, once the connection is closed (bounded). */
-    closed: () => (closeCode !== null ? Promise.resolve(closeCode) : inbox.next('close')),
     close() {
       ws.terminate();
     },
@@ -264,12 +274,11 @@ export function closeAll() {
  * every text packet it receives goes to `inbox` as a `packet` event, so a
  * test sees exactly what the server sent.
  */
-export async function rawEngine(server, { query = '', headers = {} } = {}) {
-  const path = `/socket.io/?EIO=4&transport=websocket${query}`;
+export async function rawEngine(server) {
+  const path = '/socket.io/?EIO=4&transport=websocket';
   const inbox = new Inbox('raw engine.io');
-  const { status, ws } = await upgrade(server, path, headers, 'raw engine.io', (raw) => inbox.push('packet', raw.toString()));
+  const { status, ws } = await upgrade(server, path, {}, 'raw engine.io', (raw) => inbox.push('packet', raw.toString()));
   if (!ws) throw new Error(`raw engine.io: the upgrade was answered ${status}`);
-  ws.on('close', (code) => inbox.push('close', code));
   const client = { ws, inbox, send: (packet) => ws.send(packet), close: () => ws.terminate() };
   opened.add(client);
   return client;

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { io } from 'socket.io-client';
-import { ack, connect, connected, recorded, transportBecomes } from './clients.js';
+import { ack, connect, connected, rawGet, recorded, transportBecomes } from './clients.js';
 import { TEST, newRoom, newUser, online, until } from './server.js';
 import { TIME, fileServer } from './suite.js';
 
@@ -78,9 +78,8 @@ for (const transports of [['websocket'], ['polling']]) {
 }
 
 test('the Engine.IO handshake: a session id, the websocket upgrade, ping every 25 s with a 20 s timeout', TEST, async () => {
-  const res = await fetch(`${server.url}/socket.io/?EIO=4&transport=polling`, { signal: AbortSignal.timeout(10000) });
-  const body = await res.text();
-  assert.equal(res.status, 200, body);
+  const { status, body } = await rawGet(server, '/socket.io/?EIO=4&transport=polling');
+  assert.equal(status, 200, body);
   assert.equal(body[0], '0', `an open packet: ${body}`);
   const open = JSON.parse(body.slice(1));
   assert.equal(typeof open.sid, 'string', body);
