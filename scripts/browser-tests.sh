@@ -23,21 +23,8 @@ if [ ! -x /usr/bin/chromium ]; then
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
 fi
 
-CHATROOM_BIN="${CHATROOM_BIN:-$root/target/release/chatroom}"
-# A relative path means relative to where the script was called from.
-case "$CHATROOM_BIN" in /*) ;; *) CHATROOM_BIN="$caller_dir/$CHATROOM_BIN" ;; esac
-export CHATROOM_BIN
-if [ ! -x "$CHATROOM_BIN" ]; then
-  echo "browser-tests: $CHATROOM_BIN is missing; run 'cargo build --release' first" >&2
-  exit 1
-fi
-
-cd tests/browser
-# Install the pinned packages only when missing or when the lock changed.
-if [ ! -d node_modules ] || ! cmp -s package-lock.json node_modules/.installed-lock.json; then
-  npm ci --no-audit --no-fund --loglevel=error
-  cp package-lock.json node_modules/.installed-lock.json
-fi
+source scripts/node-suite.sh
+node_suite_prepare browser "$caller_dir"
 
 mkdir -p "$root/target/screenshots"
 if [ "$#" -gt 0 ]; then files=("$@"); else files=(*.test.js); fi
