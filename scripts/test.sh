@@ -7,4 +7,3 @@ cd "$(dirname "$0")/.."
 
 cargo test --release --locked --workspace
 scripts/browser-tests.sh
-scripts/socketio-tests.sh
