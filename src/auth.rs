@@ -146,7 +146,8 @@ impl Tokens {
         validation.set_required_spec_claims(&["exp", "sub"]);
         validation.leeway = 0;
         let mut decoy = [0u8; 16];
-        getrandom::getrandom(&mut decoy).map_err(|e| ApiError::Internal(e.to_string()))?;
+        getrandom::getrandom(&mut decoy)
+            .map_err(|e| ApiError::Internal(format!("no randomness from the OS: {e}")))?;
         let decoy_hash = hash_password_blocking(&format!("{decoy:?}"))?;
         Ok(Tokens {
             inner: Arc::new(TokenKeys {

@@ -60,11 +60,10 @@ impl Store {
     /// at restore.
     pub fn backup(&self, out: &mut dyn Write) -> Result<BackupCounts, StoreError> {
         let cutoff = self.message_cutoff();
-        let io = |e: std::io::Error| StoreError::Corrupt(format!("writing the backup: {e}"));
         let mut line = |rec: &BackupRecord| -> Result<(), StoreError> {
             let mut v = to_json(rec)?;
             v.push(b'\n');
-            out.write_all(&v).map_err(io)
+            out.write_all(&v).map_err(StoreError::BackupOutput)
         };
         line(&BackupRecord::Header {
             format: BACKUP_FORMAT.into(),
@@ -111,7 +110,7 @@ impl Store {
             }
         }
         line(&BackupRecord::End(counts.clone()))?;
-        out.flush().map_err(io)?;
+        out.flush().map_err(StoreError::BackupOutput)?;
         Ok(counts)
     }
 

@@ -37,8 +37,18 @@ pub enum StoreError {
     Lock(std::io::Error),
     #[error("transaction failed: {0}")]
     Transaction(String),
+    /// Bytes on disk that do not decode: damaged data, never our own bug.
     #[error("a stored record is corrupt: {0}")]
     Corrupt(String),
+    /// One of our own types failed to serialise: a bug, not damaged data.
+    #[error("cannot encode a record: {0}")]
+    Encode(serde_json::Error),
+    /// The OS gave no randomness for a new id.
+    #[error("no randomness from the OS: {0}")]
+    Random(getrandom::Error),
+    /// The backup's output refused a write (a full disk, a closed pipe).
+    #[error("writing the backup: {0}")]
+    BackupOutput(std::io::Error),
     #[error("the data directory {path} is in use by another chatroom process; stop it first, or use the admin commands which talk to it")]
     Locked { path: String },
     #[error("the data directory was written by a newer chatroom (schema {found}, this build knows {SCHEMA_VERSION}); upgrade chatroom")]
@@ -213,10 +223,12 @@ fn sled_cache_capacity(cache_bytes: u64) -> u64 {
     cache_bytes / 2
 }
 
+/// Encodes a record of ours; failing is a bug here, not damaged data.
 fn to_json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+    serde_json::to_vec(v).map_err(StoreError::Encode)
 }
 
+/// Decodes stored bytes; failing means the data on disk is damaged.
 fn from_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
@@ -224,7 +236,7 @@ fn from_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreErr
 /// A random id: ids of users and rooms are not guessable in sequence.
 fn random_id() -> Result<u64, StoreError> {
     let mut b = [0u8; 8];
-    getrandom::getrandom(&mut b).map_err(|e| StoreError::Corrupt(format!("no randomness: {e}")))?;
+    getrandom::getrandom(&mut b).map_err(StoreError::Random)?;
     // Keep ids away from 0 so a zeroed key is never a real one.
     Ok(u64::from_be_bytes(b).max(1))
 }
