@@ -6,6 +6,7 @@
 
 mod backup;
 mod export;
+mod history;
 mod idset;
 mod keys;
 mod messages;
@@ -19,7 +20,8 @@ use std::sync::{Arc, Mutex};
 
 pub use backup::{BackupCounts, MAX_LINE as MAX_BACKUP_LINE};
 pub use export::ExportLine;
-pub use messages::{NewMessage, Page};
+pub use history::Page;
+pub use messages::NewMessage;
 pub use quarantine::stop_when_disk_recovers;
 
 /// The schema this build writes. A data directory with a larger number was
@@ -250,6 +252,29 @@ pub(crate) mod testing {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path(), 8 << 20).expect("open store");
         (store, dir)
+    }
+
+    /// Appends `n` messages to `room` in one batch; returns their ids.
+    pub fn append_messages(
+        store: &Store,
+        room: crate::model::RoomId,
+        n: usize,
+    ) -> Vec<crate::model::MessageId> {
+        let new = (0..n)
+            .map(|i| super::NewMessage {
+                room_id: room,
+                user_id: crate::model::UserId(7),
+                user: "u".into(),
+                message: format!("m{i}"),
+                timestamp: crate::model::Timestamp::now(),
+            })
+            .collect::<Vec<_>>();
+        store
+            .append_batch(new)
+            .expect("append")
+            .into_iter()
+            .map(|m| m.id)
+            .collect()
     }
 
     /// A user "ann", a public room "a" and a private room "b" of hers, and

@@ -160,8 +160,7 @@ fn delete_from(messages: &sled::Tree, mark: u64) -> Result<usize, StoreError> {
     let mut from = [0u8; 16];
     while let Some(kv) = messages.range(from..).next() {
         let (k, _) = kv?;
-        let (room, _) =
-            keys::split_pair(&k).ok_or_else(|| StoreError::Corrupt("message key".into()))?;
+        let (room, _) = super::messages::split_message_key(&k)?;
         let mut batch = sled::Batch::default();
         for key in messages
             .range(keys::pair(room, mark)..=keys::pair(room, u64::MAX))
@@ -237,6 +236,11 @@ impl Store {
     /// The largest id a read may return, below the quarantine mark.
     pub(super) fn visible_max(&self) -> Option<u64> {
         self.inner.quarantine.hide_from().checked_sub(1)
+    }
+
+    /// Whether `id` is hidden because its write failed.
+    pub(super) fn hidden(&self, id: MessageId) -> bool {
+        self.visible_max().is_none_or(|max| id.0 > max)
     }
 }
 
