@@ -69,21 +69,14 @@ pub fn create_admin_reporting(
                 }
             })?;
             store.flush()?;
-            if unchanged {
-                return Ok(AdminCreated {
-                    summary: format!(
-                        "{} is now an admin; its password is unchanged",
-                        rec.username
-                    ),
-                    reset: None,
-                });
-            }
+            let (password, reset) = if unchanged {
+                ("its password is unchanged", None)
+            } else {
+                ("its password was set and its sessions ended", Some(id))
+            };
             Ok(AdminCreated {
-                summary: format!(
-                    "{} is now an admin; its password was set and its sessions ended",
-                    rec.username
-                ),
-                reset: Some(id),
+                summary: format!("{} is now an admin; {password}", rec.username),
+                reset,
             })
         }
         None => {
@@ -125,4 +118,11 @@ pub fn export(
         out.write_all(b"\n")?;
         Ok(())
     })
+}
+
+/// Writes a backup of the whole database to `out`. Returns the counts as
+/// a JSON object, the summary the command prints.
+pub fn backup(store: &Store, out: &mut dyn Write) -> Result<String, OpError> {
+    let counts = store.backup(out)?;
+    serde_json::to_string(&counts).map_err(|e| OpError(format!("cannot encode the counts: {e}")))
 }

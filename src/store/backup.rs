@@ -15,11 +15,12 @@
 
 mod check;
 
-use std::io::{BufRead, Read, Write};
+use std::io::{BufRead, Write};
 
 use serde::{Deserialize, Serialize};
 
 use super::{from_json, keys, to_json, Store, StoreError};
+use crate::lines::{read_line, Line};
 use crate::model::{Message, Room, RoomId, UserId, UserRecord};
 use check::Checker;
 
@@ -179,16 +180,13 @@ fn read_backup(
     let mut buf = Vec::new();
     let mut n = 0;
     loop {
-        buf.clear();
-        let read = (&mut *input)
-            .take(MAX_LINE as u64 + 1)
-            .read_until(b'\n', &mut buf)
+        let read = read_line(input, &mut buf, MAX_LINE)
             .map_err(|e| StoreError::BadBackup(format!("cannot read it: {e}")))?;
-        if read == 0 {
+        if read == Line::End {
             break;
         }
         n += 1;
-        if buf.len() > MAX_LINE {
+        if read == Line::TooLong {
             return Err(bad(
                 n,
                 &format!("longer than {} KiB; not a chatroom backup", MAX_LINE / 1024),
