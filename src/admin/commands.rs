@@ -100,7 +100,9 @@ pub fn create_admin(args: CreateAdminArgs) -> Result<(), String> {
             },
             &mut std::io::sink(),
         ),
-        Target::Local(store) => ops::create_admin(&store, &args.username, &hash, Some(&password)),
+        Target::Local(store) => {
+            ops::create_admin(&store, &args.username, &hash, Some(&password)).map(|c| c.summary)
+        }
     }
     .map_err(|e| e.0)?;
     println!("{summary}");

@@ -34,23 +34,14 @@ pub struct AdminCreated {
 }
 
 /// Creates `username` as an admin, or promotes the existing user, sets its
-/// password and enables it. Returns what was done, for the operator.
+/// password and enables it. Returns what was done, for the operator, and
+/// whose password was reset. Setting a new password on an existing user
+/// is a password change: it bumps the user's token version, so sessions
+/// started with the old password end. Given the password it already has
+/// (`password` matches the stored hash), it only promotes and enables: the
+/// contract says a promoted user is an admin at once, with the token it
+/// holds.
 pub fn create_admin(
-    store: &Store,
-    username: &str,
-    password_hash: &str,
-    password: Option<&str>,
-) -> Result<String, OpError> {
-    create_admin_reporting(store, username, password_hash, password).map(|c| c.summary)
-}
-
-/// [`create_admin`], saying whose password was reset. Setting a new
-/// password on an existing user is a password change: it bumps the user's
-/// token version, so sessions started with the old password end. Given
-/// the password it already has (`password` matches the stored hash), it
-/// only promotes and enables: the contract says a promoted user is an
-/// admin at once, with the token it holds.
-pub fn create_admin_reporting(
     store: &Store,
     username: &str,
     password_hash: &str,

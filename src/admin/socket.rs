@@ -163,7 +163,7 @@ fn run(store: &Store, hub: &Hub, req: Request, out: &mut dyn Write) -> Result<St
         } => {
             crate::validate::username(&username).map_err(OpError)?;
             let password = password.as_ref().map(|p| p.0.as_str());
-            let done = ops::create_admin_reporting(store, &username, &password_hash, password)?;
+            let done = ops::create_admin(store, &username, &password_hash, password)?;
             if let Some(id) = done.reset {
                 hub.kill_user(id, crate::auth::CLOSE_CREDENTIALS_CHANGED);
             }
