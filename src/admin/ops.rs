@@ -47,7 +47,7 @@ pub fn create_admin(
     password_hash: &str,
     password: Option<&str>,
 ) -> Result<AdminCreated, OpError> {
-    match store.user_by_name(username)? {
+    store.change(|store| match store.user_by_name(username)? {
         Some((id, rec)) => {
             let unchanged = password
                 .is_some_and(|p| crate::auth::password_matches_blocking(&rec.password_hash, p));
@@ -59,7 +59,6 @@ pub fn create_admin(
                     r.token_version = r.token_version.wrapping_add(1);
                 }
             })?;
-            store.flush()?;
             let (password, reset) = if unchanged {
                 ("its password is unchanged", None)
             } else {
@@ -72,13 +71,12 @@ pub fn create_admin(
         }
         None => {
             let user = store.create_user(username, password_hash, Role::Admin)?;
-            store.flush()?;
             Ok(AdminCreated {
                 summary: format!("created admin {} (id {})", user.username, user.id),
                 reset: None,
             })
         }
-    }
+    })
 }
 
 /// Finds a room by id or by name (without regard to case).

@@ -213,6 +213,19 @@ impl Store {
         Ok(())
     }
 
+    /// Runs a change and makes it durable before returning, so that
+    /// whoever reports the change does so only once it is on disk.
+    /// Blocking: the admin operations call it on their own thread; REST
+    /// handlers go through `App::change`, the same rule on the blocking pool.
+    pub fn change<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let out = f(self)?;
+        self.flush()?;
+        Ok(out)
+    }
+
     /// Bytes the database occupies on disk, as sled reports it.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
         Ok(self.inner.db.size_on_disk()?)
