@@ -1,11 +1,11 @@
 //! Reading a room's history: pages in either direction from a cursor
-//! (the newest, or before or after a message id), single messages, the
-//! newest id, and a lazy scan of a whole room. Every read goes through
-//! `visible_range` or `hidden`, so a quarantined message is never read.
+//! (the newest, or before or after a message id) and single messages.
+//! Every read goes through `visible_range` or `hidden`, so a quarantined
+//! message is never read.
 
 use serde::Serialize;
 
-use super::messages::{decode, split_message_key};
+use super::messages::decode;
 use super::{keys, Store, StoreError};
 use crate::model::{Message, MessageId, RoomId};
 
@@ -76,7 +76,7 @@ impl Store {
     }
 
     /// The `limit` oldest messages newer than `after`, or than nothing.
-    pub fn page_from(
+    pub(super) fn page_from(
         &self,
         room: RoomId,
         after: Option<MessageId>,
@@ -93,33 +93,6 @@ impl Store {
             return Ok(Page::default());
         };
         take_page(self.inner.messages.range(range), limit)
-    }
-
-    /// The id of the newest message of a room, if any.
-    pub fn newest_id(&self, room: RoomId) -> Result<Option<MessageId>, StoreError> {
-        let Some(range) = self.visible_range(room, 0, u64::MAX) else {
-            return Ok(None);
-        };
-        match self.inner.messages.range(range).next_back() {
-            Some(kv) => {
-                let (k, _) = kv?;
-                let (_, id) = split_message_key(&k)?;
-                Ok(Some(MessageId(id)))
-            }
-            None => Ok(None),
-        }
-    }
-
-    /// Every message of a room in id order, read lazily from disk.
-    pub fn room_history(&self, room: RoomId) -> impl Iterator<Item = Result<Message, StoreError>> {
-        // An empty range when everything is hidden.
-        let range = self.visible_range(room, 0, u64::MAX).unwrap_or_else(|| {
-            keys::message(room, MessageId(1))..=keys::message(room, MessageId(0))
-        });
-        self.inner.messages.range(range).map(|kv| {
-            let (k, v) = kv?;
-            decode(&k, &v)
-        })
     }
 }
 
@@ -187,7 +160,6 @@ mod tests {
             .messages
             .iter()
             .all(|m| m.room_id == a));
-        assert_eq!(store.newest_id(a).expect("newest"), Some(all[9]));
         assert_eq!(store.latest(RoomId(3), 5).expect("empty").messages.len(), 0);
     }
 }

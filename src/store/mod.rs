@@ -225,11 +225,6 @@ impl Store {
         self.flush()?;
         Ok(out)
     }
-
-    /// Bytes the database occupies on disk, as sled reports it.
-    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        Ok(self.inner.db.size_on_disk()?)
-    }
 }
 
 /// The capacity handed to sled for an operator's cache bound: see

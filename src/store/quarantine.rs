@@ -221,7 +221,7 @@ impl Store {
     /// Whether the data directory takes a write and an fsync of a
     /// megabyte now: the sign that a restart can open the database again.
     /// Blocking.
-    pub fn disk_writable(&self) -> bool {
+    fn disk_writable(&self) -> bool {
         let path = self.inner.quarantine.dir.join(".write-probe");
         let ok = File::create(&path)
             .and_then(|mut f| {
@@ -319,7 +319,6 @@ mod tests {
                     .len(),
                 0
             );
-            assert_eq!(store.room_history(lost.room_id).count(), 1);
             (kept, lost)
         };
         let store = Store::open(dir.path(), 1 << 20).expect("reopen");

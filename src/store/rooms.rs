@@ -83,7 +83,7 @@ impl Store {
 
     /// How many rooms `owner` owns: its memberships (the `user_rooms`
     /// prefix, an owner is always a member) whose room names it as owner.
-    pub fn owned_rooms(&self, owner: UserId) -> Result<usize, StoreError> {
+    fn owned_rooms(&self, owner: UserId) -> Result<usize, StoreError> {
         let mut n = 0;
         for key in self.inner.user_rooms.scan_prefix(keys::id(owner.0)).keys() {
             let key = key?;
