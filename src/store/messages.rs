@@ -185,6 +185,15 @@ mod tests {
     use super::*;
     use crate::store::testing::{append_messages, temp_store};
 
+    /// How many messages of `room` a read returns.
+    fn visible_count(store: &Store, room: RoomId) -> usize {
+        store
+            .latest(room, usize::MAX)
+            .expect("latest")
+            .messages
+            .len()
+    }
+
     #[test]
     fn ids_increase_across_batches() {
         let (store, _dir) = temp_store();
@@ -227,14 +236,7 @@ mod tests {
         };
         assert!(store.append_batch(vec![new.clone(), new]).is_err());
         assert_eq!(store.message_cutoff(), MessageId(u64::MAX - 1 + 1));
-        assert_eq!(
-            store
-                .latest(RoomId(1), usize::MAX)
-                .expect("latest")
-                .messages
-                .len(),
-            1
-        );
+        assert_eq!(visible_count(&store, RoomId(1)), 1);
     }
 
     #[test]
@@ -251,14 +253,7 @@ mod tests {
         assert!(!store
             .delete_message(RoomId(1), ids[1])
             .expect("delete again"));
-        assert_eq!(
-            store
-                .latest(RoomId(1), usize::MAX)
-                .expect("latest")
-                .messages
-                .len(),
-            1
-        );
+        assert_eq!(visible_count(&store, RoomId(1)), 1);
     }
 
     #[test]
