@@ -41,15 +41,19 @@ fn hasher() -> Result<Argon2<'static>, ApiError> {
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
-/// Hashes a password on the blocking pool. The slot moves along, so it is
-/// freed when the hash is done even if the request was dropped meanwhile.
-async fn hash_password(slot: Slot, password: String) -> Result<String, ApiError> {
+/// Runs hashing work on the blocking pool. The slot moves along, so it is
+/// freed when the work is done even if the request was dropped meanwhile.
+async fn in_slot<T, F>(slot: Slot, task: &'static str, work: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, ApiError> + Send + 'static,
+{
     tokio::task::spawn_blocking(move || {
         let _slot = slot;
-        hash_password_blocking(&password)
+        work()
     })
     .await
-    .map_err(|e| ApiError::Internal(format!("hash task: {e}")))?
+    .map_err(|e| ApiError::Internal(format!("{task} task: {e}")))?
 }
 
 /// Hashes a password on the calling thread (for commands that are not async).
@@ -62,29 +66,20 @@ pub fn hash_password_blocking(password: &str) -> Result<String, ApiError> {
 }
 
 /// Whether `password` is the one `hash` was made from, on the calling
-/// thread (for commands and the admin channel, which run off the async
-/// workers). A malformed hash matches nothing.
-pub fn password_matches_blocking(hash: &str, password: &str) -> bool {
+/// thread. A malformed hash matches nothing.
+fn check_password(hash: &str, password: &str) -> Result<bool, ApiError> {
     let Ok(parsed) = PasswordHash::new(hash) else {
-        return false;
+        return Ok(false);
     };
-    hasher().is_ok_and(|h| h.verify_password(password.as_bytes(), &parsed).is_ok())
+    Ok(hasher()?
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok())
 }
 
-/// Checks a password against a stored hash on the blocking pool. A
-/// malformed stored hash counts as a mismatch.
-async fn verify_password(slot: Slot, hash: String, password: String) -> Result<bool, ApiError> {
-    tokio::task::spawn_blocking(move || {
-        let _slot = slot;
-        let Ok(parsed) = PasswordHash::new(&hash) else {
-            return Ok(false);
-        };
-        Ok(hasher()?
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok())
-    })
-    .await
-    .map_err(|e| ApiError::Internal(format!("verify task: {e}")))?
+/// [`check_password`] for commands and the admin channel, which run off
+/// the async workers.
+pub fn password_matches_blocking(hash: &str, password: &str) -> bool {
+    check_password(hash, password).unwrap_or(false)
 }
 
 /// The claims of a chatroom token.
@@ -148,7 +143,8 @@ impl Tokens {
         validation.set_required_spec_claims(&["exp", "sub"]);
         validation.leeway = 0;
         let mut decoy = [0u8; 16];
-        getrandom::getrandom(&mut decoy).map_err(|e| ApiError::Internal(e.to_string()))?;
+        getrandom::getrandom(&mut decoy)
+            .map_err(|e| ApiError::Internal(format!("no randomness from the OS: {e}")))?;
         let decoy_hash = hash_password_blocking(&format!("{decoy:?}"))?;
         Ok(Tokens {
             inner: Arc::new(TokenKeys {
@@ -209,7 +205,7 @@ impl Tokens {
     /// after logins (503 `busy` when the queue is full).
     pub async fn hash(&self, password: String) -> Result<String, ApiError> {
         let slot = self.inner.hashing.acquire(Priority::Other).await?;
-        hash_password(slot, password).await
+        in_slot(slot, "hash", move || hash_password_blocking(&password)).await
     }
 
     /// Checks a password against a stored hash, or against the decoy hash
@@ -224,7 +220,8 @@ impl Tokens {
         let slot = self.inner.hashing.acquire(priority).await?;
         let known = stored.is_some();
         let hash = stored.unwrap_or_else(|| self.inner.decoy_hash.clone());
-        Ok(verify_password(slot, hash, password).await? && known)
+        let matches = in_slot(slot, "verify", move || check_password(&hash, &password)).await?;
+        Ok(matches && known)
     }
 }
 
@@ -248,14 +245,16 @@ pub fn bearer(header: &str) -> Option<&str> {
 mod tests {
     use super::*;
 
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    /// Keys for `secret`: tokens live a minute, four hashings may queue.
+    fn tokens(secret: &[u8]) -> Tokens {
+        Tokens::new(secret, Duration::from_secs(60), 4).expect("keys")
+    }
+
     #[test]
     fn tokens_round_trip_and_reject_forgeries() {
-        let t = Tokens::new(
-            b"0123456789abcdef0123456789abcdef",
-            Duration::from_secs(60),
-            4,
-        )
-        .expect("keys");
+        let t = tokens(SECRET);
         let tok = t.issue(UserId(5), "ann", Role::User, 3).expect("issue");
         assert_eq!(
             t.verify_token(&tok).expect("verify"),
@@ -265,12 +264,7 @@ mod tests {
             }
         );
 
-        let other = Tokens::new(
-            b"another-secret-another-secret-xx",
-            Duration::from_secs(60),
-            4,
-        )
-        .expect("keys");
+        let other = tokens(b"another-secret-another-secret-xx");
         assert!(other.verify_token(&tok).is_err(), "another key");
 
         // alg: none with the same claims
@@ -286,12 +280,7 @@ mod tests {
 
     #[test]
     fn expired_tokens_are_refused() {
-        let t = Tokens::new(
-            b"0123456789abcdef0123456789abcdef",
-            Duration::from_secs(60),
-            4,
-        )
-        .expect("keys");
+        let t = tokens(SECRET);
         let claims = Claims {
             sub: UserId(1).to_string(),
             name: "a".into(),
@@ -303,7 +292,7 @@ mod tests {
         let tok = jsonwebtoken::encode(
             &Header::default(),
             &claims,
-            &EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef"),
+            &EncodingKey::from_secret(SECRET),
         )
         .expect("encode");
         assert!(t.verify_token(&tok).is_err());

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod http;
+mod lines;
 pub mod model;
 pub mod server;
 pub mod store;

@@ -100,7 +100,9 @@ pub fn create_admin(args: CreateAdminArgs) -> Result<(), String> {
             },
             &mut std::io::sink(),
         ),
-        Target::Local(store) => ops::create_admin(&store, &args.username, &hash, Some(&password)),
+        Target::Local(store) => {
+            ops::create_admin(&store, &args.username, &hash, Some(&password)).map(|c| c.summary)
+        }
     }
     .map_err(|e| e.0)?;
     println!("{summary}");
@@ -255,10 +257,7 @@ pub fn backup(args: BackupArgs) -> Result<(), String> {
     let mut out = BufWriter::with_capacity(256 * 1024, file);
     let result = match target {
         Target::Server(stream) => socket::request(stream, &Request::Backup, &mut out),
-        Target::Local(store) => store
-            .backup(&mut out)
-            .map(|c| serde_json::to_string(&c).unwrap_or_default())
-            .map_err(OpError::from),
+        Target::Local(store) => ops::backup(&store, &mut out),
     };
     let finish = result.and_then(|summary| {
         let file = out

@@ -34,29 +34,20 @@ pub struct AdminCreated {
 }
 
 /// Creates `username` as an admin, or promotes the existing user, sets its
-/// password and enables it. Returns what was done, for the operator.
+/// password and enables it. Returns what was done, for the operator, and
+/// whose password was reset. Setting a new password on an existing user
+/// is a password change: it bumps the user's token version, so sessions
+/// started with the old password end. Given the password it already has
+/// (`password` matches the stored hash), it only promotes and enables: the
+/// contract says a promoted user is an admin at once, with the token it
+/// holds.
 pub fn create_admin(
     store: &Store,
     username: &str,
     password_hash: &str,
     password: Option<&str>,
-) -> Result<String, OpError> {
-    create_admin_reporting(store, username, password_hash, password).map(|c| c.summary)
-}
-
-/// [`create_admin`], saying whose password was reset. Setting a new
-/// password on an existing user is a password change: it bumps the user's
-/// token version, so sessions started with the old password end. Given
-/// the password it already has (`password` matches the stored hash), it
-/// only promotes and enables: the contract says a promoted user is an
-/// admin at once, with the token it holds.
-pub fn create_admin_reporting(
-    store: &Store,
-    username: &str,
-    password_hash: &str,
-    password: Option<&str>,
 ) -> Result<AdminCreated, OpError> {
-    match store.user_by_name(username)? {
+    store.change(|store| match store.user_by_name(username)? {
         Some((id, rec)) => {
             let unchanged = password
                 .is_some_and(|p| crate::auth::password_matches_blocking(&rec.password_hash, p));
@@ -68,33 +59,24 @@ pub fn create_admin_reporting(
                     r.token_version = r.token_version.wrapping_add(1);
                 }
             })?;
-            store.flush()?;
-            if unchanged {
-                return Ok(AdminCreated {
-                    summary: format!(
-                        "{} is now an admin; its password is unchanged",
-                        rec.username
-                    ),
-                    reset: None,
-                });
-            }
+            let (password, reset) = if unchanged {
+                ("its password is unchanged", None)
+            } else {
+                ("its password was set and its sessions ended", Some(id))
+            };
             Ok(AdminCreated {
-                summary: format!(
-                    "{} is now an admin; its password was set and its sessions ended",
-                    rec.username
-                ),
-                reset: Some(id),
+                summary: format!("{} is now an admin; {password}", rec.username),
+                reset,
             })
         }
         None => {
             let user = store.create_user(username, password_hash, Role::Admin)?;
-            store.flush()?;
             Ok(AdminCreated {
                 summary: format!("created admin {} (id {})", user.username, user.id),
                 reset: None,
             })
         }
-    }
+    })
 }
 
 /// Finds a room by id or by name (without regard to case).
@@ -125,4 +107,11 @@ pub fn export(
         out.write_all(b"\n")?;
         Ok(())
     })
+}
+
+/// Writes a backup of the whole database to `out`. Returns the counts as
+/// a JSON object, the summary the command prints.
+pub fn backup(store: &Store, out: &mut dyn Write) -> Result<String, OpError> {
+    let counts = store.backup(out)?;
+    serde_json::to_string(&counts).map_err(|e| OpError(format!("cannot encode the counts: {e}")))
 }

@@ -1,6 +1,6 @@
 //! Both ends of the admin socket.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::ops::{self, OpError};
 use super::{socket_path, Request, DONE, FAIL};
 use crate::chat::hub::Hub;
+use crate::lines::{read_line, Line};
 use crate::store::Store;
 
 /// Time a client has to send its request line.
@@ -142,11 +143,9 @@ fn release_free_memory() {}
 /// after the answer, and the rest is never read).
 fn read_request(stream: &UnixStream) -> Result<Request, OpError> {
     let mut line = Vec::with_capacity(1024);
-    BufReader::new(stream)
-        .take(MAX_REQUEST_LINE as u64 + 1)
-        .read_until(b'\n', &mut line)
+    let read = read_line(&mut BufReader::new(stream), &mut line, MAX_REQUEST_LINE)
         .map_err(|e| OpError(format!("reading the admin request: {e}")))?;
-    if line.len() > MAX_REQUEST_LINE {
+    if read == Line::TooLong {
         return Err(OpError(format!(
             "bad admin request: longer than {} KiB",
             MAX_REQUEST_LINE / 1024
@@ -164,7 +163,7 @@ fn run(store: &Store, hub: &Hub, req: Request, out: &mut dyn Write) -> Result<St
         } => {
             crate::validate::username(&username).map_err(OpError)?;
             let password = password.as_ref().map(|p| p.0.as_str());
-            let done = ops::create_admin_reporting(store, &username, &password_hash, password)?;
+            let done = ops::create_admin(store, &username, &password_hash, password)?;
             if let Some(id) = done.reset {
                 hub.kill_user(id, crate::auth::CLOSE_CREDENTIALS_CHANGED);
             }
@@ -179,10 +178,7 @@ fn run(store: &Store, hub: &Hub, req: Request, out: &mut dyn Write) -> Result<St
             )?;
             Ok(n.to_string())
         }
-        Request::Backup => {
-            let counts = store.backup(out)?;
-            Ok(serde_json::to_string(&counts).unwrap_or_default())
-        }
+        Request::Backup => ops::backup(store, out),
     }
 }
 
@@ -216,21 +212,21 @@ pub fn request(stream: UnixStream, req: &Request, out: &mut dyn Write) -> Result
     let mut reader = BufReader::with_capacity(64 * 1024, &stream);
     let mut line = Vec::with_capacity(1024);
     loop {
-        line.clear();
-        let n = (&mut reader)
-            .take(MAX_REPLY_LINE as u64 + 1)
-            .read_until(b'\n', &mut line)
-            .map_err(|e| OpError(format!("reading from the server: {e}")))?;
-        if line.len() > MAX_REPLY_LINE {
-            return Err(OpError(format!(
-                "the server sent a line longer than {} KiB; is it a chatroom server?",
-                MAX_REPLY_LINE / 1024
-            )));
-        }
-        if n == 0 {
-            return Err(OpError(
-                "the server closed the admin channel before finishing; try again".into(),
-            ));
+        match read_line(&mut reader, &mut line, MAX_REPLY_LINE)
+            .map_err(|e| OpError(format!("reading from the server: {e}")))?
+        {
+            Line::Read => {}
+            Line::TooLong => {
+                return Err(OpError(format!(
+                    "the server sent a line longer than {} KiB; is it a chatroom server?",
+                    MAX_REPLY_LINE / 1024
+                )))
+            }
+            Line::End => {
+                return Err(OpError(
+                    "the server closed the admin channel before finishing; try again".into(),
+                ))
+            }
         }
         if line.first() == Some(&b'{') {
             out.write_all(&line)?;

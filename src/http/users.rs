@@ -10,7 +10,7 @@ use super::{authenticated, body, reply, with_app, ClientAddr};
 use crate::app::{App, AuthUser};
 use crate::auth::{Priority, CLOSE_CREDENTIALS_CHANGED};
 use crate::error::ApiError;
-use crate::model::{Role, User};
+use crate::model::{Role, User, UserId, UserRecord};
 use crate::throttle::AddrKey;
 use crate::validate;
 
@@ -35,72 +35,55 @@ struct TokenReply {
 
 pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     let limit = body::Limits::of(&app.settings);
+    // Register and login take the same input: credentials from a client
+    // whose address the throttle keys.
+    let credentials = with_app(app.clone())
+        .and(client_addr(app.clone()))
+        .and(body::json::<Credentials>(limit));
     let register = warp::path!("users" / "register")
         .and(warp::post())
-        .and(with_app(app.clone()))
-        .and(client_addr())
-        .and(body::json::<Credentials>(limit))
-        .and_then(|app: App, addr: ClientIp, c| async move {
-            let client = addr.resolve(&app);
-            reply(register(app, client, c).await)
-        });
+        .and(credentials.clone())
+        .and_then(|app, client, c| async move { reply(register(app, client, c).await) });
     let login = warp::path!("users" / "login")
         .and(warp::post())
-        .and(with_app(app.clone()))
-        .and(client_addr())
-        .and(body::json::<Credentials>(limit))
-        .and_then(|app: App, addr: ClientIp, c| async move {
-            let client = addr.resolve(&app);
-            reply(login(app, client, c).await)
-        });
+        .and(credentials)
+        .and_then(|app, client, c| async move { reply(login(app, client, c).await) });
     let me = warp::path!("users" / "me")
         .and(warp::get())
         .and(with_app(app.clone()))
         .and(authenticated(app.clone()))
-        .and_then(|app, user| async move { reply(me(app, user)) });
+        .and_then(|app, user| async move { reply(me(app, user).await) });
     let password = warp::path!("users" / "me" / "password")
         .and(warp::post())
         .and(with_app(app.clone()))
         .and(authenticated(app.clone()))
-        .and(client_addr())
+        .and(client_addr(app))
         .and(body::json::<PasswordChange>(limit))
-        .and_then(|app: App, user, addr: ClientIp, c| async move {
-            let client = addr.resolve(&app);
+        .and_then(|app, user, client, c| async move {
             reply(change_password(app, user, client, c).await)
         });
     register.or(login).or(me).or(password)
 }
 
-/// What the request says about its client: the peer and `X-Forwarded-For`.
-struct ClientIp {
-    peer: Option<ClientAddr>,
-    forwarded: Option<String>,
-}
-
-fn client_addr() -> impl Filter<Extract = (ClientIp,), Error = Rejection> + Clone {
+/// The client's address for throttling: the peer, or behind a trusted
+/// proxy the last `X-Forwarded-For` entry (the one that proxy appended)
+/// when it is an address. Keyed as the throttle keys it, so an arbitrary
+/// header value is never stored.
+fn client_addr(app: App) -> impl Filter<Extract = (Option<AddrKey>,), Error = Rejection> + Clone {
     warp::ext::optional::<ClientAddr>()
         .and(warp::header::optional::<String>("x-forwarded-for"))
-        .map(|peer, forwarded| ClientIp { peer, forwarded })
-}
-
-impl ClientIp {
-    /// The client's address for throttling: the peer, or behind a trusted
-    /// proxy the last `X-Forwarded-For` entry (the one that proxy
-    /// appended) when it is an address. Keyed as the throttle keys it, so
-    /// an arbitrary header value is never stored.
-    fn resolve(&self, app: &App) -> Option<AddrKey> {
-        if app.settings.trust_forwarded_for {
-            let last = self
-                .forwarded
-                .as_deref()
-                .and_then(|f| f.rsplit(',').next())
-                .and_then(|s| s.trim().parse::<IpAddr>().ok());
-            if let Some(ip) = last {
-                return Some(ip.into());
+        .map(move |peer: Option<ClientAddr>, forwarded: Option<String>| {
+            if app.settings.trust_forwarded_for {
+                let last = forwarded
+                    .as_deref()
+                    .and_then(|f| f.rsplit(',').next())
+                    .and_then(|s| s.trim().parse::<IpAddr>().ok());
+                if let Some(ip) = last {
+                    return Some(ip.into());
+                }
             }
-        }
-        self.peer.map(|a| a.0.ip().into())
-    }
+            peer.map(|a| AddrKey::from(a.0.ip()))
+        })
 }
 
 /// Registration: the name's rules, then a place in the per-address limit,
@@ -193,9 +176,17 @@ async fn login(app: App, client: Option<AddrKey>, c: Credentials) -> Result<impl
     }))
 }
 
-fn me(app: App, user: AuthUser) -> Result<impl Reply, ApiError> {
-    let rec = app.store.user(user.id)?.ok_or(ApiError::Unauthorized)?;
+async fn me(app: App, user: AuthUser) -> Result<impl Reply, ApiError> {
+    let rec = stored_record(&app, user.id).await?;
     Ok(warp::reply::json(&User::from_record(user.id, &rec)))
+}
+
+/// The caller's record as stored now; gone (deleted meanwhile) is
+/// `unauthorized`, as for a token that names no one.
+async fn stored_record(app: &App, id: UserId) -> Result<UserRecord, ApiError> {
+    app.read(move |s| Ok(s.user(id)?))
+        .await?
+        .ok_or(ApiError::Unauthorized)
 }
 
 /// `POST /api/users/me/password`. The current password is checked like a
@@ -215,10 +206,7 @@ async fn change_password(
         .admit_login(Some(&user.username), client, app.settings.login_failures)
         .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
     let id = user.id;
-    let rec = app
-        .read(move |s| Ok(s.user(id)?))
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
+    let rec = stored_record(&app, id).await?;
     let ok = app
         .tokens
         .verify(Some(rec.password_hash), c.current_password, Priority::Other)

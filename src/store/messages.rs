@@ -1,5 +1,7 @@
 //! Message history: the `messages` tree, keyed `room ++ message id` so that
 //! every history query is a range scan of one room, never a full scan.
+//! Here: the stored form and the writes (append, edit, delete); reading
+//! pages is in `history.rs`.
 
 use std::sync::atomic::Ordering;
 
@@ -18,15 +20,6 @@ pub struct NewMessage {
     pub timestamp: Timestamp,
 }
 
-/// One page of a room's history, oldest first.
-#[derive(Clone, Debug, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Page {
-    pub messages: Vec<Message>,
-    /// Whether more messages exist beyond this page in the direction asked.
-    pub has_more: bool,
-}
-
 /// The stored value: the key already holds the room and the id.
 #[derive(Serialize, Deserialize)]
 struct StoredMessage {
@@ -42,9 +35,13 @@ struct StoredMessage {
     edited_at: Option<i64>,
 }
 
-fn decode(key: &[u8], value: &[u8]) -> Result<Message, StoreError> {
-    let (room, id) =
-        keys::split_pair(key).ok_or_else(|| StoreError::Corrupt("message key".into()))?;
+/// The room and message id a message key holds.
+pub(super) fn split_message_key(key: &[u8]) -> Result<(u64, u64), StoreError> {
+    keys::split_pair(key).ok_or_else(|| StoreError::Corrupt("message key".into()))
+}
+
+pub(super) fn decode(key: &[u8], value: &[u8]) -> Result<Message, StoreError> {
+    let (room, id) = split_message_key(key)?;
     let v: StoredMessage = super::from_json(value)?;
     Ok(Message {
         id: MessageId(id),
@@ -74,13 +71,11 @@ pub(super) fn max_message_id(tree: &sled::Tree) -> Result<Option<u64>, StoreErro
     let mut from = [0u8; 16];
     while let Some(kv) = tree.range(from..).next() {
         let (k, _) = kv?;
-        let (room, _) =
-            keys::split_pair(&k).ok_or_else(|| StoreError::Corrupt("message key".into()))?;
+        let (room, _) = split_message_key(&k)?;
         let end = keys::pair(room, u64::MAX);
         if let Some(last) = tree.range(..=end).next_back() {
             let (lk, _) = last?;
-            let (_, id) =
-                keys::split_pair(&lk).ok_or_else(|| StoreError::Corrupt("message key".into()))?;
+            let (_, id) = split_message_key(&lk)?;
             max = max.max(Some(id));
         }
         match room.checked_add(1) {
@@ -132,136 +127,10 @@ impl Store {
         Ok(out)
     }
 
-    /// Whether `id` is hidden because its write failed (see `quarantine`).
-    fn hidden(&self, id: MessageId) -> bool {
-        self.visible_max().is_none_or(|max| id.0 > max)
-    }
-
-    /// The key range of a room's visible messages with ids from `from` up
-    /// to `to` (inclusive), or None when it is empty. Every history read
-    /// goes through it, so a quarantined message is never read.
-    fn visible_range(
-        &self,
-        room: RoomId,
-        from: u64,
-        to: u64,
-    ) -> Option<std::ops::RangeInclusive<[u8; 16]>> {
-        let to = to.min(self.visible_max()?);
-        (from <= to)
-            .then(|| keys::message(room, MessageId(from))..=keys::message(room, MessageId(to)))
-    }
-
-    /// One message of a room.
-    pub fn message(&self, room: RoomId, id: MessageId) -> Result<Option<Message>, StoreError> {
-        if self.hidden(id) {
-            return Ok(None);
-        }
-        let key = keys::message(room, id);
-        match self.inner.messages.get(key)? {
-            Some(v) => Ok(Some(decode(&key, &v)?)),
-            None => Ok(None),
-        }
-    }
-
-    /// The newest `limit` messages of a room.
-    pub fn latest(&self, room: RoomId, limit: usize) -> Result<Page, StoreError> {
-        let Some(range) = self.visible_range(room, 0, u64::MAX) else {
-            return Ok(Page::default());
-        };
-        self.page_backwards(self.inner.messages.range(range).rev(), limit)
-    }
-
-    /// The `limit` messages just older than `before`.
-    pub fn before(
-        &self,
-        room: RoomId,
-        before: MessageId,
-        limit: usize,
-    ) -> Result<Page, StoreError> {
-        let Some(range) = before
-            .0
-            .checked_sub(1)
-            .and_then(|to| self.visible_range(room, 0, to))
-        else {
-            return Ok(Page::default());
-        };
-        self.page_backwards(self.inner.messages.range(range).rev(), limit)
-    }
-
-    /// The `limit` messages just newer than `after`.
-    pub fn after(&self, room: RoomId, after: MessageId, limit: usize) -> Result<Page, StoreError> {
-        self.page_from(room, Some(after), limit)
-    }
-
-    /// The `limit` oldest messages newer than `after`, or than nothing.
-    pub fn page_from(
-        &self,
-        room: RoomId,
-        after: Option<MessageId>,
-        limit: usize,
-    ) -> Result<Page, StoreError> {
-        let start = match after {
-            None => 0,
-            Some(a) => match a.0.checked_add(1) {
-                Some(s) => s,
-                None => return Ok(Page::default()),
-            },
-        };
-        let Some(range) = self.visible_range(room, start, u64::MAX) else {
-            return Ok(Page::default());
-        };
-        let mut messages = Vec::with_capacity(limit.min(1024));
-        let mut has_more = false;
-        for kv in self.inner.messages.range(range) {
-            let (k, v) = kv?;
-            if messages.len() == limit {
-                has_more = true;
-                break;
-            }
-            messages.push(decode(&k, &v)?);
-        }
-        Ok(Page { messages, has_more })
-    }
-
-    fn page_backwards(
-        &self,
-        iter: impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>,
-        limit: usize,
-    ) -> Result<Page, StoreError> {
-        let mut messages = Vec::with_capacity(limit.min(1024));
-        let mut has_more = false;
-        for kv in iter {
-            let (k, v) = kv?;
-            if messages.len() == limit {
-                has_more = true;
-                break;
-            }
-            messages.push(decode(&k, &v)?);
-        }
-        messages.reverse();
-        Ok(Page { messages, has_more })
-    }
-
     /// The id the next appended message will get: every message already
     /// stored has a smaller one, so it marks a consistent cut of history.
     pub fn message_cutoff(&self) -> MessageId {
         MessageId(self.inner.next_message_id.load(Ordering::Relaxed))
-    }
-
-    /// The id of the newest message of a room, if any.
-    pub fn newest_id(&self, room: RoomId) -> Result<Option<MessageId>, StoreError> {
-        let Some(range) = self.visible_range(room, 0, u64::MAX) else {
-            return Ok(None);
-        };
-        match self.inner.messages.range(range).next_back() {
-            Some(kv) => {
-                let (k, _) = kv?;
-                let (_, id) = keys::split_pair(&k)
-                    .ok_or_else(|| StoreError::Corrupt("message key".into()))?;
-                Ok(Some(MessageId(id)))
-            }
-            None => Ok(None),
-        }
     }
 
     /// Replaces a message's text, marking it edited. Returns the new
@@ -309,92 +178,27 @@ impl Store {
             .remove(keys::message(room, id))?
             .is_some())
     }
-
-    /// Every message of a room in id order, read lazily from disk.
-    pub fn room_history(&self, room: RoomId) -> impl Iterator<Item = Result<Message, StoreError>> {
-        // An empty range when everything is hidden.
-        let range = self.visible_range(room, 0, u64::MAX).unwrap_or_else(|| {
-            keys::message(room, MessageId(1))..=keys::message(room, MessageId(0))
-        });
-        self.inner.messages.range(range).map(|kv| {
-            let (k, v) = kv?;
-            decode(&k, &v)
-        })
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testing::temp_store;
+    use crate::store::testing::{append_messages, temp_store};
 
-    fn append(store: &Store, room: RoomId, n: usize) -> Vec<MessageId> {
-        let new = (0..n)
-            .map(|i| NewMessage {
-                room_id: room,
-                user_id: UserId(7),
-                user: "u".into(),
-                message: format!("m{i}"),
-                timestamp: Timestamp::now(),
-            })
-            .collect::<Vec<_>>();
+    /// How many messages of `room` a read returns.
+    fn visible_count(store: &Store, room: RoomId) -> usize {
         store
-            .append_batch(new)
-            .expect("append")
-            .into_iter()
-            .map(|m| m.id)
-            .collect()
-    }
-
-    #[test]
-    fn pages_through_history_in_both_directions() {
-        let (store, _dir) = temp_store();
-        let (a, b) = (RoomId(1), RoomId(2));
-        let ids = append(&store, a, 10);
-        append(&store, b, 3);
-
-        let latest = store.latest(a, 4).expect("latest");
-        assert_eq!(
-            latest.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
-            ids[6..].to_vec()
-        );
-        assert!(latest.has_more);
-
-        let older = store.before(a, ids[6], 4).expect("before");
-        assert_eq!(
-            older.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
-            ids[2..6].to_vec()
-        );
-        assert!(older.has_more);
-        let oldest = store.before(a, ids[2], 4).expect("before");
-        assert_eq!(oldest.messages.len(), 2);
-        assert!(!oldest.has_more);
-
-        let newer = store.after(a, ids[3], 4).expect("after");
-        assert_eq!(
-            newer.messages.iter().map(|m| m.id).collect::<Vec<_>>(),
-            ids[4..8].to_vec()
-        );
-        assert!(newer.has_more);
-        let newest = store.after(a, ids[7], 4).expect("after");
-        assert_eq!(newest.messages.len(), 2);
-        assert!(!newest.has_more);
-
-        assert!(store
-            .latest(a, 100)
-            .expect("all")
+            .latest(room, usize::MAX)
+            .expect("latest")
             .messages
-            .iter()
-            .all(|m| m.room_id == a));
-        assert_eq!(store.newest_id(a).expect("newest"), Some(ids[9]));
-        assert_eq!(store.latest(RoomId(3), 5).expect("empty").messages.len(), 0);
+            .len()
     }
 
     #[test]
     fn ids_increase_across_batches() {
         let (store, _dir) = temp_store();
-        let first = append(&store, RoomId(1), 3);
-        let second = append(&store, RoomId(1), 3);
+        let first = append_messages(&store, RoomId(1), 3);
+        let second = append_messages(&store, RoomId(1), 3);
         let all: Vec<_> = first.into_iter().chain(second).collect();
         assert!(all.windows(2).all(|w| w[0] < w[1]));
     }
@@ -404,11 +208,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let before = {
             let store = Store::open(dir.path(), 1 << 20).expect("open");
-            append(&store, RoomId(5), 3);
-            append(&store, RoomId(2), 2).pop().expect("id")
+            append_messages(&store, RoomId(5), 3);
+            append_messages(&store, RoomId(2), 2).pop().expect("id")
         };
         let store = Store::open(dir.path(), 1 << 20).expect("reopen");
-        let after = append(&store, RoomId(9), 1)[0];
+        let after = append_messages(&store, RoomId(9), 1)[0];
         assert!(after > before);
     }
 
@@ -419,7 +223,10 @@ mod tests {
             .inner
             .next_message_id
             .store(u64::MAX - 1, Ordering::Relaxed);
-        assert_eq!(append(&store, RoomId(1), 1), vec![MessageId(u64::MAX - 1)]);
+        assert_eq!(
+            append_messages(&store, RoomId(1), 1),
+            vec![MessageId(u64::MAX - 1)]
+        );
         let new = NewMessage {
             room_id: RoomId(1),
             user_id: UserId(7),
@@ -429,13 +236,13 @@ mod tests {
         };
         assert!(store.append_batch(vec![new.clone(), new]).is_err());
         assert_eq!(store.message_cutoff(), MessageId(u64::MAX - 1 + 1));
-        assert_eq!(store.room_history(RoomId(1)).count(), 1);
+        assert_eq!(visible_count(&store, RoomId(1)), 1);
     }
 
     #[test]
     fn edits_and_deletes() {
         let (store, _dir) = temp_store();
-        let ids = append(&store, RoomId(1), 2);
+        let ids = append_messages(&store, RoomId(1), 2);
         let edited = store
             .edit_message(RoomId(1), ids[0], "new")
             .expect("edit")
@@ -446,14 +253,14 @@ mod tests {
         assert!(!store
             .delete_message(RoomId(1), ids[1])
             .expect("delete again"));
-        assert_eq!(store.room_history(RoomId(1)).count(), 1);
+        assert_eq!(visible_count(&store, RoomId(1)), 1);
     }
 
     #[test]
     fn an_edit_racing_a_delete_never_brings_the_message_back() {
         let (store, _dir) = temp_store();
         for round in 0..200 {
-            let id = append(&store, RoomId(1), 1)[0];
+            let id = append_messages(&store, RoomId(1), 1)[0];
             let editors: Vec<_> = (0..3)
                 .map(|i| {
                     let s = store.clone();

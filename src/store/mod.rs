@@ -6,6 +6,7 @@
 
 mod backup;
 mod export;
+mod history;
 mod idset;
 mod keys;
 mod messages;
@@ -19,7 +20,8 @@ use std::sync::{Arc, Mutex};
 
 pub use backup::{BackupCounts, MAX_LINE as MAX_BACKUP_LINE};
 pub use export::ExportLine;
-pub use messages::{NewMessage, Page};
+pub use history::Page;
+pub use messages::NewMessage;
 pub use quarantine::stop_when_disk_recovers;
 
 /// The schema this build writes. A data directory with a larger number was
@@ -37,8 +39,18 @@ pub enum StoreError {
     Lock(std::io::Error),
     #[error("transaction failed: {0}")]
     Transaction(String),
+    /// Bytes on disk that do not decode: damaged data, never our own bug.
     #[error("a stored record is corrupt: {0}")]
     Corrupt(String),
+    /// One of our own types failed to serialise: a bug, not damaged data.
+    #[error("cannot encode a record: {0}")]
+    Encode(serde_json::Error),
+    /// The OS gave no randomness for a new id.
+    #[error("no randomness from the OS: {0}")]
+    Random(getrandom::Error),
+    /// The backup's output refused a write (a full disk, a closed pipe).
+    #[error("writing the backup: {0}")]
+    BackupOutput(std::io::Error),
     #[error("the data directory {path} is in use by another chatroom process; stop it first, or use the admin commands which talk to it")]
     Locked { path: String },
     #[error("the data directory was written by a newer chatroom (schema {found}, this build knows {SCHEMA_VERSION}); upgrade chatroom")]
@@ -201,9 +213,17 @@ impl Store {
         Ok(())
     }
 
-    /// Bytes the database occupies on disk, as sled reports it.
-    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        Ok(self.inner.db.size_on_disk()?)
+    /// Runs a change and makes it durable before returning, so that
+    /// whoever reports the change does so only once it is on disk.
+    /// Blocking: the admin operations call it on their own thread; REST
+    /// handlers go through `App::change`, the same rule on the blocking pool.
+    pub fn change<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let out = f(self)?;
+        self.flush()?;
+        Ok(out)
     }
 }
 
@@ -213,10 +233,12 @@ fn sled_cache_capacity(cache_bytes: u64) -> u64 {
     cache_bytes / 2
 }
 
+/// Encodes a record of ours; failing is a bug here, not damaged data.
 fn to_json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+    serde_json::to_vec(v).map_err(StoreError::Encode)
 }
 
+/// Decodes stored bytes; failing means the data on disk is damaged.
 fn from_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
@@ -224,7 +246,7 @@ fn from_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreErr
 /// A random id: ids of users and rooms are not guessable in sequence.
 fn random_id() -> Result<u64, StoreError> {
     let mut b = [0u8; 8];
-    getrandom::getrandom(&mut b).map_err(|e| StoreError::Corrupt(format!("no randomness: {e}")))?;
+    getrandom::getrandom(&mut b).map_err(StoreError::Random)?;
     // Keep ids away from 0 so a zeroed key is never a real one.
     Ok(u64::from_be_bytes(b).max(1))
 }
@@ -238,6 +260,29 @@ pub(crate) mod testing {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path(), 8 << 20).expect("open store");
         (store, dir)
+    }
+
+    /// Appends `n` messages to `room` in one batch; returns their ids.
+    pub fn append_messages(
+        store: &Store,
+        room: crate::model::RoomId,
+        n: usize,
+    ) -> Vec<crate::model::MessageId> {
+        let new = (0..n)
+            .map(|i| super::NewMessage {
+                room_id: room,
+                user_id: crate::model::UserId(7),
+                user: "u".into(),
+                message: format!("m{i}"),
+                timestamp: crate::model::Timestamp::now(),
+            })
+            .collect::<Vec<_>>();
+        store
+            .append_batch(new)
+            .expect("append")
+            .into_iter()
+            .map(|m| m.id)
+            .collect()
     }
 
     /// A user "ann", a public room "a" and a private room "b" of hers, and

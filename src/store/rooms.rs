@@ -83,7 +83,7 @@ impl Store {
 
     /// How many rooms `owner` owns: its memberships (the `user_rooms`
     /// prefix, an owner is always a member) whose room names it as owner.
-    pub fn owned_rooms(&self, owner: UserId) -> Result<usize, StoreError> {
+    fn owned_rooms(&self, owner: UserId) -> Result<usize, StoreError> {
         let mut n = 0;
         for key in self.inner.user_rooms.scan_prefix(keys::id(owner.0)).keys() {
             let key = key?;
@@ -234,13 +234,19 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use crate::model::UserId;
+    use crate::store::testing::temp_store;
+    use crate::store::{Store, StoreError};
+
+    /// A fresh store holding one room.
+    fn store_with_room(name: &str, private: bool, owner: UserId) -> (Store, tempfile::TempDir) {
+        let (store, dir) = temp_store();
+        store.create_room(name, "", private, owner).expect("create");
+        (store, dir)
+    }
 
     #[test]
     fn concurrent_creations_never_exceed_the_quota() {
-        let (store, _dir) = temp_store();
-        store
-            .create_room("joined", "", false, UserId(2))
-            .expect("create");
+        let (store, _dir) = store_with_room("joined", false, UserId(2));
         let joined = store.room_by_name("joined").expect("get").expect("some");
         store.add_member(joined.id, UserId(1)).expect("member");
         let handles: Vec<_> = (0..16)
@@ -266,15 +272,10 @@ mod tests {
             .create_room_within("free", "", false, UserId(1), None)
             .is_ok());
     }
-    use crate::store::testing::temp_store;
-    use crate::store::StoreError;
 
     #[test]
     fn room_names_are_unique_across_private_rooms_too() {
-        let (store, _dir) = temp_store();
-        store
-            .create_room("Secret", "", true, UserId(1))
-            .expect("create");
+        let (store, _dir) = store_with_room("Secret", true, UserId(1));
         assert!(matches!(
             store.create_room("SECRET", "", false, UserId(2)),
             Err(StoreError::RoomNameTaken)

@@ -1,0 +1,250 @@
+//! The checks a backup's records must pass before anything is written:
+//! the fixed order of sections, unique ids and names, references to users
+//! and rooms that are in the file, names the registration rules accept,
+//! message ids that leave room for new ones, and counts that agree.
+
+use std::collections::{HashMap, HashSet};
+
+use super::{BackupCounts, BackupRecord, BACKUP_FORMAT, MAX_MESSAGE_ID};
+use crate::model::{RoomId, UserId};
+use crate::store::idset::IdSet;
+use crate::store::{keys, StoreError, SCHEMA_VERSION};
+
+/// Where in a backup's fixed order a record belongs.
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Debug)]
+enum Section {
+    #[default]
+    Start,
+    Users,
+    Rooms,
+    Messages,
+    End,
+}
+
+/// What a backup's records must agree with, built as they are read. It
+/// holds the ids and folded names of users and rooms (small) and, for
+/// messages, each room's last id plus a compact set of all message ids
+/// ([`IdSet`], about one bit per id of a dense history), never the
+/// messages themselves.
+#[derive(Default)]
+pub(super) struct Checker {
+    section: Section,
+    counts: BackupCounts,
+    /// The end record and its line.
+    end: Option<(u64, BackupCounts)>,
+    users: HashSet<u64>,
+    usernames: HashSet<Vec<u8>>,
+    rooms: HashSet<u64>,
+    room_names: HashSet<Vec<u8>>,
+    /// The room whose member lines may follow, and its last member so far.
+    member_room: Option<(RoomId, Option<UserId>)>,
+    /// Each room's last message id: a room's messages strictly increase.
+    last_message: HashMap<u64, u64>,
+    /// Message ids are unique server-wide, not only per room.
+    message_ids: IdSet,
+}
+
+impl Checker {
+    /// Checks one record (line `n`); the error names the problem.
+    pub(super) fn check(&mut self, n: u64, rec: &BackupRecord) -> Result<(), String> {
+        if self.end.is_some() {
+            return Err("data after the end record".into());
+        }
+        let section = match rec {
+            BackupRecord::Header { .. } => Section::Start,
+            BackupRecord::User { .. } => Section::Users,
+            BackupRecord::Room(_) | BackupRecord::Member { .. } => Section::Rooms,
+            BackupRecord::Message(_) => Section::Messages,
+            BackupRecord::End(_) => Section::End,
+        };
+        if n == 1 {
+            let BackupRecord::Header { format, schema } = rec else {
+                return Err("not a chatroom backup".into());
+            };
+            if format != BACKUP_FORMAT {
+                return Err("not a chatroom backup".into());
+            }
+            if *schema > SCHEMA_VERSION {
+                return Err(format!(
+                    "written by a newer chatroom (schema {schema}, this build knows {}); upgrade chatroom",
+                    SCHEMA_VERSION
+                ));
+            }
+            return Ok(());
+        }
+        if section < self.section || section == Section::Start {
+            return Err(format!(
+                "a {} record out of place (a backup holds users, then rooms each with its memberships, then messages)",
+                kind(rec)
+            ));
+        }
+        self.section = section;
+        match rec {
+            BackupRecord::Header { .. } => {}
+            BackupRecord::User { id, record } => {
+                crate::validate::username(&record.username)
+                    .map_err(|e| format!("user {:?}: {e}", record.username))?;
+                if !self.users.insert(id.0) {
+                    return Err(format!("duplicate user id {id}"));
+                }
+                if !self.usernames.insert(keys::fold_name(&record.username)) {
+                    return Err(format!("duplicate username {:?}", record.username));
+                }
+                self.counts.users += 1;
+            }
+            BackupRecord::Room(room) => {
+                match crate::validate::room_name(&room.name) {
+                    Ok(t) if t == room.name => {}
+                    Ok(_) => return Err(format!("room name {:?} has spaces around it", room.name)),
+                    Err(e) => return Err(format!("room {:?}: {e}", room.name)),
+                }
+                crate::validate::description(&room.description)
+                    .map_err(|e| format!("room {:?}: {e}", room.name))?;
+                if !self.users.contains(&room.owner_id.0) {
+                    return Err(format!(
+                        "room {:?} is owned by user {}, who is not in the backup",
+                        room.name, room.owner_id
+                    ));
+                }
+                if !self.rooms.insert(room.id.0) {
+                    return Err(format!("duplicate room id {}", room.id));
+                }
+                if !self.room_names.insert(keys::fold_name(&room.name)) {
+                    return Err(format!("duplicate room name {:?}", room.name));
+                }
+                self.member_room = Some((room.id, None));
+                self.counts.rooms += 1;
+            }
+            BackupRecord::Member { room, user } => {
+                let Some((current, last)) = &mut self.member_room else {
+                    return Err(format!("membership in room {room} before any room"));
+                };
+                if room != current {
+                    return Err(if self.rooms.contains(&room.0) {
+                        format!("membership in room {room} does not follow that room's line")
+                    } else {
+                        format!("membership in room {room}, which is not in the backup")
+                    });
+                }
+                if !self.users.contains(&user.0) {
+                    return Err(format!(
+                        "membership of user {user}, who is not in the backup"
+                    ));
+                }
+                if last.is_some_and(|l| l >= *user) {
+                    return Err(format!(
+                        "membership of user {user} in room {room} is a duplicate or out of order"
+                    ));
+                }
+                *last = Some(*user);
+                self.counts.members += 1;
+            }
+            BackupRecord::Message(m) => {
+                if !self.rooms.contains(&m.room_id.0) {
+                    return Err(format!(
+                        "message {} is in room {}, which is not in the backup",
+                        m.id, m.room_id
+                    ));
+                }
+                if !self.users.contains(&m.user_id.0) {
+                    return Err(format!(
+                        "message {} is by user {}, who is not in the backup",
+                        m.id, m.user_id
+                    ));
+                }
+                if m.id.0 > MAX_MESSAGE_ID {
+                    return Err(format!(
+                        "message id {} leaves no room for new messages (the largest accepted is {:016x})",
+                        m.id, MAX_MESSAGE_ID
+                    ));
+                }
+                if let Some(&last) = self.last_message.get(&m.room_id.0) {
+                    if last >= m.id.0 {
+                        return Err(format!(
+                            "message {} is a duplicate or out of order in room {} (a room's messages come in id order)",
+                            m.id, m.room_id
+                        ));
+                    }
+                }
+                self.last_message.insert(m.room_id.0, m.id.0);
+                if !self.message_ids.insert(m.id.0) {
+                    return Err(format!(
+                        "duplicate message id {} (already used in another room)",
+                        m.id
+                    ));
+                }
+                self.counts.messages += 1;
+            }
+            BackupRecord::End(c) => self.end = Some((n, c.clone())),
+        }
+        Ok(())
+    }
+
+    /// The counts, once the whole file was read.
+    pub(super) fn finish(self) -> Result<BackupCounts, StoreError> {
+        match self.end {
+            Some((_, c)) if c == self.counts => Ok(self.counts),
+            Some((n, c)) => Err(StoreError::BadBackup(format!(
+                "line {n}: the end record counts {} users, {} rooms, {} memberships and {} messages, but the file holds {} users, {} rooms, {} memberships and {} messages",
+                c.users, c.rooms, c.members, c.messages,
+                self.counts.users, self.counts.rooms, self.counts.members, self.counts.messages
+            ))),
+            None => Err(StoreError::BadBackup(
+                "it is truncated (no end record)".into(),
+            )),
+        }
+    }
+}
+
+fn kind(rec: &BackupRecord) -> &'static str {
+    match rec {
+        BackupRecord::Header { .. } => "header",
+        BackupRecord::User { .. } => "user",
+        BackupRecord::Room(_) => "room",
+        BackupRecord::Member { .. } => "membership",
+        BackupRecord::Message(_) => "message",
+        BackupRecord::End(_) => "end",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::seeded_backup;
+    use crate::store::Store;
+
+    #[test]
+    fn a_message_id_used_in_two_rooms_is_refused() {
+        let (_store, _dir, buf, _) = seeded_backup();
+        let text = String::from_utf8(buf).expect("utf8");
+        let lines: Vec<&str> = text.lines().collect();
+        // The first message of the second room's run takes the id of the
+        // first message of the first room's run.
+        let msgs: Vec<usize> = (0..lines.len())
+            .filter(|&i| lines[i].starts_with("{\"message\""))
+            .collect();
+        let room_of = |i: usize| {
+            let v: serde_json::Value = serde_json::from_str(lines[i]).expect("json");
+            (
+                v["message"]["roomId"].as_str().expect("room").to_owned(),
+                v["message"]["id"].as_str().expect("id").to_owned(),
+            )
+        };
+        let (first_room, first_id) = room_of(msgs[0]);
+        let second = msgs
+            .iter()
+            .copied()
+            .find(|&i| room_of(i).0 != first_room)
+            .expect("two rooms");
+        let (_, second_id) = room_of(second);
+        let mut changed: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+        changed[second] = changed[second].replace(&second_id, &first_id);
+        let file = changed.join("\n") + "\n";
+        let err = Store::check_backup(&mut file.as_bytes())
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            err.contains(&format!("line {}:", second + 1)) && err.contains("another room"),
+            "{err}"
+        );
+    }
+}

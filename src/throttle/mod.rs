@@ -1,0 +1,242 @@
+//! Rate limits: the authentication throttle (login attempts per username
+//! and per client address over a sliding minute, registrations per client
+//! address over a sliding hour) and the per-user message token bucket.
+//!
+//! The authentication throttle counts an attempt from the moment it is
+//! *admitted*, before the password is checked: checking first and counting
+//! after would let a burst of concurrent guesses all pass the check before
+//! any of them is counted. Admission and counting happen under one lock for
+//! every key of the attempt at once; an attempt that turns out to succeed is
+//! refunded.
+//!
+//! Memory is bounded whatever clients send: keys are usernames that pass
+//! [`crate::validate::username`] (at most 32 bytes) and client addresses
+//! (IPv4, or the /64 network of an IPv6 address, so one host cannot fill the
+//! map by rotating its interface id); each key holds at most `limit`
+//! instants; at most [`window::MAX_KEYS`] keys are held per window.
+//! Expired entries are swept every [`window::SWEEP_EVERY`] and whenever the
+//! map is full. When it is still full of live entries, attempts that would
+//! need a new key are refused (429): the throttle fails closed, never open.
+//!
+//! A key costs at most about `190 + 16 × limit` bytes: a hash-table slot of
+//! 56 bytes with up to 2× slack for the table's growth, the name's heap copy
+//! (≤ 32 bytes plus allocator overhead) and the deque of 16-byte instants.
+//! With the default limits (10 logins a minute, 10 registrations an hour)
+//! that is ~350 bytes, so the throttle holds at most
+//! 2 × 32,768 × 350 B ≈ 22 MiB however it is flooded.
+
+mod bucket;
+mod window;
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub use bucket::{Bucket, TokenBuckets};
+use window::Windows;
+
+/// The sliding window of login attempts.
+const LOGIN_WINDOW: Duration = Duration::from_secs(60);
+/// The sliding window of registrations.
+const REGISTRATION_WINDOW: Duration = Duration::from_secs(3600);
+
+/// A client address as the throttle keys it: IPv4 whole (IPv4-mapped IPv6
+/// too), IPv6 by its /64 network (one host or LAN usually has a whole /64).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AddrKey {
+    V4(u32),
+    V6Net(u64),
+}
+
+impl From<IpAddr> for AddrKey {
+    fn from(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(v4) => AddrKey::V4(u32::from(v4)),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => AddrKey::V4(u32::from(v4)),
+                None => AddrKey::V6Net((u128::from(v6) >> 64) as u64),
+            },
+        }
+    }
+}
+
+/// A key of the login window.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum LoginKey {
+    /// A valid username, lowercased (the throttle ignores case, as the
+    /// store does).
+    Name(Box<str>),
+    Addr(AddrKey),
+}
+
+/// The authentication throttle. One handle, shared by every request.
+#[derive(Clone, Default)]
+pub struct LoginThrottle {
+    state: Arc<Mutex<State>>,
+}
+
+#[derive(Default)]
+struct State {
+    logins: Windows<LoginKey>,
+    registrations: Windows<AddrKey>,
+}
+
+/// An admitted login attempt: counted until [`LoginThrottle::refund`].
+#[derive(Debug)]
+pub struct LoginTicket {
+    keys: Vec<LoginKey>,
+    at: Instant,
+}
+
+/// An admitted registration: counted until [`LoginThrottle::refund_registration`].
+#[derive(Debug)]
+pub struct RegistrationTicket {
+    key: Option<AddrKey>,
+    at: Instant,
+}
+
+impl LoginThrottle {
+    /// Admits one login attempt for `username` (only if it is a name that
+    /// could exist: pass `None` otherwise, so made-up names are never
+    /// stored) from `addr`, and counts it against both keys at once. When
+    /// either key already has `limit` attempts within the minute, or the
+    /// map is full, nothing is counted and the answer is the seconds to
+    /// wait.
+    pub fn admit_login(
+        &self,
+        username: Option<&str>,
+        addr: Option<AddrKey>,
+        limit: u32,
+    ) -> Result<LoginTicket, u64> {
+        let mut keys = Vec::with_capacity(2);
+        if let Some(name) = username {
+            keys.push(LoginKey::Name(name.to_ascii_lowercase().into_boxed_str()));
+        }
+        if let Some(a) = addr {
+            keys.push(LoginKey::Addr(a));
+        }
+        let now = Instant::now();
+        let mut state = lock(&self.state);
+        let w = &mut state.logins;
+        w.admit(&keys, limit as usize, now, LOGIN_WINDOW)?;
+        Ok(LoginTicket { keys, at: now })
+    }
+
+    /// Takes back a login attempt that succeeded: successes never count.
+    pub fn refund(&self, ticket: LoginTicket) {
+        let mut state = lock(&self.state);
+        for k in &ticket.keys {
+            state.logins.refund(k, ticket.at);
+        }
+    }
+
+    /// Admits one registration from `addr` if it has had fewer than `limit`
+    /// within the hour, counting it at once; else the seconds to wait.
+    /// `limit: None` (the limit is off) or an unknown address admit always.
+    pub fn admit_registration(
+        &self,
+        addr: Option<AddrKey>,
+        limit: Option<u32>,
+    ) -> Result<RegistrationTicket, u64> {
+        let now = Instant::now();
+        let (Some(a), Some(limit)) = (addr, limit) else {
+            return Ok(RegistrationTicket { key: None, at: now });
+        };
+        let mut state = lock(&self.state);
+        state
+            .registrations
+            .admit(&[a], limit as usize, now, REGISTRATION_WINDOW)?;
+        Ok(RegistrationTicket {
+            key: Some(a),
+            at: now,
+        })
+    }
+
+    /// Takes back a registration that did not create an account.
+    pub fn refund_registration(&self, ticket: RegistrationTicket) {
+        if let Some(k) = ticket.key {
+            lock(&self.state).registrations.refund(&k, ticket.at);
+        }
+    }
+}
+
+/// Locks a throttle's state; a panic elsewhere while it was held left
+/// counts that are still worth keeping.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ADDR: AddrKey = AddrKey::V4(0x7f00_0001);
+
+    #[test]
+    fn login_attempts_are_counted_on_admission() {
+        let t = LoginThrottle::default();
+        let tickets: Vec<_> = (0..10)
+            .map(|_| t.admit_login(Some("Bob"), None, 10).expect("admitted"))
+            .collect();
+        let wait = t.admit_login(Some("bob"), None, 10).expect_err("locked");
+        assert!((1..=60).contains(&wait));
+        assert!(t.admit_login(Some("alice"), None, 10).is_ok());
+        drop(tickets);
+    }
+
+    #[test]
+    fn both_keys_are_admitted_together_or_not_at_all() {
+        let t = LoginThrottle::default();
+        for i in 0..10 {
+            t.admit_login(Some(&format!("user{i}")), Some(ADDR), 10)
+                .expect("admitted");
+        }
+        // The address is full: the name must not be counted either.
+        assert!(t.admit_login(Some("carol"), Some(ADDR), 10).is_err());
+        for _ in 0..10 {
+            t.admit_login(Some("carol"), None, 10)
+                .expect("carol untouched");
+        }
+    }
+
+    #[test]
+    fn a_refunded_success_does_not_count() {
+        let t = LoginThrottle::default();
+        for _ in 0..9 {
+            t.admit_login(Some("bob"), Some(ADDR), 10)
+                .expect("admitted");
+        }
+        let ok = t
+            .admit_login(Some("bob"), Some(ADDR), 10)
+            .expect("admitted");
+        t.refund(ok);
+        t.admit_login(Some("bob"), Some(ADDR), 10)
+            .expect("room again");
+        assert!(t.admit_login(Some("bob"), Some(ADDR), 10).is_err());
+    }
+
+    #[test]
+    fn ipv6_addresses_are_keyed_by_their_64_network() {
+        let a: IpAddr = "2001:db8:1:2::1".parse().expect("ip");
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().expect("ip");
+        let c: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
+        let m: IpAddr = "::ffff:10.0.0.1".parse().expect("ip");
+        assert_eq!(AddrKey::from(a), AddrKey::from(b));
+        assert_ne!(AddrKey::from(a), AddrKey::from(c));
+        assert_eq!(
+            AddrKey::from(m),
+            AddrKey::from("10.0.0.1".parse::<IpAddr>().expect("ip"))
+        );
+    }
+
+    #[test]
+    fn registrations_are_limited_per_address() {
+        let t = LoginThrottle::default();
+        let first = t.admit_registration(Some(ADDR), Some(2)).expect("1");
+        t.admit_registration(Some(ADDR), Some(2)).expect("2");
+        assert!(t.admit_registration(Some(ADDR), Some(2)).is_err());
+        t.refund_registration(first);
+        t.admit_registration(Some(ADDR), Some(2)).expect("refunded");
+        assert!(t.admit_registration(Some(ADDR), None).is_ok(), "off");
+    }
+}
