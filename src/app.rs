@@ -79,19 +79,24 @@ impl App {
     }
 
     /// Resolves an `Authorization` header value to the stored, enabled user.
-    pub fn authenticate_header(&self, header: Option<&str>) -> Result<AuthUser, ApiError> {
+    pub async fn authenticate_header(&self, header: Option<&str>) -> Result<AuthUser, ApiError> {
         let token = header
             .and_then(auth::bearer)
             .ok_or(ApiError::Unauthorized)?;
-        self.authenticate_token(token)
+        self.authenticate_token(token).await
     }
 
     /// Resolves a token to the stored, enabled user, if the token was
-    /// issued after the user's last password change.
-    pub fn authenticate_token(&self, token: &str) -> Result<AuthUser, ApiError> {
+    /// issued after the user's last password change. The signature is
+    /// checked here (memory only); the user record is read like any other
+    /// store work of a request, on the blocking pool.
+    pub async fn authenticate_token(&self, token: &str) -> Result<AuthUser, ApiError> {
         let subject = self.tokens.verify_token(token)?;
         let id = subject.id;
-        let rec = self.store.user(id)?.ok_or(ApiError::Unauthorized)?;
+        let rec = self
+            .read(move |store| Ok(store.user(id)?))
+            .await?
+            .ok_or(ApiError::Unauthorized)?;
         if rec.disabled || rec.token_version != subject.version {
             return Err(ApiError::Unauthorized);
         }
@@ -116,7 +121,12 @@ impl App {
     }
 
     /// Runs store work that only reads on the blocking pool, so that a
-    /// large scan never holds an async worker that live chat needs.
+    /// large scan never holds an async worker that live chat needs. Every
+    /// REST handler's store work goes through here or [`App::change`].
+    /// Chat sessions are the one deliberate exception: per message they
+    /// read single, cache-resident records (a membership) inline, where a
+    /// hop to the blocking pool would cost more than the read; their scans
+    /// (a catch-up) do run on the blocking pool.
     pub async fn read<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         T: Send + 'static,
@@ -139,24 +149,24 @@ impl App {
         F: FnOnce(&Store) -> Result<T, ApiError> + Send + 'static,
     {
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || {
-            let out = f(&store)?;
-            store.flush()?;
-            Ok(out)
-        })
-        .await
-        .map_err(|e| ApiError::Internal(format!("store task: {e}")))?
+        tokio::task::spawn_blocking(move || store.change(f))
+            .await
+            .map_err(|e| ApiError::Internal(format!("store task: {e}")))?
     }
 
     /// A room the caller may see: public, or private with the caller a
     /// member or an admin. Anything else is `not_found`, so a private room's
     /// existence is never revealed.
-    pub fn visible_room(&self, user: &AuthUser, room_id: &str) -> Result<Room, ApiError> {
+    pub async fn visible_room(&self, user: &AuthUser, room_id: &str) -> Result<Room, ApiError> {
         let id: RoomId = room_id.parse().map_err(|_| ApiError::NotFound)?;
-        let room = self.store.room(id)?.ok_or(ApiError::NotFound)?;
-        if room.private && !user.is_admin() && !self.store.is_member(room.id, user.id)? {
-            return Err(ApiError::NotFound);
-        }
-        Ok(room)
+        let (user_id, admin) = (user.id, user.is_admin());
+        self.read(move |store| {
+            let room = store.room(id)?.ok_or(ApiError::NotFound)?;
+            if room.private && !admin && !store.is_member(room.id, user_id)? {
+                return Err(ApiError::NotFound);
+            }
+            Ok(room)
+        })
+        .await
     }
 }

@@ -68,7 +68,12 @@ async fn create_user(app: App, user: AuthUser, b: NewUser) -> Result<impl Reply,
     require_admin(&user)?;
     validate::username(&b.username).map_err(ApiError::Validation)?;
     validate::password(&b.password).map_err(ApiError::Validation)?;
-    if app.store.user_by_name(&b.username)?.is_some() {
+    let name = b.username.clone();
+    if app
+        .read(move |store| Ok(store.user_by_name(&name)?))
+        .await?
+        .is_some()
+    {
         return Err(ApiError::UsernameTaken);
     }
     let hash = app.tokens.hash(b.password).await?;

@@ -74,7 +74,7 @@ async fn history(
     id: &str,
     q: HistoryQuery,
 ) -> Result<impl Reply, ApiError> {
-    let room = app.visible_room(&user, id)?;
+    let room = app.visible_room(&user, id).await?;
     let limit = match q.limit.as_deref() {
         None | Some("") => DEFAULT_LIMIT,
         Some(l) => match l.parse::<usize>() {
@@ -102,20 +102,24 @@ async fn history(
 }
 
 /// A message of a room the caller can see; `not_found` otherwise.
-fn find_message(
+async fn find_message(
     app: &App,
     user: &AuthUser,
     room: &str,
     id: &str,
 ) -> Result<(Room, Message), ApiError> {
-    let room = app.visible_room(user, room)?;
+    let room = app.visible_room(user, room).await?;
     let id: MessageId = id.parse().map_err(|_| ApiError::NotFound)?;
-    let msg = app.store.message(room.id, id)?.ok_or(ApiError::NotFound)?;
+    let room_id = room.id;
+    let msg = app
+        .read(move |store| Ok(store.message(room_id, id)?))
+        .await?
+        .ok_or(ApiError::NotFound)?;
     Ok((room, msg))
 }
 
 async fn delete(app: App, user: AuthUser, room: &str, id: &str) -> Result<impl Reply, ApiError> {
-    let (room, msg) = find_message(&app, &user, room, id)?;
+    let (room, msg) = find_message(&app, &user, room, id).await?;
     if msg.user_id != user.id && room.owner_id != user.id && !user.is_admin() {
         return Err(ApiError::Forbidden(
             "only the author, the room's owner or an admin can delete a message",
@@ -141,7 +145,7 @@ async fn edit(
     id: &str,
     b: Edit,
 ) -> Result<impl Reply, ApiError> {
-    let (room, msg) = find_message(&app, &user, room, id)?;
+    let (room, msg) = find_message(&app, &user, room, id).await?;
     if msg.user_id != user.id {
         return Err(ApiError::Forbidden("only the author can edit a message"));
     }

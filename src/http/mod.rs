@@ -184,6 +184,7 @@ pub fn authenticated(app: App) -> impl Filter<Extract = (AuthUser,), Error = Rej
                 ),
             };
             app.authenticate_header(header)
+                .await
                 .map_err(warp::reject::custom)
         }
     })

@@ -59,7 +59,11 @@ pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Rejectio
         .and(warp::get())
         .and(caller.clone())
         .and_then(|id: String, app: App, user| async move {
-            reply(app.visible_room(&user, &id).map(|r| json_room(&app, &r)))
+            reply(
+                app.visible_room(&user, &id)
+                    .await
+                    .map(|r| json_room(&app, &r)),
+            )
         });
     let delete = warp::path!("rooms" / String)
         .and(warp::delete())
@@ -69,7 +73,7 @@ pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Rejectio
         .and(warp::get())
         .and(caller.clone())
         .and_then(|id: String, app: App, user| async move {
-            reply(app.visible_room(&user, &id).map(|r| {
+            reply(app.visible_room(&user, &id).await.map(|r| {
                 warp::reply::json(&Online {
                     room_id: r.id,
                     users: app.hub.online(r.id),
@@ -156,7 +160,7 @@ async fn create(
 /// Deletes a room, its messages and members, and unsubscribes everyone
 /// from it (`roomDeleted`).
 async fn delete(app: App, user: AuthUser, id: &str) -> Result<impl Reply, ApiError> {
-    let room = app.visible_room(&user, id)?;
+    let room = app.visible_room(&user, id).await?;
     if room.owner_id != user.id && !user.is_admin() {
         return Err(ApiError::Forbidden(
             "only the room's owner or an admin can delete it",
@@ -169,8 +173,8 @@ async fn delete(app: App, user: AuthUser, id: &str) -> Result<impl Reply, ApiErr
 }
 
 /// The room of a member endpoint: visible to the caller, and private.
-fn private_room(app: &App, user: &AuthUser, id: &str) -> Result<Room, ApiError> {
-    let room = app.visible_room(user, id)?;
+async fn private_room(app: &App, user: &AuthUser, id: &str) -> Result<Room, ApiError> {
+    let room = app.visible_room(user, id).await?;
     if !room.private {
         return Err(ApiError::validation("public rooms have no member list"));
     }
@@ -183,7 +187,7 @@ async fn add_member(
     id: &str,
     b: MemberBody,
 ) -> Result<impl Reply, ApiError> {
-    let room = private_room(&app, &user, id)?;
+    let room = private_room(&app, &user, id).await?;
     if room.owner_id != user.id && !user.is_admin() {
         return Err(ApiError::Forbidden(
             "only the room's owner or an admin can add members",
@@ -203,7 +207,7 @@ async fn remove_member(
     id: &str,
     name: &str,
 ) -> Result<impl Reply, ApiError> {
-    let room = private_room(&app, &user, id)?;
+    let room = private_room(&app, &user, id).await?;
     let may_remove_others = room.owner_id == user.id || user.is_admin();
     if !may_remove_others && !name.eq_ignore_ascii_case(&user.username) {
         return Err(ApiError::Forbidden(

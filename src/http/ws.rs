@@ -70,7 +70,9 @@ pub fn route(app: App) -> impl Filter<Extract = (impl Reply,), Error = Rejection
         .and(warp::ext::optional::<OnUpgrade>())
         .and_then(
             |app: App, h: Upgrade, on_upgrade: Option<OnUpgrade>| async move {
-                upgrade(app, h, on_upgrade).map_err(warp::reject::custom)
+                upgrade(app, h, on_upgrade)
+                    .await
+                    .map_err(warp::reject::custom)
             },
         )
 }
@@ -101,7 +103,7 @@ pub fn origin_allowed(origin: &str, host: Option<&str>, allowed: &[String]) -> b
     allowed.contains(&norm)
 }
 
-fn upgrade(
+async fn upgrade(
     app: App,
     h: Upgrade,
     on_upgrade: Option<OnUpgrade>,
@@ -110,7 +112,9 @@ fn upgrade(
         Some(t) => Some(t.to_owned()),
         None => h.query.as_deref().and_then(query_token).map(str::to_owned),
     };
-    let user = app.authenticate_token(token.as_deref().ok_or(ApiError::Unauthorized)?)?;
+    let user = app
+        .authenticate_token(token.as_deref().ok_or(ApiError::Unauthorized)?)
+        .await?;
     if let Some(origin) = &h.origin {
         if !origin_allowed(origin, h.host.as_deref(), &app.settings.allowed_origins) {
             return Err(ApiError::Forbidden(
