@@ -1,0 +1,70 @@
+//! REST steps many tests take: any request as a user, a room's id, a
+//! member added, a field read.
+
+use serde_json::{json, Value};
+
+use super::{create_room, http, Server, User};
+
+/// The `id` of an object (a user, a room, a message); panics without one.
+pub fn id_of(v: &Value) -> String {
+    v["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no id in {v}"))
+        .to_owned()
+}
+
+/// Creates a room (which must succeed) and returns its id.
+pub async fn room_id(s: &Server, owner: &User, name: &str, private: bool) -> String {
+    id_of(&create_room(s, owner, name, private).await)
+}
+
+/// `method path` as `u`, with an optional JSON body; the status and the
+/// JSON answer (Null when there is none).
+pub async fn request(
+    s: &Server,
+    method: &str,
+    u: &User,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    let mut req = http().request(method, s.url(path)).bearer_auth(&u.token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.expect("request");
+    let status = res.status().as_u16();
+    let text = res.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// The owner adds `name` to the private `room`, which must succeed (204).
+pub async fn add_member(s: &Server, owner: &User, room: &str, name: &str) {
+    let path = format!("/api/rooms/{room}/members");
+    let (status, v) = request(s, "POST", owner, &path, Some(json!({ "username": name }))).await;
+    assert_eq!(status, 204, "add member {name}: {v}");
+}
+
+/// Registers `name` (password "correct horse") with the server at `base`
+/// (`http://ADDR`), which must succeed.
+pub async fn register_at(base: &str, name: &str) -> User {
+    let res = http()
+        .post(format!("{base}/api/users/register"))
+        .json(&json!({"username": name, "password": "correct horse"}))
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(res.status(), 201, "register {name}");
+    User::from_answer(name, &res.json().await.expect("json"))
+}
+
+impl User {
+    /// The user of a registration's or a login's answer (`{token, user}`).
+    pub fn from_answer(name: &str, v: &Value) -> User {
+        User {
+            name: name.to_owned(),
+            token: v["token"].as_str().expect("token").to_owned(),
+            id: v["user"]["id"].as_str().expect("id").to_owned(),
+        }
+    }
+}
