@@ -525,9 +525,7 @@ impl WsHarness {
             c.call("joinRoom", json!({"roomId": public})).await["event"],
             "ack"
         );
-        let ack = c
-            .call("sendMessage", json!({"roomId": public, "message": "first"}))
-            .await;
+        let ack = c.send_message(&public, "first").await;
         let message = ack["data"]["id"].as_str().expect("message id").to_owned();
         let mut h = WsHarness {
             server,
@@ -771,9 +769,7 @@ fn a_join_with_since_and_no_ref_gets_no_ack() {
             c.call("joinRoom", json!({"roomId": room})).await["event"],
             "ack"
         );
-        let ack = c
-            .call("sendMessage", json!({"roomId": room, "message": "hi"}))
-            .await;
+        let ack = c.send_message(&room, "hi").await;
         let id = ack["data"]["id"].as_str().expect("id").to_owned();
         c.send_raw(
             &json!({"event": "joinRoom", "data": {"roomId": room, "since": id}}).to_string(),
@@ -959,9 +955,7 @@ impl RestHarness {
             c.call("joinRoom", json!({"roomId": public})).await["event"],
             "ack"
         );
-        let ack = c
-            .call("sendMessage", json!({"roomId": public, "message": "first"}))
-            .await;
+        let ack = c.send_message(&public, "first").await;
         let message = ack["data"]["id"].as_str().expect("message id").to_owned();
         RestHarness {
             server,
@@ -1274,12 +1268,7 @@ fn sample_backup(tmp: &Path) -> Vec<String> {
                 "ack"
             );
             for i in 0..3 {
-                let a = c
-                    .call(
-                        "sendMessage",
-                        json!({"roomId": room, "message": format!("hello {i} \u{1F4AC}")}),
-                    )
-                    .await;
+                let a = c.send_message(room, &format!("hello {i} \u{1F4AC}")).await;
                 assert_eq!(a["event"], "ack", "{a}");
             }
         }
@@ -1476,12 +1465,7 @@ fn fuzzed_admin_socket_lines_get_a_final_done_or_error_line() {
             "ack"
         );
         for i in 0..3 {
-            let a = c
-                .call(
-                    "sendMessage",
-                    json!({"roomId": room, "message": format!("m{i}")}),
-                )
-                .await;
+            let a = c.send_message(&room, &format!("m{i}")).await;
             assert_eq!(a["event"], "ack");
         }
     });

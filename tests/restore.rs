@@ -78,12 +78,7 @@ impl Backup {
         }
         for i in 0..6 {
             let room = if i % 2 == 0 { &lobby } else { &hideout };
-            let ack = c
-                .call(
-                    "sendMessage",
-                    json!({"roomId": room, "message": format!("m{i}")}),
-                )
-                .await;
+            let ack = c.send_message(room, &format!("m{i}")).await;
             assert_eq!(ack["event"], "ack", "{ack}");
         }
         let tmp = tempfile::tempdir().expect("tempdir");

@@ -27,6 +27,18 @@ pub async fn request(
     path: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
+    let (status, text) = request_text(s, method, u, path, body).await;
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// Like [`request`], with the answer's body as text.
+pub async fn request_text(
+    s: &Server,
+    method: &str,
+    u: &User,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, String) {
     let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
     let mut req = http().request(method, s.url(path)).bearer_auth(&u.token);
     if let Some(b) = body {
@@ -34,8 +46,7 @@ pub async fn request(
     }
     let res = req.send().await.expect("request");
     let status = res.status().as_u16();
-    let text = res.text().await.expect("body");
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    (status, res.text().await.expect("body"))
 }
 
 /// The owner adds `name` to the private `room`, which must succeed (204).
@@ -67,4 +78,11 @@ impl User {
             id: v["user"]["id"].as_str().expect("id").to_owned(),
         }
     }
+}
+
+/// `POST /api/admin/users/{id}/{action}` as `who`: an admin's `disable`
+/// or `enable` of a user. The status and the JSON answer.
+pub async fn user_action(s: &Server, who: &User, id: &str, action: &str) -> (u16, Value) {
+    let path = format!("/api/admin/users/{id}/{action}");
+    request(s, "POST", who, &path, None).await
 }

@@ -18,17 +18,31 @@ impl Client {
     /// Joins `room`, which must be acked; returns the ack's data.
     pub async fn join(&mut self, room: &str) -> Value {
         let ack = self.call("joinRoom", json!({ "roomId": room })).await;
-        assert_eq!(ack["event"], "ack", "joinRoom {room}: {ack}");
-        ack["data"].clone()
+        ack_data(&ack, &format!("joinRoom {room}"))
     }
 
     /// Sends `text` to `room`, which must be acked; returns the ack's data
     /// (the message's id and timestamp).
     pub async fn say(&mut self, room: &str, text: &str) -> Value {
-        let ack = self
-            .call("sendMessage", json!({"roomId": room, "message": text}))
-            .await;
-        assert_eq!(ack["event"], "ack", "sendMessage to {room}: {ack}");
-        ack["data"].clone()
+        let ack = self.send_message(room, text).await;
+        ack_data(&ack, &format!("sendMessage to {room}"))
     }
+
+    /// Sends `text` to `room`; returns the answer, ack or error.
+    pub async fn send_message(&mut self, room: &str, text: &str) -> Value {
+        self.call("sendMessage", json!({"roomId": room, "message": text}))
+            .await
+    }
+}
+
+/// Asserts an ack frame (its data an object, as every ack's is) and
+/// returns its data.
+#[track_caller]
+pub fn ack_data(f: &Value, what: &str) -> Value {
+    assert_eq!(f["event"], "ack", "{what}: expected an ack, got {f}");
+    assert!(
+        f["data"].is_object(),
+        "{what}: ack data must be an object: {f}"
+    );
+    f["data"].clone()
 }

@@ -542,6 +542,8 @@ mod upgrade;
 #[allow(unused_imports)]
 pub use api::*;
 #[allow(unused_imports)]
+pub use chat::*;
+#[allow(unused_imports)]
 pub use pipeline::*;
 #[allow(unused_imports)]
 pub use process::*;
