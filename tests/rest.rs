@@ -51,13 +51,7 @@ async fn start() -> Fresh {
 /// A fresh server with these users registered, in this order.
 async fn with_users<const N: usize>(names: [&str; N]) -> (Fresh, [User; N]) {
     let s = start().await;
-    let mut users = Vec::with_capacity(N);
-    for name in names {
-        users.push(register(&s, name).await);
-    }
-    let users = users
-        .try_into()
-        .unwrap_or_else(|_| unreachable!("one user a name"));
+    let users = register_all(&s, names).await;
     (s, users)
 }
 

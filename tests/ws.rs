@@ -26,36 +26,6 @@ fn str_of(v: &Value) -> String {
         .to_owned()
 }
 
-/// A server with these users registered, the first of whom owns the
-/// public room "general": the server, the users, the room's id.
-async fn general<const N: usize>(names: [&str; N]) -> (Server, [User; N], String) {
-    general_on(Server::start(), names).await
-}
-
-/// [`general`] on the server `s`.
-async fn general_on<const N: usize>(s: Server, names: [&str; N]) -> (Server, [User; N], String) {
-    users_and_room(s, names, "general", false).await
-}
-
-/// On `s`, these users registered, the first of whom owns the room `room`:
-/// the server, the users, the room's id.
-async fn users_and_room<const N: usize>(
-    s: Server,
-    names: [&str; N],
-    room: &str,
-    private: bool,
-) -> (Server, [User; N], String) {
-    let mut users = Vec::with_capacity(N);
-    for name in names {
-        users.push(register(&s, name).await);
-    }
-    let users: [User; N] = users
-        .try_into()
-        .unwrap_or_else(|_| unreachable!("one user a name"));
-    let room = room_id(&s, &users[0], room, private).await;
-    (s, users, room)
-}
-
 /// Asserts an error frame with `code` (and a human message).
 #[track_caller]
 fn assert_error(f: &Value, code: &str, what: &str) {

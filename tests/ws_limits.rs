@@ -333,9 +333,7 @@ async fn concurrent_upgrades_of_one_user_never_exceed_the_cap() {
 
 #[tokio::test]
 async fn join_with_since_and_no_ref_gets_no_ack_but_the_missed_messages() {
-    let s = Server::start();
-    let a = register(&s, "alice").await;
-    let room = room_id(&s, &a, "general", false).await;
+    let (s, [a], room) = general(["alice"]).await;
     let mut c = Client::joined(&s, &a, &[&room]).await;
     let mut ids = Vec::new();
     for i in 0..3 {

@@ -1,9 +1,9 @@
-//! REST steps many tests take: any request as a user, a room's id, a
-//! member added, a field read.
+//! REST steps many tests take: users registered and a room of theirs,
+//! any request as a user, a member added, an admin's action on a user.
 
 use serde_json::{json, Value};
 
-use super::{create_room, http, Server, User};
+use super::{create_room, http, register, Server, User};
 
 /// The `id` of an object (a user, a room, a message); panics without one.
 pub fn id_of(v: &Value) -> String {
@@ -11,6 +11,44 @@ pub fn id_of(v: &Value) -> String {
         .as_str()
         .unwrap_or_else(|| panic!("no id in {v}"))
         .to_owned()
+}
+
+/// A server with these users registered, the first of whom owns the
+/// public room "general": the server, the users, the room's id.
+pub async fn general<const N: usize>(names: [&str; N]) -> (Server, [User; N], String) {
+    general_on(Server::start(), names).await
+}
+
+/// [`general`] on the server `s`.
+pub async fn general_on<const N: usize>(
+    s: Server,
+    names: [&str; N],
+) -> (Server, [User; N], String) {
+    users_and_room(s, names, "general", false).await
+}
+
+/// On `s`, these users registered, the first of whom owns the room `room`:
+/// the server, the users, the room's id.
+pub async fn users_and_room<const N: usize>(
+    s: Server,
+    names: [&str; N],
+    room: &str,
+    private: bool,
+) -> (Server, [User; N], String) {
+    let users = register_all(&s, names).await;
+    let room = room_id(&s, &users[0], room, private).await;
+    (s, users, room)
+}
+
+/// Registers each of `names`, in this order.
+pub async fn register_all<const N: usize>(s: &Server, names: [&str; N]) -> [User; N] {
+    let mut users = Vec::with_capacity(N);
+    for name in names {
+        users.push(register(s, name).await);
+    }
+    users
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("one user a name"))
 }
 
 /// Creates a room (which must succeed) and returns its id.
