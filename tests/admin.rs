@@ -797,15 +797,7 @@ async fn backup_during_load_restores_users_rooms_and_a_prefix_of_history() {
     let carol = register(&s, "carol").await;
     let lobby = id_of(&create_room(&s, &alice, "Lobby", false).await);
     let hideout = id_of(&create_room(&s, &alice, "Hideout", true).await);
-    let (st, v) = request(
-        &s,
-        "POST",
-        &alice,
-        &format!("/api/rooms/{hideout}/members"),
-        Some(json!({"username": "bob"})),
-    )
-    .await;
-    assert_eq!(st, 204, "{v}");
+    add_member(&s, &alice, &hideout, "bob").await;
     let rooms = vec![lobby.clone(), hideout.clone()];
     let seeded = seed(&s, &alice, &rooms, 3000, 200).await;
 
@@ -1119,12 +1111,7 @@ async fn admin_users_lists_users_for_admins_only() {
     let (status, v) = get(&s, &bob, "/api/admin/users").await;
     assert_eq!(status, 403);
     assert_eq!(v["error"]["code"], "forbidden");
-    let res = http()
-        .get(s.url("/api/admin/users"))
-        .send()
-        .await
-        .expect("get");
-    assert_eq!(res.status(), 401);
+    assert_eq!(fetch(&s, "/api/admin/users").await.status(), 401);
 }
 
 #[tokio::test]

@@ -10,12 +10,6 @@ use common::*;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
-fn str_of(v: &Value) -> String {
-    v.as_str()
-        .unwrap_or_else(|| panic!("expected a string, got {v}"))
-        .to_owned()
-}
-
 async fn join(c: &mut Client, room: &str) {
     let f = c.call("joinRoom", json!({ "roomId": room })).await;
     assert_eq!(f["event"], "ack", "joinRoom: {f}");
@@ -25,14 +19,7 @@ async fn join(c: &mut Client, room: &str) {
 /// and the history's ids strictly increase.
 fn assert_history_holds(history: &[Value], acked: &[(String, String)]) {
     let ids: Vec<String> = history.iter().map(|m| str_of(&m["id"])).collect();
-    for w in ids.windows(2) {
-        assert!(
-            w[0] < w[1],
-            "history ids not strictly increasing: {:?} then {:?}",
-            w[0],
-            w[1]
-        );
-    }
+    assert_strictly_increasing(&ids, "history");
     let mut count: HashMap<&str, (usize, &Value)> = HashMap::new();
     for m in history {
         let e = count.entry(m["id"].as_str().expect("id")).or_insert((0, m));

@@ -13,12 +13,6 @@ use serde_json::{json, Value};
 
 const PASSWORD: &str = "correct horse";
 
-fn str_of(v: &Value) -> String {
-    v.as_str()
-        .unwrap_or_else(|| panic!("expected a string, got {v}"))
-        .to_owned()
-}
-
 /// Makes `u` an admin with `create-admin`, which talks to the running server.
 fn promote(s: &Server, u: &User) {
     run_create_admin(s, &u.name, PASSWORD);
@@ -200,7 +194,7 @@ fn fill_disk(dir: &Path) -> PathBuf {
 }
 
 async fn healthz(s: &Server) -> (u16, Value) {
-    let res = http().get(s.url("/healthz")).send().await.expect("healthz");
+    let res = fetch(s, "/healthz").await;
     let st = res.status().as_u16();
     (st, res.json().await.unwrap_or(Value::Null))
 }

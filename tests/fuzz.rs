@@ -1421,7 +1421,7 @@ fn fuzzed_admin_socket_lines_get_a_final_done_or_error_line() {
         "the server runs"
     );
     rt.block_on(async {
-        let res = http().get(s.url("/healthz")).send().await.expect("healthz");
+        let res = fetch(&s, "/healthz").await;
         assert_eq!(res.status(), 200);
     });
     s.signal("TERM");

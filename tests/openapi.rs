@@ -409,11 +409,7 @@ async fn every_route_answers_with_a_documented_status() {
 #[tokio::test]
 async fn served_openapi_is_the_document() {
     let s = Server::start();
-    let res = http()
-        .get(s.url("/api/openapi.json"))
-        .send()
-        .await
-        .expect("get openapi");
+    let res = fetch(&s, "/api/openapi.json").await;
     assert_eq!(res.status(), 200);
     let ct = res
         .headers()

@@ -1193,7 +1193,7 @@ async fn message_history_pages() {
         if p["hasMore"] == false {
             break;
         }
-        let first = p["messages"][0]["id"].as_str().expect("id").to_owned();
+        let first = id_of(&p["messages"][0]);
         q = format!("?limit=64&before={first}");
     }
     assert_eq!(seen, all);
@@ -1534,7 +1534,7 @@ async fn logs_never_contain_tokens_or_passwords() {
     let req = http().post(url("/api/rooms")).bearer_auth(&t1);
     let r = send(req.json(&json!({"name": "logs"}))).await;
     assert_eq!(r.status, 201);
-    let rid = r.body["id"].as_str().expect("id").to_owned();
+    let rid = id_of(&r.body);
     // The WebSocket with the token in the query string, as browsers do.
     let (ws, _) = tokio::time::timeout(
         WAIT,

@@ -62,28 +62,15 @@ fn join_leave_pairs(room: &str, pairs: usize) -> Vec<Message> {
         .collect()
 }
 
-/// Bob in his room "general", and alice connected to flap in and out of it.
-struct Flapping {
-    b: User,
-    room: String,
-    bob: Client,
-    alice: Client,
-}
-
-impl Flapping {
-    async fn start(s: &Server) -> Flapping {
-        let a = register(s, "alice").await;
-        let b = register(s, "bob").await;
-        let room = room_id(s, &b, "general", false).await;
-        let bob = Client::joined(s, &b, &[&room]).await;
-        let alice = Client::connect(s, &a).await;
-        Flapping {
-            b,
-            room,
-            bob,
-            alice,
-        }
-    }
+/// Bob in his room "general", and alice connected to flap in and out of
+/// it: bob, the room, bob's connection (in the room) and alice's.
+async fn bob_and_a_flapper(s: &Server) -> (User, String, Client, Client) {
+    let a = register(s, "alice").await;
+    let b = register(s, "bob").await;
+    let room = room_id(s, &b, "general", false).await;
+    let bob = Client::joined(s, &b, &[&room]).await;
+    let alice = Client::connect(s, &a).await;
+    (b, room, bob, alice)
 }
 
 /// What bob hears of alice until every deferred notice went out: her
@@ -166,12 +153,7 @@ async fn binary_frames_count_as_strikes_and_close_with_1008() {
 #[tokio::test]
 async fn join_leave_flapping_is_rate_limited_beyond_the_burst_and_presence_stays_bounded() {
     let s = Server::start();
-    let Flapping {
-        b,
-        room,
-        mut bob,
-        mut alice,
-    } = Flapping::start(&s).await;
+    let (b, room, mut bob, mut alice) = bob_and_a_flapper(&s).await;
 
     let pairs = 150;
     let t0 = Instant::now();
@@ -223,12 +205,7 @@ async fn join_leave_flapping_is_rate_limited_beyond_the_burst_and_presence_stays
 #[tokio::test]
 async fn flapping_with_the_join_rate_off_still_sends_others_one_notice_a_window() {
     let s = Server::start_with(&["--message-rate", "0", "--join-rate", "0"]);
-    let Flapping {
-        b,
-        room,
-        mut bob,
-        mut alice,
-    } = Flapping::start(&s).await;
+    let (b, room, mut bob, mut alice) = bob_and_a_flapper(&s).await;
 
     let pairs = 1000;
     let mut frames = join_leave_pairs(&room, pairs);

@@ -13,6 +13,13 @@ pub fn id_of(v: &Value) -> String {
         .to_owned()
 }
 
+/// A JSON string's text; panics on anything else.
+pub fn str_of(v: &Value) -> String {
+    v.as_str()
+        .unwrap_or_else(|| panic!("expected a string, got {v}"))
+        .to_owned()
+}
+
 /// A server with these users registered, the first of whom owns the
 /// public room "general": the server, the users, the room's id.
 pub async fn general<const N: usize>(names: [&str; N]) -> (Server, [User; N], String) {
@@ -97,12 +104,7 @@ pub async fn add_member(s: &Server, owner: &User, room: &str, name: &str) {
 /// Registers `name` (password "correct horse") with the server at `base`
 /// (`http://ADDR`), which must succeed.
 pub async fn register_at(base: &str, name: &str) -> User {
-    let res = http()
-        .post(format!("{base}/api/users/register"))
-        .json(&json!({"username": name, "password": "correct horse"}))
-        .send()
-        .await
-        .expect("register");
+    let res = post_credentials(base, "/api/users/register", name, "correct horse").await;
     assert_eq!(res.status(), 201, "register {name}");
     User::from_answer(name, &res.json().await.expect("json"))
 }
@@ -123,4 +125,25 @@ impl User {
 pub async fn user_action(s: &Server, who: &User, id: &str, action: &str) -> (u16, Value) {
     let path = format!("/api/admin/users/{id}/{action}");
     request(s, "POST", who, &path, None).await
+}
+
+/// A GET of `path` without a token.
+pub async fn fetch(s: &Server, path: &str) -> reqwest::Response {
+    http().get(s.url(path)).send().await.expect("get")
+}
+
+/// `POST path` of the server at `base` (`http://ADDR`) with a username and
+/// a password, as a registration or a login sends them.
+pub async fn post_credentials(
+    base: &str,
+    path: &str,
+    name: &str,
+    password: &str,
+) -> reqwest::Response {
+    http()
+        .post(format!("{base}{path}"))
+        .json(&json!({"username": name, "password": password}))
+        .send()
+        .await
+        .expect("post")
 }

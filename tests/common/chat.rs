@@ -35,6 +35,20 @@ impl Client {
     }
 }
 
+/// Asserts that message ids (fixed-width, so text order is their order)
+/// strictly increase.
+#[track_caller]
+pub fn assert_strictly_increasing(ids: &[String], what: &str) {
+    for w in ids.windows(2) {
+        assert!(
+            w[0] < w[1],
+            "{what}: ids not strictly increasing: {:?} then {:?}",
+            w[0],
+            w[1]
+        );
+    }
+}
+
 /// Asserts an ack frame (its data an object, as every ack's is) and
 /// returns its data.
 #[track_caller]

@@ -270,12 +270,7 @@ pub async fn register(s: &Server, name: &str) -> User {
 
 /// Logs in; the status and the JSON body (Null when there is none).
 pub async fn login(s: &Server, name: &str, password: &str) -> (u16, Value) {
-    let res = http()
-        .post(s.url("/api/users/login"))
-        .json(&json!({"username": name, "password": password}))
-        .send()
-        .await
-        .expect("login");
+    let res = post_credentials(&s.url(""), "/api/users/login", name, password).await;
     let status = res.status().as_u16();
     (status, res.json().await.unwrap_or(Value::Null))
 }
@@ -291,31 +286,13 @@ pub async fn login_user(s: &Server, name: &str, password: &str) -> User {
 /// directory (through its admin socket while it runs), bounded, and
 /// requires success. Returns what it printed.
 pub fn run_create_admin(s: &Server, name: &str, password: &str) -> std::process::Output {
-    use std::io::Write;
-    let mut child = command(s.dir.parent().unwrap_or(&s.dir))
-        .args(["create-admin", "--username", name, "--password-stdin"])
+    let mut cmd = command(s.dir.parent().unwrap_or(&s.dir));
+    cmd.args(["create-admin", "--username", name, "--password-stdin"])
         .arg("--data-dir")
-        .arg(&s.dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn create-admin");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(format!("{password}\n").as_bytes())
-        .expect("write password");
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while child.try_wait().expect("try_wait").is_none() {
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("create-admin did not finish in time");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().expect("output");
+        .arg(&s.dir);
+    let stdin = format!("{password}\n");
+    let out = run_bounded(cmd, stdin.as_bytes(), Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("create-admin: {e}"));
     assert!(
         out.status.success(),
         "create-admin failed: {}",
@@ -339,15 +316,7 @@ pub async fn create_room(s: &Server, u: &User, name: &str, private: bool) -> Val
 
 /// A GET with a token; returns status and JSON (Null when no body).
 pub async fn get(s: &Server, u: &User, path: &str) -> (u16, Value) {
-    let res = http()
-        .get(s.url(path))
-        .bearer_auth(&u.token)
-        .send()
-        .await
-        .expect("get");
-    let status = res.status().as_u16();
-    let text = res.text().await.expect("body");
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    request(s, "GET", u, path, None).await
 }
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
