@@ -8,18 +8,14 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 const PASSWORD: &str = "correct horse";
 /// Longest a command may run before the test fails.
@@ -90,45 +86,13 @@ fn chatroom(args: &[&str]) -> Command {
 }
 
 /// Runs a command to completion (bounded), feeding `stdin`.
-fn run(mut cmd: Command, stdin: Option<&str>) -> Out {
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn chatroom");
-    let mut out = child.stdout.take().expect("stdout");
-    let mut err = child.stderr.take().expect("stderr");
-    let out_t = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = out.read_to_end(&mut v);
-        v
-    });
-    let err_t = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = err.read_to_end(&mut v);
-        v
-    });
-    {
-        let mut input = child.stdin.take().expect("stdin");
-        if let Some(s) = stdin {
-            let _ = input.write_all(s.as_bytes());
-        }
-    }
-    let deadline = Instant::now() + CMD_WAIT;
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("try_wait") {
-            break st;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("command {cmd:?} did not finish within {CMD_WAIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+fn run(cmd: Command, stdin: Option<&str>) -> Out {
+    let out = run_bounded(cmd, stdin.unwrap_or("").as_bytes(), CMD_WAIT)
+        .unwrap_or_else(|e| panic!("{e}"));
     Out {
-        code: status.code(),
-        stdout: out_t.join().expect("stdout reader"),
-        stderr: String::from_utf8_lossy(&err_t.join().expect("stderr reader")).into_owned(),
+        code: out.status.code(),
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
 
@@ -202,28 +166,6 @@ fn order_key(l: &Value) -> (String, String, String) {
 // ---------------------------------------------------------------------------
 // REST and WebSocket helpers
 
-async fn request(
-    s: &Server,
-    method: &str,
-    u: &User,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = http()
-        .request(
-            reqwest::Method::from_bytes(method.as_bytes()).expect("method"),
-            s.url(path),
-        )
-        .bearer_auth(&u.token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.expect("request");
-    let status = res.status().as_u16();
-    let text = res.text().await.expect("body");
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
 /// Promotes an existing user to admin with `create-admin` (password kept).
 /// Setting the password ends the user's sessions, so it logs in again.
 async fn promote(s: &Server, u: &User) -> User {
@@ -233,23 +175,9 @@ async fn promote(s: &Server, u: &User) -> User {
     login_user(s, &u.name, PASSWORD).await
 }
 
-fn id_of(v: &Value) -> String {
-    field(v, "id")
-}
-
-/// A connected client that joined `rooms`.
-async fn joined(s: &Server, u: &User, rooms: &[&str]) -> Client {
-    let mut c = Client::connect(s, u).await;
-    for r in rooms {
-        let ack = c.call("joinRoom", json!({ "roomId": r })).await;
-        assert_eq!(ack["event"], "ack", "join {r}: {ack}");
-    }
-    c
-}
-
 /// Sends `n` messages as `u` spread over `rooms` (round robin) through one
-/// WebSocket with up to `window` unanswered at a time. Returns each
-/// message's (room index, id), in send order.
+/// WebSocket, pipelined `window` at a time. Returns each message's (room
+/// index, id), in send order.
 async fn seed(
     s: &Server,
     u: &User,
@@ -258,91 +186,27 @@ async fn seed(
     window: usize,
 ) -> Vec<(usize, String)> {
     let refs: Vec<&str> = rooms.iter().map(String::as_str).collect();
-    let c = joined(s, u, &refs).await;
-    let (mut sink, mut stream) = c.ws.split();
-    let permits = Arc::new(tokio::sync::Semaphore::new(window));
-    let frames: Vec<String> = (0..n)
-        .map(|i| {
-            json!({"event": "sendMessage", "ref": i.to_string(),
-                   "data": {"roomId": rooms[i % rooms.len()], "message": format!("seed {i}")}})
-            .to_string()
-        })
-        .collect();
-    let send_permits = permits.clone();
-    let sender = async move {
-        for (i, f) in frames.into_iter().enumerate() {
-            let permit = match send_permits.clone().try_acquire_owned() {
-                Ok(p) => p,
-                Err(_) => {
-                    tokio::time::timeout(WAIT, sink.flush())
-                        .await
-                        .expect("flush in time")
-                        .expect("flush");
-                    tokio::time::timeout(WAIT, send_permits.clone().acquire_owned())
-                        .await
-                        .unwrap_or_else(|_| panic!("no ack within {WAIT:?} (sent {i})"))
-                        .expect("semaphore")
-                }
-            };
-            permit.forget();
-            tokio::time::timeout(WAIT, sink.feed(WsMessage::text(f)))
-                .await
-                .expect("send in time")
-                .expect("send");
-            if i % 64 == 63 {
-                tokio::time::timeout(WAIT, sink.flush())
-                    .await
-                    .expect("flush in time")
-                    .expect("flush");
-            }
+    let mut c = Client::joined(s, u, &refs).await;
+    let mut out = Vec::with_capacity(n);
+    for window in (0..n).collect::<Vec<_>>().chunks(window) {
+        let data = window
+            .iter()
+            .map(|i| json!({"roomId": rooms[i % rooms.len()], "message": format!("seed {i}")}))
+            .collect();
+        let (answers, _) = c.send_all(data).await;
+        for (i, a) in window.iter().zip(answers) {
+            assert_eq!(a["event"], "ack", "message refused: {a}");
+            out.push((i % rooms.len(), field(&a["data"], "id")));
         }
-        tokio::time::timeout(WAIT, sink.flush())
-            .await
-            .expect("flush in time")
-            .expect("flush");
-        sink
-    };
-    let receiver = async move {
-        let mut ids: Vec<Option<String>> = vec![None; n];
-        let mut got = 0;
-        while got < n {
-            let msg = tokio::time::timeout(WAIT, stream.next())
-                .await
-                .unwrap_or_else(|_| panic!("no frame in time ({got} of {n} acks)"))
-                .expect("open")
-                .expect("frame");
-            let WsMessage::Text(t) = msg else {
-                assert!(!msg.is_close(), "closed after {got} acks: {msg:?}");
-                continue;
-            };
-            let v: Value = serde_json::from_str(&t).expect("json frame");
-            match v["event"].as_str() {
-                Some("ack") => {
-                    let i: usize = field(&v, "ref").parse().expect("numeric ref");
-                    assert!(ids[i].is_none(), "ref {i} answered twice");
-                    ids[i] = Some(field(&v["data"], "id"));
-                    got += 1;
-                    permits.add_permits(1);
-                }
-                Some("error") => panic!("message refused: {v}"),
-                _ => {}
-            }
-        }
-        (ids, stream)
-    };
-    let (sink, (ids, stream)) = tokio::join!(sender, receiver);
-    let mut ws = sink.reunite(stream).expect("reunite");
-    let _ = ws.close(None).await;
-    ids.into_iter()
-        .enumerate()
-        .map(|(i, id)| (i % rooms.len(), id.expect("every message acked")))
-        .collect()
+    }
+    let _ = c.ws.close(None).await;
+    out
 }
 
 /// A client that sends messages one at a time (each acked before the
 /// next) to `rooms` in turn, until `stop` or `max` messages. Counts its
 /// acks in `acked` and returns (room index, id) of each.
-fn talker(
+async fn talker(
     s: &Server,
     u: &User,
     rooms: Vec<String>,
@@ -351,40 +215,17 @@ fn talker(
     stop: Arc<AtomicBool>,
     acked: Arc<AtomicUsize>,
 ) -> tokio::task::JoinHandle<Vec<(usize, String)>> {
-    let refs: Vec<String> = rooms.clone();
-    let addr = s.addr.clone();
-    let u = u.clone();
+    let refs: Vec<&str> = rooms.iter().map(String::as_str).collect();
+    let mut c = Client::joined(s, u, &refs).await;
     tokio::spawn(async move {
-        let mut req = format!("ws://{addr}/ws")
-            .into_client_request()
-            .expect("request");
-        req.headers_mut().insert(
-            "authorization",
-            format!("Bearer {}", u.token).parse().expect("header"),
-        );
-        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(req))
-            .await
-            .expect("connect in time")
-            .expect("connect");
-        let mut c = Client::from_ws(ws);
-        for r in &refs {
-            let ack = c.call("joinRoom", json!({ "roomId": r })).await;
-            assert_eq!(ack["event"], "ack", "{ack}");
-        }
         let mut out = Vec::new();
         for i in 0..max {
             if stop.load(Ordering::SeqCst) {
                 break;
             }
-            let room = i % refs.len();
-            let ack = c
-                .call(
-                    "sendMessage",
-                    json!({"roomId": refs[room], "message": format!("live {i}")}),
-                )
-                .await;
-            assert_eq!(ack["event"], "ack", "{ack}");
-            out.push((room, field(&ack["data"], "id")));
+            let room = i % rooms.len();
+            let ack = c.say(&rooms[room], &format!("live {i}")).await;
+            out.push((room, field(&ack, "id")));
             acked.fetch_add(1, Ordering::SeqCst);
             if !pause.is_zero() {
                 tokio::time::sleep(pause).await;
@@ -443,45 +284,13 @@ fn run_measured(args: &[&str]) -> (Out, u64, Duration) {
         let rss = max_rss_kib(&out.stderr).expect("time -v reports the maximum RSS");
         return (out, rss, elapsed);
     }
-    let mut child = chatroom(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let status_path = format!("/proc/{}/status", child.id());
-    let mut peak = 0;
-    let deadline = Instant::now() + CMD_WAIT;
-    let status = loop {
-        if let Ok(st) = std::fs::read_to_string(&status_path) {
-            if let Some(kib) = st.lines().find_map(|l| {
-                l.strip_prefix("VmHWM:")
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            }) {
-                peak = peak.max(kib);
-            }
-        }
-        if let Some(st) = child.try_wait().expect("try_wait") {
-            break st;
-        }
-        assert!(Instant::now() < deadline, "command did not finish in time");
-        std::thread::sleep(Duration::from_millis(5));
+    let (status, stderr, peak) = run_sampling_peak_rss(chatroom(args), CMD_WAIT);
+    let out = Out {
+        code: status.code(),
+        stdout: Vec::new(),
+        stderr,
     };
-    let elapsed = started.elapsed();
-    let mut stderr = String::new();
-    let _ = child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut stderr);
-    (
-        Out {
-            code: status.code(),
-            stdout: Vec::new(),
-            stderr,
-        },
-        peak,
-        elapsed,
-    )
+    (out, peak, started.elapsed())
 }
 
 // ---------------------------------------------------------------------------
@@ -648,8 +457,8 @@ async fn chat_history() -> (Server, User, String, String) {
     let bob = register(&s, "bob").await;
     let general = id_of(&create_room(&s, &alice, "General", false).await);
     let secret = id_of(&create_room(&s, &alice, "Secret", true).await);
-    let mut ca = joined(&s, &alice, &[&general, &secret]).await;
-    let mut cb = joined(&s, &bob, &[&general]).await;
+    let mut ca = Client::joined(&s, &alice, &[&general, &secret]).await;
+    let mut cb = Client::joined(&s, &bob, &[&general]).await;
     for round in 0..3 {
         for room in [&general, &secret] {
             let texts: Vec<String> = (0..20).map(|i| format!("{round}-{i} ünï \"q\"")).collect();
@@ -844,7 +653,8 @@ async fn export_of_100k_messages_while_sending_is_a_complete_prefix_in_flat_memo
         Duration::from_millis(1),
         Arc::new(AtomicBool::new(false)),
         acked.clone(),
-    );
+    )
+    .await;
     wait_for(&acked, 10).await;
     let tmp = tempfile::tempdir().expect("tempdir");
     let file = tmp.path().join("export.jsonl");
@@ -987,15 +797,7 @@ async fn backup_during_load_restores_users_rooms_and_a_prefix_of_history() {
     let carol = register(&s, "carol").await;
     let lobby = id_of(&create_room(&s, &alice, "Lobby", false).await);
     let hideout = id_of(&create_room(&s, &alice, "Hideout", true).await);
-    let (st, v) = request(
-        &s,
-        "POST",
-        &alice,
-        &format!("/api/rooms/{hideout}/members"),
-        Some(json!({"username": "bob"})),
-    )
-    .await;
-    assert_eq!(st, 204, "{v}");
+    add_member(&s, &alice, &hideout, "bob").await;
     let rooms = vec![lobby.clone(), hideout.clone()];
     let seeded = seed(&s, &alice, &rooms, 3000, 200).await;
 
@@ -1009,7 +811,8 @@ async fn backup_during_load_restores_users_rooms_and_a_prefix_of_history() {
         Duration::ZERO,
         stop_flag.clone(),
         acked.clone(),
-    );
+    )
+    .await;
     wait_for(&acked, 20).await;
     let acked_before = acked.load(Ordering::SeqCst);
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -1122,13 +925,8 @@ async fn backup_during_load_restores_users_rooms_and_a_prefix_of_history() {
 
     // New messages on the restored server get ids after the restored ones.
     let max = restored_ids.iter().max().expect("ids").clone();
-    let mut c = joined(&r, &ra, &[&lobby]).await;
-    let ack = c
-        .call(
-            "sendMessage",
-            json!({"roomId": lobby, "message": "after restore"}),
-        )
-        .await;
+    let mut c = Client::joined(&r, &ra, &[&lobby]).await;
+    let ack = c.send_message(&lobby, "after restore").await;
     assert_eq!(ack["event"], "ack", "{ack}");
     assert!(
         field(&ack["data"], "id") > max,
@@ -1313,12 +1111,7 @@ async fn admin_users_lists_users_for_admins_only() {
     let (status, v) = get(&s, &bob, "/api/admin/users").await;
     assert_eq!(status, 403);
     assert_eq!(v["error"]["code"], "forbidden");
-    let res = http()
-        .get(s.url("/api/admin/users"))
-        .send()
-        .await
-        .expect("get");
-    assert_eq!(res.status(), 401);
+    assert_eq!(fetch(&s, "/api/admin/users").await.status(), 401);
 }
 
 #[tokio::test]
@@ -1330,11 +1123,7 @@ async fn with_registration_closed_admins_still_add_users() {
     let s = Server::spawn(&dir, "127.0.0.1:0", &["--registration", "closed"]);
     let (status, v) = login(&s, "root", PASSWORD).await;
     assert_eq!(status, 200, "{v}");
-    let root = User {
-        name: "root".into(),
-        token: v["token"].as_str().expect("token").to_owned(),
-        id: v["user"]["id"].as_str().expect("id").to_owned(),
-    };
+    let root = User::from_answer("root", &v);
     // Self-registration is closed...
     let res = http()
         .post(s.url("/api/users/register"))
@@ -1351,11 +1140,7 @@ async fn with_registration_closed_admins_still_add_users() {
     assert_eq!(v["role"], "user");
     let (status, v) = login(&s, "BOB", PASSWORD).await;
     assert_eq!(status, 200, "{v}");
-    let bob = User {
-        name: "bob".into(),
-        token: v["token"].as_str().expect("token").to_owned(),
-        id: v["user"]["id"].as_str().expect("id").to_owned(),
-    };
+    let bob = User::from_answer("bob", &v);
     // A second admin on request; names stay unique; the rules apply.
     let (status, v) = request(
         &s,
@@ -1401,47 +1186,19 @@ async fn disabling_a_user_revokes_its_token_and_closes_its_socket_at_once() {
     let bob = register(&s, "bob").await;
     let carol = register(&s, "carol").await;
     let room = id_of(&create_room(&s, &root, "Lobby", false).await);
-    let mut cb = joined(&s, &bob, &[&room]).await;
+    let mut cb = Client::joined(&s, &bob, &[&room]).await;
 
     // Only admins; not oneself; unknown ids are 404.
-    let (st, v) = request(
-        &s,
-        "POST",
-        &carol,
-        &format!("/api/admin/users/{}/disable", bob.id),
-        None,
-    )
-    .await;
+    let (st, v) = user_action(&s, &carol, &bob.id, "disable").await;
     assert_eq!((st, v["error"]["code"].as_str()), (403, Some("forbidden")));
-    let (st, _) = request(
-        &s,
-        "POST",
-        &root,
-        &format!("/api/admin/users/{}/disable", root.id),
-        None,
-    )
-    .await;
+    let (st, _) = user_action(&s, &root, &root.id, "disable").await;
     assert_eq!(st, 400, "an admin cannot disable itself");
-    let (st, _) = request(
-        &s,
-        "POST",
-        &root,
-        "/api/admin/users/00000000000fffff/disable",
-        None,
-    )
-    .await;
-    assert_eq!(st, 404);
-    let (st, _) = request(&s, "POST", &root, "/api/admin/users/nonsense/disable", None).await;
-    assert_eq!(st, 404);
+    for unknown in ["00000000000fffff", "nonsense"] {
+        let (st, _) = user_action(&s, &root, unknown, "disable").await;
+        assert_eq!(st, 404, "{unknown}");
+    }
 
-    let (st, v) = request(
-        &s,
-        "POST",
-        &root,
-        &format!("/api/admin/users/{}/disable", bob.id),
-        None,
-    )
-    .await;
+    let (st, v) = user_action(&s, &root, &bob.id, "disable").await;
     assert_eq!(st, 204, "{v}");
     let (st, v) = get(&s, &bob, "/api/users/me").await;
     assert_eq!(st, 401, "the token stops working at once: {v}");
@@ -1450,19 +1207,9 @@ async fn disabling_a_user_revokes_its_token_and_closes_its_socket_at_once() {
     assert_eq!(code, Some(1008), "the open WebSocket is closed");
     let (st, v) = login(&s, "bob", PASSWORD).await;
     assert_eq!(st, 403, "a disabled account cannot log in: {v}");
-    let mut req = format!("ws://{}/ws", s.addr)
-        .into_client_request()
-        .expect("request");
-    req.headers_mut().insert(
-        "authorization",
-        format!("Bearer {}", bob.token).parse().expect("h"),
-    );
-    match tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(req))
-        .await
-        .expect("in time")
-    {
-        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => assert_eq!(res.status(), 401),
-        other => panic!("a disabled user's upgrade is refused with 401: {other:?}"),
+    match Client::try_connect(&s, &bob).await {
+        Err((status, _)) => assert_eq!(status, 401),
+        Ok(_) => panic!("a disabled user's upgrade is refused with 401"),
     }
     let (_, users) = get(&s, &root, "/api/admin/users").await;
     let b = users
@@ -1474,31 +1221,15 @@ async fn disabling_a_user_revokes_its_token_and_closes_its_socket_at_once() {
         .clone();
     assert_eq!(b["disabled"], true);
 
-    let (st, v) = request(
-        &s,
-        "POST",
-        &root,
-        &format!("/api/admin/users/{}/enable", bob.id),
-        None,
-    )
-    .await;
+    let (st, v) = user_action(&s, &root, &bob.id, "enable").await;
     assert_eq!(st, 204, "{v}");
     let (st, _) = get(&s, &bob, "/api/users/me").await;
     assert_eq!(st, 200, "the old token works again");
     assert_eq!(login(&s, "bob", PASSWORD).await.0, 200);
-    let mut cb = joined(&s, &bob, &[&room]).await;
-    let ack = cb
-        .call("sendMessage", json!({"roomId": room, "message": "back"}))
-        .await;
+    let mut cb = Client::joined(&s, &bob, &[&room]).await;
+    let ack = cb.send_message(&room, "back").await;
     assert_eq!(ack["event"], "ack");
-    let (st, _) = request(
-        &s,
-        "POST",
-        &carol,
-        &format!("/api/admin/users/{}/enable", bob.id),
-        None,
-    )
-    .await;
+    let (st, _) = user_action(&s, &carol, &bob.id, "enable").await;
     assert_eq!(st, 403);
 }
 
@@ -1521,11 +1252,11 @@ async fn moderation() -> Moderation {
     let alice = register(&s, "alice").await;
     let mallory = register(&s, "mallory").await;
     let room = id_of(&create_room(&s, &olga, "Moderated", false).await);
-    let mut ca = joined(&s, &alice, &[&room]).await;
+    let mut ca = Client::joined(&s, &alice, &[&room]).await;
     let texts: Vec<String> = (0..5).map(|i| format!("message {i}")).collect();
     let (acks, _) = ca.send_pipelined(Some(&room), &texts).await;
     let ids = acks.iter().map(s_data_id).collect();
-    let mut watcher = joined(&s, &mallory, &[&room]).await;
+    let mut watcher = Client::joined(&s, &mallory, &[&room]).await;
     watcher.drain(Duration::from_millis(100)).await;
     Moderation {
         s,
@@ -1539,6 +1270,18 @@ async fn moderation() -> Moderation {
     }
 }
 
+impl Moderation {
+    /// `DELETE path` as `who`.
+    async fn delete(&self, who: &User, path: &str) -> (u16, Value) {
+        request(&self.s, "DELETE", who, path, None).await
+    }
+
+    /// `PATCH path` with `body` as `who`.
+    async fn patch(&self, who: &User, path: &str, body: Value) -> (u16, Value) {
+        request(&self.s, "PATCH", who, path, Some(body)).await
+    }
+}
+
 fn s_data_id(ack: &Value) -> String {
     assert_eq!(ack["event"], "ack", "{ack}");
     field(&ack["data"], "id")
@@ -1548,28 +1291,23 @@ fn s_data_id(ack: &Value) -> String {
 async fn messages_are_deleted_by_admin_owner_or_author_only() {
     let mut m = moderation().await;
     let path = |i: usize| format!("/api/rooms/{}/messages/{}", m.room, m.ids[i]);
-    let (st, v) = request(&m.s, "DELETE", &m.mallory, &path(0), None).await;
+    let (st, v) = m.delete(&m.mallory, &path(0)).await;
     assert_eq!(
         (st, v["error"]["code"].as_str()),
         (403, Some("forbidden")),
         "{v}"
     );
     for (i, who) in [(0, &m.alice), (1, &m.olga), (2, &m.root)] {
-        let (st, v) = request(&m.s, "DELETE", who, &path(i), None).await;
+        let (st, v) = m.delete(who, &path(i)).await;
         assert_eq!(st, 204, "{} deletes: {v}", who.name);
         let f = m.watcher.next_event("messageDeleted").await;
         assert_eq!(f["data"], json!({"roomId": m.room, "id": m.ids[i]}), "{f}");
     }
-    let (st, _) = request(&m.s, "DELETE", &m.alice, &path(0), None).await;
+    let (st, _) = m.delete(&m.alice, &path(0)).await;
     assert_eq!(st, 404, "already deleted");
-    let (st, _) = request(
-        &m.s,
-        "DELETE",
-        &m.root,
-        &format!("/api/rooms/{}/messages/nonsense", m.room),
-        None,
-    )
-    .await;
+    let (st, _) = m
+        .delete(&m.root, &format!("/api/rooms/{}/messages/nonsense", m.room))
+        .await;
     assert_eq!(st, 404);
     let left: Vec<String> = all_messages(&m.s, &m.alice, &m.room)
         .await
@@ -1590,36 +1328,17 @@ async fn messages_are_edited_by_their_author_only() {
     let mut m = moderation().await;
     let path = format!("/api/rooms/{}/messages/{}", m.room, m.ids[0]);
     for who in [&m.mallory, &m.olga, &m.root] {
-        let (st, v) = request(
-            &m.s,
-            "PATCH",
-            who,
-            &path,
-            Some(json!({"message": "hacked"})),
-        )
-        .await;
+        let (st, v) = m.patch(who, &path, json!({"message": "hacked"})).await;
         assert_eq!(st, 403, "{} may not edit: {v}", who.name);
         assert_eq!(v["error"]["code"], "forbidden");
     }
-    let (st, v) = request(
-        &m.s,
-        "PATCH",
-        &m.alice,
-        &path,
-        Some(json!({"message": "   "})),
-    )
-    .await;
+    let (st, v) = m.patch(&m.alice, &path, json!({"message": "   "})).await;
     assert_eq!(st, 400, "{v}");
-    let (st, v) = request(&m.s, "PATCH", &m.alice, &path, Some(json!({"text": "x"}))).await;
+    let (st, v) = m.patch(&m.alice, &path, json!({"text": "x"})).await;
     assert_eq!(st, 400, "{v}");
-    let (st, edited) = request(
-        &m.s,
-        "PATCH",
-        &m.alice,
-        &path,
-        Some(json!({"message": "fixed typo"})),
-    )
-    .await;
+    let (st, edited) = m
+        .patch(&m.alice, &path, json!({"message": "fixed typo"}))
+        .await;
     assert_eq!(st, 200, "{edited}");
     assert_eq!(edited["message"], "fixed typo");
     assert_eq!(edited["id"], m.ids[0].as_str());
@@ -1632,52 +1351,33 @@ async fn messages_are_edited_by_their_author_only() {
     let history = all_messages(&m.s, &m.alice, &m.room).await;
     assert_eq!(history[0], edited, "history shows the edit");
     assert!(history[1].get("editedAt").is_none());
-    let (st, _) = request(
-        &m.s,
-        "PATCH",
-        &m.alice,
-        &format!("/api/rooms/{}/messages/00000000000fffff", m.room),
-        Some(json!({"message": "x"})),
-    )
-    .await;
+    let (st, _) = m
+        .patch(
+            &m.alice,
+            &format!("/api/rooms/{}/messages/00000000000fffff", m.room),
+            json!({"message": "x"}),
+        )
+        .await;
     assert_eq!(st, 404);
 }
 
 #[tokio::test]
 async fn rooms_are_deleted_by_admin_or_owner_only() {
     let mut m = moderation().await;
-    let (st, v) = request(
-        &m.s,
-        "DELETE",
-        &m.mallory,
-        &format!("/api/rooms/{}", m.room),
-        None,
-    )
-    .await;
+    let (st, v) = m
+        .delete(&m.mallory, &format!("/api/rooms/{}", m.room))
+        .await;
     assert_eq!(
         (st, v["error"]["code"].as_str()),
         (403, Some("forbidden")),
         "{v}"
     );
-    let (st, v) = request(
-        &m.s,
-        "DELETE",
-        &m.olga,
-        &format!("/api/rooms/{}", m.room),
-        None,
-    )
-    .await;
+    let (st, v) = m.delete(&m.olga, &format!("/api/rooms/{}", m.room)).await;
     assert_eq!(st, 204, "the owner deletes: {v}");
     let f = m.watcher.next_event("roomDeleted").await;
     assert_eq!(f["data"], json!({"roomId": m.room}));
     // Unsubscribed: sending there is refused.
-    let ack = m
-        .watcher
-        .call(
-            "sendMessage",
-            json!({"roomId": m.room, "message": "hello?"}),
-        )
-        .await;
+    let ack = m.watcher.send_message(&m.room, "hello?").await;
     assert_eq!(ack["event"], "error", "{ack}");
     let (st, _) = get(&m.s, &m.olga, &format!("/api/rooms/{}", m.room)).await;
     assert_eq!(st, 404);
@@ -1701,32 +1401,11 @@ async fn rooms_are_deleted_by_admin_or_owner_only() {
 
     // An admin deletes someone else's room, private ones included.
     let private = id_of(&create_room(&m.s, &m.alice, "Private", true).await);
-    let (st, _) = request(
-        &m.s,
-        "DELETE",
-        &m.mallory,
-        &format!("/api/rooms/{private}"),
-        None,
-    )
-    .await;
+    let (st, _) = m.delete(&m.mallory, &format!("/api/rooms/{private}")).await;
     assert_eq!(st, 404, "a private room stays hidden from non-members");
-    let (st, v) = request(
-        &m.s,
-        "DELETE",
-        &m.root,
-        &format!("/api/rooms/{private}"),
-        None,
-    )
-    .await;
+    let (st, v) = m.delete(&m.root, &format!("/api/rooms/{private}")).await;
     assert_eq!(st, 204, "an admin deletes: {v}");
-    let (st, _) = request(
-        &m.s,
-        "DELETE",
-        &m.root,
-        &format!("/api/rooms/{private}"),
-        None,
-    )
-    .await;
+    let (st, _) = m.delete(&m.root, &format!("/api/rooms/{private}")).await;
     assert_eq!(st, 404);
 }
 

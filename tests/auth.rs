@@ -20,12 +20,7 @@ const NEW_PASSWORD: &str = "battery staple";
 
 /// Status, `Retry-After` and error code of a registration.
 async fn try_register(s: &Server, name: &str) -> (u16, Option<u64>, Value) {
-    let res = http()
-        .post(s.url("/api/users/register"))
-        .json(&json!({"username": name, "password": PASSWORD}))
-        .send()
-        .await
-        .expect("register");
+    let res = post_credentials(&s.url(""), "/api/users/register", name, PASSWORD).await;
     let status = res.status().as_u16();
     let retry = res
         .headers()
@@ -33,6 +28,15 @@ async fn try_register(s: &Server, name: &str) -> (u16, Option<u64>, Value) {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok());
     (status, retry, res.json().await.unwrap_or(Value::Null))
+}
+
+/// `n` registrations at once (`user0`, `user1`, ...): the answers of
+/// [`try_register`] and their statuses.
+async fn registrations_at_once(s: &Server, n: usize) -> (Vec<(u16, Option<u64>, Value)>, Vec<u16>) {
+    let one = |i: usize| async move { try_register(s, &format!("user{i}")).await };
+    let answers = join_all((0..n).map(one)).await;
+    let statuses = answers.iter().map(|a| a.0).collect();
+    (answers, statuses)
 }
 
 fn count(statuses: &[u16], status: u16) -> usize {
@@ -98,12 +102,7 @@ async fn concurrent_guesses_with_one_right_password_stay_within_the_limit() {
 }
 
 fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
+    proc_kib(pid, "VmRSS:").expect("VmRSS")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -145,12 +144,7 @@ async fn impossible_usernames_get_401_and_cost_no_memory() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn registrations_beyond_the_rate_get_429_with_retry_after() {
     let s = Server::start_with(&["--message-rate", "0", "--registration-rate", "3"]);
-    let answers = join_all((0..20).map(|i| {
-        let s = &s;
-        async move { try_register(s, &format!("user{i}")).await }
-    }))
-    .await;
-    let statuses: Vec<u16> = answers.iter().map(|a| a.0).collect();
+    let (answers, statuses) = registrations_at_once(&s, 20).await;
     assert_eq!(count(&statuses, 201), 3, "{statuses:?}");
     assert_eq!(count(&statuses, 429), 17, "{statuses:?}");
     for (status, retry, v) in &answers {
@@ -170,12 +164,7 @@ async fn registrations_beyond_the_rate_get_429_with_retry_after() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_full_hash_queue_answers_503_busy_at_once() {
     let s = Server::start_with(&["--message-rate", "0", "--hash-queue", "1"]);
-    let answers = join_all((0..40).map(|i| {
-        let s = &s;
-        async move { try_register(s, &format!("user{i}")).await }
-    }))
-    .await;
-    let statuses: Vec<u16> = answers.iter().map(|a| a.0).collect();
+    let (answers, statuses) = registrations_at_once(&s, 40).await;
     assert!(count(&statuses, 201) >= 3, "{statuses:?}");
     assert!(count(&statuses, 503) >= 1, "{statuses:?}");
     assert_eq!(
@@ -252,16 +241,8 @@ async fn logins_stay_fast_during_a_registration_flood_without_the_rate_limit() {
 }
 
 async fn change_password(s: &Server, u: &User, current: &str, new: &str) -> (u16, Value) {
-    let res = http()
-        .post(s.url("/api/users/me/password"))
-        .bearer_auth(&u.token)
-        .json(&json!({"currentPassword": current, "newPassword": new}))
-        .send()
-        .await
-        .expect("change password");
-    let status = res.status().as_u16();
-    let text = res.text().await.expect("body");
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    let body = json!({"currentPassword": current, "newPassword": new});
+    request(s, "POST", u, "/api/users/me/password", Some(body)).await
 }
 
 #[tokio::test]

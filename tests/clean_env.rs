@@ -9,7 +9,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::{Mutex, Once};
 use std::time::Duration;
 
@@ -130,13 +129,7 @@ fn servers_started_by_the_helpers_ignore_the_callers_variables_and_env_file() {
 
         // Failed logins: the default allowance, not one.
         for _ in 0..3 {
-            let res = http()
-                .post(s.url("/api/users/login"))
-                .json(&json!({"username": "alice", "password": "wrong password"}))
-                .send()
-                .await
-                .expect("login");
-            assert_eq!(res.status(), 401);
+            assert_eq!(login(&s, "alice", "wrong password").await.0, 401);
         }
 
         // A 2 KB body is within the default limit; three rooms are within
@@ -155,7 +148,7 @@ fn servers_started_by_the_helpers_ignore_the_callers_variables_and_env_file() {
             .expect("create room");
         assert_eq!(res.status(), 201, "a 2 KB body is accepted");
         let room: Value = res.json().await.expect("room");
-        let room_id = room["id"].as_str().expect("id").to_owned();
+        let room_id = id_of(&room);
         create_room(&s, &alice, "second", false).await;
         create_room(&s, &alice, "third", false).await;
 
@@ -193,28 +186,12 @@ fn admin_commands_run_by_the_helpers_ignore_the_callers_variables_and_env_file()
     let s = Server::start();
     let dir = s.dir.to_str().expect("UTF-8 path").to_owned();
     let run = |args: &[&str], stdin: &str| {
-        use std::io::Write;
-        let mut child = admin_command(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(stdin.as_bytes())
-            .expect("write stdin");
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while child.try_wait().expect("try_wait").is_none() {
-            if std::time::Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("{args:?} did not finish in time");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let out = child.wait_with_output().expect("output");
+        let out = run_bounded(
+            admin_command(args),
+            stdin.as_bytes(),
+            Duration::from_secs(30),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         (
             out.status.code(),
             String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -251,13 +228,7 @@ fn admin_commands_run_by_the_helpers_ignore_the_callers_variables_and_env_file()
 
     // The admin can log in with the password it was given.
     runtime().block_on(async {
-        let res = http()
-            .post(s.url("/api/users/login"))
-            .json(&json!({"username": "root", "password": "correct horse"}))
-            .send()
-            .await
-            .expect("login");
-        assert_eq!(res.status(), 200);
+        assert_eq!(login(&s, "root", "correct horse").await.0, 200);
     });
 }
 

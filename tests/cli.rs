@@ -8,13 +8,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{http, WAIT};
+use common::{http, register_at, run_bounded, ServeProcess, WAIT};
 use serde_json::{json, Value};
 
 /// `chatroom` with a clean environment (the helpers' one spawner), run in `cwd`.
@@ -23,112 +22,10 @@ fn chatroom(cwd: &Path) -> Command {
 }
 
 /// Runs a command to its end (bounded); returns its output and duration.
-fn run(mut cmd: Command) -> (Output, Duration) {
+fn run(cmd: Command) -> (Output, Duration) {
     let started = Instant::now();
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    loop {
-        if child.try_wait().expect("try_wait").is_some() {
-            break;
-        }
-        if started.elapsed() > WAIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the command did not end within {WAIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().expect("output");
+    let out = run_bounded(cmd, b"", WAIT).unwrap_or_else(|e| panic!("{e}"));
     (out, started.elapsed())
-}
-
-/// A running `serve`, killed when dropped.
-struct Serve {
-    child: Child,
-    /// The address of the listening line: `chatroom listening on http://ADDR`.
-    addr: String,
-}
-
-impl Serve {
-    /// Spawns `cmd` (a `serve`) and waits for its listening line.
-    fn start(mut cmd: Command) -> Serve {
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        // Keep reading stdout to its end, so the server never writes to a
-        // closed pipe.
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
-                let _ = tx.send(line);
-            }
-            for _ in lines {}
-        });
-        let line = match rx.recv_timeout(WAIT) {
-            Ok(line) => line,
-            Err(_) => {
-                let _ = child.kill();
-                let status = child.wait();
-                panic!("no listening line within {WAIT:?} (exit: {status:?})");
-            }
-        };
-        let addr = line
-            .strip_prefix("chatroom listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .trim()
-            .to_owned();
-        Serve { child, addr }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
-
-    fn signal(&self, sig: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{sig}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("kill");
-        assert!(status.success(), "kill -{sig}");
-    }
-
-    /// Waits (bounded by `within`) for the exit; returns the exit code.
-    fn wait_exit(&mut self, within: Duration) -> Option<i32> {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(st) = self.child.try_wait().expect("try_wait") {
-                return st.code();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the server did not exit within {within:?}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// SIGTERM, and a clean exit.
-    fn stop(mut self) {
-        self.signal("TERM");
-        assert_eq!(self.wait_exit(WAIT), Some(0), "exit status after SIGTERM");
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A port that was free a moment ago.
@@ -178,21 +75,23 @@ fn assert_fails_with_one_line(what: &str, cmd: Command) -> String {
     stderr
 }
 
-async fn register(base: &str, name: &str) -> String {
+/// `POST path` with alice's username and password (a registration or a
+/// login): the status and the JSON answer.
+async fn as_alice(s: &ServeProcess, path: &str) -> (u16, Value) {
     let res = http()
-        .post(format!("{base}/api/users/register"))
-        .json(&json!({"username": name, "password": "correct horse"}))
+        .post(s.url(path))
+        .json(&json!({"username": "alice", "password": "correct horse"}))
         .send()
         .await
-        .expect("register");
-    assert_eq!(res.status(), 201, "register {name}");
-    let v: Value = res.json().await.expect("json");
-    v["token"].as_str().expect("token").to_owned()
+        .expect("post");
+    let status = res.status().as_u16();
+    (status, res.json().await.expect("json"))
 }
 
-async fn me_status(base: &str, token: &str) -> u16 {
+/// The status of `GET /api/users/me` with `token`.
+async fn me_status(s: &ServeProcess, token: &str) -> u16 {
     http()
-        .get(format!("{base}/api/users/me"))
+        .get(s.url("/api/users/me"))
         .bearer_auth(token)
         .send()
         .await
@@ -306,14 +205,14 @@ fn bind_flag_wins_over_env_which_wins_over_port() {
     cmd.args(["--bind", &format!("127.0.0.1:{p1}")])
         .env("CHATROOM_BIND", format!("127.0.0.1:{p2}"))
         .env("PORT", p3.to_string());
-    let s = Serve::start(cmd);
+    let s = ServeProcess::start(cmd);
     assert_eq!(s.addr, format!("127.0.0.1:{p1}"), "--bind wins");
     drop(s);
 
     let mut cmd = serve_cmd(tmp.path());
     cmd.env("CHATROOM_BIND", format!("127.0.0.1:{p2}"))
         .env("PORT", p3.to_string());
-    let s = Serve::start(cmd);
+    let s = ServeProcess::start(cmd);
     assert_eq!(
         s.addr,
         format!("127.0.0.1:{p2}"),
@@ -323,7 +222,7 @@ fn bind_flag_wins_over_env_which_wins_over_port() {
 
     let mut cmd = serve_cmd(tmp.path());
     cmd.env("PORT", p3.to_string());
-    let s = Serve::start(cmd);
+    let s = ServeProcess::start(cmd);
     assert_eq!(
         s.addr,
         format!("0.0.0.0:{p3}"),
@@ -336,6 +235,9 @@ fn bind_flag_wins_over_env_which_wins_over_port() {
     drop(s);
 }
 
+/// A secret given to `serve`, by flag or by environment.
+const GIVEN_SECRET: &str = "a-secret-given-on-the-command-line-0123456789";
+
 #[tokio::test]
 async fn generated_secret_is_kept_with_mode_0600() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -346,10 +248,9 @@ async fn generated_secret_is_kept_with_mode_0600() {
         cmd
     };
 
-    let s = Serve::start(serve());
-    let base = s.url("");
-    let token = register(&base, "alice").await;
-    assert_eq!(me_status(&base, &token).await, 200);
+    let s = ServeProcess::start(serve());
+    let token = register_at(&s.url(""), "alice").await.token;
+    assert_eq!(me_status(&s, &token).await, 200);
     let meta = std::fs::metadata(&secret_file)
         .expect("the generated secret is in the data directory as jwt-secret");
     assert!(meta.is_file());
@@ -363,9 +264,9 @@ async fn generated_secret_is_kept_with_mode_0600() {
     s.stop();
 
     // Restarted: the same secret, and the token still works.
-    let s = Serve::start(serve());
+    let s = ServeProcess::start(serve());
     assert_eq!(
-        me_status(&s.url(""), &token).await,
+        me_status(&s, &token).await,
         200,
         "a token stays valid across a restart"
     );
@@ -387,43 +288,23 @@ async fn generated_secret_is_kept_with_mode_0600() {
     // With --jwt-secret, tokens of the generated secret no longer verify,
     // and tokens of the given secret do.
     let mut cmd = serve();
-    cmd.args([
-        "--jwt-secret",
-        "a-secret-given-on-the-command-line-0123456789",
-    ]);
-    let s = Serve::start(cmd);
-    let base = s.url("");
-    assert_eq!(
-        me_status(&base, &token).await,
-        401,
-        "a token of the generated secret after --jwt-secret"
-    );
-    let given = http()
-        .post(format!("{base}/api/users/login"))
-        .json(&json!({"username": "alice", "password": "correct horse"}))
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(given.status(), 200);
-    let given: Value = given.json().await.expect("json");
+    cmd.args(["--jwt-secret", GIVEN_SECRET]);
+    let s = ServeProcess::start(cmd);
+    let what = "a token of the generated secret after --jwt-secret";
+    assert_eq!(me_status(&s, &token).await, 401, "{what}");
+    let (status, given) = as_alice(&s, "/api/users/login").await;
+    assert_eq!(status, 200);
     let given = given["token"].as_str().expect("token").to_owned();
-    assert_eq!(me_status(&base, &given).await, 200);
+    assert_eq!(me_status(&s, &given).await, 200);
     s.stop();
 
     // JWT_SECRET in the environment does the same as the flag.
     let mut cmd = serve();
-    cmd.env(
-        "JWT_SECRET",
-        "a-secret-given-on-the-command-line-0123456789",
-    );
-    let s = Serve::start(cmd);
-    let base = s.url("");
-    assert_eq!(
-        me_status(&base, &given).await,
-        200,
-        "JWT_SECRET = the same secret as the flag"
-    );
-    assert_eq!(me_status(&base, &token).await, 401);
+    cmd.env("JWT_SECRET", GIVEN_SECRET);
+    let s = ServeProcess::start(cmd);
+    let what = "JWT_SECRET = the same secret as the flag";
+    assert_eq!(me_status(&s, &given).await, 200, "{what}");
+    assert_eq!(me_status(&s, &token).await, 401);
     s.stop();
 }
 
@@ -437,7 +318,7 @@ fn dot_env_is_read_and_real_env_wins() {
     )
     .expect("write .env");
 
-    let s = Serve::start(serve_cmd(tmp.path()));
+    let s = ServeProcess::start(serve_cmd(tmp.path()));
     assert_eq!(
         s.addr,
         format!("127.0.0.1:{p1}"),
@@ -447,7 +328,7 @@ fn dot_env_is_read_and_real_env_wins() {
 
     let mut cmd = serve_cmd(tmp.path());
     cmd.env("CHATROOM_BIND", format!("127.0.0.1:{p2}"));
-    let s = Serve::start(cmd);
+    let s = ServeProcess::start(cmd);
     assert_eq!(
         s.addr,
         format!("127.0.0.1:{p2}"),
@@ -460,7 +341,7 @@ fn dot_env_is_read_and_real_env_wins() {
     let mut cmd = serve_cmd(tmp.path());
     cmd.env("CHATROOM_BIND", format!("127.0.0.1:{p2}"))
         .args(["--bind", &format!("127.0.0.1:{p3}")]);
-    let s = Serve::start(cmd);
+    let s = ServeProcess::start(cmd);
     assert_eq!(s.addr, format!("127.0.0.1:{p3}"));
     drop(s);
 }
@@ -474,15 +355,9 @@ async fn env_configures_serve_and_flags_win() {
     cmd.args(["serve", "--bind", "127.0.0.1:0"])
         .env("CHATROOM_DATA_DIR", &data)
         .env("CHATROOM_REGISTRATION", "closed");
-    let s = Serve::start(cmd);
-    let res = http()
-        .post(s.url("/api/users/register"))
-        .json(&json!({"username": "alice", "password": "correct horse"}))
-        .send()
-        .await
-        .expect("register");
-    assert_eq!(res.status(), 403, "CHATROOM_REGISTRATION=closed");
-    let body: Value = res.json().await.expect("json");
+    let s = ServeProcess::start(cmd);
+    let (status, body) = as_alice(&s, "/api/users/register").await;
+    assert_eq!(status, 403, "CHATROOM_REGISTRATION=closed");
     assert_eq!(body["error"]["code"], "registration_closed");
     assert!(
         data.join("jwt-secret").exists(),
@@ -495,8 +370,8 @@ async fn env_configures_serve_and_flags_win() {
     cmd.args(["serve", "--bind", "127.0.0.1:0", "--registration", "open"])
         .env("CHATROOM_DATA_DIR", &data)
         .env("CHATROOM_REGISTRATION", "closed");
-    let s = Serve::start(cmd);
-    register(&s.url(""), "alice").await;
+    let s = ServeProcess::start(cmd);
+    register_at(&s.url(""), "alice").await;
     drop(s);
 }
 
@@ -506,7 +381,7 @@ fn sigterm_and_sigint_exit_zero() {
     for sig in ["TERM", "INT"] {
         let mut cmd = serve_cmd(tmp.path());
         cmd.args(["--bind", "127.0.0.1:0"]);
-        let mut s = Serve::start(cmd);
+        let mut s = ServeProcess::start(cmd);
         // It answers, then stops cleanly.
         let mut conn = std::net::TcpStream::connect(&s.addr).expect("connect");
         std::io::Write::write_all(

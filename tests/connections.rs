@@ -6,13 +6,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{read_http_response, Server, WAIT};
+use common::{read_http_response, read_until_close, ServeProcess, Server, WAIT};
 use serde_json::Value;
 
 // --- helpers ------------------------------------------------------------
@@ -26,50 +26,18 @@ fn connect(addr: &str) -> TcpStream {
 /// Reads (and drops) whatever arrives until the peer closes; returns how
 /// long that took, or `None` if the socket is still open after `limit`.
 fn time_to_close(stream: &mut TcpStream, limit: Duration) -> Option<Duration> {
-    let start = Instant::now();
-    stream
-        .set_read_timeout(Some(Duration::from_millis(100)))
-        .expect("timeout");
-    let mut buf = [0u8; 4096];
-    while start.elapsed() < limit {
-        match stream.read(&mut buf) {
-            Ok(0) => return Some(start.elapsed()),
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => return Some(start.elapsed()),
-        }
-    }
-    None
+    read_until_close(stream, limit).1
 }
 
 /// Everything the peer sends until it closes (bounded by [`WAIT`]).
 fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
-    stream
-        .set_read_timeout(Some(Duration::from_millis(100)))
-        .expect("timeout");
-    let deadline = Instant::now() + WAIT;
-    let mut out = Vec::new();
-    let mut buf = [0u8; 4096];
-    while Instant::now() < deadline {
-        match stream.read(&mut buf) {
-            Ok(0) => return out,
-            Ok(n) => out.extend_from_slice(&buf[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => return out,
-        }
+    match read_until_close(stream, WAIT) {
+        (out, Some(_)) => out,
+        (out, None) => panic!(
+            "connection still open after {WAIT:?}; got {:?}",
+            String::from_utf8_lossy(&out)
+        ),
     }
-    panic!(
-        "connection still open after {WAIT:?}; got {:?}",
-        String::from_utf8_lossy(&out)
-    );
 }
 
 /// One HTTP response: status, lower-cased head, body.
@@ -111,6 +79,14 @@ fn exchange(addr: &str, request: &[u8]) -> Res {
     read_response(&mut s, WAIT)
 }
 
+/// A refusal: `status`, the contract's error body with `code`, and the
+/// security headers.
+fn assert_refusal(r: &Res, status: u16, code: &str) {
+    assert_eq!(r.status, status, "{}", r.body);
+    assert_eq!(r.json()["error"]["code"], code);
+    assert_security_headers(r);
+}
+
 fn assert_security_headers(r: &Res) {
     for h in [
         "content-security-policy",
@@ -125,8 +101,7 @@ fn assert_security_headers(r: &Res) {
 /// A server process started by hand: a descriptor limit set before it
 /// runs, and its standard error collected.
 struct Proc {
-    child: Child,
-    addr: String,
+    serve: ServeProcess,
     stderr: Arc<Mutex<Vec<String>>>,
     _tmp: tempfile::TempDir,
 }
@@ -135,13 +110,9 @@ impl Proc {
     fn start(args: &[&str], nofile: Option<u64>) -> Proc {
         let tmp = tempfile::tempdir().expect("tempdir");
         let mut cmd = common::command(tmp.path());
-        cmd.arg("serve")
-            .arg("--bind")
-            .arg("127.0.0.1:0")
-            .arg("--data-dir")
+        cmd.args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
             .arg(tmp.path().join("data"))
             .args(args)
-            .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         if let Some(n) = nofile {
             use std::os::unix::process::CommandExt;
@@ -160,9 +131,8 @@ impl Proc {
                 });
             }
         }
-        let mut child = cmd.spawn().expect("spawn chatroom");
-        let stdout = child.stdout.take().expect("stdout");
-        let stderr = child.stderr.take().expect("stderr");
+        let mut serve = ServeProcess::start(cmd);
+        let stderr = serve.child.stderr.take().expect("stderr");
         let lines = Arc::new(Mutex::new(Vec::new()));
         let sink = lines.clone();
         std::thread::spawn(move || {
@@ -170,26 +140,15 @@ impl Proc {
                 sink.lock().expect("lock").push(line);
             }
         });
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
-                let _ = tx.send(line);
-            }
-            for _ in lines {}
-        });
-        let line = rx.recv_timeout(WAIT).expect("address printed in time");
-        let addr = line
-            .strip_prefix("chatroom listening on http://")
-            .expect("listening line")
-            .trim()
-            .to_owned();
         Proc {
-            child,
-            addr,
+            serve,
             stderr: lines,
             _tmp: tmp,
         }
+    }
+
+    fn addr(&self) -> &str {
+        &self.serve.addr
     }
 
     fn log_lines_with(&self, text: &str) -> usize {
@@ -199,13 +158,6 @@ impl Proc {
             .iter()
             .filter(|l| l.contains(text))
             .count()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -290,14 +242,14 @@ fn http2_prior_knowledge_is_refused() {
 fn connections_over_the_descriptor_cap_wait_and_healthz_answers_once_timeouts_free_slots() {
     // 64 descriptors: the cap is 32 connections.
     let p = Proc::start(&["--header-timeout", "1"], Some(64));
-    let silent: Vec<TcpStream> = (0..60).map(|_| connect(&p.addr)).collect();
+    let silent: Vec<TcpStream> = (0..60).map(|_| connect(p.addr())).collect();
     std::thread::sleep(Duration::from_millis(300));
     let start = Instant::now();
-    let r = exchange_within(&p.addr, HEALTHZ, Duration::from_secs(8));
+    let r = exchange_within(p.addr(), HEALTHZ, Duration::from_secs(8));
     assert_eq!(r.status, 200, "{}", r.body);
     let took = start.elapsed();
     // And the server is still healthy afterwards.
-    assert_eq!(exchange(&p.addr, HEALTHZ).status, 200);
+    assert_eq!(exchange(p.addr(), HEALTHZ).status, 200);
     assert_eq!(
         p.log_lines_with("accept failed"),
         0,
@@ -325,7 +277,7 @@ fn connection_limit_warning_is_logged_at_most_once_a_second() {
     let start = Instant::now();
     let mut socks = Vec::new();
     while start.elapsed() < Duration::from_secs(4) {
-        socks.push(connect(&p.addr));
+        socks.push(connect(p.addr()));
         std::thread::sleep(Duration::from_millis(20));
     }
     let secs = start.elapsed().as_secs_f64();
@@ -425,39 +377,32 @@ fn slow_body_gets_408_and_the_connection_is_closed() {
 
 // --- 3. refusals of oversized heads --------------------------------------
 
+/// `GET target` with `headers` (each ending in CRLF) after `Host`.
+fn get_request(target: &str, headers: &str) -> String {
+    format!("GET {target} HTTP/1.1\r\nHost: x\r\n{headers}\r\n")
+}
+
+/// `n` short header fields.
+fn many_headers(n: usize) -> String {
+    (0..n).map(|i| format!("X-H{i}: v\r\n")).collect()
+}
+
 #[test]
 fn oversized_headers_get_431_with_the_error_body_and_security_headers() {
     let s = Server::start();
-    let big = "a".repeat(40 * 1024);
-    let r = exchange(
-        &s.addr,
-        format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\n\r\n").as_bytes(),
-    );
-    assert_eq!(r.status, 431);
-    assert_eq!(r.json()["error"]["code"], "headers_too_large");
-    assert_security_headers(&r);
-
-    let many: String = (0..150).map(|i| format!("X-H{i}: v\r\n")).collect();
-    let r = exchange(
-        &s.addr,
-        format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{many}\r\n").as_bytes(),
-    );
-    assert_eq!(r.status, 431);
-    assert_eq!(r.json()["error"]["code"], "headers_too_large");
-    assert_security_headers(&r);
+    let big = format!("X-Big: {}\r\n", "a".repeat(40 * 1024));
+    for headers in [big, many_headers(150)] {
+        let r = exchange(&s.addr, get_request("/healthz", &headers).as_bytes());
+        assert_refusal(&r, 431, "headers_too_large");
+    }
 }
 
 #[test]
 fn long_uri_gets_414_with_the_error_body_and_security_headers() {
     let s = Server::start();
-    let long = "a".repeat(10 * 1024);
-    let r = exchange(
-        &s.addr,
-        format!("GET /api/rooms?x={long} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes(),
-    );
-    assert_eq!(r.status, 414);
-    assert_eq!(r.json()["error"]["code"], "uri_too_long");
-    assert_security_headers(&r);
+    let long = format!("/api/rooms?x={}", "a".repeat(10 * 1024));
+    let r = exchange(&s.addr, get_request(&long, "").as_bytes());
+    assert_refusal(&r, 414, "uri_too_long");
 }
 
 #[test]
@@ -465,9 +410,8 @@ fn heads_with_more_fields_than_hyper_parses_get_a_bare_431_and_are_closed() {
     // The documented exception: hyper refuses these itself, without the
     // contract's body.
     let s = Server::start();
-    let many: String = (0..250).map(|i| format!("X-H{i}: v\r\n")).collect();
     let mut sock = connect(&s.addr);
-    sock.write_all(format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{many}\r\n").as_bytes())
+    sock.write_all(get_request("/healthz", &many_headers(250)).as_bytes())
         .expect("write");
     let got = read_to_close(&mut sock);
     assert!(
@@ -486,9 +430,7 @@ fn non_utf8_authorization_is_401() {
         &s.addr,
         b"GET /api/users/me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \xff\xfe\xfd\r\n\r\n",
     );
-    assert_eq!(r.status, 401, "{}", r.body);
-    assert_eq!(r.json()["error"]["code"], "unauthorized");
-    assert_security_headers(&r);
+    assert_refusal(&r, 401, "unauthorized");
 }
 
 // --- 5. static files and Accept-Encoding ---------------------------------

@@ -4,17 +4,11 @@
 mod common;
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use common::*;
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
-
-fn str_of(v: &Value) -> String {
-    v.as_str()
-        .unwrap_or_else(|| panic!("expected a string, got {v}"))
-        .to_owned()
-}
 
 async fn join(c: &mut Client, room: &str) {
     let f = c.call("joinRoom", json!({ "roomId": room })).await;
@@ -25,14 +19,7 @@ async fn join(c: &mut Client, room: &str) {
 /// and the history's ids strictly increase.
 fn assert_history_holds(history: &[Value], acked: &[(String, String)]) {
     let ids: Vec<String> = history.iter().map(|m| str_of(&m["id"])).collect();
-    for w in ids.windows(2) {
-        assert!(
-            w[0] < w[1],
-            "history ids not strictly increasing: {:?} then {:?}",
-            w[0],
-            w[1]
-        );
-    }
+    assert_strictly_increasing(&ids, "history");
     let mut count: HashMap<&str, (usize, &Value)> = HashMap::new();
     for m in history {
         let e = count.entry(m["id"].as_str().expect("id")).or_insert((0, m));
@@ -111,53 +98,40 @@ async fn sigterm_closes_every_client_with_1001_exits_0_and_keeps_acked_messages(
     let mut sender = Client::connect(&s, &a).await;
     join(&mut sender, &room).await;
     let (halfway_tx, halfway_rx) = tokio::sync::oneshot::channel::<()>();
-    let room_s = room.clone();
+    let frames = (0..N)
+        .map(|i| {
+            let f = json!({"event": "sendMessage", "ref": format!("m{i}"), "data": {"roomId": room, "message": format!("term {i}")}});
+            Message::text(f.to_string())
+        })
+        .collect();
+    // Ten frames every 2 ms: SIGTERM comes while she is still sending.
+    let pace = Pace {
+        burst: 10,
+        pause: Duration::from_millis(2),
+    };
     let task = tokio::spawn(async move {
-        let (mut sink, mut stream) = sender.ws.split();
-        let send = async move {
-            for i in 0..N {
-                let f = json!({"event": "sendMessage", "ref": format!("m{i}"), "data": {"roomId": room_s, "message": format!("term {i}")}});
-                if sink.send(Message::text(f.to_string())).await.is_err() {
-                    break;
-                }
-                if i % 10 == 9 {
-                    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-                }
-            }
-        };
-        let recv = async move {
-            let mut halfway = Some(halfway_tx);
-            let mut acked = Vec::new();
-            let deadline = tokio::time::Instant::now() + WAIT;
-            let code = loop {
-                match tokio::time::timeout_at(deadline, stream.next())
-                    .await
-                    .expect("sender closed in time")
-                {
-                    Some(Ok(Message::Text(t))) => {
-                        let v: Value = serde_json::from_str(&t).expect("json");
-                        if v["event"] == "ack" {
-                            let i: usize = str_of(&v["ref"])[1..].parse().expect("ref");
-                            acked.push((str_of(&v["data"]["id"]), format!("term {i}")));
-                            if acked.len() == 50 {
-                                if let Some(tx) = halfway.take() {
-                                    let _ = tx.send(());
-                                }
-                            }
-                        } else if v["event"] == "error" {
-                            // Refused while shutting down: not acked, fine.
+        let mut halfway = Some(halfway_tx);
+        let mut acked = Vec::new();
+        let until = tokio::time::Instant::now() + WAIT;
+        let (_, ended) = sender
+            .pipeline(frames, pace, Some(until), |v| {
+                // An error is a refusal while shutting down: not acked, fine.
+                if v["event"] == "ack" {
+                    let i: usize = str_of(&v["ref"])[1..].parse().expect("ref");
+                    acked.push((str_of(&v["data"]["id"]), format!("term {i}")));
+                    if acked.len() == 50 {
+                        if let Some(tx) = halfway.take() {
+                            let _ = tx.send(());
                         }
                     }
-                    Some(Ok(Message::Close(c))) => break c.map(|c| u16::from(c.code)),
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => panic!("sender's connection failed without a close frame: {e}"),
-                    None => panic!("sender's connection ended without a close frame"),
                 }
-            };
-            (acked, code)
+                true
+            })
+            .await;
+        let Ended::Closed(code) = ended else {
+            unreachable!("the reader reads to the close")
         };
-        let ((), out) = tokio::join!(send, recv);
-        out
+        (acked, code)
     });
     halfway_rx.await.expect("50 acks before the shutdown");
     s.signal("TERM");

@@ -13,39 +13,6 @@ use serde_json::{json, Value};
 
 const PASSWORD: &str = "correct horse";
 
-fn str_of(v: &Value) -> String {
-    v.as_str()
-        .unwrap_or_else(|| panic!("expected a string, got {v}"))
-        .to_owned()
-}
-
-async fn request(
-    s: &Server,
-    method: &str,
-    u: &User,
-    path: &str,
-    body: Option<Value>,
-) -> reqwest::Response {
-    let mut req = http()
-        .request(
-            reqwest::Method::from_bytes(method.as_bytes()).expect("method"),
-            s.url(path),
-        )
-        .bearer_auth(&u.token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    req.send().await.expect("request")
-}
-
-/// A request's status and JSON body (Null when there is none).
-async fn call(s: &Server, method: &str, u: &User, path: &str, body: Option<Value>) -> (u16, Value) {
-    let res = request(s, method, u, path, body).await;
-    let status = res.status().as_u16();
-    let text = res.text().await.expect("body");
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
 /// Makes `u` an admin with `create-admin`, which talks to the running server.
 fn promote(s: &Server, u: &User) {
     run_create_admin(s, &u.name, PASSWORD);
@@ -58,24 +25,28 @@ fn kill_and_restart(s: &mut Server) {
     s.respawn();
 }
 
-async fn send_message(c: &mut Client, room: &str, text: &str) -> Value {
-    c.call("sendMessage", json!({"roomId": room, "message": text}))
-        .await
-}
-
-async fn joined(s: &Server, u: &User, room: &str) -> Client {
-    let mut c = Client::connect(s, u).await;
-    let ack = c.call("joinRoom", json!({ "roomId": room })).await;
-    assert_eq!(ack["event"], "ack", "join: {ack}");
-    c
-}
-
 fn texts(history: &[Value]) -> Vec<String> {
     history.iter().map(|m| str_of(&m["message"])).collect()
 }
 
 // ---------------------------------------------------------------------------
 // 1. Every acknowledged REST change is on disk before the answer.
+
+/// `request` ("METHOD /path") as `u`, with an optional body, must answer
+/// `status`; then `kill -9` at once and the same server again on the same
+/// data. Returns the answer.
+async fn acked(s: &mut Server, u: &User, request: &str, body: Option<Value>, status: u16) -> Value {
+    let (method, path) = request.split_once(' ').expect("METHOD /path");
+    let (st, v) = common::request(s, method, u, path, body).await;
+    assert_eq!(st, status, "{request}: {v}");
+    kill_and_restart(s);
+    v
+}
+
+/// The status of `GET /api/rooms/{room}` as `u`.
+async fn room_status(s: &Server, u: &User, room: &str) -> u16 {
+    get(s, u, &format!("/api/rooms/{room}")).await.0
+}
 
 #[tokio::test]
 async fn every_acknowledged_rest_change_survives_sigkill_right_after_the_answer() {
@@ -86,119 +57,68 @@ async fn every_acknowledged_rest_change_survives_sigkill_right_after_the_answer(
     let bob = register(&s, "bob").await;
 
     // Room create.
-    let room = create_room(&s, &alice, "family", true).await;
-    let room = str_of(&room["id"]);
+    let room = str_of(&create_room(&s, &alice, "family", true).await["id"]);
     kill_and_restart(&mut s);
-    let (st, v) = get(&s, &alice, &format!("/api/rooms/{room}")).await;
-    assert_eq!(st, 200, "created room lost: {v}");
+    assert_eq!(
+        room_status(&s, &alice, &room).await,
+        200,
+        "created room lost"
+    );
 
     // Member add.
-    let (st, v) = call(
-        &s,
-        "POST",
-        &alice,
-        &format!("/api/rooms/{room}/members"),
-        Some(json!({"username": "bob"})),
-    )
-    .await;
-    assert_eq!(st, 204, "{v}");
-    kill_and_restart(&mut s);
-    let (st, _) = get(&s, &bob, &format!("/api/rooms/{room}")).await;
-    assert_eq!(st, 200, "added member lost");
+    let add = format!("POST /api/rooms/{room}/members");
+    acked(&mut s, &alice, &add, Some(json!({"username": "bob"})), 204).await;
+    assert_eq!(room_status(&s, &bob, &room).await, 200, "added member lost");
 
     // Member remove.
-    let (st, v) = call(
-        &s,
-        "DELETE",
-        &alice,
-        &format!("/api/rooms/{room}/members/bob"),
-        None,
-    )
-    .await;
-    assert_eq!(st, 204, "{v}");
-    kill_and_restart(&mut s);
-    let (st, _) = get(&s, &bob, &format!("/api/rooms/{room}")).await;
-    assert_eq!(st, 404, "removed member is back");
+    let remove = format!("DELETE /api/rooms/{room}/members/bob");
+    acked(&mut s, &alice, &remove, None, 204).await;
+    let what = "removed member is back";
+    assert_eq!(room_status(&s, &bob, &room).await, 404, "{what}");
 
     // Message edit, then message delete.
-    let mut c = joined(&s, &alice, &room).await;
-    let first = str_of(&send_message(&mut c, &room, "first").await["data"]["id"]);
-    let second = str_of(&send_message(&mut c, &room, "second").await["data"]["id"]);
+    let mut c = Client::joined(&s, &alice, &[&room]).await;
+    let first = str_of(&c.say(&room, "first").await["id"]);
+    let second = str_of(&c.say(&room, "second").await["id"]);
     drop(c);
-    let (st, v) = call(
-        &s,
-        "PATCH",
+    let edit = format!("PATCH /api/rooms/{room}/messages/{first}");
+    acked(
+        &mut s,
         &alice,
-        &format!("/api/rooms/{room}/messages/{first}"),
+        &edit,
         Some(json!({"message": "first, edited"})),
+        200,
     )
     .await;
-    assert_eq!(st, 200, "{v}");
-    kill_and_restart(&mut s);
-    assert_eq!(
-        texts(&all_messages(&s, &alice, &room).await),
-        ["first, edited", "second"],
-        "edit lost"
-    );
-    let (st, v) = call(
-        &s,
-        "DELETE",
-        &alice,
-        &format!("/api/rooms/{room}/messages/{second}"),
-        None,
-    )
-    .await;
-    assert_eq!(st, 204, "{v}");
-    kill_and_restart(&mut s);
-    assert_eq!(
-        texts(&all_messages(&s, &alice, &room).await),
-        ["first, edited"],
-        "delete lost"
-    );
+    let history = texts(&all_messages(&s, &alice, &room).await);
+    assert_eq!(history, ["first, edited", "second"], "edit lost");
+    let delete = format!("DELETE /api/rooms/{room}/messages/{second}");
+    acked(&mut s, &alice, &delete, None, 204).await;
+    let history = texts(&all_messages(&s, &alice, &room).await);
+    assert_eq!(history, ["first, edited"], "delete lost");
 
     // Room delete.
-    let (st, v) = call(&s, "DELETE", &alice, &format!("/api/rooms/{room}"), None).await;
-    assert_eq!(st, 204, "{v}");
-    kill_and_restart(&mut s);
-    let (st, _) = get(&s, &alice, &format!("/api/rooms/{room}")).await;
-    assert_eq!(st, 404, "deleted room is back");
+    acked(
+        &mut s,
+        &alice,
+        &format!("DELETE /api/rooms/{room}"),
+        None,
+        204,
+    )
+    .await;
+    let what = "deleted room is back";
+    assert_eq!(room_status(&s, &alice, &room).await, 404, "{what}");
 
     // Admin: add a user, disable, enable.
-    let (st, v) = call(
-        &s,
-        "POST",
-        &root,
-        "/api/admin/users",
-        Some(json!({"username": "carol", "password": PASSWORD})),
-    )
-    .await;
-    assert_eq!(st, 201, "{v}");
+    let carol = json!({"username": "carol", "password": PASSWORD});
+    let v = acked(&mut s, &root, "POST /api/admin/users", Some(carol), 201).await;
     let carol = str_of(&v["id"]);
-    kill_and_restart(&mut s);
     assert_eq!(login(&s, "carol").await, 200, "added user lost");
-
-    let (st, v) = call(
-        &s,
-        "POST",
-        &root,
-        &format!("/api/admin/users/{carol}/disable"),
-        None,
-    )
-    .await;
-    assert_eq!(st, 204, "{v}");
-    kill_and_restart(&mut s);
+    let disable = format!("POST /api/admin/users/{carol}/disable");
+    acked(&mut s, &root, &disable, None, 204).await;
     assert_ne!(login(&s, "carol").await, 200, "disable lost");
-
-    let (st, v) = call(
-        &s,
-        "POST",
-        &root,
-        &format!("/api/admin/users/{carol}/enable"),
-        None,
-    )
-    .await;
-    assert_eq!(st, 204, "{v}");
-    kill_and_restart(&mut s);
+    let enable = format!("POST /api/admin/users/{carol}/enable");
+    acked(&mut s, &root, &enable, None, 204).await;
     assert_eq!(login(&s, "carol").await, 200, "enable lost");
 }
 
@@ -274,7 +194,7 @@ fn fill_disk(dir: &Path) -> PathBuf {
 }
 
 async fn healthz(s: &Server) -> (u16, Value) {
-    let res = http().get(s.url("/healthz")).send().await.expect("healthz");
+    let res = fetch(s, "/healthz").await;
     let st = res.status().as_u16();
     (st, res.json().await.unwrap_or(Value::Null))
 }
@@ -292,8 +212,8 @@ async fn a_message_whose_write_failed_on_a_full_disk_never_shows_even_after_rest
     let mut s = Server::spawn(&dir, "127.0.0.1:0", &["--message-rate", "0"]);
     let alice = register(&s, "alice").await;
     let room = str_of(&create_room(&s, &alice, "general", false).await["id"]);
-    let mut c = joined(&s, &alice, &room).await;
-    let ok = send_message(&mut c, &room, "before the disk filled").await;
+    let mut c = Client::joined(&s, &alice, &[&room]).await;
+    let ok = c.send_message(&room, "before the disk filled").await;
     assert_eq!(ok["event"], "ack", "{ok}");
 
     let filler = fill_disk(&fs.dir);
@@ -304,7 +224,7 @@ async fn a_message_whose_write_failed_on_a_full_disk_never_shows_even_after_rest
     let mut failed = None;
     for i in 0..2000 {
         let text = format!("{i} {pad}");
-        let f = send_message(&mut c, &room, &text).await;
+        let f = c.send_message(&room, &text).await;
         if f["event"] == "ack" {
             acked.push(text);
         } else {
@@ -324,7 +244,7 @@ async fn a_message_whose_write_failed_on_a_full_disk_never_shows_even_after_rest
     assert_eq!(st, 503, "healthz while the store cannot write: {v}");
     assert_eq!(v["status"], "unavailable", "{v}");
     assert!(v["reason"].as_str().is_some_and(|r| !r.is_empty()), "{v}");
-    let later = send_message(&mut c, &room, "still full").await;
+    let later = c.send_message(&room, "still full").await;
     assert_eq!(later["data"]["code"], "internal", "{later}");
     drop(c);
 
@@ -345,8 +265,8 @@ async fn a_message_whose_write_failed_on_a_full_disk_never_shows_even_after_rest
         "a failed message is back after the restart"
     );
     assert_eq!(history, acked, "acknowledged messages after the restart");
-    let mut c = joined(&s, &alice, &room).await;
-    let f = send_message(&mut c, &room, "after the restart").await;
+    let mut c = Client::joined(&s, &alice, &[&room]).await;
+    let f = c.send_message(&room, "after the restart").await;
     assert_eq!(f["event"], "ack", "{f}");
     let history = texts(&all_messages(&s, &alice, &room).await);
     assert_eq!(
@@ -367,10 +287,10 @@ async fn edits_racing_deletes_never_bring_a_deleted_message_back() {
     let s = Server::start();
     let alice = register(&s, "alice").await;
     let room = str_of(&create_room(&s, &alice, "general", false).await["id"]);
-    let mut c = joined(&s, &alice, &room).await;
+    let mut c = Client::joined(&s, &alice, &[&room]).await;
     let mut ids = Vec::new();
     for i in 0..N {
-        let f = send_message(&mut c, &room, &format!("m{i}")).await;
+        let f = c.send_message(&room, &format!("m{i}")).await;
         ids.push(str_of(&f["data"]["id"]));
     }
     drop(c);
@@ -407,7 +327,7 @@ async fn edits_racing_deletes_never_bring_a_deleted_message_back() {
         texts(&history)
     );
     for id in &ids {
-        let (st, _) = call(
+        let (st, _) = request(
             &s,
             "PATCH",
             &alice,
@@ -423,7 +343,11 @@ async fn edits_racing_deletes_never_bring_a_deleted_message_back() {
 // 4. Rooms per user: a quota and a creation rate.
 
 async fn try_create(s: &Server, u: &User, name: &str) -> reqwest::Response {
-    request(s, "POST", u, "/api/rooms", Some(json!({"name": name}))).await
+    let req = http().post(s.url("/api/rooms")).bearer_auth(&u.token);
+    req.json(&json!({"name": name}))
+        .send()
+        .await
+        .expect("request")
 }
 
 async fn error_code(res: reqwest::Response) -> (u16, String) {
@@ -432,12 +356,18 @@ async fn error_code(res: reqwest::Response) -> (u16, String) {
     (st, v["error"]["code"].as_str().unwrap_or("").to_owned())
 }
 
+/// A user `alice`, and `root`, an admin.
+async fn alice_and_an_admin(s: &Server) -> (User, User) {
+    let alice = register(s, "alice").await;
+    let root = register(s, "root").await;
+    promote(s, &root);
+    (alice, root)
+}
+
 #[tokio::test]
 async fn the_room_quota_answers_403_beyond_it_and_admins_are_exempt() {
     let s = Server::start_with(&["--room-quota", "3", "--room-create-rate", "0"]);
-    let alice = register(&s, "alice").await;
-    let root = register(&s, "root").await;
-    promote(&s, &root);
+    let (alice, root) = alice_and_an_admin(&s).await;
     for i in 0..3 {
         create_room(&s, &alice, &format!("a{i}"), i == 1).await;
     }
@@ -453,7 +383,7 @@ async fn the_room_quota_answers_403_beyond_it_and_admins_are_exempt() {
         .find(|r| r["name"] == "a0")
         .map(|r| str_of(&r["id"]))
         .expect("a0");
-    let (st, _) = call(&s, "DELETE", &alice, &format!("/api/rooms/{a0}"), None).await;
+    let (st, _) = request(&s, "DELETE", &alice, &format!("/api/rooms/{a0}"), None).await;
     assert_eq!(st, 204);
     create_room(&s, &alice, "a4", false).await;
     for i in 0..5 {
@@ -501,9 +431,7 @@ async fn concurrent_room_creations_never_exceed_the_quota() {
 #[tokio::test]
 async fn room_creation_beyond_the_hourly_rate_answers_429_with_retry_after() {
     let s = Server::start_with(&["--room-create-rate", "2", "--room-quota", "0"]);
-    let alice = register(&s, "alice").await;
-    let root = register(&s, "root").await;
-    promote(&s, &root);
+    let (alice, root) = alice_and_an_admin(&s).await;
     create_room(&s, &alice, "one", false).await;
     create_room(&s, &alice, "two", false).await;
     let res = try_create(&s, &alice, "three").await;

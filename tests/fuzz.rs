@@ -17,7 +17,6 @@ use std::collections::HashMap;
 use std::fmt::Debug;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -272,6 +271,22 @@ struct Ids {
     message: String,
 }
 
+impl Ids {
+    /// A public room of `user` holding one message, and a private room of
+    /// `other` that `user` is no member of.
+    async fn create(s: &Server, user: &User, other: &User) -> Ids {
+        let public = room_id(s, user, "public", false).await;
+        let private = room_id(s, other, "private", true).await;
+        let mut c = Client::joined(s, user, &[&public]).await;
+        let message = id_of(&c.say(&public, "first").await);
+        Ids {
+            public,
+            private,
+            message,
+        }
+    }
+}
+
 impl Slot {
     fn value(&self, ids: &Ids) -> Option<Value> {
         match self {
@@ -512,31 +527,11 @@ impl WsHarness {
         let server = Server::start_with(&["--message-rate", "0"]);
         let user = register(&server, "fuzzer").await;
         let other = register(&server, "owner").await;
-        let public = create_room(&server, &user, "public", false).await["id"]
-            .as_str()
-            .expect("id")
-            .to_owned();
-        let private = create_room(&server, &other, "private", true).await["id"]
-            .as_str()
-            .expect("id")
-            .to_owned();
-        let mut c = Client::connect(&server, &user).await;
-        assert_eq!(
-            c.call("joinRoom", json!({"roomId": public})).await["event"],
-            "ack"
-        );
-        let ack = c
-            .call("sendMessage", json!({"roomId": public, "message": "first"}))
-            .await;
-        let message = ack["data"]["id"].as_str().expect("message id").to_owned();
+        let ids = Ids::create(&server, &user, &other).await;
         let mut h = WsHarness {
             server,
             user,
-            ids: Ids {
-                public,
-                private,
-                message,
-            },
+            ids,
             conns: Vec::new(),
             next_ref: 0,
             cases: 0,
@@ -756,49 +751,28 @@ impl WsHarness {
 
 /// The contract: only a frame with a `ref` is answered. Today a `joinRoom`
 /// with `since` is acknowledged whether or not it carried a `ref`.
-#[test]
-fn a_join_with_since_and_no_ref_gets_no_ack() {
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(async {
-        let s = Server::start();
-        let u = register(&s, "alice").await;
-        let room = create_room(&s, &u, "general", false).await["id"]
-            .as_str()
-            .expect("id")
-            .to_owned();
-        let mut c = Client::connect(&s, &u).await;
-        assert_eq!(
-            c.call("joinRoom", json!({"roomId": room})).await["event"],
-            "ack"
-        );
-        let ack = c
-            .call("sendMessage", json!({"roomId": room, "message": "hi"}))
-            .await;
-        let id = ack["data"]["id"].as_str().expect("id").to_owned();
-        c.send_raw(
-            &json!({"event": "joinRoom", "data": {"roomId": room, "since": id}}).to_string(),
-        )
-        .await;
-        let after = c.drain(Duration::from_millis(500)).await;
-        let acks: Vec<&Value> = after.iter().filter(|f| f["event"] == "ack").collect();
-        assert!(acks.is_empty(), "ref-less frames get no ack: {acks:?}");
-    });
+#[tokio::test]
+async fn a_join_with_since_and_no_ref_gets_no_ack() {
+    let (s, [u], room) = general(["alice"]).await;
+    let mut c = Client::joined(&s, &u, &[&room]).await;
+    let id = id_of(&c.say(&room, "hi").await);
+    let join = json!({"event": "joinRoom", "data": {"roomId": room, "since": id}});
+    c.send_raw(&join.to_string()).await;
+    let after = c.drain(Duration::from_millis(500)).await;
+    let acks: Vec<&Value> = after.iter().filter(|f| f["event"] == "ack").collect();
+    assert!(acks.is_empty(), "ref-less frames get no ack: {acks:?}");
 }
 
 /// The contract: a frame that carries `ref` is answered with that `ref`.
-#[test]
-fn a_bad_frame_with_an_escaped_key_keeps_its_ref() {
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(async {
-        let s = Server::start();
-        let u = register(&s, "alice").await;
-        let mut c = Client::connect(&s, &u).await;
-        c.send_raw(r#"{"event": null, "ref": "r1", "a\nb": 1}"#)
-            .await;
-        let answer = c.next().await;
-        assert_eq!(answer["event"], "error");
-        assert_eq!(answer["ref"], "r1", "{answer}");
-    });
+#[tokio::test]
+async fn a_bad_frame_with_an_escaped_key_keeps_its_ref() {
+    let s = Server::start();
+    let mut c = Client::connect(&s, &register(&s, "alice").await).await;
+    c.send_raw(r#"{"event": null, "ref": "r1", "a\nb": 1}"#)
+        .await;
+    let answer = c.next().await;
+    assert_eq!(answer["event"], "error");
+    assert_eq!(answer["ref"], "r1", "{answer}");
 }
 
 #[test]
@@ -933,7 +907,7 @@ impl RestHarness {
         let admin = register(&server, "boss").await;
         // Promoted at once: its token is an admin's from now on.
         let dir = server.dir.to_str().expect("UTF-8 path");
-        let (code, err) = run_bounded(
+        let (code, err) = run_command(
             admin_command(&[
                 "create-admin",
                 "--username",
@@ -946,32 +920,12 @@ impl RestHarness {
         )
         .expect("create-admin");
         assert_eq!(code, Some(0), "create-admin: {err}");
-        let public = create_room(&server, &user, "public", false).await["id"]
-            .as_str()
-            .expect("id")
-            .to_owned();
-        let private = create_room(&server, &other, "private", true).await["id"]
-            .as_str()
-            .expect("id")
-            .to_owned();
-        let mut c = Client::connect(&server, &user).await;
-        assert_eq!(
-            c.call("joinRoom", json!({"roomId": public})).await["event"],
-            "ack"
-        );
-        let ack = c
-            .call("sendMessage", json!({"roomId": public, "message": "first"}))
-            .await;
-        let message = ack["data"]["id"].as_str().expect("message id").to_owned();
+        let ids = Ids::create(&server, &user, &other).await;
         RestHarness {
             server,
             user,
             admin,
-            ids: Ids {
-                public,
-                private,
-                message,
-            },
+            ids,
             cases: 0,
         }
     }
@@ -1208,39 +1162,12 @@ fn listing(dir: &Path) -> Option<Vec<(PathBuf, u64)>> {
 
 /// Runs a command to its end within [`WAIT`] times three, `stdin` as its
 /// input; returns the exit code and standard error.
-fn run_bounded(
-    mut cmd: std::process::Command,
-    stdin: &[u8],
-) -> Result<(Option<i32>, String), String> {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("spawn: {e}"))?;
-    if let Some(mut input) = child.stdin.take() {
-        let _ = input.write_all(stdin);
-    }
-    let mut err = child.stderr.take().ok_or("no stderr")?;
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + WAIT * 3;
-    let status = loop {
-        if let Some(st) = child.try_wait().map_err(|e| e.to_string())? {
-            break st;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("did not end within {:?}", WAIT * 3));
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    let stderr = reader.join().unwrap_or_default();
-    Ok((status.code(), stderr))
+fn run_command(cmd: std::process::Command, stdin: &[u8]) -> Result<(Option<i32>, String), String> {
+    let out = run_bounded(cmd, stdin, WAIT * 3)?;
+    Ok((
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
 }
 
 /// A real backup: users (one an admin), a public and a private room with a
@@ -1251,42 +1178,20 @@ fn sample_backup(tmp: &Path) -> Vec<String> {
     rt.block_on(async {
         let alice = register(&s, "alice").await;
         let bob = register(&s, "bob").await;
-        let public = create_room(&s, &alice, "public", false).await["id"]
-            .as_str()
-            .expect("id")
-            .to_owned();
-        let private = create_room(&s, &alice, "private", true).await["id"]
-            .as_str()
-            .expect("id")
-            .to_owned();
-        let res = http()
-            .post(s.url(&format!("/api/rooms/{private}/members")))
-            .bearer_auth(&alice.token)
-            .json(&json!({"username": "bob"}))
-            .send()
-            .await
-            .expect("add member");
-        assert_eq!(res.status(), 204);
+        let public = room_id(&s, &alice, "public", false).await;
+        let private = room_id(&s, &alice, "private", true).await;
+        add_member(&s, &alice, &private, "bob").await;
         let mut c = Client::connect(&s, &bob).await;
         for room in [&public, &private] {
-            assert_eq!(
-                c.call("joinRoom", json!({"roomId": room})).await["event"],
-                "ack"
-            );
+            c.join(room).await;
             for i in 0..3 {
-                let a = c
-                    .call(
-                        "sendMessage",
-                        json!({"roomId": room, "message": format!("hello {i} \u{1F4AC}")}),
-                    )
-                    .await;
-                assert_eq!(a["event"], "ack", "{a}");
+                c.say(room, &format!("hello {i} \u{1F4AC}")).await;
             }
         }
     });
     let file = tmp.join("sample.backup");
     let dir = s.dir.to_str().expect("UTF-8 path").to_owned();
-    let (code, err) = run_bounded(
+    let (code, err) = run_command(
         admin_command(&[
             "backup",
             "--data-dir",
@@ -1309,7 +1214,7 @@ fn restore_errors_stay_on_one_line_whatever_the_file_holds() {
     let input = tmp.path().join("bad.backup");
     std::fs::write(&input, "{\"\\n\\u001b[2J\":null}\n").expect("write");
     let dir = tmp.path().join("data");
-    let (code, err) = run_bounded(
+    let (code, err) = run_command(
         admin_command(&[
             "restore",
             "--input",
@@ -1353,7 +1258,7 @@ fn fuzzed_backup_files_are_restored_or_refused_in_one_line_leaving_the_directory
             std::fs::create_dir(&dir).map_err(|e| e.to_string())?;
         }
         let before = listing(&dir);
-        let (code, err) = run_bounded(
+        let (code, err) = run_command(
             admin_command(&[
                 "restore",
                 "--input",
@@ -1466,23 +1371,10 @@ fn fuzzed_admin_socket_lines_get_a_final_done_or_error_line() {
     let mut s = Server::start();
     rt.block_on(async {
         let alice = register(&s, "alice").await;
-        let room = create_room(&s, &alice, "public", false).await["id"]
-            .as_str()
-            .expect("id")
-            .to_owned();
-        let mut c = Client::connect(&s, &alice).await;
-        assert_eq!(
-            c.call("joinRoom", json!({"roomId": room})).await["event"],
-            "ack"
-        );
+        let room = room_id(&s, &alice, "public", false).await;
+        let mut c = Client::joined(&s, &alice, &[&room]).await;
         for i in 0..3 {
-            let a = c
-                .call(
-                    "sendMessage",
-                    json!({"roomId": room, "message": format!("m{i}")}),
-                )
-                .await;
-            assert_eq!(a["event"], "ack");
+            c.say(&room, &format!("m{i}")).await;
         }
     });
     let sock = s.dir.join("admin.sock");
@@ -1529,7 +1421,7 @@ fn fuzzed_admin_socket_lines_get_a_final_done_or_error_line() {
         "the server runs"
     );
     rt.block_on(async {
-        let res = http().get(s.url("/healthz")).send().await.expect("healthz");
+        let res = fetch(&s, "/healthz").await;
         assert_eq!(res.status(), 200);
     });
     s.signal("TERM");

@@ -26,13 +26,7 @@ const MIB: u64 = 1024 * 1024;
 
 /// The resident set of `pid`, in bytes.
 fn rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS line");
-    kb * 1024
+    proc_kib(pid, "VmRSS:").expect("VmRSS line") * 1024
 }
 
 /// Writes `MESSAGES` messages of 100 bytes into one room, as the live

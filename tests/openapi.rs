@@ -296,19 +296,9 @@ async fn every_route_answers_with_a_documented_status() {
     let s = Server::start();
     let alice = register(&s, "alice").await;
     let bob = register(&s, "bob").await;
-    let room = create_room(&s, &alice, "hideout", true).await;
-    let room_id = room["id"].as_str().expect("room id").to_owned();
-    let mut c = Client::connect(&s, &alice).await;
-    let ack = c.call("joinRoom", json!({ "roomId": room_id })).await;
-    assert_eq!(ack["event"], "ack", "{ack}");
-    let ack = c
-        .call(
-            "sendMessage",
-            json!({"roomId": room_id, "message": "hello"}),
-        )
-        .await;
-    assert_eq!(ack["event"], "ack", "{ack}");
-    let message_id = ack["data"]["id"].as_str().expect("message id").to_owned();
+    let room_id = id_of(&create_room(&s, &alice, "hideout", true).await);
+    let mut c = Client::joined(&s, &alice, &[&room_id]).await;
+    let message_id = id_of(&c.say(&room_id, "hello").await);
     // The caller becomes an admin while the server runs; setting its
     // password ends its sessions, so it logs in again.
     run_create_admin(&s, "alice", PASSWORD);
@@ -366,18 +356,7 @@ async fn every_route_answers_with_a_documented_status() {
         if template == "/api/rooms/{roomId}/messages" {
             path.push_str("?limit=10");
         }
-        let mut req = http()
-            .request(
-                reqwest::Method::from_bytes(method.as_bytes()).expect("method"),
-                s.url(&path),
-            )
-            .bearer_auth(&alice.token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req.send().await.expect("request");
-        let status = res.status().as_u16();
-        let text = res.text().await.expect("body");
+        let (status, text) = request_text(&s, method, &alice, &path, body).await;
         if template == "/api/users/me/password" {
             // The change ended the caller's sessions.
             alice = login_user(&s, "alice", NEW_PASSWORD).await;
@@ -430,11 +409,7 @@ async fn every_route_answers_with_a_documented_status() {
 #[tokio::test]
 async fn served_openapi_is_the_document() {
     let s = Server::start();
-    let res = http()
-        .get(s.url("/api/openapi.json"))
-        .send()
-        .await
-        .expect("get openapi");
+    let res = fetch(&s, "/api/openapi.json").await;
     assert_eq!(res.status(), 200);
     let ct = res
         .headers()

@@ -6,16 +6,13 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
 use common::*;
-use futures_util::StreamExt;
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 const PASSWORD: &str = "correct horse";
 
@@ -49,6 +46,13 @@ impl std::ops::DerefMut for Fresh {
 /// A fresh server (fresh data directory, message rate limit off).
 async fn start() -> Fresh {
     start_with(&["--message-rate", "0"]).await
+}
+
+/// A fresh server with these users registered, in this order.
+async fn with_users<const N: usize>(names: [&str; N]) -> (Fresh, [User; N]) {
+    let s = start().await;
+    let users = register_all(&s, names).await;
+    (s, users)
 }
 
 async fn start_with(args: &[&str]) -> Fresh {
@@ -113,24 +117,17 @@ async fn delete(s: &Server, path: &str, token: &str) -> Res {
     send(http().delete(s.url(path)).bearer_auth(token)).await
 }
 
+/// The body of a registration or a login.
+fn credentials(name: &str, password: &str) -> Value {
+    json!({"username": name, "password": password})
+}
+
 async fn register_raw(s: &Server, name: &str, password: &str) -> Res {
-    post(
-        s,
-        "/api/users/register",
-        None,
-        json!({"username": name, "password": password}),
-    )
-    .await
+    post(s, "/api/users/register", None, credentials(name, password)).await
 }
 
 async fn login_raw(s: &Server, name: &str, password: &str) -> Res {
-    post(
-        s,
-        "/api/users/login",
-        None,
-        json!({"username": name, "password": password}),
-    )
-    .await
+    post(s, "/api/users/login", None, credentials(name, password)).await
 }
 
 /// Asserts the contract's error shape: `{"error": {"code", "message"}}`.
@@ -187,180 +184,17 @@ fn names(rooms: &Value) -> Vec<String> {
         .collect()
 }
 
-fn id_of(v: &Value) -> String {
-    v["id"].as_str().expect("id").to_owned()
-}
-
 /// Sends messages on a joined connection, pipelined, and waits for every
 /// ack; returns the acked ids in sending order.
 async fn send_many(c: &mut Client, room: &str, texts: &[String]) -> Vec<String> {
-    let mut refs = Vec::with_capacity(texts.len());
-    for t in texts {
-        refs.push(
-            c.emit("sendMessage", json!({"roomId": room, "message": t}))
-                .await,
-        );
-    }
-    let mut answers: HashMap<String, Value> = HashMap::new();
-    while answers.len() < refs.len() {
-        let f = c.next().await;
-        if let Some(r) = f["ref"].as_str() {
-            answers.insert(r.to_owned(), f);
-        }
-    }
-    refs.iter()
-        .map(|r| {
-            let a = &answers[r];
+    let (answers, _) = c.send_pipelined(Some(room), texts).await;
+    answers
+        .iter()
+        .map(|a| {
             assert_eq!(a["event"], "ack", "sendMessage answer: {a}");
             a["data"]["id"].as_str().expect("ack id").to_owned()
         })
         .collect()
-}
-
-async fn join(c: &mut Client, room: &str) {
-    let ack = c.call("joinRoom", json!({"roomId": room})).await;
-    assert_eq!(ack["event"], "ack", "joinRoom: {ack}");
-}
-
-// --- hand-made JWTs: base64url and HMAC-SHA256 with std only ------------------
-
-fn b64url(data: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for ch in data.chunks(3) {
-        let n = match ch.len() {
-            3 => (u32::from(ch[0]) << 16) | (u32::from(ch[1]) << 8) | u32::from(ch[2]),
-            2 => (u32::from(ch[0]) << 16) | (u32::from(ch[1]) << 8),
-            _ => u32::from(ch[0]) << 16,
-        };
-        let k = ch.len() + 1;
-        for i in 0..k {
-            out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
-}
-
-fn b64url_decode(s: &str) -> Vec<u8> {
-    let val = |c: u8| -> u32 {
-        match c {
-            b'A'..=b'Z' => u32::from(c - b'A'),
-            b'a'..=b'z' => u32::from(c - b'a') + 26,
-            b'0'..=b'9' => u32::from(c - b'0') + 52,
-            b'-' => 62,
-            b'_' => 63,
-            _ => panic!("not base64url: {c}"),
-        }
-    };
-    let mut out = Vec::new();
-    for ch in s.as_bytes().chunks(4) {
-        let mut n = 0u32;
-        for (i, c) in ch.iter().enumerate() {
-            n |= val(*c) << (18 - 6 * i);
-        }
-        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
-        out.extend_from_slice(&bytes[..ch.len() - 1]);
-    }
-    out
-}
-
-fn sha256(data: &[u8]) -> [u8; 32] {
-    const K: [u32; 64] = [
-        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
-        0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
-        0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
-        0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
-        0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
-        0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
-        0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
-        0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
-        0xc67178f2,
-    ];
-    let mut h: [u32; 8] = [
-        0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab,
-        0x5be0cd19,
-    ];
-    let mut msg = data.to_vec();
-    let bit_len = (data.len() as u64).wrapping_mul(8);
-    msg.push(0x80);
-    while msg.len() % 64 != 56 {
-        msg.push(0);
-    }
-    msg.extend_from_slice(&bit_len.to_be_bytes());
-    for block in msg.chunks(64) {
-        let mut w = [0u32; 64];
-        for i in 0..16 {
-            w[i] = u32::from_be_bytes([
-                block[4 * i],
-                block[4 * i + 1],
-                block[4 * i + 2],
-                block[4 * i + 3],
-            ]);
-        }
-        for i in 16..64 {
-            let s0 = w[i - 15].rotate_right(7) ^ w[i - 15].rotate_right(18) ^ (w[i - 15] >> 3);
-            let s1 = w[i - 2].rotate_right(17) ^ w[i - 2].rotate_right(19) ^ (w[i - 2] >> 10);
-            w[i] = w[i - 16]
-                .wrapping_add(s0)
-                .wrapping_add(w[i - 7])
-                .wrapping_add(s1);
-        }
-        let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut hh] = h;
-        for i in 0..64 {
-            let s1 = e.rotate_right(6) ^ e.rotate_right(11) ^ e.rotate_right(25);
-            let ch = (e & f) ^ (!e & g);
-            let t1 = hh
-                .wrapping_add(s1)
-                .wrapping_add(ch)
-                .wrapping_add(K[i])
-                .wrapping_add(w[i]);
-            let s0 = a.rotate_right(2) ^ a.rotate_right(13) ^ a.rotate_right(22);
-            let maj = (a & b) ^ (a & c) ^ (b & c);
-            let t2 = s0.wrapping_add(maj);
-            hh = g;
-            g = f;
-            f = e;
-            e = d.wrapping_add(t1);
-            d = c;
-            c = b;
-            b = a;
-            a = t1.wrapping_add(t2);
-        }
-        for (x, y) in h.iter_mut().zip([a, b, c, d, e, f, g, hh]) {
-            *x = x.wrapping_add(y);
-        }
-    }
-    let mut out = [0u8; 32];
-    for (i, v) in h.iter().enumerate() {
-        out[4 * i..4 * i + 4].copy_from_slice(&v.to_be_bytes());
-    }
-    out
-}
-
-fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
-    let mut k = [0u8; 64];
-    if key.len() > 64 {
-        k[..32].copy_from_slice(&sha256(key));
-    } else {
-        k[..key.len()].copy_from_slice(key);
-    }
-    let mut inner: Vec<u8> = k.iter().map(|b| b ^ 0x36).collect();
-    inner.extend_from_slice(msg);
-    let mut outer: Vec<u8> = k.iter().map(|b| b ^ 0x5c).collect();
-    outer.extend_from_slice(&sha256(&inner));
-    sha256(&outer)
-}
-
-/// A JWT with the given header and claims, signed HS256 with `key`.
-fn jwt(header: &Value, claims: &Value, key: &[u8]) -> String {
-    let signing_input = format!(
-        "{}.{}",
-        b64url(header.to_string().as_bytes()),
-        b64url(claims.to_string().as_bytes())
-    );
-    let sig = hmac_sha256(key, signing_input.as_bytes());
-    format!("{signing_input}.{}", b64url(&sig))
 }
 
 fn now_secs() -> u64 {
@@ -372,22 +206,20 @@ fn now_secs() -> u64 {
 
 #[test]
 fn jwt_helpers_match_known_vectors() {
-    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    // Computed apart: base64url('{"alg":"HS256"}') "." base64url('{}'),
+    // then its HMAC-SHA256 with the key "key".
     assert_eq!(
-        hex(&sha256(b"abc")),
-        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        sign_hs256(&json!({"alg": "HS256"}), &json!({}), b"key"),
+        "eyJhbGciOiJIUzI1NiJ9.e30.FOOB1UqKAhjxqs3lV7BidJ12zFAsIGq1erQfNyaFf80"
     );
     assert_eq!(
-        hex(&hmac_sha256(
-            b"key",
-            b"The quick brown fox jumps over the lazy dog"
-        )),
-        "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"
+        b64url_json(&json!({"alg": "none", "typ": "JWT"})),
+        "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0"
     );
-    for s in ["", "a", "ab", "abc", "abcd", "{\"alg\":\"HS256\"}"] {
-        assert_eq!(b64url_decode(&b64url(s.as_bytes())), s.as_bytes());
-    }
-    assert_eq!(b64url(b"\xfb\xff"), "-_8");
+    let claims = json!({"sub": "0000000000000001", "name": "alice", "exp": 1});
+    let token = forge_token(&claims, b"key");
+    assert_eq!(token_claims(&token), claims);
+    assert_eq!(token_header(&token)["alg"], "HS256");
 }
 
 // ---------------------------------------------------------------------------
@@ -412,9 +244,7 @@ async fn register_login_and_me() {
     let registered = r.body["user"].clone();
 
     // The token's claims: sub, name, role, exp.
-    let claims: Value =
-        serde_json::from_slice(&b64url_decode(token.split('.').nth(1).expect("payload")))
-            .expect("claims");
+    let claims = token_claims(&token);
     assert_eq!(claims["sub"], registered["id"], "sub: {claims}");
     assert_eq!(claims["name"], "alice", "name: {claims}");
     assert_eq!(claims["role"], "user", "role: {claims}");
@@ -581,7 +411,7 @@ fn client_from(last: u8) -> reqwest::Client {
 async fn login_from(c: &reqwest::Client, s: &Server, name: &str, password: &str) -> Res {
     send(
         c.post(s.url("/api/users/login"))
-            .json(&json!({"username": name, "password": password})),
+            .json(&credentials(name, password)),
     )
     .await
 }
@@ -603,9 +433,7 @@ fn check_rate_limited(what: &str, r: &Res) {
 
 #[tokio::test]
 async fn login_throttling_per_username_and_per_address() {
-    let s = start().await;
-    let alice = register(&s, "alice").await;
-    register(&s, "bob").await;
+    let (s, [alice, _bob]) = with_users(["alice", "bob"]).await;
     let from_a = client_from(2);
     let from_b = client_from(3);
 
@@ -636,13 +464,9 @@ async fn login_throttling_per_username_and_per_address() {
 
 /// A login carrying `X-Forwarded-For` as a reverse proxy would send it.
 async fn login_forwarded(s: &Server, forwarded_for: &str, name: &str, password: &str) -> Res {
-    send(
-        http()
-            .post(s.url("/api/users/login"))
-            .header("x-forwarded-for", forwarded_for)
-            .json(&json!({"username": name, "password": password})),
-    )
-    .await
+    let req = http().post(s.url("/api/users/login"));
+    let req = req.header("x-forwarded-for", forwarded_for);
+    send(req.json(&credentials(name, password))).await
 }
 
 #[tokio::test]
@@ -693,12 +517,17 @@ async fn registration_closed_refuses_register() {
 // ---------------------------------------------------------------------------
 // bad input
 
+/// Alice, the owner of a private room, and the path of its members.
+async fn with_private_room(s: &Server) -> (User, String) {
+    let alice = register(s, "alice").await;
+    let room = room_id(s, &alice, "priv", true).await;
+    (alice, format!("/api/rooms/{room}/members"))
+}
+
 #[tokio::test]
 async fn malformed_json_is_invalid_json() {
     let s = start().await;
-    let alice = register(&s, "alice").await;
-    let room = create_room(&s, &alice, "priv", true).await;
-    let members = format!("/api/rooms/{}/members", id_of(&room));
+    let (alice, members) = with_private_room(&s).await;
     for path in [
         "/api/users/register",
         "/api/users/login",
@@ -721,9 +550,7 @@ async fn malformed_json_is_invalid_json() {
 #[tokio::test]
 async fn wrong_shapes_are_validation_failed() {
     let s = start().await;
-    let alice = register(&s, "alice").await;
-    let room = create_room(&s, &alice, "priv", true).await;
-    let members = format!("/api/rooms/{}/members", id_of(&room));
+    let (alice, members) = with_private_room(&s).await;
     let account_bodies = [
         "{}",
         "{\"username\": \"abcdef\"}",
@@ -785,8 +612,7 @@ fn padded_register_body(len: usize) -> String {
 
 #[tokio::test]
 async fn oversized_body_with_content_length_is_413() {
-    let s = start().await;
-    let alice = register(&s, "alice").await;
+    let (s, [alice]) = with_users(["alice"]).await;
     // 64 KiB exactly is not over the limit.
     let r = post_raw(
         &s,
@@ -812,69 +638,60 @@ async fn oversized_body_with_content_length_is_413() {
     assert_eq!(r.status, 200, "still serving");
 }
 
-#[tokio::test]
-async fn oversized_chunked_body_is_413() {
-    let s = start().await;
+/// Sends `head` on a raw connection, then the `body` pieces from another
+/// thread (so that a server answering early, and closing, cannot make this
+/// side lose its answer), and asserts a 413 `payload_too_large`, after
+/// which the server is still healthy.
+async fn assert_raw_413(s: &Server, what: &str, head: &str, body: Vec<Vec<u8>>) {
     let mut stream = std::net::TcpStream::connect(&s.addr).expect("connect");
-    let head = format!(
-        "POST /api/users/register HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
-        s.addr
-    );
     stream.write_all(head.as_bytes()).expect("write head");
-    // The body goes out from another thread, so that a server answering
-    // early (and closing) cannot make this side lose its answer.
     let mut writer = stream.try_clone().expect("clone");
     let sender = std::thread::spawn(move || {
-        let _ = writer.write_all(b"d\r\n{\"username\": \r\n");
-        let chunk = " ".repeat(4096);
-        for _ in 0..20 {
-            if writer
-                .write_all(format!("{:x}\r\n{chunk}\r\n", chunk.len()).as_bytes())
-                .is_err()
-            {
+        for piece in body {
+            if writer.write_all(&piece).is_err() {
                 return;
             }
         }
-        let _ = writer.write_all(b"1a\r\n\"x\", \"password\": \"y\"}      \r\n0\r\n\r\n");
     });
     let (status, head, body) = read_http_response(&mut stream, WAIT);
     let _ = sender.join();
     let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
     assert_error(
-        &format!("chunked 80 KiB body ({head})"),
+        &format!("{what} ({head})"),
         status,
         &body,
         413,
         "payload_too_large",
     );
     drop(stream);
-    let r = get_res(&s, "/healthz", None).await;
+    let r = get_res(s, "/healthz", None).await;
     assert_eq!(r.status, 200, "still healthy");
+}
+
+#[tokio::test]
+async fn oversized_chunked_body_is_413() {
+    let s = start().await;
+    let head = format!(
+        "POST /api/users/register HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+        s.addr
+    );
+    let chunk = " ".repeat(4096);
+    let mut body = vec![b"d\r\n{\"username\": \r\n".to_vec()];
+    body.extend((0..20).map(|_| format!("{:x}\r\n{chunk}\r\n", chunk.len()).into_bytes()));
+    body.push(b"1a\r\n\"x\", \"password\": \"y\"}      \r\n0\r\n\r\n".to_vec());
+    assert_raw_413(&s, "chunked 80 KiB body", &head, body).await;
 }
 
 #[tokio::test]
 async fn oversized_body_with_expect_continue_is_413_before_the_body() {
     let s = start().await;
-    let mut stream = std::net::TcpStream::connect(&s.addr).expect("connect");
     let head = format!(
         "POST /api/users/register HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
         s.addr,
         100 * 1024
     );
-    stream.write_all(head.as_bytes()).expect("write head");
     // No body is sent: the answer must come without it, and not be 100.
-    let (status, head, body) = read_http_response(&mut stream, WAIT);
-    let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-    assert_error(
-        &format!("Expect: 100-continue ({head})"),
-        status,
-        &body,
-        413,
-        "payload_too_large",
-    );
-    drop(stream);
-    let r = get_res(&s, "/healthz", None).await;
-    assert_eq!(r.status, 200, "still healthy");
+    assert_raw_413(&s, "Expect: 100-continue", &head, Vec::new()).await;
 }
 
 // ---------------------------------------------------------------------------
@@ -884,8 +701,7 @@ const KNOWN_SECRET: &str = "integration-test-secret-0123456789abcdef";
 
 #[tokio::test]
 async fn missing_and_malformed_tokens_are_unauthorized() {
-    let s = start().await;
-    let alice = register(&s, "alice").await;
+    let (s, [alice]) = with_users(["alice"]).await;
     let r = get_res(&s, "/api/users/me", None).await;
     check_error("no Authorization", &r, 401, "unauthorized");
     for header in [
@@ -913,8 +729,8 @@ async fn missing_and_malformed_tokens_are_unauthorized() {
     let mut tampered = alice.token.clone();
     let last = tampered.pop().expect("char");
     tampered.push(if last == 'A' { 'B' } else { 'A' });
-    let mut parts: Vec<String> = alice.token.split('.').map(str::to_owned).collect();
-    parts[2] = b64url(&[0u8; 32]);
+    let mut parts: Vec<&str> = alice.token.split('.').collect();
+    parts[2] = ZERO_SIGNATURE;
     let zeroed = parts.join(".");
     for t in [tampered, zeroed] {
         let r = get_res(&s, "/api/users/me", Some(&t)).await;
@@ -942,81 +758,64 @@ async fn missing_and_malformed_tokens_are_unauthorized() {
 async fn forged_tokens_are_unauthorized() {
     let s = start_with(&["--message-rate", "0", "--jwt-secret", KNOWN_SECRET]).await;
     let alice = register(&s, "alice").await;
-    let real_header: Value = serde_json::from_slice(&b64url_decode(
-        alice.token.split('.').next().expect("header"),
-    ))
-    .expect("header");
-    let claims: Value = serde_json::from_slice(&b64url_decode(
-        alice.token.split('.').nth(1).expect("payload"),
-    ))
-    .expect("claims");
+    let real_header = token_header(&alice.token);
+    let claims = token_claims(&alice.token);
     assert_eq!(
         real_header["alg"], "HS256",
         "tokens are HS256: {real_header}"
     );
 
-    // Control: the same claims signed by hand with the server's secret work,
+    // Control: the same claims signed here with the server's secret work,
     // so the refusals below are about the key and the algorithm only.
-    let hs256 = json!({"alg": "HS256", "typ": "JWT"});
-    let control = jwt(&hs256, &claims, KNOWN_SECRET.as_bytes());
+    let control = forge_token(&claims, KNOWN_SECRET.as_bytes());
     let r = get_res(&s, "/api/users/me", Some(&control)).await;
     assert_eq!(r.status, 200, "a correctly signed token: {}", r.text);
 
+    let secret = KNOWN_SECRET.as_bytes();
+    let mut refused = Vec::new();
+
     // Signed with another key.
-    let other = jwt(&hs256, &claims, b"another-secret-another-secret-another");
-    let r = get_res(&s, "/api/users/me", Some(&other)).await;
-    check_error("token signed with another key", &r, 401, "unauthorized");
+    let other = b"another-secret-another-secret-another";
+    refused.push((
+        "token signed with another key".to_owned(),
+        forge_token(&claims, other),
+    ));
 
     // alg: none with the real payload, with and without a signature.
     let payload = alice.token.split('.').nth(1).expect("payload");
+    let sig = alice.token.split('.').nth(2).expect("sig");
     for header in [
         json!({"alg": "none", "typ": "JWT"}),
         json!({"alg": "None"}),
         json!({"alg": "NONE", "typ": "JWT"}),
     ] {
-        let h = b64url(header.to_string().as_bytes());
-        let sig = alice.token.split('.').nth(2).expect("sig");
+        let h = b64url_json(&header);
         for t in [
             format!("{h}.{payload}."),
             format!("{h}.{payload}"),
             format!("{h}.{payload}.{sig}"),
         ] {
-            let r = get_res(&s, "/api/users/me", Some(&t)).await;
-            check_error(&format!("alg none token {t}"), &r, 401, "unauthorized");
+            refused.push((format!("alg none token {t}"), t));
         }
     }
 
     // Another algorithm named in the header (the HS256 signature is over it).
-    let hs384 = jwt(
-        &json!({"alg": "HS384", "typ": "JWT"}),
-        &claims,
-        KNOWN_SECRET.as_bytes(),
-    );
-    let r = get_res(&s, "/api/users/me", Some(&hs384)).await;
-    check_error("alg HS384 header", &r, 401, "unauthorized");
+    let hs384 = json!({"alg": "HS384", "typ": "JWT"});
+    refused.push((
+        "alg HS384 header".to_owned(),
+        sign_hs256(&hs384, &claims, secret),
+    ));
 
     // Expired, correctly signed.
     let mut expired = claims.clone();
     expired["iat"] = json!(now_secs() - 3600);
     expired["exp"] = json!(now_secs() - 60);
-    let r = get_res(
-        &s,
-        "/api/users/me",
-        Some(&jwt(&hs256, &expired, KNOWN_SECRET.as_bytes())),
-    )
-    .await;
-    check_error("expired token", &r, 401, "unauthorized");
+    refused.push(("expired token".to_owned(), forge_token(&expired, secret)));
 
     // Without exp at all.
     let mut no_exp = claims.clone();
     no_exp.as_object_mut().expect("object").remove("exp");
-    let r = get_res(
-        &s,
-        "/api/users/me",
-        Some(&jwt(&hs256, &no_exp, KNOWN_SECRET.as_bytes())),
-    )
-    .await;
-    check_error("token without exp", &r, 401, "unauthorized");
+    refused.push(("token without exp".to_owned(), forge_token(&no_exp, secret)));
 
     // Correctly signed, for a user that does not exist.
     let mut ghost = claims.clone();
@@ -1026,18 +825,13 @@ async fn forged_tokens_are_unauthorized() {
         "0000000000000001"
     });
     ghost["name"] = json!("ghost");
-    let r = get_res(
-        &s,
-        "/api/users/me",
-        Some(&jwt(&hs256, &ghost, KNOWN_SECRET.as_bytes())),
-    )
-    .await;
-    check_error(
-        "token of a user that does not exist",
-        &r,
-        401,
-        "unauthorized",
-    );
+    let what = "token of a user that does not exist".to_owned();
+    refused.push((what, forge_token(&ghost, secret)));
+
+    for (what, token) in &refused {
+        let r = get_res(&s, "/api/users/me", Some(token)).await;
+        check_error(what, &r, 401, "unauthorized");
+    }
 }
 
 #[tokio::test]
@@ -1074,14 +868,17 @@ fn assert_room_object(r: &Value, name: &str, private: bool, owner: &User) {
     assert!(r["online"].is_u64(), "room.online: {r}");
 }
 
+/// `POST /api/rooms` as `u` with `body`, whatever the answer.
+async fn create_room_raw(s: &Server, u: &User, body: Value) -> Res {
+    post(s, "/api/rooms", Some(&u.token), body).await
+}
+
 #[tokio::test]
 async fn create_rooms_public_and_private() {
-    let s = start().await;
-    let alice = register(&s, "alice").await;
-    let r = post(
+    let (s, [alice]) = with_users(["alice"]).await;
+    let r = create_room_raw(
         &s,
-        "/api/rooms",
-        Some(&alice.token),
+        &alice,
         json!({"name": "general", "description": "Talk about anything"}),
     )
     .await;
@@ -1090,13 +887,7 @@ async fn create_rooms_public_and_private() {
     assert_eq!(r.body["description"], "Talk about anything");
     assert_eq!(r.body["online"], 0);
 
-    let r = post(
-        &s,
-        "/api/rooms",
-        Some(&alice.token),
-        json!({"name": "secret", "private": true}),
-    )
-    .await;
+    let r = create_room_raw(&s, &alice, json!({"name": "secret", "private": true})).await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_room_object(&r.body, "secret", true, &alice);
     assert_eq!(r.body["description"], "");
@@ -1104,26 +895,15 @@ async fn create_rooms_public_and_private() {
     assert_eq!(status, 200);
     assert_eq!(shown, r.body, "GET of the room equals the created room");
 
-    let r = post(
-        &s,
-        "/api/rooms",
-        Some(&alice.token),
-        json!({"name": "open", "private": false}),
-    )
-    .await;
+    let r = create_room_raw(&s, &alice, json!({"name": "open", "private": false})).await;
     assert_eq!(r.status, 201);
     assert_eq!(r.body["private"], false);
 }
 
 #[tokio::test]
 async fn room_name_and_description_rules() {
-    let s = start().await;
-    let alice = register(&s, "alice").await;
-    let create = |body: Value| {
-        let s = &s;
-        let t = alice.token.clone();
-        async move { post(s, "/api/rooms", Some(&t), body).await }
-    };
+    let (s, [alice]) = with_users(["alice"]).await;
+    let create = |body: Value| create_room_raw(&s, &alice, body);
     // Trimmed.
     let r = create(json!({"name": "  spaced out \t\n"})).await;
     assert_eq!(r.status, 201, "{}", r.text);
@@ -1179,9 +959,7 @@ async fn room_name_and_description_rules() {
 
 #[tokio::test]
 async fn room_names_are_unique_without_regard_to_case() {
-    let s = start().await;
-    let alice = register(&s, "alice").await;
-    let bob = register(&s, "bob").await;
+    let (s, [alice, bob]) = with_users(["alice", "bob"]).await;
     create_room(&s, &alice, "General", false).await;
     create_room(&s, &alice, "Secret", true).await;
     for (who, name) in [
@@ -1193,13 +971,7 @@ async fn room_names_are_unique_without_regard_to_case() {
         (&bob, "sEcReT"),
     ] {
         for private in [false, true] {
-            let r = post(
-                &s,
-                "/api/rooms",
-                Some(&who.token),
-                json!({"name": name, "private": private}),
-            )
-            .await;
+            let r = create_room_raw(&s, who, json!({"name": name, "private": private})).await;
             check_error(
                 &format!("{} creates {name:?} (private {private})", who.name),
                 &r,
@@ -1215,9 +987,7 @@ async fn room_names_are_unique_without_regard_to_case() {
 
 #[tokio::test]
 async fn room_list_shows_public_rooms_and_own_private_rooms_by_name() {
-    let s = start().await;
-    let alice = register(&s, "alice").await;
-    let bob = register(&s, "bob").await;
+    let (s, [alice, bob]) = with_users(["alice", "bob"]).await;
     create_room(&s, &alice, "charlie", false).await;
     create_room(&s, &bob, "echo", true).await;
     create_room(&s, &alice, "alpha", true).await;
@@ -1241,11 +1011,8 @@ async fn room_list_shows_public_rooms_and_own_private_rooms_by_name() {
 
 #[tokio::test]
 async fn private_and_unknown_rooms_are_not_found() {
-    let s = start().await;
-    let alice = register(&s, "alice").await;
-    let bob = register(&s, "bob").await;
-    let secret = create_room(&s, &alice, "secret", true).await;
-    let sid = id_of(&secret);
+    let (s, [alice, bob]) = with_users(["alice", "bob"]).await;
+    let sid = room_id(&s, &alice, "secret", true).await;
     let (status, _) = get(&s, &alice, &format!("/api/rooms/{sid}")).await;
     assert_eq!(status, 200);
     let (status, body) = get(&s, &bob, &format!("/api/rooms/{sid}")).await;
@@ -1311,12 +1078,9 @@ fn expected(range: std::ops::Range<usize>) -> Vec<String> {
 
 #[tokio::test]
 async fn message_history_pages() {
-    let s = start().await;
-    let alice = register(&s, "alice").await;
-    let room = create_room(&s, &alice, "general", false).await;
-    let rid = id_of(&room);
-    let other = create_room(&s, &alice, "other", false).await;
-    let oid = id_of(&other);
+    let (s, [alice]) = with_users(["alice"]).await;
+    let rid = room_id(&s, &alice, "general", false).await;
+    let oid = room_id(&s, &alice, "other", false).await;
 
     let (status, body) = get(&s, &alice, &format!("/api/rooms/{rid}/messages")).await;
     assert_eq!(status, 200);
@@ -1327,9 +1091,9 @@ async fn message_history_pages() {
     );
 
     let mut c = Client::connect(&s, &alice).await;
-    join(&mut c, &oid).await;
+    c.join(&oid).await;
     send_many(&mut c, &oid, &["elsewhere".to_owned()]).await;
-    join(&mut c, &rid).await;
+    c.join(&rid).await;
     let all = expected(0..SEEDED);
     let ids = send_many(&mut c, &rid, &all).await;
     send_many(&mut c, &oid, &["elsewhere again".to_owned()]).await;
@@ -1429,7 +1193,7 @@ async fn message_history_pages() {
         if p["hasMore"] == false {
             break;
         }
-        let first = p["messages"][0]["id"].as_str().expect("id").to_owned();
+        let first = id_of(&p["messages"][0]);
         q = format!("?limit=64&before={first}");
     }
     assert_eq!(seen, all);
@@ -1457,16 +1221,14 @@ async fn message_history_pages() {
 
 #[tokio::test]
 async fn online_users_of_a_room() {
-    let s = start().await;
-    let alice = register(&s, "alice").await;
-    let room = create_room(&s, &alice, "general", false).await;
-    let rid = id_of(&room);
+    let (s, [alice]) = with_users(["alice"]).await;
+    let rid = room_id(&s, &alice, "general", false).await;
     let (status, body) = get(&s, &alice, &format!("/api/rooms/{rid}/online")).await;
     assert_eq!(status, 200);
     assert_eq!(body, json!({"roomId": rid, "users": []}));
 
     let mut c = Client::connect(&s, &alice).await;
-    join(&mut c, &rid).await;
+    c.join(&rid).await;
     let (status, body) = get(&s, &alice, &format!("/api/rooms/{rid}/online")).await;
     assert_eq!(status, 200);
     assert_eq!(body, json!({"roomId": rid, "users": ["alice"]}));
@@ -1487,12 +1249,10 @@ async fn online_users_of_a_room() {
 
 #[tokio::test]
 async fn member_endpoints_follow_the_rules() {
-    let s = start().await;
-    let olga = register(&s, "olga").await; // owner
-    let mike = register(&s, "mike").await; // member
-    let nina = register(&s, "nina").await; // outsider
-    let p = id_of(&create_room(&s, &olga, "private", true).await);
-    let q = id_of(&create_room(&s, &olga, "public", false).await);
+    // olga: owner, mike: member, nina: outsider.
+    let (s, [olga, mike, nina]) = with_users(["olga", "mike", "nina"]).await;
+    let p = room_id(&s, &olga, "private", true).await;
+    let q = room_id(&s, &olga, "public", false).await;
     let add = |who: &User, room: &str, name: &str| {
         let s = &s;
         let t = who.token.clone();
@@ -1522,53 +1282,37 @@ async fn member_endpoints_follow_the_rules() {
     let (status, _) = get(&s, &mike, &format!("/api/rooms/{p}")).await;
     assert_eq!(status, 200);
 
-    // Unknown username.
-    let r = add(&olga, &p, "nobody").await;
-    check_error("add unknown user", &r, 404, "not_found");
-    // A member who is not the owner may not add or remove others.
-    let r = add(&mike, &p, "nina").await;
-    check_error("member adds someone", &r, 403, "forbidden");
-    let r = remove(&mike, &p, "olga").await;
-    check_error("member removes the owner", &r, 403, "forbidden");
-
-    // A non-member gets 404 from every endpoint under the room.
-    for (what, r) in [
-        (
-            "GET room",
-            get_res(&s, &format!("/api/rooms/{p}"), Some(&nina.token)).await,
-        ),
-        (
-            "GET messages",
-            get_res(&s, &format!("/api/rooms/{p}/messages"), Some(&nina.token)).await,
-        ),
-        (
-            "GET online",
-            get_res(&s, &format!("/api/rooms/{p}/online"), Some(&nina.token)).await,
-        ),
-        ("POST members self", add(&nina, &p, "nina").await),
-        ("POST members other", add(&nina, &p, "mike").await),
-        ("DELETE members self", remove(&nina, &p, "nina").await),
-        ("DELETE members member", remove(&nina, &p, "mike").await),
-        ("DELETE members owner", remove(&nina, &p, "olga").await),
-        ("DELETE members unknown", remove(&nina, &p, "nobody").await),
+    // Refusals, none of which changes anything: (who, room, member, the
+    // status and code expected).
+    for (who, room, name, status, code) in [
+        (&olga, &p, "nobody", 404, "not_found"), // an unknown username
+        (&mike, &p, "nina", 403, "forbidden"),   // a member, not the owner
+        (&nina, &p, "nina", 404, "not_found"),   // a non-member, itself
+        (&nina, &p, "mike", 404, "not_found"),   // a non-member, another
+        (&olga, &q, "mike", 400, "validation_failed"), // a public room
     ] {
-        check_error(&format!("non-member {what}"), &r, 404, "not_found");
+        let r = add(who, room, name).await;
+        check_error(&format!("{} adds {name}", who.name), &r, status, code);
     }
-
-    // Public rooms have no member list.
-    let r = add(&olga, &q, "mike").await;
-    check_error("add to a public room", &r, 400, "validation_failed");
-    let r = remove(&olga, &q, "mike").await;
-    check_error("remove from a public room", &r, 400, "validation_failed");
-
-    // Removing a non-member (or an unknown user): 404.
-    let r = remove(&olga, &p, "nina").await;
-    check_error("remove a non-member", &r, 404, "not_found");
-    let r = remove(&olga, &p, "nobody").await;
-    check_error("remove an unknown user", &r, 404, "not_found");
-    // The owner cannot be removed, not even by itself.
-    let r = remove(&olga, &p, "olga").await;
-    check_error("owner removes itself", &r, 400, "validation_failed");
+    for (who, room, name, status, code) in [
+        (&mike, &p, "olga", 403, "forbidden"), // a member, not the owner
+        (&nina, &p, "nina", 404, "not_found"), // a non-member, itself
+        (&nina, &p, "mike", 404, "not_found"), // a non-member, a member
+        (&nina, &p, "olga", 404, "not_found"), // a non-member, the owner
+        (&nina, &p, "nobody", 404, "not_found"), // a non-member, unknown
+        (&olga, &q, "mike", 400, "validation_failed"), // a public room
+        (&olga, &p, "nina", 404, "not_found"), // not a member
+        (&olga, &p, "nobody", 404, "not_found"), // an unknown user
+        (&olga, &p, "olga", 400, "validation_failed"), // the owner, not even by itself
+    ] {
+        let r = remove(who, room, name).await;
+        check_error(&format!("{} removes {name}", who.name), &r, status, code);
+    }
+    // A non-member gets 404 from every endpoint under the room.
+    for path in ["", "/messages", "/online"] {
+        let r = get_res(&s, &format!("/api/rooms/{p}{path}"), Some(&nina.token)).await;
+        check_error(&format!("non-member GET {path}"), &r, 404, "not_found");
+    }
     let (status, _) = get(&s, &olga, &format!("/api/rooms/{p}")).await;
     assert_eq!(status, 200, "the owner is still a member");
 
@@ -1598,23 +1342,14 @@ async fn member_endpoints_follow_the_rules() {
 
 #[tokio::test]
 async fn removed_member_gets_room_removed_and_no_more_messages() {
-    let s = start().await;
-    let olga = register(&s, "olga").await;
-    let mike = register(&s, "mike").await;
-    let p = id_of(&create_room(&s, &olga, "private", true).await);
-    let r = post(
-        &s,
-        &format!("/api/rooms/{p}/members"),
-        Some(&olga.token),
-        json!({"username": "mike"}),
-    )
-    .await;
-    assert_eq!(r.status, 204);
+    let (s, [olga, mike]) = with_users(["olga", "mike"]).await;
+    let p = room_id(&s, &olga, "private", true).await;
+    add_member(&s, &olga, &p, "mike").await;
 
     let mut co = Client::connect(&s, &olga).await;
     let mut cm = Client::connect(&s, &mike).await;
-    join(&mut co, &p).await;
-    join(&mut cm, &p).await;
+    co.join(&p).await;
+    cm.join(&p).await;
     send_many(&mut co, &p, &["before removal".to_owned()]).await;
     let f = cm.next_event("receiveMessage").await;
     assert_eq!(f["data"]["message"], "before removal");
@@ -1653,39 +1388,37 @@ fn without_online(v: &Value) -> Value {
     v
 }
 
-#[tokio::test]
-async fn restart_keeps_all_data() {
-    let mut s = start().await;
-    let alice = register(&s, "alice").await;
-    let bob = register(&s, "bob").await;
-    let public = id_of(&create_room(&s, &alice, "general", false).await);
-    let private = id_of(&create_room(&s, &alice, "secret", true).await);
-    let r = post(
-        &s,
-        &format!("/api/rooms/{private}/members"),
-        Some(&alice.token),
-        json!({"username": "bob"}),
-    )
-    .await;
-    assert_eq!(r.status, 204);
-    {
-        let mut c = Client::connect(&s, &alice).await;
-        join(&mut c, &public).await;
-        send_many(&mut c, &public, &expected(0..7)).await;
-        join(&mut c, &private).await;
-        send_many(&mut c, &private, &["psst".to_owned()]).await;
-    }
-    let mut before = Vec::new();
-    for u in [&alice, &bob] {
-        for path in [
-            "/api/users/me".to_owned(),
-            "/api/rooms".to_owned(),
-            format!("/api/rooms/{public}/messages"),
-            format!("/api/rooms/{private}/messages"),
-        ] {
-            before.push(get(&s, u, &path).await);
+/// The answer to a GET of each path, as each user in turn.
+async fn every_answer(s: &Server, users: &[&User], paths: &[String]) -> Vec<(u16, Value)> {
+    let mut out = Vec::new();
+    for u in users {
+        for path in paths {
+            out.push(get(s, u, path).await);
         }
     }
+    out
+}
+
+#[tokio::test]
+async fn restart_keeps_all_data() {
+    let (mut s, [alice, bob]) = with_users(["alice", "bob"]).await;
+    let public = room_id(&s, &alice, "general", false).await;
+    let private = room_id(&s, &alice, "secret", true).await;
+    add_member(&s, &alice, &private, "bob").await;
+    {
+        let mut c = Client::connect(&s, &alice).await;
+        c.join(&public).await;
+        send_many(&mut c, &public, &expected(0..7)).await;
+        c.join(&private).await;
+        send_many(&mut c, &private, &["psst".to_owned()]).await;
+    }
+    let paths = [
+        "/api/users/me".to_owned(),
+        "/api/rooms".to_owned(),
+        format!("/api/rooms/{public}/messages"),
+        format!("/api/rooms/{private}/messages"),
+    ];
+    let before = every_answer(&s, &[&alice, &bob], &paths).await;
 
     // Stop with SIGTERM and start again on the same data directory. (Not
     // `Server::restart()`: its respawn closes the server's stdout, and the
@@ -1695,17 +1428,7 @@ async fn restart_keeps_all_data() {
     let old = s;
     let s = Server::spawn(&old.server.dir, "127.0.0.1:0", &["--message-rate", "0"]);
 
-    let mut after = Vec::new();
-    for u in [&alice, &bob] {
-        for path in [
-            "/api/users/me".to_owned(),
-            "/api/rooms".to_owned(),
-            format!("/api/rooms/{public}/messages"),
-            format!("/api/rooms/{private}/messages"),
-        ] {
-            after.push(get(&s, u, &path).await);
-        }
-    }
+    let after = every_answer(&s, &[&alice, &bob], &paths).await;
     for (b, a) in before.iter().zip(&after) {
         assert_eq!(a.0, 200, "after restart: {}", a.1);
         assert_eq!(without_online(&a.1), without_online(&b.1));
@@ -1715,7 +1438,7 @@ async fn restart_keeps_all_data() {
     let r = login_raw(&s, "bob", PASSWORD).await;
     assert_eq!(r.status, 200);
     let mut c = Client::connect(&s, &alice).await;
-    join(&mut c, &public).await;
+    c.join(&public).await;
     send_many(&mut c, &public, &["after restart".to_owned()]).await;
     let (_, p) = get(&s, &alice, &format!("/api/rooms/{public}/messages")).await;
     let mut want = expected(0..7);
@@ -1725,8 +1448,7 @@ async fn restart_keeps_all_data() {
 
 #[tokio::test]
 async fn security_headers_on_api_and_web_client() {
-    let s = start().await;
-    let alice = register(&s, "alice").await;
+    let (s, [alice]) = with_users(["alice"]).await;
     let responses = [
         ("GET /", get_res(&s, "/", None).await),
         ("GET /healthz", get_res(&s, "/healthz", None).await),
@@ -1782,103 +1504,49 @@ async fn logs_never_contain_tokens_or_passwords() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let log_path = tmp.path().join("stderr.log");
     let log = std::fs::File::create(&log_path).expect("log file");
-    let mut child = common::command(tmp.path())
-        .arg("serve")
+    let mut cmd = common::command(tmp.path());
+    cmd.arg("serve")
         .args(["--bind", "127.0.0.1:0", "--message-rate", "0"])
         .arg("--data-dir")
         .arg(tmp.path().join("data"))
         .env("RUST_LOG", "debug")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("spawn");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
-        if let Some(Ok(line)) = lines.next() {
-            let _ = tx.send(line);
-        }
-        for _ in lines {}
-    });
-    let line = rx.recv_timeout(WAIT).expect("listening line");
-    let addr = line
-        .strip_prefix("chatroom listening on http://")
-        .expect("listening line")
-        .trim()
-        .to_owned();
+        .stderr(Stdio::from(log));
+    let mut server = ServeProcess::start(cmd);
+    let addr = server.addr.clone();
     let url = |p: &str| format!("http://{addr}{p}");
+    let account = |path: &str, password: &str| {
+        let req = http().post(url(path));
+        send(req.json(&credentials("logger", password)))
+    };
 
     let password = "Sup3r-Secret-Passw0rd-xyzzy";
     let wrong = "Wr0ng-Passw0rd-plugh";
-    let r = send(
-        http()
-            .post(url("/api/users/register"))
-            .json(&json!({"username": "logger", "password": password})),
-    )
-    .await;
+    let r = account("/api/users/register", password).await;
     assert_eq!(r.status, 201);
     let t1 = r.body["token"].as_str().expect("token").to_owned();
-    let r = send(
-        http()
-            .post(url("/api/users/login"))
-            .json(&json!({"username": "logger", "password": password})),
-    )
-    .await;
+    let r = account("/api/users/login", password).await;
     assert_eq!(r.status, 200);
     let t2 = r.body["token"].as_str().expect("token").to_owned();
-    let r = send(
-        http()
-            .post(url("/api/users/login"))
-            .json(&json!({"username": "logger", "password": wrong})),
-    )
-    .await;
+    let r = account("/api/users/login", wrong).await;
     assert_eq!(r.status, 401);
     let r = send(http().get(url("/api/users/me")).bearer_auth(&t1)).await;
     assert_eq!(r.status, 200);
-    let r = send(
-        http()
-            .post(url("/api/rooms"))
-            .bearer_auth(&t1)
-            .json(&json!({"name": "logs"})),
-    )
-    .await;
+    let req = http().post(url("/api/rooms")).bearer_auth(&t1);
+    let r = send(req.json(&json!({"name": "logs"}))).await;
     assert_eq!(r.status, 201);
-    let rid = r.body["id"].as_str().expect("id").to_owned();
+    let rid = id_of(&r.body);
     // The WebSocket with the token in the query string, as browsers do.
-    let (mut ws, _) = tokio::time::timeout(
+    let (ws, _) = tokio::time::timeout(
         WAIT,
         tokio_tungstenite::connect_async(format!("ws://{addr}/ws?token={t2}")),
     )
     .await
     .expect("connect in time")
     .expect("connect");
-    use futures_util::SinkExt;
-    ws.send(WsMessage::text(
-        json!({"event": "joinRoom", "data": {"roomId": rid}, "ref": "j"}).to_string(),
-    ))
-    .await
-    .expect("send");
-    ws.send(WsMessage::text(
-        json!({"event": "sendMessage", "data": {"message": "hello"}, "ref": "m"}).to_string(),
-    ))
-    .await
-    .expect("send");
-    let mut acks = 0;
-    while acks < 2 {
-        let m = tokio::time::timeout(WAIT, ws.next())
-            .await
-            .expect("frame in time")
-            .expect("open")
-            .expect("frame");
-        if let WsMessage::Text(t) = m {
-            let f: Value = serde_json::from_str(&t).expect("json");
-            if f["ref"] == "j" || f["ref"] == "m" {
-                assert_eq!(f["event"], "ack", "{f}");
-                acks += 1;
-            }
-        }
-    }
+    let mut c = Client::from_ws(ws);
+    c.join(&rid).await;
+    let ack = c.call("sendMessage", json!({"message": "hello"})).await;
+    assert_eq!(ack["event"], "ack", "{ack}");
     // A refused upgrade with a bad query token, too.
     let bad = format!("{t2}x");
     assert!(
@@ -1886,24 +1554,10 @@ async fn logs_never_contain_tokens_or_passwords() {
             .await
             .is_err()
     );
-    drop(ws);
+    drop(c);
     tokio::time::sleep(Duration::from_millis(100)).await;
-
-    let status = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    let deadline = Instant::now() + WAIT;
-    let code = loop {
-        if let Some(st) = child.try_wait().expect("try_wait") {
-            break st.code();
-        }
-        assert!(Instant::now() < deadline, "server did not stop");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert_eq!(code, Some(0));
+    server.signal("TERM");
+    assert_eq!(server.wait_exit(WAIT), Some(0));
     let log = std::fs::read_to_string(&log_path).expect("log");
     assert!(
         log.contains("/api/users/login"),

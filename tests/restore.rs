@@ -11,8 +11,8 @@ mod common;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
+use std::time::Duration;
 
 use common::*;
 use serde_json::{json, Value};
@@ -22,22 +22,9 @@ const CMD_WAIT: Duration = Duration::from_secs(60);
 
 /// Runs `chatroom ARGS` (bounded) and returns its output.
 fn chatroom(cwd: &Path, args: &[&str]) -> Output {
-    let mut child = command(cwd)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn chatroom");
-    let deadline = Instant::now() + CMD_WAIT;
-    while child.try_wait().expect("try_wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("chatroom {args:?} did not finish within {CMD_WAIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child.wait_with_output().expect("output")
+    let mut cmd = command(cwd);
+    cmd.args(args);
+    run_bounded(cmd, b"", CMD_WAIT).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn p(path: &Path) -> &str {
@@ -57,34 +44,13 @@ impl Backup {
         let s = Server::start();
         let alice = register(&s, "alice").await;
         register(&s, "bob").await;
-        let lobby = create_room(&s, &alice, "Lobby", false).await;
-        let hideout = create_room(&s, &alice, "Hideout", true).await;
-        let (lobby, hideout) = (
-            lobby["id"].as_str().expect("id").to_owned(),
-            hideout["id"].as_str().expect("id").to_owned(),
-        );
-        let res = http()
-            .post(s.url(&format!("/api/rooms/{hideout}/members")))
-            .bearer_auth(&alice.token)
-            .json(&json!({"username": "bob"}))
-            .send()
-            .await
-            .expect("add member");
-        assert!(res.status().is_success(), "add member: {}", res.status());
-        let mut c = Client::connect(&s, &alice).await;
-        for room in [&lobby, &hideout] {
-            let ack = c.call("joinRoom", json!({ "roomId": room })).await;
-            assert_eq!(ack["event"], "ack", "{ack}");
-        }
+        let lobby = room_id(&s, &alice, "Lobby", false).await;
+        let hideout = room_id(&s, &alice, "Hideout", true).await;
+        add_member(&s, &alice, &hideout, "bob").await;
+        let mut c = Client::joined(&s, &alice, &[&lobby, &hideout]).await;
         for i in 0..6 {
             let room = if i % 2 == 0 { &lobby } else { &hideout };
-            let ack = c
-                .call(
-                    "sendMessage",
-                    json!({"roomId": room, "message": format!("m{i}")}),
-                )
-                .await;
-            assert_eq!(ack["event"], "ack", "{ack}");
+            c.say(room, &format!("m{i}")).await;
         }
         let tmp = tempfile::tempdir().expect("tempdir");
         let file = tmp.path().join("chat.backup");
@@ -116,6 +82,21 @@ impl Backup {
         let mut v = record(&self.lines[i]);
         f(&mut v);
         self.lines[i] = v.to_string();
+    }
+
+    /// Changes the `nth` record of `kind` with `f`; returns its line index.
+    fn edited(&mut self, kind: &str, nth: usize, f: impl FnOnce(&mut Value)) -> usize {
+        let i = self.find(kind, nth);
+        self.edit(i, f);
+        i
+    }
+
+    /// Inserts a copy of the line of the `nth` record of `kind` at line
+    /// index `at`; returns `at`.
+    fn copy(&mut self, kind: &str, nth: usize, at: usize) -> usize {
+        let copy = self.lines[self.find(kind, nth)].clone();
+        self.lines.insert(at, copy);
+        at
     }
 
     /// Restores these lines into a new directory; returns the output and
@@ -167,125 +148,105 @@ async fn an_untouched_backup_restores_with_its_counts() {
     assert!(target.join("db").exists());
 }
 
-#[tokio::test]
-async fn restore_refuses_a_duplicate_user_id() {
-    let mut b = Backup::seeded().await;
-    let i = b.find("user", 1);
-    let first = b.lines[b.find("user", 0)].clone();
-    b.lines.insert(i + 1, first);
-    b.edit(i + 1, |v| v["user"]["record"]["username"] = json!("zed"));
-    b.refused_at(i + 1, "duplicate user id");
+/// One test per row: the seeded backup, changed by the row's closure
+/// (which returns the index of the line that shows the fault), is refused
+/// in one line naming that line and saying what is wrong.
+macro_rules! refusals {
+    ($($name:ident: $change:expr => $what:literal;)*) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let mut b = Backup::seeded().await;
+                let change: fn(&mut Backup) -> usize = $change;
+                let i = change(&mut b);
+                b.refused_at(i, $what);
+            }
+        )*
+    };
 }
 
-#[tokio::test]
-async fn restore_refuses_a_username_that_differs_only_in_case() {
-    let mut b = Backup::seeded().await;
-    let i = b.find("user", 0);
-    let copy = b.lines[i].clone();
-    b.lines.insert(i + 1, copy);
-    b.edit(i + 1, |v| {
-        v["user"]["id"] = json!(NO_SUCH_ID);
-        let name = v["user"]["record"]["username"]
-            .as_str()
-            .expect("name")
-            .to_uppercase();
-        v["user"]["record"]["username"] = json!(name);
-    });
-    b.refused_at(i + 1, "duplicate username");
+/// Rows of [`refusals!`]: the `field` of the `nth` record of `kind` names
+/// a user or room the backup does not hold.
+macro_rules! dangling_references {
+    ($($name:ident: ($kind:literal, $nth:literal, $field:literal);)*) => {
+        refusals! {
+            $(
+                $name: |b| b.edited($kind, $nth, |v| v[$kind][$field] = json!(NO_SUCH_ID))
+                    => "not in the backup";
+            )*
+        }
+    };
 }
 
-#[tokio::test]
-async fn restore_refuses_a_username_the_registration_rules_refuse() {
-    let mut b = Backup::seeded().await;
-    let i = b.find("user", 1);
-    b.edit(i, |v| {
-        v["user"]["record"]["username"] = json!("no spaces allowed")
-    });
-    b.refused_at(i, "username must be");
+dangling_references! {
+    restore_refuses_a_membership_of_a_missing_user: ("member", 0, "user");
+    restore_refuses_a_membership_of_a_missing_room: ("member", 0, "room");
+    restore_refuses_a_message_in_a_missing_room: ("message", 2, "roomId");
+    restore_refuses_a_message_by_a_missing_user: ("message", 1, "userId");
 }
 
-#[tokio::test]
-async fn restore_refuses_a_duplicate_room_id() {
-    let mut b = Backup::seeded().await;
-    let i = b.find("room", 0);
-    let copy = b.lines[i].clone();
-    let at = b.find("message", 0);
-    b.lines.insert(at, copy);
-    b.edit(at, |v| v["room"]["name"] = json!("Another name"));
-    b.refused_at(at, "duplicate room id");
-}
-
-#[tokio::test]
-async fn restore_refuses_a_room_name_that_differs_only_in_case() {
-    let mut b = Backup::seeded().await;
-    let i = b.find("room", 0);
-    let copy = b.lines[i].clone();
-    let at = b.find("message", 0);
-    b.lines.insert(at, copy);
-    b.edit(at, |v| {
-        v["room"]["id"] = json!(NO_SUCH_ID);
-        let name = v["room"]["name"].as_str().expect("name").to_lowercase();
-        v["room"]["name"] = json!(name);
-    });
-    b.refused_at(at, "duplicate room name");
-}
-
-#[tokio::test]
-async fn restore_refuses_a_room_name_the_rules_refuse() {
-    let mut b = Backup::seeded().await;
-    let i = b.find("room", 1);
-    b.edit(i, |v| v["room"]["name"] = json!("x".repeat(65)));
-    b.refused_at(i, "room name must be");
-}
-
-#[tokio::test]
-async fn restore_refuses_a_membership_of_a_missing_user() {
-    let mut b = Backup::seeded().await;
-    let i = b.find("member", 0);
-    b.edit(i, |v| v["member"]["user"] = json!(NO_SUCH_ID));
-    b.refused_at(i, "not in the backup");
-}
-
-#[tokio::test]
-async fn restore_refuses_a_membership_of_a_missing_room() {
-    let mut b = Backup::seeded().await;
-    let i = b.find("member", 0);
-    b.edit(i, |v| v["member"]["room"] = json!(NO_SUCH_ID));
-    b.refused_at(i, "not in the backup");
-}
-
-#[tokio::test]
-async fn restore_refuses_a_duplicate_membership() {
-    let mut b = Backup::seeded().await;
-    let i = b.find("member", 0);
-    let copy = b.lines[i].clone();
-    b.lines.insert(i + 1, copy);
-    b.refused_at(i + 1, "duplicate");
-}
-
-#[tokio::test]
-async fn restore_refuses_a_message_in_a_missing_room() {
-    let mut b = Backup::seeded().await;
-    let i = b.find("message", 2);
-    b.edit(i, |v| v["message"]["roomId"] = json!(NO_SUCH_ID));
-    b.refused_at(i, "not in the backup");
-}
-
-#[tokio::test]
-async fn restore_refuses_a_message_by_a_missing_user() {
-    let mut b = Backup::seeded().await;
-    let i = b.find("message", 1);
-    b.edit(i, |v| v["message"]["userId"] = json!(NO_SUCH_ID));
-    b.refused_at(i, "not in the backup");
-}
-
-#[tokio::test]
-async fn restore_refuses_a_duplicate_message_in_a_room() {
-    let mut b = Backup::seeded().await;
-    let i = b.find("message", 1);
-    let copy = b.lines[i].clone();
-    b.lines.insert(i + 1, copy);
-    b.refused_at(i + 1, "duplicate or out of order");
+refusals! {
+    restore_refuses_a_duplicate_user_id: |b| {
+        let at = b.copy("user", 0, b.find("user", 1) + 1);
+        b.edit(at, |v| v["user"]["record"]["username"] = json!("zed"));
+        at
+    } => "duplicate user id";
+    restore_refuses_a_username_that_differs_only_in_case: |b| {
+        let at = b.copy("user", 0, b.find("user", 0) + 1);
+        b.edit(at, |v| {
+            v["user"]["id"] = json!(NO_SUCH_ID);
+            let name = v["user"]["record"]["username"].as_str().expect("name").to_uppercase();
+            v["user"]["record"]["username"] = json!(name);
+        });
+        at
+    } => "duplicate username";
+    restore_refuses_a_username_the_registration_rules_refuse: |b| {
+        b.edited("user", 1, |v| v["user"]["record"]["username"] = json!("no spaces allowed"))
+    } => "username must be";
+    restore_refuses_a_duplicate_room_id: |b| {
+        let at = b.copy("room", 0, b.find("message", 0));
+        b.edit(at, |v| v["room"]["name"] = json!("Another name"));
+        at
+    } => "duplicate room id";
+    restore_refuses_a_room_name_that_differs_only_in_case: |b| {
+        let at = b.copy("room", 0, b.find("message", 0));
+        b.edit(at, |v| {
+            v["room"]["id"] = json!(NO_SUCH_ID);
+            let name = v["room"]["name"].as_str().expect("name").to_lowercase();
+            v["room"]["name"] = json!(name);
+        });
+        at
+    } => "duplicate room name";
+    restore_refuses_a_room_name_the_rules_refuse: |b| {
+        b.edited("room", 1, |v| v["room"]["name"] = json!("x".repeat(65)))
+    } => "room name must be";
+    restore_refuses_a_duplicate_membership: |b| {
+        b.copy("member", 0, b.find("member", 0) + 1)
+    } => "duplicate";
+    restore_refuses_a_duplicate_message_in_a_room: |b| {
+        b.copy("message", 1, b.find("message", 1) + 1)
+    } => "duplicate or out of order";
+    // The last message of a room: its room's order stays increasing.
+    restore_refuses_a_message_id_that_leaves_no_room_for_new_ones: |b| {
+        b.edited("message", 5, |v| v["message"]["id"] = json!("ffffffffffffffff"))
+    } => "leaves no room for new messages";
+    restore_refuses_counts_that_disagree_with_the_records: |b| {
+        let i = b.lines.len() - 1;
+        b.edit(i, |v| {
+            let n = v["end"]["messages"].as_u64().expect("count");
+            v["end"]["messages"] = json!(n + 1);
+        });
+        i
+    } => "the end record counts";
+    // A new user, referenced by nothing, among the messages.
+    restore_refuses_records_out_of_their_order: |b| {
+        let at = b.copy("user", 0, b.find("message", 0));
+        b.edit(at, |v| {
+            v["user"]["id"] = json!(NO_SUCH_ID);
+            v["user"]["record"]["username"] = json!("zed");
+        });
+        at
+    } => "out of place";
 }
 
 #[tokio::test]
@@ -304,40 +265,6 @@ async fn restore_refuses_a_message_id_used_in_two_rooms() {
 }
 
 #[tokio::test]
-async fn restore_refuses_a_message_id_that_leaves_no_room_for_new_ones() {
-    let mut b = Backup::seeded().await;
-    // The last message of a room: its room's order stays increasing.
-    let i = b.find("message", 5);
-    b.edit(i, |v| v["message"]["id"] = json!("ffffffffffffffff"));
-    b.refused_at(i, "leaves no room for new messages");
-}
-
-#[tokio::test]
-async fn restore_refuses_counts_that_disagree_with_the_records() {
-    let mut b = Backup::seeded().await;
-    let i = b.lines.len() - 1;
-    b.edit(i, |v| {
-        let n = v["end"]["messages"].as_u64().expect("count");
-        v["end"]["messages"] = json!(n + 1);
-    });
-    b.refused_at(i, "the end record counts");
-}
-
-#[tokio::test]
-async fn restore_refuses_records_out_of_their_order() {
-    let mut b = Backup::seeded().await;
-    // A new user, referenced by nothing, among the messages.
-    let user = b.lines[b.find("user", 0)].clone();
-    let at = b.find("message", 0);
-    b.lines.insert(at, user);
-    b.edit(at, |v| {
-        v["user"]["id"] = json!(NO_SUCH_ID);
-        v["user"]["record"]["username"] = json!("zed");
-    });
-    b.refused_at(at, "out of place");
-}
-
-#[tokio::test]
 async fn restore_into_a_directory_with_data_is_refused_and_keeps_its_data() {
     let b = Backup::seeded().await;
     let (out, target) = b.restore();
@@ -351,40 +278,6 @@ async fn restore_into_a_directory_with_data_is_refused_and_keeps_its_data() {
     let out = chatroom(b.tmp.path(), &["export", "--data-dir", p(&target)]);
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 6);
-}
-
-/// Peak RSS in KiB of `chatroom ARGS`, read from `/proc` while it runs.
-fn peak_rss_kib(cwd: &Path, args: &[&str]) -> (Output, u64) {
-    let mut child = command(cwd)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let status_path = format!("/proc/{}/status", child.id());
-    let mut peak = 0;
-    let deadline = Instant::now() + CMD_WAIT;
-    loop {
-        if let Ok(st) = std::fs::read_to_string(&status_path) {
-            if let Some(kib) = vm_kib(&st, "VmHWM:") {
-                peak = peak.max(kib);
-            }
-        }
-        if child.try_wait().expect("try_wait").is_some() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "command did not finish in time");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    (child.wait_with_output().expect("output"), peak)
-}
-
-fn vm_kib(status: &str, field: &str) -> Option<u64> {
-    status.lines().find_map(|l| {
-        l.strip_prefix(field)
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-    })
 }
 
 #[test]
@@ -405,12 +298,10 @@ fn restore_refuses_an_overlong_line_without_holding_it() {
         f.write_all(b"\n").expect("write");
     }
     let target = tmp.path().join("restored");
-    let (out, peak) = peak_rss_kib(
-        tmp.path(),
-        &["restore", "--input", p(&file), "--data-dir", p(&target)],
-    );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let mut cmd = command(tmp.path());
+    cmd.args(["restore", "--input", p(&file), "--data-dir", p(&target)]);
+    let (status, err, peak) = run_sampling_peak_rss(cmd, CMD_WAIT);
+    assert!(!status.success());
     assert!(
         err.contains("line 2:") && err.contains("longer than"),
         "{err}"
@@ -423,19 +314,10 @@ fn restore_refuses_an_overlong_line_without_holding_it() {
     );
 }
 
-/// Current and peak RSS of a process, in KiB.
-fn rss_of(pid: u32) -> (u64, u64) {
-    let st = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    (
-        vm_kib(&st, "VmRSS:").expect("VmRSS"),
-        vm_kib(&st, "VmHWM:").expect("VmHWM"),
-    )
-}
-
 #[tokio::test]
 async fn admin_socket_refuses_an_overlong_request_line_without_growing() {
     let s = Server::start();
-    let (_, peak_before) = rss_of(s.child.id());
+    let peak_before = proc_kib(s.child.id(), "VmHWM:").expect("VmHWM");
     let stream = UnixStream::connect(s.dir.join("admin.sock")).expect("connect");
     stream.set_read_timeout(Some(WAIT)).expect("read timeout");
     let writer = {
@@ -461,7 +343,7 @@ async fn admin_socket_refuses_an_overlong_request_line_without_growing() {
         reply.starts_with("e ") && reply.contains("longer than 64 KiB"),
         "{reply:?}"
     );
-    let (_, peak_after) = rss_of(s.child.id());
+    let peak_after = proc_kib(s.child.id(), "VmHWM:").expect("VmHWM");
     eprintln!("server peak RSS {peak_before} KiB before, {peak_after} KiB after a 50 MiB line");
     assert!(
         peak_after < peak_before + 16 * 1024,

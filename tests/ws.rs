@@ -9,42 +9,16 @@ use std::time::{Duration, Instant};
 use common::*;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::client::Request;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
-use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::tungstenite::Message;
 
 /// How long "nothing more arrives" is watched for.
 const QUIET: Duration = Duration::from_millis(300);
 
 // ---------------------------------------------------------------------
 // Helpers
-
-fn str_of(v: &Value) -> String {
-    v.as_str()
-        .unwrap_or_else(|| panic!("expected a string, got {v}"))
-        .to_owned()
-}
-
-fn id_of(v: &Value) -> String {
-    str_of(&v["id"])
-}
-
-async fn room_id(s: &Server, owner: &User, name: &str, private: bool) -> String {
-    id_of(&create_room(s, owner, name, private).await)
-}
-
-/// Asserts an ack frame and returns its data.
-#[track_caller]
-fn ack_data(f: &Value, what: &str) -> Value {
-    assert_eq!(f["event"], "ack", "{what}: expected an ack, got {f}");
-    assert!(
-        f["data"].is_object(),
-        "{what}: ack data must be an object: {f}"
-    );
-    f["data"].clone()
-}
 
 /// Asserts an error frame with `code` (and a human message).
 #[track_caller]
@@ -76,18 +50,6 @@ fn assert_timestamp(v: &Value) {
         && b[23] == b'Z'
         && digits.iter().all(|&i| b[i].is_ascii_digit());
     assert!(ok, "not an RFC 3339 UTC time with milliseconds: {t:?}");
-}
-
-async fn join(c: &mut Client, room: &str) -> Value {
-    let f = c.call("joinRoom", json!({ "roomId": room })).await;
-    ack_data(&f, "joinRoom")
-}
-
-async fn send(c: &mut Client, room: &str, text: &str) -> Value {
-    let f = c
-        .call("sendMessage", json!({"roomId": room, "message": text}))
-        .await;
-    ack_data(&f, "sendMessage")
 }
 
 /// Like `Client::call`, but keeps the frames that arrived before the answer.
@@ -152,64 +114,136 @@ async fn receive_n(c: &mut Client, n: usize) -> Vec<Value> {
     out
 }
 
+/// Waits until `c` is quiet for [`QUIET`]: no `receiveMessage` may come.
+async fn assert_no_more_messages(c: &mut Client, what: &str) {
+    let rest = c.drain(QUIET).await;
+    assert!(
+        events_named(&rest, "receiveMessage").is_empty(),
+        "{what}: {rest:?}"
+    );
+}
+
+/// The messages (`receiveMessage` data) among `frames`.
+fn messages_in(frames: &[Value]) -> Vec<Value> {
+    events_named(frames, "receiveMessage")
+        .into_iter()
+        .map(|f| f["data"].clone())
+        .collect()
+}
+
+/// The texts of a room's history (its newest page) as `u` sees it.
+async fn stored_texts(s: &Server, u: &User, room: &str) -> Vec<String> {
+    let (_, h) = get(s, u, &format!("/api/rooms/{room}/messages")).await;
+    texts_of(h["messages"].as_array().expect("messages"))
+}
+
+/// The texts of messages.
+fn texts_of(msgs: &[Value]) -> Vec<String> {
+    msgs.iter().map(|m| str_of(&m["message"])).collect()
+}
+
+/// The ids acked by `answers` (each must be an ack): the `what` messages.
+fn acked_ids(answers: &[Value], what: &str) -> Vec<String> {
+    answers
+        .iter()
+        .enumerate()
+        .map(|(i, f)| id_of(&ack_data(f, &format!("{what} {i}"))))
+        .collect()
+}
+
+/// Alice and bob, each with a connection in alice's room "general": the
+/// server, alice, the room, alice's connection and bob's.
+async fn both_in_general() -> (Server, User, String, Client, Client) {
+    let (s, [a, b], room) = general(["alice", "bob"]).await;
+    let ca = Client::joined(&s, &a, &[&room]).await;
+    let cb = Client::joined(&s, &b, &[&room]).await;
+    (s, a, room, ca, cb)
+}
+
+/// Bob sends `n` messages ("{prefix} {i}"), each acked; alice's
+/// connection receives them: returns what she received.
+async fn bob_says(
+    cb: &mut Client,
+    ca: &mut Client,
+    room: &str,
+    prefix: &str,
+    n: usize,
+) -> Vec<Value> {
+    for i in 0..n {
+        cb.say(room, &format!("{prefix} {i}")).await;
+    }
+    receive_n(ca, n).await
+}
+
+/// A connection of each of these new users, joined to `room`.
+async fn joined_users(s: &Server, names: &[&str], room: &str) -> Vec<Client> {
+    let mut out = Vec::new();
+    for name in names {
+        let u = register(s, name).await;
+        out.push(Client::joined(s, &u, &[room]).await);
+    }
+    out
+}
+
+/// A new connection of `u` that joins `room` with `since`: the client,
+/// and the messages that came before the join's ack.
+async fn resume(s: &Server, u: &User, room: &str, since: &str) -> (Client, Vec<Value>) {
+    let mut c = Client::connect(s, u).await;
+    let r = c
+        .emit("joinRoom", json!({"roomId": room, "since": since}))
+        .await;
+    let mut before = Vec::new();
+    let ack = c.answer(&r, &mut before).await;
+    ack_data(&ack, "joinRoom with since");
+    (c, messages_in(&before))
+}
+
+/// `sendMessage`, `typing` and `leaveRoom` in `room` are each refused as
+/// `not_joined` (`when` says in which state).
+async fn assert_all_not_joined(c: &mut Client, room: &str, when: &str) {
+    for (event, data) in [
+        ("sendMessage", json!({"roomId": room, "message": "hi"})),
+        ("typing", json!({ "roomId": room })),
+        ("leaveRoom", json!({ "roomId": room })),
+    ] {
+        let f = c.call(event, data).await;
+        assert_error(&f, "not_joined", &format!("{event} in {room}{when}"));
+    }
+}
+
+/// A server, `alice`, and public rooms of hers with these names: the
+/// server, alice, the rooms' ids.
+async fn alice_with_rooms<const N: usize>(names: [&str; N]) -> (Server, User, [String; N]) {
+    let s = Server::start();
+    let a = register(&s, "alice").await;
+    let mut rooms = Vec::with_capacity(N);
+    for name in names {
+        rooms.push(room_id(&s, &a, name, false).await);
+    }
+    let rooms = rooms
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("one room a name"));
+    (s, a, rooms)
+}
+
+/// The names in a list of users, sorted.
+fn sorted_names(users: &Value) -> Vec<String> {
+    let mut names: Vec<String> = users
+        .as_array()
+        .expect("users")
+        .iter()
+        .map(str_of)
+        .collect();
+    names.sort();
+    names
+}
+
 fn events_named<'a>(frames: &'a [Value], event: &str) -> Vec<&'a Value> {
     frames.iter().filter(|f| f["event"] == event).collect()
 }
 
 fn ids(msgs: &[Value]) -> Vec<String> {
     msgs.iter().map(id_of).collect()
-}
-
-#[track_caller]
-fn assert_strictly_increasing(ids: &[String], what: &str) {
-    for w in ids.windows(2) {
-        assert!(
-            w[0] < w[1],
-            "{what}: ids not strictly increasing: {:?} then {:?}",
-            w[0],
-            w[1]
-        );
-    }
-}
-
-/// A WebSocket upgrade request to `/ws?query`, with optional bearer token and origin.
-fn ws_request(s: &Server, query: &str, bearer: Option<&str>, origin: Option<&str>) -> Request {
-    let mut req = format!("ws://{}/ws{query}", s.addr)
-        .into_client_request()
-        .expect("request");
-    if let Some(t) = bearer {
-        req.headers_mut().insert(
-            "authorization",
-            format!("Bearer {t}").parse().expect("header"),
-        );
-    }
-    if let Some(o) = origin {
-        req.headers_mut()
-            .insert("origin", o.parse().expect("header"));
-    }
-    req
-}
-
-/// Tries an upgrade: the socket, or the refusal's status and JSON body.
-async fn try_upgrade(req: Request) -> Result<Ws, (u16, Value)> {
-    match tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(req))
-        .await
-        .expect("upgrade answered in time")
-    {
-        Ok((ws, _)) => Ok(ws),
-        Err(tungstenite::Error::Http(res)) => {
-            let status = res.status().as_u16();
-            let body = res.body().as_deref().unwrap_or_default();
-            let v = serde_json::from_slice(body).unwrap_or_else(|_| {
-                panic!(
-                    "refused upgrade ({status}) without a JSON body: {:?}",
-                    String::from_utf8_lossy(body)
-                )
-            });
-            Err((status, v))
-        }
-        Err(e) => panic!("upgrade failed without an HTTP answer: {e}"),
-    }
 }
 
 #[track_caller]
@@ -240,15 +274,9 @@ async fn assert_online(s: &Server, u: &User, room: &str, expected: &[&str], step
     let (st, v) = get(s, u, &format!("/api/rooms/{room}/online")).await;
     assert_eq!(st, 200, "{step}: online {v}");
     assert_eq!(v["roomId"], room, "{step}: online {v}");
-    let mut users: Vec<String> = v["users"]
-        .as_array()
-        .expect("users")
-        .iter()
-        .map(str_of)
-        .collect();
-    users.sort();
     let mut want: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
     want.sort();
+    let users = sorted_names(&v["users"]);
     assert_eq!(users, want, "{step}: GET /api/rooms/{{id}}/online");
     let (st, r) = get(s, u, &format!("/api/rooms/{room}")).await;
     assert_eq!(st, 200, "{step}: room {r}");
@@ -276,17 +304,6 @@ async fn delete(s: &Server, u: &User, path: &str) -> u16 {
         .expect("delete")
         .status()
         .as_u16()
-}
-
-async fn add_member(s: &Server, owner: &User, room: &str, name: &str) {
-    let res = http()
-        .post(s.url(&format!("/api/rooms/{room}/members")))
-        .bearer_auth(&owner.token)
-        .json(&json!({ "username": name }))
-        .send()
-        .await
-        .expect("add member");
-    assert_eq!(res.status(), 204, "add member {name}");
 }
 
 /// Reads a socket that should be (or get) closed, for at most `bound`:
@@ -322,182 +339,106 @@ async fn read_to_end(ws: &mut Ws, all: usize, bound: Duration) -> (usize, Option
 // ---------------------------------------------------------------------
 // Upgrade
 
+/// Upgrades as `u` from each `allowed` origin work (a join in `room` is
+/// acked); from each `refused` one they are refused with 403 forbidden.
+async fn assert_origins(s: &Server, u: &User, room: &str, allowed: &[&str], refused: &[&str]) {
+    for origin in allowed {
+        let req = ws_request(s, "", Some(&u.token), Some(origin));
+        assert_upgrade_works(req, room, &format!("Origin: {origin}")).await;
+    }
+    for origin in refused {
+        let r = try_upgrade(ws_request(s, "", Some(&u.token), Some(origin))).await;
+        assert_refused(r, 403, "forbidden", &format!("Origin: {origin}"));
+    }
+}
+
 #[tokio::test]
 async fn upgrade_accepts_bearer_header() {
-    let s = Server::start();
-    let a = register(&s, "alice").await;
-    let room = room_id(&s, &a, "general", false).await;
-    assert_upgrade_works(
-        ws_request(&s, "", Some(&a.token), None),
-        &room,
-        "Authorization: Bearer",
-    )
-    .await;
+    let (s, [a], room) = general(["alice"]).await;
+    let req = ws_request(&s, "", Some(&a.token), None);
+    assert_upgrade_works(req, &room, "Authorization: Bearer").await;
 }
 
 #[tokio::test]
 async fn upgrade_accepts_token_query_parameter() {
-    let s = Server::start();
-    let a = register(&s, "alice").await;
-    let room = room_id(&s, &a, "general", false).await;
-    assert_upgrade_works(
-        ws_request(&s, &format!("?token={}", a.token), None, None),
-        &room,
-        "?token=",
-    )
-    .await;
+    let (s, [a], room) = general(["alice"]).await;
+    let req = ws_request(&s, &format!("?token={}", a.token), None, None);
+    assert_upgrade_works(req, &room, "?token=").await;
 }
 
 #[tokio::test]
 async fn upgrade_without_or_with_bad_token_is_401_with_json_body() {
     let s = Server::start();
     let a = register(&s, "alice").await;
-    assert_refused(
-        try_upgrade(ws_request(&s, "", None, None)).await,
-        401,
-        "unauthorized",
-        "no token",
-    );
-    assert_refused(
-        try_upgrade(ws_request(&s, "", Some("not.a.jwt"), None)).await,
-        401,
-        "unauthorized",
-        "garbage bearer",
-    );
-    assert_refused(
-        try_upgrade(ws_request(&s, "?token=not.a.jwt", None, None)).await,
-        401,
-        "unauthorized",
-        "garbage ?token=",
-    );
-    assert_refused(
-        try_upgrade(ws_request(&s, "?token=", None, None)).await,
-        401,
-        "unauthorized",
-        "empty ?token=",
-    );
     // A token with a tampered signature.
     let mut forged = a.token.clone();
     let last = forged.pop().expect("char");
     forged.push(if last == 'A' { 'B' } else { 'A' });
-    assert_refused(
-        try_upgrade(ws_request(&s, "", Some(&forged), None)).await,
-        401,
-        "unauthorized",
-        "forged bearer",
-    );
+    for (query, bearer, what) in [
+        ("", None, "no token"),
+        ("", Some("not.a.jwt"), "garbage bearer"),
+        ("?token=not.a.jwt", None, "garbage ?token="),
+        ("?token=", None, "empty ?token="),
+        ("", Some(forged.as_str()), "forged bearer"),
+    ] {
+        let r = try_upgrade(ws_request(&s, query, bearer, None)).await;
+        assert_refused(r, 401, "unauthorized", what);
+    }
 }
 
 #[tokio::test]
 async fn upgrade_allows_the_servers_own_origin() {
-    let s = Server::start();
-    let a = register(&s, "alice").await;
-    let room = room_id(&s, &a, "general", false).await;
+    let (s, [a], room) = general(["alice"]).await;
     let own = format!("http://{}", s.addr);
-    assert_upgrade_works(
-        ws_request(&s, "", Some(&a.token), Some(&own)),
-        &room,
-        "Origin: own host (http)",
-    )
-    .await;
     let own_https = format!("https://{}", s.addr);
-    assert_upgrade_works(
-        ws_request(&s, "", Some(&a.token), Some(&own_https)),
-        &room,
-        "Origin: own host (https)",
-    )
-    .await;
+    assert_origins(&s, &a, &room, &[&own, &own_https], &[]).await;
 }
 
 #[tokio::test]
 async fn upgrade_refuses_another_origin_with_403() {
-    let s = Server::start();
-    let a = register(&s, "alice").await;
-    for origin in [
-        "http://evil.example",
-        "http://127.0.0.1:1",
-        &format!("http://{}.evil.example", s.addr),
-    ] {
-        let r = try_upgrade(ws_request(&s, "", Some(&a.token), Some(origin))).await;
-        assert_refused(r, 403, "forbidden", &format!("Origin: {origin}"));
-    }
+    let (s, [a], room) = general(["alice"]).await;
+    let subdomain = format!("http://{}.evil.example", s.addr);
+    let refused = ["http://evil.example", "http://127.0.0.1:1", &subdomain];
+    assert_origins(&s, &a, &room, &[], &refused).await;
 }
 
 #[tokio::test]
 async fn upgrade_refuses_null_origin_with_403() {
-    let s = Server::start();
-    let a = register(&s, "alice").await;
-    let r = try_upgrade(ws_request(&s, "", Some(&a.token), Some("null"))).await;
-    assert_refused(r, 403, "forbidden", "Origin: null");
+    let (s, [a], room) = general(["alice"]).await;
+    assert_origins(&s, &a, &room, &[], &["null"]).await;
 }
 
 #[tokio::test]
 async fn upgrade_allows_origins_given_with_allowed_origin_flag() {
+    let allowed = ["https://chat.example.org", "http://other.example:8080"];
     let s = Server::start_with(&[
         "--message-rate",
         "0",
         "--allowed-origin",
-        "https://chat.example.org",
+        allowed[0],
         "--allowed-origin",
-        "http://other.example:8080",
+        allowed[1],
     ]);
-    let a = register(&s, "alice").await;
-    let room = room_id(&s, &a, "general", false).await;
-    for origin in ["https://chat.example.org", "http://other.example:8080"] {
-        assert_upgrade_works(
-            ws_request(&s, "", Some(&a.token), Some(origin)),
-            &room,
-            origin,
-        )
-        .await;
-    }
-    for origin in [
+    let (s, [a], room) = general_on(s, ["alice"]).await;
+    // Not listed: another scheme, a longer host, another port.
+    let refused = [
         "http://chat.example.org",
         "https://chat.example.org.evil",
         "http://other.example",
-    ] {
-        let r = try_upgrade(ws_request(&s, "", Some(&a.token), Some(origin))).await;
-        assert_refused(
-            r,
-            403,
-            "forbidden",
-            &format!("Origin {origin} is not listed"),
-        );
-    }
+    ];
+    assert_origins(&s, &a, &room, &allowed, &refused).await;
 }
 
 #[tokio::test]
 async fn upgrade_allows_origins_from_env_comma_separated_spaces_ignored() {
+    let list = " https://one.example , https://two.example:8443 ";
     let s = Server::start_with_env(
         &["--message-rate", "0"],
-        &[(
-            "CHATROOM_ALLOWED_ORIGINS",
-            " https://one.example , https://two.example:8443 ",
-        )],
+        &[("CHATROOM_ALLOWED_ORIGINS", list)],
     );
-    let a = register(&s, "alice").await;
-    let room = room_id(&s, &a, "general", false).await;
-    for origin in ["https://one.example", "https://two.example:8443"] {
-        assert_upgrade_works(
-            ws_request(&s, "", Some(&a.token), Some(origin)),
-            &room,
-            origin,
-        )
-        .await;
-    }
-    let r = try_upgrade(ws_request(
-        &s,
-        "",
-        Some(&a.token),
-        Some("https://three.example"),
-    ))
-    .await;
-    assert_refused(
-        r,
-        403,
-        "forbidden",
-        "origin not in CHATROOM_ALLOWED_ORIGINS",
-    );
+    let (s, [a], room) = general_on(s, ["alice"]).await;
+    let allowed = ["https://one.example", "https://two.example:8443"];
+    assert_origins(&s, &a, &room, &allowed, &["https://three.example"]).await;
 }
 
 #[tokio::test]
@@ -511,22 +452,9 @@ async fn allowed_origin_flag_replaces_the_environments_list() {
         ],
         &[("CHATROOM_ALLOWED_ORIGINS", "https://env.example")],
     );
-    let a = register(&s, "alice").await;
-    let room = room_id(&s, &a, "general", false).await;
-    assert_upgrade_works(
-        ws_request(&s, "", Some(&a.token), Some("https://flag.example")),
-        &room,
-        "flag origin",
-    )
-    .await;
-    let r = try_upgrade(ws_request(
-        &s,
-        "",
-        Some(&a.token),
-        Some("https://env.example"),
-    ))
-    .await;
-    assert_refused(r, 403, "forbidden", "env origin when the flag is given");
+    let (s, [a], room) = general_on(s, ["alice"]).await;
+    let (flag, env) = (["https://flag.example"], ["https://env.example"]);
+    assert_origins(&s, &a, &room, &flag, &env).await;
 }
 
 // ---------------------------------------------------------------------
@@ -534,15 +462,12 @@ async fn allowed_origin_flag_replaces_the_environments_list() {
 
 #[tokio::test]
 async fn join_room_ack_has_room_and_users() {
-    let s = Server::start();
-    let a = register(&s, "alice").await;
-    let b = register(&s, "bob").await;
-    let room = room_id(&s, &a, "general", false).await;
+    let (s, [a, b], room) = general(["alice", "bob"]).await;
     let mut cb = Client::connect(&s, &b).await;
-    let d = join(&mut cb, &room).await;
+    let d = cb.join(&room).await;
     assert_eq!(d["users"], json!(["bob"]), "{d}");
     let mut ca = Client::connect(&s, &a).await;
-    let d = join(&mut ca, &room).await;
+    let d = ca.join(&room).await;
     let r = &d["room"];
     assert_eq!(r["id"], room, "{d}");
     assert_eq!(r["name"], "general", "{d}");
@@ -551,35 +476,32 @@ async fn join_room_ack_has_room_and_users() {
     assert!(r["description"].is_string(), "{d}");
     assert_timestamp(&r["createdAt"]);
     assert_eq!(r["online"], 2, "{d}");
-    let mut users: Vec<String> = d["users"]
-        .as_array()
-        .expect("users")
-        .iter()
-        .map(str_of)
-        .collect();
-    users.sort();
-    assert_eq!(users, vec!["alice", "bob"], "{d}");
+    assert_eq!(sorted_names(&d["users"]), vec!["alice", "bob"], "{d}");
+}
+
+/// The ack's data of `event` with `{roomId}` from a connection in the room.
+async fn ack_in_general(event: &str) -> Value {
+    let (s, [a], room) = general(["alice"]).await;
+    let mut c = Client::joined(&s, &a, &[&room]).await;
+    let f = c.call(event, json!({ "roomId": room })).await;
+    ack_data(&f, event)
 }
 
 #[tokio::test]
 async fn leave_room_ack_is_empty_object() {
-    let s = Server::start();
-    let a = register(&s, "alice").await;
-    let room = room_id(&s, &a, "general", false).await;
-    let mut c = Client::connect(&s, &a).await;
-    join(&mut c, &room).await;
-    let f = c.call("leaveRoom", json!({ "roomId": room })).await;
-    assert_eq!(ack_data(&f, "leaveRoom"), json!({}));
+    assert_eq!(ack_in_general("leaveRoom").await, json!({}));
+}
+
+#[tokio::test]
+async fn typing_ack_is_empty_object() {
+    assert_eq!(ack_in_general("typing").await, json!({}));
 }
 
 #[tokio::test]
 async fn send_message_ack_has_id_and_timestamp() {
-    let s = Server::start();
-    let a = register(&s, "alice").await;
-    let room = room_id(&s, &a, "general", false).await;
-    let mut c = Client::connect(&s, &a).await;
-    join(&mut c, &room).await;
-    let d = send(&mut c, &room, "hello").await;
+    let (s, [a], room) = general(["alice"]).await;
+    let mut c = Client::joined(&s, &a, &[&room]).await;
+    let d = c.say(&room, "hello").await;
     assert!(d["id"].is_string() && !str_of(&d["id"]).is_empty(), "{d}");
     assert_timestamp(&d["timestamp"]);
     let (_, h) = get(&s, &a, &format!("/api/rooms/{room}/messages")).await;
@@ -588,79 +510,35 @@ async fn send_message_ack_has_id_and_timestamp() {
 }
 
 #[tokio::test]
-async fn typing_ack_is_empty_object() {
-    let s = Server::start();
-    let a = register(&s, "alice").await;
-    let room = room_id(&s, &a, "general", false).await;
-    let mut c = Client::connect(&s, &a).await;
-    join(&mut c, &room).await;
-    let f = c.call("typing", json!({ "roomId": room })).await;
-    assert_eq!(ack_data(&f, "typing"), json!({}));
-}
-
-#[tokio::test]
 async fn every_ref_is_answered_exactly_once() {
-    let s = Server::start();
-    let a = register(&s, "alice").await;
-    let room = room_id(&s, &a, "general", false).await;
+    let (s, [a], room) = general(["alice"]).await;
     let other = room_id(&s, &a, "other", false).await;
     let mut c = Client::connect(&s, &a).await;
-    // (ref, frame, expected answer: "ack" or an error code), all sent at once.
-    let script: Vec<(&str, Value, &str)> = vec![
-        (
-            "join",
-            json!({"event": "joinRoom", "data": {"roomId": room}}),
-            "ack",
-        ),
-        (
-            "send",
-            json!({"event": "sendMessage", "data": {"roomId": room, "message": "one"}}),
-            "ack",
-        ),
-        (
-            "send-current",
-            json!({"event": "sendMessage", "data": {"message": "two"}}),
-            "ack",
-        ),
-        (
-            "typing",
-            json!({"event": "typing", "data": {"roomId": room}}),
-            "ack",
-        ),
-        (
-            "unknown",
-            json!({"event": "dance", "data": {}}),
-            "unknown_event",
-        ),
-        (
-            "invalid",
-            json!({"event": "sendMessage", "data": {"roomId": room, "message": 7}}),
-            "validation_failed",
-        ),
-        (
-            "not-joined",
-            json!({"event": "sendMessage", "data": {"roomId": other, "message": "x"}}),
-            "not_joined",
-        ),
-        (
-            "not-found",
-            json!({"event": "joinRoom", "data": {"roomId": "0000000000009999"}}),
-            "not_found",
-        ),
-        (
-            "leave",
-            json!({"event": "leaveRoom", "data": {"roomId": room}}),
-            "ack",
-        ),
-        (
-            "left",
-            json!({"event": "sendMessage", "data": {"roomId": room, "message": "x"}}),
-            "not_joined",
-        ),
-    ];
-    for (r, frame, _) in &script {
-        let mut frame = frame.clone();
-        frame["ref"] = json!(r);
+    // [ref, frame, expected answer: "ack" or an error code], all sent at once.
+    let script = json!([
+        ["join", {"event": "joinRoom", "data": {"roomId": room}}, "ack"],
+        ["send", {"event": "sendMessage", "data": {"roomId": room, "message": "one"}}, "ack"],
+        ["send-current", {"event": "sendMessage", "data": {"message": "two"}}, "ack"],
+        ["typing", {"event": "typing", "data": {"roomId": room}}, "ack"],
+        ["unknown", {"event": "dance", "data": {}}, "unknown_event"],
+        ["invalid", {"event": "sendMessage", "data": {"roomId": room, "message": 7}}, "validation_failed"],
+        ["not-joined", {"event": "sendMessage", "data": {"roomId": other, "message": "x"}}, "not_joined"],
+        ["not-found", {"event": "joinRoom", "data": {"roomId": "0000000000009999"}}, "not_found"],
+        ["leave", {"event": "leaveRoom", "data": {"roomId": room}}, "ack"],
+        ["left", {"event": "sendMessage", "data": {"roomId": room, "message": "x"}}, "not_joined"],
+    ]);
+    let script: Vec<(&str, Value, &str)> = script
+        .as_array()
+        .expect("script")
+        .iter()
+        .map(|row| {
+            let r = row[0].as_str().expect("ref");
+            let mut frame = row[1].clone();
+            frame["ref"] = json!(r);
+            (r, frame, row[2].as_str().expect("answer"))
+        })
+        .collect();
+    for (_, frame, _) in &script {
         c.send_raw(&frame.to_string()).await;
     }
     let mut frames = Vec::new();
@@ -699,87 +577,40 @@ async fn every_ref_is_answered_exactly_once() {
 
 #[tokio::test]
 async fn send_message_without_room_id_goes_to_the_room_joined_last() {
-    let s = Server::start();
-    let a = register(&s, "alice").await;
-    let first = room_id(&s, &a, "first", false).await;
-    let second = room_id(&s, &a, "second", false).await;
-    let mut c = Client::connect(&s, &a).await;
-    join(&mut c, &first).await;
-    join(&mut c, &second).await;
+    let (s, a, [first, second]) = alice_with_rooms(["first", "second"]).await;
+    let mut c = Client::joined(&s, &a, &[&first, &second]).await;
     let (f, before) = call_keep(&mut c, "sendMessage", json!({"message": "to the second"})).await;
     let ack = ack_data(&f, "sendMessage without roomId");
     let m = own_copy(&mut c, &before, &ack["id"]).await;
     assert_eq!(m["data"]["roomId"], second, "{m}");
     // Joining the first again makes it the last joined.
-    join(&mut c, &first).await;
+    c.join(&first).await;
     let (f, before) = call_keep(&mut c, "sendMessage", json!({"message": "to the first"})).await;
     let ack = ack_data(&f, "sendMessage without roomId after re-join");
     let m = own_copy(&mut c, &before, &ack["id"]).await;
     assert_eq!(m["data"]["roomId"], first, "{m}");
-    let (_, h1) = get(&s, &a, &format!("/api/rooms/{first}/messages")).await;
-    let (_, h2) = get(&s, &a, &format!("/api/rooms/{second}/messages")).await;
-    let texts = |h: &Value| {
-        h["messages"]
-            .as_array()
-            .expect("messages")
-            .iter()
-            .map(|m| str_of(&m["message"]))
-            .collect::<Vec<_>>()
-    };
-    assert_eq!(texts(&h1), vec!["to the first"]);
-    assert_eq!(texts(&h2), vec!["to the second"]);
+    assert_eq!(stored_texts(&s, &a, &first).await, vec!["to the first"]);
+    assert_eq!(stored_texts(&s, &a, &second).await, vec!["to the second"]);
 }
 
 #[tokio::test]
 async fn events_for_a_room_not_joined_are_not_joined() {
-    let s = Server::start();
-    let a = register(&s, "alice").await;
-    let joined = room_id(&s, &a, "joined", false).await;
-    let other = room_id(&s, &a, "other", false).await;
+    let (s, a, [joined, other]) = alice_with_rooms(["joined", "other"]).await;
     let missing = "0000000000009999";
     let mut c = Client::connect(&s, &a).await;
 
     // No room joined at all.
     let f = c.call("sendMessage", json!({"message": "hi"})).await;
-    assert_error(
-        &f,
-        "not_joined",
-        "sendMessage without roomId, nothing joined",
-    );
+    let what = "sendMessage without roomId, nothing joined";
+    assert_error(&f, "not_joined", what);
     for room in [other.as_str(), missing, "nonsense"] {
-        let f = c
-            .call("sendMessage", json!({"roomId": room, "message": "hi"}))
-            .await;
-        assert_error(
-            &f,
-            "not_joined",
-            &format!("sendMessage to {room}, nothing joined"),
-        );
-        let f = c.call("typing", json!({ "roomId": room })).await;
-        assert_error(
-            &f,
-            "not_joined",
-            &format!("typing in {room}, nothing joined"),
-        );
-        let f = c.call("leaveRoom", json!({ "roomId": room })).await;
-        assert_error(
-            &f,
-            "not_joined",
-            &format!("leaveRoom {room}, nothing joined"),
-        );
+        assert_all_not_joined(&mut c, room, ", nothing joined").await;
     }
 
     // Another room joined.
-    join(&mut c, &joined).await;
+    c.join(&joined).await;
     for room in [other.as_str(), missing] {
-        let f = c
-            .call("sendMessage", json!({"roomId": room, "message": "hi"}))
-            .await;
-        assert_error(&f, "not_joined", &format!("sendMessage to {room}"));
-        let f = c.call("typing", json!({ "roomId": room })).await;
-        assert_error(&f, "not_joined", &format!("typing in {room}"));
-        let f = c.call("leaveRoom", json!({ "roomId": room })).await;
-        assert_error(&f, "not_joined", &format!("leaveRoom {room}"));
+        assert_all_not_joined(&mut c, room, "").await;
     }
     let (_, h) = get(&s, &a, &format!("/api/rooms/{other}/messages")).await;
     assert_eq!(
@@ -792,51 +623,36 @@ async fn events_for_a_room_not_joined_are_not_joined() {
 
 #[tokio::test]
 async fn join_unknown_room_is_not_found() {
-    let s = Server::start();
-    let a = register(&s, "alice").await;
-    let room = room_id(&s, &a, "general", false).await;
+    let (s, [a], room) = general(["alice"]).await;
     let mut c = Client::connect(&s, &a).await;
     for bad in ["0000000000009999", "nonsense", ""] {
         let f = c.call("joinRoom", json!({ "roomId": bad })).await;
         assert_error(&f, "not_found", &format!("joinRoom {bad:?}"));
     }
-    join(&mut c, &room).await;
+    c.join(&room).await;
 }
 
 #[tokio::test]
 async fn join_private_room_as_non_member_is_not_found() {
-    let s = Server::start();
-    let a = register(&s, "alice").await;
-    let b = register(&s, "bob").await;
-    let secret = room_id(&s, &a, "secret", true).await;
+    let (s, [a, b], secret) =
+        users_and_room(Server::start(), ["alice", "bob"], "secret", true).await;
     let mut cb = Client::connect(&s, &b).await;
     let f = cb.call("joinRoom", json!({ "roomId": secret })).await;
     assert_error(&f, "not_found", "private room, not a member");
-    let f = cb
-        .call("sendMessage", json!({"roomId": secret, "message": "x"}))
-        .await;
+    let f = cb.send_message(&secret, "x").await;
     assert_error(&f, "not_joined", "sendMessage after the refused join");
     // The owner can join it.
-    let mut ca = Client::connect(&s, &a).await;
-    join(&mut ca, &secret).await;
+    Client::joined(&s, &a, &[&secret]).await;
 }
 
 #[tokio::test]
 async fn receive_message_reaches_every_connection_in_the_room_including_the_senders() {
-    let s = Server::start();
-    let a = register(&s, "alice").await;
-    let b = register(&s, "bob").await;
-    let c = register(&s, "carol").await;
-    let room = room_id(&s, &a, "general", false).await;
+    let (s, [a, b, c], room) = general(["alice", "bob", "carol"]).await;
     let elsewhere = room_id(&s, &a, "elsewhere", false).await;
-    let mut a1 = Client::connect(&s, &a).await;
-    let mut a2 = Client::connect(&s, &a).await;
-    let mut b1 = Client::connect(&s, &b).await;
-    let mut c1 = Client::connect(&s, &c).await;
-    join(&mut a1, &room).await;
-    join(&mut a2, &room).await;
-    join(&mut b1, &room).await;
-    join(&mut c1, &elsewhere).await;
+    let mut a1 = Client::joined(&s, &a, &[&room]).await;
+    let mut a2 = Client::joined(&s, &a, &[&room]).await;
+    let mut b1 = Client::joined(&s, &b, &[&room]).await;
+    let mut c1 = Client::joined(&s, &c, &[&elsewhere]).await;
     let (f, before) = call_keep(
         &mut a1,
         "sendMessage",
@@ -873,11 +689,7 @@ async fn receive_message_reaches_every_connection_in_the_room_including_the_send
         ("bob", &mut b1),
         ("carol elsewhere", &mut c1),
     ] {
-        let rest = cl.drain(QUIET).await;
-        assert!(
-            events_named(&rest, "receiveMessage").is_empty(),
-            "{name}: unexpected {rest:?}"
-        );
+        assert_no_more_messages(cl, name).await;
     }
 }
 
@@ -886,20 +698,17 @@ async fn receive_message_reaches_every_connection_in_the_room_including_the_send
 
 #[tokio::test]
 async fn presence_counts_users_not_connections() {
-    let s = Server::start();
-    let a = register(&s, "alice").await;
-    let b = register(&s, "bob").await;
-    let room = room_id(&s, &a, "general", false).await;
+    let (s, [a, b], room) = general(["alice", "bob"]).await;
     let mut a1 = Client::connect(&s, &a).await;
     let mut a2 = Client::connect(&s, &a).await;
     let mut b1 = Client::connect(&s, &b).await;
     assert_online(&s, &a, &room, &[], "nobody joined").await;
 
-    let d = join(&mut b1, &room).await;
+    let d = b1.join(&room).await;
     assert_eq!(d["users"], json!(["bob"]));
     assert_online(&s, &a, &room, &["bob"], "bob joined").await;
 
-    join(&mut a1, &room).await;
+    a1.join(&room).await;
     assert_presence(&b1.next().await, "userJoined", &room, "alice");
     assert_online(
         &s,
@@ -910,15 +719,8 @@ async fn presence_counts_users_not_connections() {
     )
     .await;
 
-    let d = join(&mut a2, &room).await;
-    let mut users: Vec<String> = d["users"]
-        .as_array()
-        .expect("users")
-        .iter()
-        .map(str_of)
-        .collect();
-    users.sort();
-    assert_eq!(users, vec!["alice", "bob"]);
+    let d = a2.join(&room).await;
+    assert_eq!(sorted_names(&d["users"]), vec!["alice", "bob"]);
     for (who, c) in [("bob", &mut b1), ("a1", &mut a1)] {
         let got = c.drain(QUIET).await;
         assert!(
@@ -958,7 +760,7 @@ async fn presence_counts_users_not_connections() {
     );
 
     // Again, with the last connection leaving by leaveRoom.
-    join(&mut a1, &room).await;
+    a1.join(&room).await;
     assert_presence(&b1.next().await, "userJoined", &room, "alice");
     assert_online(&s, &a, &room, &["alice", "bob"], "a1 joined again").await;
     let f = a1.call("leaveRoom", json!({ "roomId": room })).await;
@@ -988,19 +790,11 @@ async fn presence_counts_users_not_connections() {
 
 #[tokio::test]
 async fn typing_is_relayed_to_other_users_at_most_once_per_second() {
-    let s = Server::start();
-    let a = register(&s, "alice").await;
-    let b = register(&s, "bob").await;
-    let room = room_id(&s, &a, "general", false).await;
+    let (s, [a, b], room) = general(["alice", "bob"]).await;
     let room2 = room_id(&s, &a, "second", false).await;
-    let mut a1 = Client::connect(&s, &a).await;
-    let mut a2 = Client::connect(&s, &a).await;
-    let mut b1 = Client::connect(&s, &b).await;
-    join(&mut b1, &room).await;
-    join(&mut b1, &room2).await;
-    join(&mut a1, &room).await;
-    join(&mut a1, &room2).await;
-    join(&mut a2, &room).await;
+    let mut b1 = Client::joined(&s, &b, &[&room, &room2]).await;
+    let mut a1 = Client::joined(&s, &a, &[&room, &room2]).await;
+    let mut a2 = Client::joined(&s, &a, &[&room]).await;
     b1.drain(QUIET).await;
 
     // Frames that arrive while a connection waits for its answers are kept.
@@ -1077,8 +871,24 @@ async fn bad_input_setup(s: &Server) -> (Client, String) {
     let a = register(s, "alice").await;
     let room = room_id(s, &a, "general", false).await;
     let mut c = Client::connect(s, &a).await;
-    join(&mut c, &room).await;
+    c.join(&room).await;
     (c, room)
+}
+
+/// Sends `text` as a raw frame: the answer is an error with `code`, after
+/// which the connection still works. Returns the error frame.
+async fn refused_then_works(c: &mut Client, room: &str, text: &str, code: &str) -> Value {
+    c.send_raw(text).await;
+    let f = c.next().await;
+    assert_error(&f, code, &format!("frame {text:?}"));
+    still_works(c, room).await;
+    f
+}
+
+/// The history of `room` (as a new user sees it) holds no message `text`.
+async fn assert_not_stored(s: &Server, room: &str, text: &str, what: &str) {
+    let stored = stored_texts(s, &register(s, "bob").await, room).await;
+    assert!(!stored.iter().any(|t| t == text), "{what}: {stored:?}");
 }
 
 #[tokio::test]
@@ -1086,10 +896,7 @@ async fn non_json_text_is_invalid_json() {
     let s = Server::start();
     let (mut c, room) = bad_input_setup(&s).await;
     for text in ["hello", "{", "{\"event\": \"sendMessage\",", ""] {
-        c.send_raw(text).await;
-        let f = c.next().await;
-        assert_error(&f, "invalid_json", &format!("text {text:?}"));
-        still_works(&mut c, &room).await;
+        refused_then_works(&mut c, &room, text, "invalid_json").await;
     }
 }
 
@@ -1107,23 +914,9 @@ async fn json_that_is_not_an_object_is_invalid_json() {
         json!(["sendMessage", {"roomId": room, "message": "positional"}, "arr"]).to_string(),
     ];
     for text in &frames {
-        c.send_raw(text).await;
-        let f = c.next().await;
-        assert_error(&f, "invalid_json", &format!("frame {text}"));
-        still_works(&mut c, &room).await;
+        refused_then_works(&mut c, &room, text, "invalid_json").await;
     }
-    let a = register(&s, "bob").await;
-    let (_, h) = get(&s, &a, &format!("/api/rooms/{room}/messages")).await;
-    let stored: Vec<String> = h["messages"]
-        .as_array()
-        .expect("messages")
-        .iter()
-        .map(|m| str_of(&m["message"]))
-        .collect();
-    assert!(
-        !stored.contains(&"positional".to_owned()),
-        "an array frame was acted upon: {stored:?}"
-    );
+    assert_not_stored(&s, &room, "positional", "an array frame was acted upon").await;
 }
 
 #[tokio::test]
@@ -1169,11 +962,8 @@ async fn missing_or_mistyped_data_is_validation_failed() {
         if !data.is_null() {
             frame["data"] = data.clone();
         }
-        c.send_raw(&frame.to_string()).await;
-        let f = c.next().await;
-        assert_error(&f, "validation_failed", &format!("{frame}"));
+        let f = refused_then_works(&mut c, &room, &frame.to_string(), "validation_failed").await;
         assert_eq!(f["ref"], "v", "{f}");
-        still_works(&mut c, &room).await;
     }
 }
 
@@ -1190,27 +980,9 @@ async fn data_that_is_not_an_object_is_validation_failed() {
     ];
     for (event, data) in cases {
         let frame = json!({"event": event, "data": data, "ref": "d"});
-        c.send_raw(&frame.to_string()).await;
-        let f = c.next().await;
-        assert_error(&f, "validation_failed", &format!("{frame}"));
-        still_works(&mut c, &room).await;
+        refused_then_works(&mut c, &room, &frame.to_string(), "validation_failed").await;
     }
-    let (_, h) = get(
-        &s,
-        &register(&s, "bob").await,
-        &format!("/api/rooms/{room}/messages"),
-    )
-    .await;
-    let stored: Vec<String> = h["messages"]
-        .as_array()
-        .expect("messages")
-        .iter()
-        .map(|m| str_of(&m["message"]))
-        .collect();
-    assert!(
-        !stored.contains(&"positional data".to_owned()),
-        "array data was acted upon: {stored:?}"
-    );
+    assert_not_stored(&s, &room, "positional data", "array data was acted upon").await;
 }
 
 #[tokio::test]
@@ -1251,9 +1023,7 @@ async fn empty_or_whitespace_only_message_is_validation_failed() {
     let s = Server::start();
     let (mut c, room) = bad_input_setup(&s).await;
     for text in ["", " ", "   \n\t  ", "\r\n"] {
-        let f = c
-            .call("sendMessage", json!({"roomId": room, "message": text}))
-            .await;
+        let f = c.send_message(&room, text).await;
         assert_error(&f, "validation_failed", &format!("message {text:?}"));
         still_works(&mut c, &room).await;
     }
@@ -1274,14 +1044,7 @@ async fn binary_frame_is_invalid_json() {
 
 #[tokio::test]
 async fn text_frame_over_64_kib_closes_with_1009_and_others_keep_working() {
-    let s = Server::start();
-    let a = register(&s, "alice").await;
-    let b = register(&s, "bob").await;
-    let room = room_id(&s, &a, "general", false).await;
-    let mut ca = Client::connect(&s, &a).await;
-    let mut cb = Client::connect(&s, &b).await;
-    join(&mut ca, &room).await;
-    join(&mut cb, &room).await;
+    let (s, a, room, mut ca, mut cb) = both_in_general().await;
 
     // Exactly 64 KiB is not over the limit: an ordinary answer.
     let frame_of = |len: usize| {
@@ -1312,59 +1075,36 @@ async fn text_frame_over_64_kib_closes_with_1009_and_others_keep_working() {
 
     // The server and the other client are fine.
     still_works(&mut cb, &room).await;
-    let mut again = Client::connect(&s, &a).await;
-    join(&mut again, &room).await;
+    let mut again = Client::joined(&s, &a, &[&room]).await;
     still_works(&mut again, &room).await;
     let (st, _) = get(&s, &a, "/healthz").await;
     assert_eq!(st, 200);
 }
 
+/// Sends one text message as two frames: `first`, then `rest`.
+async fn send_in_two_fragments(c: &mut Client, first: &str, rest: &str) {
+    for (part, opcode, fin) in [(first, Data::Text, false), (rest, Data::Continue, true)] {
+        let frame = Frame::message(part.as_bytes().to_vec(), OpCode::Data(opcode), fin);
+        c.ws.feed(Message::Frame(frame)).await.expect("send");
+    }
+    c.ws.flush().await.expect("flush");
+}
+
 #[tokio::test]
 async fn fragmented_message_over_64_kib_closes_with_1009() {
-    let s = Server::start();
-    let a = register(&s, "alice").await;
-    let room = room_id(&s, &a, "general", false).await;
-    let mut c = Client::connect(&s, &a).await;
-    join(&mut c, &room).await;
+    let (s, [a], room) = general(["alice"]).await;
+    let mut c = Client::joined(&s, &a, &[&room]).await;
 
     // Fragments of a small frame are put together.
     let text = json!({"event": "sendMessage", "ref": "frag", "data": {"roomId": room, "message": "in two parts"}}).to_string();
     let (x, y) = text.split_at(text.len() / 2);
-    c.ws.feed(Message::Frame(Frame::message(
-        x.to_owned().into_bytes(),
-        OpCode::Data(Data::Text),
-        false,
-    )))
-    .await
-    .expect("send");
-    c.ws.feed(Message::Frame(Frame::message(
-        y.to_owned().into_bytes(),
-        OpCode::Data(Data::Continue),
-        true,
-    )))
-    .await
-    .expect("send");
-    c.ws.flush().await.expect("flush");
+    send_in_two_fragments(&mut c, x, y).await;
     let f = c.answer("frag", &mut Vec::new()).await;
     ack_data(&f, "a fragmented sendMessage");
 
     // Two fragments of 40,000 bytes each: each under the limit, together over.
     let part = "a".repeat(40_000);
-    c.ws.feed(Message::Frame(Frame::message(
-        part.clone().into_bytes(),
-        OpCode::Data(Data::Text),
-        false,
-    )))
-    .await
-    .expect("send");
-    c.ws.feed(Message::Frame(Frame::message(
-        part.into_bytes(),
-        OpCode::Data(Data::Continue),
-        true,
-    )))
-    .await
-    .expect("send");
-    c.ws.flush().await.expect("flush");
+    send_in_two_fragments(&mut c, &part, &part).await;
     assert_eq!(
         c.close_code().await,
         Some(1009),
@@ -1386,60 +1126,38 @@ async fn rate_limit_allows_the_burst_then_answers_rate_limited() {
     let s = rate_limited_server();
     let (mut c, room) = bad_input_setup(&s).await;
     for i in 0..3 {
-        let f = c
-            .call(
-                "sendMessage",
-                json!({"roomId": room, "message": format!("burst {i}")}),
-            )
-            .await;
+        let f = c.send_message(&room, &format!("burst {i}")).await;
         ack_data(&f, &format!("message {} of the burst", i + 1));
     }
-    let f = c
-        .call(
-            "sendMessage",
-            json!({"roomId": room, "message": "one too many"}),
-        )
-        .await;
+    let f = c.send_message(&room, "one too many").await;
     assert_error(&f, "rate_limited", "4th message at once");
     // The rate refills continuously: after 1.1 s one more passes.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let f = c
-        .call("sendMessage", json!({"roomId": room, "message": "later"}))
-        .await;
+    let f = c.send_message(&room, "later").await;
     ack_data(&f, "a message 1.1 s later");
 }
 
 #[tokio::test]
 async fn rate_limit_is_per_user_across_connections() {
-    let s = rate_limited_server();
-    let a = register(&s, "alice").await;
-    let b = register(&s, "bob").await;
-    let room = room_id(&s, &a, "general", false).await;
+    let (s, [a, b], room) = general_on(rate_limited_server(), ["alice", "bob"]).await;
     let mut a1 = Client::connect(&s, &a).await;
     let mut a2 = Client::connect(&s, &a).await;
     let mut b1 = Client::connect(&s, &b).await;
     for c in [&mut a1, &mut a2, &mut b1] {
-        join(c, &room).await;
+        c.join(&room).await;
     }
     for which in [1, 2, 1] {
         let c = if which == 1 { &mut a1 } else { &mut a2 };
-        ack_data(
-            &c.call("sendMessage", json!({"roomId": room, "message": "hi"}))
-                .await,
-            "alice's burst",
-        );
+        ack_data(&c.send_message(&room, "hi").await, "alice's burst");
     }
-    let f = a2
-        .call("sendMessage", json!({"roomId": room, "message": "hi"}))
-        .await;
+    let f = a2.send_message(&room, "hi").await;
     assert_error(
         &f,
         "rate_limited",
         "alice's 4th message on her 2nd connection",
     );
     ack_data(
-        &b1.call("sendMessage", json!({"roomId": room, "message": "hi"}))
-            .await,
+        &b1.send_message(&room, "hi").await,
         "bob is not limited by alice",
     );
 }
@@ -1459,30 +1177,21 @@ async fn sustained_rate_limit_abuse_is_closed_with_1008() {
     }
     let _ = ws.flush().await;
     assert!(sent > 60, "could only send {sent} frames");
-    let deadline = tokio::time::Instant::now() + WAIT;
+    // Everything was sent before anything is read: then what came back,
+    // up to the close.
+    let until = tokio::time::Instant::now() + WAIT;
     let (mut acks, mut limited) = (0, 0);
-    let code = loop {
-        match tokio::time::timeout_at(deadline, ws.next())
-            .await
-            .expect("closed in time")
-        {
-            Some(Ok(Message::Text(t))) => {
-                let v: Value = serde_json::from_str(&t).expect("json");
-                match (v["event"].as_str(), v["data"]["code"].as_str()) {
-                    (Some("ack"), _) => acks += 1,
-                    (Some("error"), Some("rate_limited")) => limited += 1,
-                    _ => {}
-                }
-            }
-            Some(Ok(Message::Close(c))) => break c.map(|c| u16::from(c.code)),
-            Some(Ok(_)) => {}
-            Some(Err(e)) => panic!(
-                "connection ended without a close frame: {e} ({acks} acks, {limited} rate_limited)"
-            ),
-            None => panic!(
-                "connection ended without a close frame ({acks} acks, {limited} rate_limited)"
-            ),
+    let ended = read_frames(&mut ws, Some(until), |v| {
+        match (v["event"].as_str(), v["data"]["code"].as_str()) {
+            (Some("ack"), _) => acks += 1,
+            (Some("error"), Some("rate_limited")) => limited += 1,
+            _ => {}
         }
+        true
+    })
+    .await;
+    let Ended::Closed(code) = ended else {
+        unreachable!("the reader reads to the close")
     };
     assert_eq!(
         code,
@@ -1502,31 +1211,15 @@ async fn sustained_rate_limit_abuse_is_closed_with_1008() {
 #[tokio::test]
 async fn messages_of_one_sender_reach_every_receiver_in_order() {
     const N: usize = 200;
-    let s = Server::start();
-    let a = register(&s, "alice").await;
-    let room = room_id(&s, &a, "general", false).await;
-    let mut sender = Client::connect(&s, &a).await;
-    join(&mut sender, &room).await;
-    let mut receivers = Vec::new();
-    for name in ["bob", "carol", "dave"] {
-        let u = register(&s, name).await;
-        let mut c = Client::connect(&s, &u).await;
-        join(&mut c, &room).await;
-        receivers.push(c);
-    }
+    let (s, [a], room) = general(["alice"]).await;
+    let mut sender = Client::joined(&s, &a, &[&room]).await;
+    let mut receivers = joined_users(&s, &["bob", "carol", "dave"], &room).await;
     let texts: Vec<String> = (0..N).map(|i| format!("message {i}")).collect();
     let (answers, others) = sender.send_pipelined(Some(&room), &texts).await;
-    let acked: Vec<String> = answers
-        .iter()
-        .enumerate()
-        .map(|(i, f)| id_of(&ack_data(f, &format!("message {i}"))))
-        .collect();
+    let acked = acked_ids(&answers, "message");
     assert_strictly_increasing(&acked, "ack ids in send order");
 
-    let mut own: Vec<Value> = events_named(&others, "receiveMessage")
-        .into_iter()
-        .map(|f| f["data"].clone())
-        .collect();
+    let mut own: Vec<Value> = messages_in(&others);
     own.extend(receive_n(&mut sender, N - own.len()).await);
     let mut seen = vec![("sender", own)];
     for (name, c) in ["bob", "carol", "dave"]
@@ -1541,53 +1234,32 @@ async fn messages_of_one_sender_reach_every_receiver_in_order() {
             acked,
             "{name}: receiveMessage ids equal the ack ids, in order"
         );
-        let t: Vec<String> = msgs.iter().map(|m| str_of(&m["message"])).collect();
-        assert_eq!(t, texts, "{name}: texts in send order");
+        assert_eq!(texts_of(msgs), texts, "{name}: texts in send order");
     }
     for c in receivers.iter_mut().chain(std::iter::once(&mut sender)) {
-        let rest = c.drain(QUIET).await;
-        assert!(
-            events_named(&rest, "receiveMessage").is_empty(),
-            "no duplicates: {rest:?}"
-        );
+        assert_no_more_messages(c, "no duplicates").await;
     }
 }
 
 #[tokio::test]
 async fn two_interleaving_senders_give_every_receiver_the_same_order() {
     const N: usize = 100;
-    let s = Server::start();
-    let a = register(&s, "alice").await;
-    let b = register(&s, "bob").await;
-    let room = room_id(&s, &a, "general", false).await;
-    let mut ca = Client::connect(&s, &a).await;
-    let mut cb = Client::connect(&s, &b).await;
-    join(&mut ca, &room).await;
-    join(&mut cb, &room).await;
-    let mut receivers = Vec::new();
-    for name in ["carol", "dave"] {
-        let u = register(&s, name).await;
-        let mut c = Client::connect(&s, &u).await;
-        join(&mut c, &room).await;
-        receivers.push(c);
-    }
+    let (s, _, room, mut ca, mut cb) = both_in_general().await;
+    let mut receivers = joined_users(&s, &["carol", "dave"], &room).await;
     let ta: Vec<String> = (0..N).map(|i| format!("a{i}")).collect();
     let tb: Vec<String> = (0..N).map(|i| format!("b{i}")).collect();
     let ((ans_a, oth_a), (ans_b, oth_b)) = tokio::join!(
         ca.send_pipelined(Some(&room), &ta),
         cb.send_pipelined(Some(&room), &tb)
     );
-    let ack_a: Vec<String> = ans_a.iter().map(|f| id_of(&ack_data(f, "alice"))).collect();
-    let ack_b: Vec<String> = ans_b.iter().map(|f| id_of(&ack_data(f, "bob"))).collect();
+    let ack_a = acked_ids(&ans_a, "alice's");
+    let ack_b = acked_ids(&ans_b, "bob's");
     assert_strictly_increasing(&ack_a, "alice's acks");
     assert_strictly_increasing(&ack_b, "bob's acks");
 
     let mut seen: Vec<(&str, Vec<Value>)> = Vec::new();
     for (name, c, others) in [("alice", &mut ca, oth_a), ("bob", &mut cb, oth_b)] {
-        let mut own: Vec<Value> = events_named(&others, "receiveMessage")
-            .into_iter()
-            .map(|f| f["data"].clone())
-            .collect();
+        let mut own: Vec<Value> = messages_in(&others);
         own.extend(receive_n(c, 2 * N - own.len()).await);
         seen.push((name, own));
     }
@@ -1624,40 +1296,17 @@ async fn two_interleaving_senders_give_every_receiver_the_same_order() {
 
 #[tokio::test]
 async fn resume_with_since_sends_exactly_the_missed_messages_then_live_ones() {
-    let s = Server::start();
-    let a = register(&s, "alice").await;
-    let b = register(&s, "bob").await;
-    let room = room_id(&s, &a, "general", false).await;
-    let mut ca = Client::connect(&s, &a).await;
-    let mut cb = Client::connect(&s, &b).await;
-    join(&mut ca, &room).await;
-    join(&mut cb, &room).await;
-    for i in 0..5 {
-        send(&mut cb, &room, &format!("before {i}")).await;
-    }
-    let got = receive_n(&mut ca, 5).await;
+    let (s, a, room, mut ca, mut cb) = both_in_general().await;
+    let got = bob_says(&mut cb, &mut ca, &room, "before", 5).await;
     let last_seen = id_of(got.last().expect("five"));
     ca.ws.close(None).await.expect("close");
     drop(ca);
 
     let missed: Vec<String> = (0..30).map(|i| format!("missed {i}")).collect();
     let (answers, _) = cb.send_pipelined(Some(&room), &missed).await;
-    let missed_ids: Vec<String> = answers
-        .iter()
-        .map(|f| id_of(&ack_data(f, "missed")))
-        .collect();
+    let missed_ids = acked_ids(&answers, "missed");
 
-    let mut ca = Client::connect(&s, &a).await;
-    let r = ca
-        .emit("joinRoom", json!({"roomId": room, "since": last_seen}))
-        .await;
-    let mut others = Vec::new();
-    let ack = ca.answer(&r, &mut others).await;
-    ack_data(&ack, "joinRoom with since");
-    let mut caught: Vec<Value> = events_named(&others, "receiveMessage")
-        .into_iter()
-        .map(|f| f["data"].clone())
-        .collect();
+    let (mut ca, mut caught) = resume(&s, &a, &room, &last_seen).await;
     assert!(
         caught.len() <= 30,
         "more than the missed messages: {caught:?}"
@@ -1668,39 +1317,21 @@ async fn resume_with_since_sends_exactly_the_missed_messages_then_live_ones() {
         missed_ids,
         "the catch-up is exactly the missed messages, in order"
     );
-    let t: Vec<String> = caught.iter().map(|m| str_of(&m["message"])).collect();
-    assert_eq!(t, missed);
+    assert_eq!(texts_of(&caught), missed);
 
     let live: Vec<String> = (0..5).map(|i| format!("live {i}")).collect();
     let (answers, _) = cb.send_pipelined(Some(&room), &live).await;
-    let live_ids: Vec<String> = answers
-        .iter()
-        .map(|f| id_of(&ack_data(f, "live")))
-        .collect();
+    let live_ids = acked_ids(&answers, "live");
     let got = receive_n(&mut ca, 5).await;
     assert_eq!(ids(&got), live_ids, "then the live messages");
-    let rest = ca.drain(QUIET).await;
-    assert!(
-        events_named(&rest, "receiveMessage").is_empty(),
-        "no duplicate: {rest:?}"
-    );
+    assert_no_more_messages(&mut ca, "no duplicate").await;
 }
 
 #[tokio::test]
 async fn resume_while_others_keep_sending_has_no_gap_and_no_duplicate() {
     const LIVE: usize = 300;
-    let s = Server::start();
-    let a = register(&s, "alice").await;
-    let b = register(&s, "bob").await;
-    let room = room_id(&s, &a, "general", false).await;
-    let mut ca = Client::connect(&s, &a).await;
-    let mut cb = Client::connect(&s, &b).await;
-    join(&mut ca, &room).await;
-    join(&mut cb, &room).await;
-    for i in 0..10 {
-        send(&mut cb, &room, &format!("early {i}")).await;
-    }
-    let early = receive_n(&mut ca, 10).await;
+    let (s, a, room, mut ca, mut cb) = both_in_general().await;
+    let early = bob_says(&mut cb, &mut ca, &room, "early", 10).await;
     let since = id_of(&early[2]);
     drop(ca);
 
@@ -1715,7 +1346,7 @@ async fn resume_while_others_keep_sending_has_no_gap_and_no_duplicate() {
                 .map(|i| format!("live {}", chunk * 10 + i))
                 .collect();
             let (answers, _) = cb.send_pipelined(Some(&room_b), &texts).await;
-            acked.extend(answers.iter().map(|f| id_of(&ack_data(f, "live"))));
+            acked.extend(acked_ids(&answers, "live"));
             if chunk == 2 {
                 if let Some(tx) = started.take() {
                     let _ = tx.send(());
@@ -1726,19 +1357,9 @@ async fn resume_while_others_keep_sending_has_no_gap_and_no_duplicate() {
         acked
     });
     started_rx.await.expect("sender started");
-    let mut ca = Client::connect(&s, &a).await;
-    let r = ca
-        .emit("joinRoom", json!({"roomId": room, "since": since}))
-        .await;
-    let mut frames = Vec::new();
-    let ack = ca.answer(&r, &mut frames).await;
-    ack_data(&ack, "joinRoom with since");
+    let (mut ca, mut got) = resume(&s, &a, &room, &since).await;
     let acked = sender.await.expect("sender task");
     let last = acked.last().expect("acks").clone();
-    let mut got: Vec<Value> = events_named(&frames, "receiveMessage")
-        .into_iter()
-        .map(|f| f["data"].clone())
-        .collect();
     while got.last().map(id_of) != Some(last.clone()) {
         let m = ca.next_event("receiveMessage").await["data"].clone();
         assert!(
@@ -1747,11 +1368,7 @@ async fn resume_while_others_keep_sending_has_no_gap_and_no_duplicate() {
         );
         got.push(m);
     }
-    let rest = ca.drain(QUIET).await;
-    assert!(
-        events_named(&rest, "receiveMessage").is_empty(),
-        "nothing after the last message: {rest:?}"
-    );
+    assert_no_more_messages(&mut ca, "nothing after the last message").await;
 
     let history = all_messages(&s, &a, &room).await;
     assert_eq!(history.len(), 10 + LIVE);
@@ -1773,21 +1390,16 @@ async fn resume_while_others_keep_sending_has_no_gap_and_no_duplicate() {
 
 #[tokio::test]
 async fn resume_since_an_unknown_or_foreign_id_is_validation_failed_and_not_subscribed() {
-    let s = Server::start();
-    let a = register(&s, "alice").await;
-    let b = register(&s, "bob").await;
-    let room = room_id(&s, &a, "general", false).await;
+    let (s, [a, b], room) = general(["alice", "bob"]).await;
     let other = room_id(&s, &a, "other", false).await;
-    let mut cb = Client::connect(&s, &b).await;
-    join(&mut cb, &room).await;
-    join(&mut cb, &other).await;
+    let mut cb = Client::joined(&s, &b, &[&room, &other]).await;
     let mut own_ids = Vec::new();
     for i in 0..2 {
-        own_ids.push(id_of(&send(&mut cb, &room, &format!("here {i}")).await));
+        own_ids.push(id_of(&cb.say(&room, &format!("here {i}")).await));
     }
     let mut foreign = String::new();
     for i in 0..5 {
-        foreign = id_of(&send(&mut cb, &other, &format!("there {i}")).await);
+        foreign = id_of(&cb.say(&other, &format!("there {i}")).await);
     }
     assert!(
         !own_ids.contains(&foreign),
@@ -1800,9 +1412,7 @@ async fn resume_since_an_unknown_or_foreign_id_is_validation_failed_and_not_subs
             .call("joinRoom", json!({"roomId": room, "since": since}))
             .await;
         assert_error(&f, "validation_failed", &format!("since {since:?}"));
-        let f = ca
-            .call("sendMessage", json!({"roomId": room, "message": "x"}))
-            .await;
+        let f = ca.send_message(&room, "x").await;
         assert_error(
             &f,
             "not_joined",
@@ -1820,44 +1430,28 @@ async fn resume_since_an_unknown_or_foreign_id_is_validation_failed_and_not_subs
         .await;
     assert_error(&f, "validation_failed", "since of the wrong type");
     assert_online(&s, &a, &room, &["bob"], "alice was never subscribed").await;
-    send(&mut cb, &room, "not for alice").await;
-    let got = ca.drain(QUIET).await;
-    assert!(
-        events_named(&got, "receiveMessage").is_empty(),
-        "not subscribed: {got:?}"
-    );
+    cb.say(&room, "not for alice").await;
+    assert_no_more_messages(&mut ca, "not subscribed").await;
 }
 
 #[tokio::test]
 async fn resume_since_the_newest_id_sends_no_history() {
-    let s = Server::start();
-    let a = register(&s, "alice").await;
-    let b = register(&s, "bob").await;
-    let room = room_id(&s, &a, "general", false).await;
-    let mut cb = Client::connect(&s, &b).await;
-    join(&mut cb, &room).await;
+    let (s, [a, b], room) = general(["alice", "bob"]).await;
+    let mut cb = Client::joined(&s, &b, &[&room]).await;
     let mut newest = String::new();
     for i in 0..3 {
-        newest = id_of(&send(&mut cb, &room, &format!("m{i}")).await);
+        newest = id_of(&cb.say(&room, &format!("m{i}")).await);
     }
     let mut ca = Client::connect(&s, &a).await;
     let f = ca
         .call("joinRoom", json!({"roomId": room, "since": newest}))
         .await;
     ack_data(&f, "joinRoom since the newest");
-    let got = ca.drain(QUIET).await;
-    assert!(
-        events_named(&got, "receiveMessage").is_empty(),
-        "no history: {got:?}"
-    );
-    let ack = send(&mut cb, &room, "live").await;
+    assert_no_more_messages(&mut ca, "no history").await;
+    let ack = cb.say(&room, "live").await;
     let m = ca.next_event("receiveMessage").await;
     assert_eq!(m["data"]["id"], ack["id"]);
-    let got = ca.drain(QUIET).await;
-    assert!(
-        events_named(&got, "receiveMessage").is_empty(),
-        "once: {got:?}"
-    );
+    assert_no_more_messages(&mut ca, "once").await;
 }
 
 // ---------------------------------------------------------------------
@@ -1866,19 +1460,15 @@ async fn resume_since_the_newest_id_sends_no_history() {
 #[tokio::test]
 async fn a_slow_consumer_is_closed_without_holding_up_the_room() {
     const N: usize = 12_000;
-    let s = Server::start();
-    let a = register(&s, "alice").await;
-    let room = room_id(&s, &a, "general", false).await;
-    let mut sender = Client::connect(&s, &a).await;
-    join(&mut sender, &room).await;
+    let (s, [a], room) = general(["alice"]).await;
+    let mut sender = Client::joined(&s, &a, &[&room]).await;
     let slow_user = register(&s, "slowpoke").await;
-    let mut slow = Client::connect(&s, &slow_user).await;
-    join(&mut slow, &room).await;
+    let mut slow = Client::joined(&s, &slow_user, &[&room]).await;
     let mut fast = Vec::new();
     for name in ["bob", "carol"] {
         let u = register(&s, name).await;
         let mut c = Client::connect(&s, &u).await;
-        join(&mut c, &room).await;
+        c.join(&room).await;
         fast.push(tokio::spawn(async move {
             // Only the ids and the first characters are kept.
             let mut seen = Vec::with_capacity(N);
@@ -1903,11 +1493,7 @@ async fn a_slow_consumer_is_closed_without_holding_up_the_room() {
     for chunk in texts.chunks(200) {
         answers.extend(sender.send_pipelined(Some(&room), chunk).await.0);
     }
-    let acked: Vec<String> = answers
-        .iter()
-        .enumerate()
-        .map(|(i, f)| id_of(&ack_data(f, &format!("message {i}"))))
-        .collect();
+    let acked = acked_ids(&answers, "message");
     assert_strictly_increasing(&acked, "ack ids");
     let want: Vec<(String, String)> = acked
         .iter()
@@ -1949,17 +1535,13 @@ async fn a_slow_consumer_is_closed_without_holding_up_the_room() {
 
 #[tokio::test]
 async fn member_removed_from_a_private_room_gets_room_removed_and_nothing_more() {
-    let s = Server::start();
-    let a = register(&s, "alice").await;
-    let b = register(&s, "bob").await;
-    let secret = room_id(&s, &a, "secret", true).await;
+    let (s, [a, b], secret) =
+        users_and_room(Server::start(), ["alice", "bob"], "secret", true).await;
     add_member(&s, &a, &secret, "bob").await;
-    let mut ca = Client::connect(&s, &a).await;
-    let mut cb = Client::connect(&s, &b).await;
-    join(&mut ca, &secret).await;
-    join(&mut cb, &secret).await;
+    let mut ca = Client::joined(&s, &a, &[&secret]).await;
+    let mut cb = Client::joined(&s, &b, &[&secret]).await;
     assert_presence(&ca.next().await, "userJoined", &secret, "bob");
-    send(&mut ca, &secret, "before").await;
+    ca.say(&secret, "before").await;
     assert_eq!(
         cb.next_event("receiveMessage").await["data"]["message"],
         "before"
@@ -1975,18 +1557,9 @@ async fn member_removed_from_a_private_room_gets_room_removed_and_nothing_more()
     assert_presence(&ca.next_event("userLeft").await, "userLeft", &secret, "bob");
     assert_online(&s, &a, &secret, &["alice"], "bob removed").await;
 
-    send(&mut ca, &secret, "after").await;
-    let got = cb.drain(QUIET).await;
-    assert!(
-        events_named(&got, "receiveMessage").is_empty(),
-        "no message after the removal: {got:?}"
-    );
-    let f = cb
-        .call(
-            "sendMessage",
-            json!({"roomId": secret, "message": "let me in"}),
-        )
-        .await;
+    ca.say(&secret, "after").await;
+    assert_no_more_messages(&mut cb, "no message after the removal").await;
+    let f = cb.send_message(&secret, "let me in").await;
     assert_error(&f, "not_joined", "sendMessage to the room removed from");
     let f = cb
         .call("sendMessage", json!({ "message": "let me in" }))

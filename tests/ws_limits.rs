@@ -5,14 +5,12 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use common::*;
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::tungstenite::Message;
 
 /// The server's presence window: one `userJoined`/`userLeft` per user and
 /// room per window, at most.
@@ -23,10 +21,6 @@ const SETTLE: Duration = Duration::from_millis(1600);
 
 /// The server's join burst.
 const JOIN_BURST: usize = 50;
-
-fn room_of(v: &Value) -> String {
-    v["id"].as_str().expect("room id").to_owned()
-}
 
 /// What came back for a pipelined batch of frames.
 struct Outcome {
@@ -39,51 +33,21 @@ struct Outcome {
 /// Sends every frame without waiting, reading at the same time, until all
 /// `expected` answers arrived or the server closed the connection.
 async fn pipeline(c: &mut Client, frames: Vec<Message>, expected: usize) -> Outcome {
-    let (mut sink, mut stream) = (&mut c.ws).split();
-    let send = async move {
-        for f in frames {
-            // The server may close mid-way: stop sending then.
-            if sink.feed(f).await.is_err() {
-                return;
+    let mut answers = Vec::new();
+    let until = tokio::time::Instant::now() + WAIT * 3;
+    let (_, ended) = c
+        .pipeline(frames, Pace::FLAT_OUT, Some(until), |v| {
+            if !v["ref"].is_null() {
+                answers.push(v);
             }
-        }
-        let _ = sink.flush().await;
+            answers.len() < expected
+        })
+        .await;
+    let close = match ended {
+        Ended::Done => None,
+        Ended::Closed(code) => code,
     };
-    let recv = async move {
-        let mut answers = Vec::new();
-        let deadline = tokio::time::Instant::now() + WAIT * 3;
-        while answers.len() < expected {
-            let msg = tokio::time::timeout_at(deadline, stream.next())
-                .await
-                .unwrap_or_else(|_| panic!("{} of {expected} answers in time", answers.len()));
-            match msg {
-                Some(Ok(Message::Text(t))) => {
-                    let v: Value = serde_json::from_str(&t).expect("json frame");
-                    if !v["ref"].is_null() {
-                        answers.push(v);
-                    }
-                }
-                Some(Ok(Message::Close(c))) => {
-                    return Outcome {
-                        answers,
-                        close: c.map(|c| u16::from(c.code)),
-                    }
-                }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => panic!("connection failed after {} answers: {e}", answers.len()),
-                None => panic!(
-                    "connection ended without close after {} answers",
-                    answers.len()
-                ),
-            }
-        }
-        Outcome {
-            answers,
-            close: None,
-        }
-    };
-    let ((), out) = tokio::join!(send, recv);
-    out
+    Outcome { answers, close }
 }
 
 fn join_leave_pairs(room: &str, pairs: usize) -> Vec<Message> {
@@ -96,6 +60,32 @@ fn join_leave_pairs(room: &str, pairs: usize) -> Vec<Message> {
         })
         .map(|f| Message::text(f.to_string()))
         .collect()
+}
+
+/// Bob in his room "general", and alice connected to flap in and out of
+/// it: bob, the room, bob's connection (in the room) and alice's.
+async fn bob_and_a_flapper(s: &Server) -> (User, String, Client, Client) {
+    let a = register(s, "alice").await;
+    let b = register(s, "bob").await;
+    let room = room_id(s, &b, "general", false).await;
+    let bob = Client::joined(s, &b, &[&room]).await;
+    let alice = Client::connect(s, &a).await;
+    (b, room, bob, alice)
+}
+
+/// What bob hears of alice until every deferred notice went out: her
+/// presence notices, at least one and no more than `changes` made since
+/// `t0` may cause.
+async fn alices_notices(bob: &mut Client, t0: Instant, changes: usize) -> Vec<Value> {
+    let seen = bob.drain(SETTLE).await;
+    let notices: Vec<Value> = presence_of(&seen, "alice").into_iter().cloned().collect();
+    let bound = presence_bound(t0.elapsed());
+    assert!(
+        !notices.is_empty() && notices.len() <= bound,
+        "{} presence notices of alice for {changes} changes (bound {bound}): {notices:?}",
+        notices.len()
+    );
+    notices
 }
 
 /// `userJoined`/`userLeft` frames about `user` among `frames`.
@@ -139,35 +129,17 @@ async fn binary_frames_count_as_strikes_and_close_with_1008() {
         .map(|i| Message::binary(format!("{{\"event\":\"typing\",\"ref\":\"b{i}\"}}").into_bytes()))
         .collect();
     // Binary frames carry no ref the server reads: count error frames.
-    let (mut sink, mut stream) = (&mut c.ws).split();
-    let send = async move {
-        for f in frames {
-            if sink.feed(f).await.is_err() {
-                return;
-            }
-        }
-        let _ = sink.flush().await;
+    let mut errors = 0;
+    let (_, ended) = c
+        .pipeline(frames, Pace::FLAT_OUT, None, |v| {
+            assert_eq!(v["data"]["code"], "invalid_json", "{v}");
+            errors += 1;
+            true
+        })
+        .await;
+    let Ended::Closed(code) = ended else {
+        unreachable!("the reader reads to the close")
     };
-    let recv = async move {
-        let mut errors = 0;
-        loop {
-            match tokio::time::timeout(WAIT, stream.next())
-                .await
-                .expect("closed in time")
-            {
-                Some(Ok(Message::Text(t))) => {
-                    let v: Value = serde_json::from_str(&t).expect("json");
-                    assert_eq!(v["data"]["code"], "invalid_json", "{v}");
-                    errors += 1;
-                }
-                Some(Ok(Message::Close(c))) => return (errors, c.map(|c| u16::from(c.code))),
-                Some(Ok(_)) => {}
-                Some(Err(e)) => panic!("ended without a close frame after {errors} errors: {e}"),
-                None => panic!("ended without a close frame after {errors} errors"),
-            }
-        }
-    };
-    let ((), (errors, code)) = tokio::join!(send, recv);
     assert_eq!(code, Some(1008), "close code after {errors} binary frames");
     assert!(
         (50..=51).contains(&errors),
@@ -181,12 +153,7 @@ async fn binary_frames_count_as_strikes_and_close_with_1008() {
 #[tokio::test]
 async fn join_leave_flapping_is_rate_limited_beyond_the_burst_and_presence_stays_bounded() {
     let s = Server::start();
-    let a = register(&s, "alice").await;
-    let b = register(&s, "bob").await;
-    let room = room_of(&create_room(&s, &b, "general", false).await);
-    let mut bob = Client::connect(&s, &b).await;
-    bob.call("joinRoom", json!({ "roomId": room })).await;
-    let mut alice = Client::connect(&s, &a).await;
+    let (b, room, mut bob, mut alice) = bob_and_a_flapper(&s).await;
 
     let pairs = 150;
     let t0 = Instant::now();
@@ -227,14 +194,7 @@ async fn join_leave_flapping_is_rate_limited_beyond_the_burst_and_presence_stays
     assert_eq!(out.close, Some(1008), "after {} answers", out.answers.len());
 
     // Bob heard a bounded number of notices, and the last says alice left.
-    let seen = bob.drain(SETTLE).await;
-    let notices = presence_of(&seen, "alice");
-    let bound = presence_bound(t0.elapsed());
-    assert!(
-        !notices.is_empty() && notices.len() <= bound,
-        "{} presence notices of alice (bound {bound}): {notices:?}",
-        notices.len()
-    );
+    let notices = alices_notices(&mut bob, t0, 2 * pairs).await;
     assert_eq!(
         notices.last().map(|f| &f["event"]),
         Some(&json!("userLeft"))
@@ -245,12 +205,7 @@ async fn join_leave_flapping_is_rate_limited_beyond_the_burst_and_presence_stays
 #[tokio::test]
 async fn flapping_with_the_join_rate_off_still_sends_others_one_notice_a_window() {
     let s = Server::start_with(&["--message-rate", "0", "--join-rate", "0"]);
-    let a = register(&s, "alice").await;
-    let b = register(&s, "bob").await;
-    let room = room_of(&create_room(&s, &b, "general", false).await);
-    let mut bob = Client::connect(&s, &b).await;
-    bob.call("joinRoom", json!({ "roomId": room })).await;
-    let mut alice = Client::connect(&s, &a).await;
+    let (b, room, mut bob, mut alice) = bob_and_a_flapper(&s).await;
 
     let pairs = 1000;
     let mut frames = join_leave_pairs(&room, pairs);
@@ -266,15 +221,7 @@ async fn flapping_with_the_join_rate_off_still_sends_others_one_notice_a_window(
     );
 
     // Alice ends in the room: bob's view ends with userJoined.
-    let seen = bob.drain(SETTLE).await;
-    let notices = presence_of(&seen, "alice");
-    let bound = presence_bound(t0.elapsed());
-    assert!(
-        !notices.is_empty() && notices.len() <= bound,
-        "{} presence notices for {} changes (bound {bound})",
-        notices.len(),
-        2 * pairs + 1
-    );
+    let notices = alices_notices(&mut bob, t0, 2 * pairs + 1).await;
     assert_eq!(
         notices.last().map(|f| &f["event"]),
         Some(&json!("userJoined"))
@@ -292,28 +239,6 @@ async fn flapping_with_the_join_rate_off_still_sends_others_one_notice_a_window(
 // ---------------------------------------------------------------------
 // 3. Connections per user
 
-async fn try_connect(s: &Server, u: &User) -> Result<Client, (u16, Value)> {
-    let mut req = format!("ws://{}/ws", s.addr)
-        .into_client_request()
-        .expect("request");
-    req.headers_mut().insert(
-        "authorization",
-        format!("Bearer {}", u.token).parse().expect("header"),
-    );
-    match tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(req))
-        .await
-        .expect("upgrade answered in time")
-    {
-        Ok((ws, _)) => Ok(Client::from_ws(ws)),
-        Err(tungstenite::Error::Http(res)) => {
-            let status = res.status().as_u16();
-            let body = res.body().as_deref().unwrap_or_default();
-            Err((status, serde_json::from_slice(body).unwrap_or(Value::Null)))
-        }
-        Err(e) => panic!("upgrade failed without an HTTP answer: {e}"),
-    }
-}
-
 #[tokio::test]
 async fn a_users_33rd_websocket_is_refused_with_429_and_closing_one_frees_a_slot() {
     let s = Server::start();
@@ -321,12 +246,12 @@ async fn a_users_33rd_websocket_is_refused_with_429_and_closing_one_frees_a_slot
     let b = register(&s, "bob").await;
     let mut open = Vec::new();
     for i in 0..32 {
-        match try_connect(&s, &a).await {
+        match Client::try_connect(&s, &a).await {
             Ok(c) => open.push(c),
             Err(e) => panic!("connection {} refused: {e:?}", i + 1),
         }
     }
-    match try_connect(&s, &a).await {
+    match Client::try_connect(&s, &a).await {
         Ok(_) => panic!("a 33rd connection was accepted"),
         Err((st, body)) => {
             assert_eq!(st, 429, "{body}");
@@ -334,14 +259,14 @@ async fn a_users_33rd_websocket_is_refused_with_429_and_closing_one_frees_a_slot
         }
     }
     // Another user is not affected.
-    let _bob = try_connect(&s, &b).await.expect("bob connects");
+    let _bob = Client::try_connect(&s, &b).await.expect("bob connects");
 
     // Closing one frees its slot (once the server saw the close).
     let mut first = open.remove(0);
     first.ws.close(None).await.expect("close");
     let deadline = Instant::now() + WAIT;
     let again = loop {
-        match try_connect(&s, &a).await {
+        match Client::try_connect(&s, &a).await {
             Ok(c) => break c,
             Err((429, _)) if Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(20)).await
@@ -350,14 +275,17 @@ async fn a_users_33rd_websocket_is_refused_with_429_and_closing_one_frees_a_slot
         }
     };
     open.push(again);
-    assert!(try_connect(&s, &a).await.is_err(), "the cap holds again");
+    assert!(
+        Client::try_connect(&s, &a).await.is_err(),
+        "the cap holds again"
+    );
 }
 
 #[tokio::test]
 async fn concurrent_upgrades_of_one_user_never_exceed_the_cap() {
     let s = Server::start_with(&["--message-rate", "0", "--max-user-connections", "5"]);
     let a = register(&s, "alice").await;
-    let attempts = (0..40).map(|_| try_connect(&s, &a));
+    let attempts = (0..40).map(|_| Client::try_connect(&s, &a));
     let results = futures_util::future::join_all(attempts).await;
     let mut open = Vec::new();
     for r in results {
@@ -382,21 +310,11 @@ async fn concurrent_upgrades_of_one_user_never_exceed_the_cap() {
 
 #[tokio::test]
 async fn join_with_since_and_no_ref_gets_no_ack_but_the_missed_messages() {
-    let s = Server::start();
-    let a = register(&s, "alice").await;
-    let room = room_of(&create_room(&s, &a, "general", false).await);
-    let mut c = Client::connect(&s, &a).await;
-    c.call("joinRoom", json!({ "roomId": room })).await;
+    let (s, [a], room) = general(["alice"]).await;
+    let mut c = Client::joined(&s, &a, &[&room]).await;
     let mut ids = Vec::new();
     for i in 0..3 {
-        let f = c
-            .call(
-                "sendMessage",
-                json!({"roomId": room, "message": format!("m{i}")}),
-            )
-            .await;
-        assert_eq!(f["event"], "ack", "{f}");
-        ids.push(f["data"]["id"].clone());
+        ids.push(c.say(&room, &format!("m{i}")).await["id"].clone());
     }
 
     let mut late = Client::connect(&s, &a).await;
@@ -429,7 +347,6 @@ async fn join_with_since_and_no_ref_gets_no_ack_but_the_missed_messages() {
 async fn upgrade_with_a_non_utf8_authorization_header_is_401() {
     let s = Server::start();
     let mut tcp = std::net::TcpStream::connect(&s.addr).expect("connect");
-    tcp.set_read_timeout(Some(WAIT)).expect("timeout");
     let mut req = Vec::new();
     req.extend_from_slice(b"GET /ws HTTP/1.1\r\nHost: ");
     req.extend_from_slice(s.addr.as_bytes());
@@ -438,34 +355,12 @@ async fn upgrade_with_a_non_utf8_authorization_header_is_401() {
           Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nAuthorization: Bearer \xff\xfe\xe9t\r\n\r\n",
     );
     tcp.write_all(&req).expect("write");
-    let mut buf = vec![0u8; 4096];
-    let mut got = Vec::new();
-    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = tcp.read(&mut buf).expect("read");
-        assert!(n > 0, "closed without an answer");
-        got.extend_from_slice(&buf[..n]);
-    }
-    let head = String::from_utf8_lossy(&got).to_string();
+    let (_, head, body) = read_http_response(&mut tcp, WAIT);
     assert!(
         head.starts_with("HTTP/1.1 401"),
         "expected 401, got: {head}"
     );
     // The body is the contract's JSON error.
-    let body_start = head.find("\r\n\r\n").expect("head end") + 4;
-    let len: usize = head
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("content-length:")
-                .map(|v| v.trim().parse().expect("length"))
-        })
-        .expect("content-length");
-    let mut body = got[body_start..].to_vec();
-    while body.len() < len {
-        let n = tcp.read(&mut buf).expect("read body");
-        assert!(n > 0, "body cut short");
-        body.extend_from_slice(&buf[..n]);
-    }
-    let v: Value = serde_json::from_slice(&body[..len]).expect("json body");
+    let v: Value = serde_json::from_str(&body).expect("json body");
     assert_eq!(v["error"]["code"], "unauthorized", "{v}");
 }

@@ -14,7 +14,6 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -266,29 +265,12 @@ pub struct User {
 
 /// Registers a user and returns its token.
 pub async fn register(s: &Server, name: &str) -> User {
-    let res = http()
-        .post(s.url("/api/users/register"))
-        .json(&json!({"username": name, "password": "correct horse"}))
-        .send()
-        .await
-        .expect("register");
-    assert_eq!(res.status(), 201, "register {name}");
-    let v: Value = res.json().await.expect("json");
-    User {
-        name: name.to_owned(),
-        token: v["token"].as_str().expect("token").to_owned(),
-        id: v["user"]["id"].as_str().expect("id").to_owned(),
-    }
+    register_at(&s.url(""), name).await
 }
 
 /// Logs in; the status and the JSON body (Null when there is none).
 pub async fn login(s: &Server, name: &str, password: &str) -> (u16, Value) {
-    let res = http()
-        .post(s.url("/api/users/login"))
-        .json(&json!({"username": name, "password": password}))
-        .send()
-        .await
-        .expect("login");
+    let res = post_credentials(&s.url(""), "/api/users/login", name, password).await;
     let status = res.status().as_u16();
     (status, res.json().await.unwrap_or(Value::Null))
 }
@@ -297,42 +279,20 @@ pub async fn login(s: &Server, name: &str, password: &str) -> (u16, Value) {
 pub async fn login_user(s: &Server, name: &str, password: &str) -> User {
     let (status, v) = login(s, name, password).await;
     assert_eq!(status, 200, "login {name}: {v}");
-    User {
-        name: name.to_owned(),
-        token: v["token"].as_str().expect("token").to_owned(),
-        id: v["user"]["id"].as_str().expect("id").to_owned(),
-    }
+    User::from_answer(name, &v)
 }
 
 /// Runs `chatroom create-admin --password-stdin` on the server's data
 /// directory (through its admin socket while it runs), bounded, and
 /// requires success. Returns what it printed.
 pub fn run_create_admin(s: &Server, name: &str, password: &str) -> std::process::Output {
-    use std::io::Write;
-    let mut child = command(s.dir.parent().unwrap_or(&s.dir))
-        .args(["create-admin", "--username", name, "--password-stdin"])
+    let mut cmd = command(s.dir.parent().unwrap_or(&s.dir));
+    cmd.args(["create-admin", "--username", name, "--password-stdin"])
         .arg("--data-dir")
-        .arg(&s.dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn create-admin");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(format!("{password}\n").as_bytes())
-        .expect("write password");
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while child.try_wait().expect("try_wait").is_none() {
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("create-admin did not finish in time");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().expect("output");
+        .arg(&s.dir);
+    let stdin = format!("{password}\n");
+    let out = run_bounded(cmd, stdin.as_bytes(), Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("create-admin: {e}"));
     assert!(
         out.status.success(),
         "create-admin failed: {}",
@@ -356,15 +316,7 @@ pub async fn create_room(s: &Server, u: &User, name: &str, private: bool) -> Val
 
 /// A GET with a token; returns status and JSON (Null when no body).
 pub async fn get(s: &Server, u: &User, path: &str) -> (u16, Value) {
-    let res = http()
-        .get(s.url(path))
-        .bearer_auth(&u.token)
-        .send()
-        .await
-        .expect("get");
-    let status = res.status().as_u16();
-    let text = res.text().await.expect("body");
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    request(s, "GET", u, path, None).await
 }
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -378,18 +330,9 @@ pub struct Client {
 impl Client {
     /// Connects with `Authorization: Bearer`.
     pub async fn connect(s: &Server, u: &User) -> Client {
-        let mut req = format!("ws://{}/ws", s.addr)
-            .into_client_request()
-            .expect("request");
-        req.headers_mut().insert(
-            "authorization",
-            format!("Bearer {}", u.token).parse().expect("header"),
-        );
-        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(req))
+        Client::try_connect(s, u)
             .await
-            .expect("connect in time")
-            .expect("connect");
-        Client { ws, next_ref: 0 }
+            .unwrap_or_else(|(st, body)| panic!("upgrade of {} refused: {st} {body}", u.name))
     }
 
     /// Sends a raw text frame.
@@ -498,86 +441,6 @@ impl Client {
     pub fn from_ws(ws: Ws) -> Client {
         Client { ws, next_ref: 0 }
     }
-
-    /// Sends one `sendMessage` per text without waiting for answers
-    /// (pipelined), reading at the same time. Returns the answer (ack or
-    /// error frame) to each text, in send order, and every other frame that
-    /// arrived meanwhile. Panics if a ref is answered twice, on close, or
-    /// when no frame arrives within [`WAIT`].
-    pub async fn send_pipelined(
-        &mut self,
-        room: Option<&str>,
-        texts: &[String],
-    ) -> (Vec<Value>, Vec<Value>) {
-        let n = texts.len();
-        let first = self.next_ref + 1;
-        self.next_ref += n as u64;
-        let frames: Vec<String> = texts
-            .iter()
-            .enumerate()
-            .map(|(i, t)| {
-                let mut data = json!({ "message": t });
-                if let Some(r) = room {
-                    data["roomId"] = json!(r);
-                }
-                json!({"event": "sendMessage", "data": data, "ref": format!("r{}", first + i as u64)}).to_string()
-            })
-            .collect();
-        let (mut sink, mut stream) = (&mut self.ws).split();
-        let send = async move {
-            for (i, f) in frames.into_iter().enumerate() {
-                tokio::time::timeout(WAIT, sink.feed(Message::text(f)))
-                    .await
-                    .expect("send in time")
-                    .expect("send");
-                if i % 32 == 31 {
-                    tokio::time::timeout(WAIT, sink.flush())
-                        .await
-                        .expect("flush in time")
-                        .expect("flush");
-                }
-            }
-            tokio::time::timeout(WAIT, sink.flush())
-                .await
-                .expect("flush in time")
-                .expect("flush");
-        };
-        let recv = async move {
-            let mut answers = vec![Value::Null; n];
-            let mut others = Vec::new();
-            let mut got = 0;
-            while got < n {
-                let msg = tokio::time::timeout(WAIT, stream.next())
-                    .await
-                    .unwrap_or_else(|_| panic!("no frame in time ({got} of {n} answers so far)"))
-                    .expect("open")
-                    .expect("frame");
-                let text = match msg {
-                    Message::Text(t) => t,
-                    Message::Close(c) => panic!("closed after {got} of {n} answers: {c:?}"),
-                    _ => continue,
-                };
-                let v: Value = serde_json::from_str(&text).expect("json frame");
-                let idx = v["ref"]
-                    .as_str()
-                    .and_then(|r| r.strip_prefix('r'))
-                    .and_then(|k| k.parse::<u64>().ok())
-                    .filter(|k| (first..first + n as u64).contains(k));
-                match idx {
-                    Some(k) => {
-                        let slot = &mut answers[(k - first) as usize];
-                        assert!(slot.is_null(), "ref r{k} answered twice: {slot} then {v}");
-                        *slot = v;
-                        got += 1;
-                    }
-                    None => others.push(v),
-                }
-            }
-            (answers, others)
-        };
-        let ((), out) = tokio::join!(send, recv);
-        out
-    }
 }
 
 /// Every message of a room through the REST history: pages backwards
@@ -633,58 +496,29 @@ pub async fn all_messages(s: &Server, u: &User, room: &str) -> Vec<Value> {
     fwd
 }
 
-/// Reads one HTTP response (status line, headers, Content-Length body) or
-/// fails when none arrives whole before EOF or the deadline. The head keeps
-/// its case.
-pub fn read_http_response(
-    stream: &mut std::net::TcpStream,
-    limit: Duration,
-) -> (u16, String, String) {
-    use std::io::Read;
-    stream
-        .set_read_timeout(Some(Duration::from_millis(200)))
-        .expect("timeout");
-    let deadline = std::time::Instant::now() + limit;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..end]).to_string();
-            let len = head
-                .lines()
-                .find_map(|l| {
-                    l.to_ascii_lowercase()
-                        .strip_prefix("content-length:")
-                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                })
-                .unwrap_or(0);
-            if buf.len() >= end + 4 + len {
-                let status = head
-                    .split_whitespace()
-                    .nth(1)
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(0);
-                let body = String::from_utf8_lossy(&buf[end + 4..end + 4 + len]).to_string();
-                return (status, head, body);
-            }
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no complete response in time; got {:?}",
-            String::from_utf8_lossy(&buf)
-        );
-        match stream.read(&mut chunk) {
-            Ok(0) => panic!(
-                "connection closed before a complete response; got {:?}",
-                String::from_utf8_lossy(&buf)
-            ),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(e) => panic!("read failed ({e}); got {:?}", String::from_utf8_lossy(&buf)),
-        }
-    }
-}
+// ---------------------------------------------------------------------
+// More shared helpers, one module for each thing they hold.
+
+mod api;
+mod chat;
+mod pipeline;
+mod process;
+mod raw;
+mod tokens;
+mod upgrade;
+
+// Each test file uses some of them.
+#[allow(unused_imports)]
+pub use api::*;
+#[allow(unused_imports)]
+pub use chat::*;
+#[allow(unused_imports)]
+pub use pipeline::*;
+#[allow(unused_imports)]
+pub use process::*;
+#[allow(unused_imports)]
+pub use raw::*;
+#[allow(unused_imports)]
+pub use tokens::*;
+#[allow(unused_imports)]
+pub use upgrade::*;
