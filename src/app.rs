@@ -48,7 +48,8 @@ impl Deref for App {
 pub struct Shutdown {
     /// Phase one: stop accepting connections and reading client frames.
     pub stop_reading: CancellationToken,
-    /// Phase two (after the writer drained): send what is queued, close 1001.
+    /// Phase two (after the writer drained): send what is queued, close as
+    /// going away ([`Close::GoingAway`](crate::chat::events::Close)).
     pub close_sockets: CancellationToken,
     /// Every WebSocket session task.
     pub sessions: TaskTracker,

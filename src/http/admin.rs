@@ -10,7 +10,6 @@ use crate::app::{App, AuthUser};
 use crate::chat::events::Close;
 use crate::error::ApiError;
 use crate::model::{Role, UserId};
-use crate::validate;
 
 #[derive(Deserialize)]
 struct NewUser {
@@ -66,16 +65,7 @@ async fn list_users(app: App, user: AuthUser) -> Result<impl Reply, ApiError> {
 /// Adds an account: how users join a server whose registration is closed.
 async fn create_user(app: App, user: AuthUser, b: NewUser) -> Result<impl Reply, ApiError> {
     require_admin(&user)?;
-    validate::username(&b.username).map_err(ApiError::Validation)?;
-    validate::password(&b.password).map_err(ApiError::Validation)?;
-    let name = b.username.clone();
-    if app
-        .read(move |store| Ok(store.user_by_name(&name)?))
-        .await?
-        .is_some()
-    {
-        return Err(ApiError::UsernameTaken);
-    }
+    super::users::check_new_account(&app, &b.username, &b.password).await?;
     let hash = app.tokens.hash(b.password).await?;
     let role = b.role.unwrap_or(Role::User);
     let created = app

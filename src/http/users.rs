@@ -86,6 +86,23 @@ fn client_addr(app: App) -> impl Filter<Extract = (Option<AddrKey>,), Error = Re
         })
 }
 
+/// The checks of a new account's name and password, before any hashing:
+/// both valid, and the name not taken. Registration and an admin's
+/// `POST /api/admin/users` ask the same.
+pub async fn check_new_account(app: &App, username: &str, password: &str) -> Result<(), ApiError> {
+    validate::username(username).map_err(ApiError::Validation)?;
+    validate::password(password).map_err(ApiError::Validation)?;
+    let name = username.to_owned();
+    if app
+        .read(move |s| Ok(s.user_by_name(&name)?))
+        .await?
+        .is_some()
+    {
+        return Err(ApiError::UsernameTaken);
+    }
+    Ok(())
+}
+
 /// Registration: the name's rules, then a place in the per-address limit,
 /// then the (slow, queued) hash, then the account, flushed before the 201.
 /// A registration that creates nothing is not counted.
@@ -97,16 +114,7 @@ async fn register(
     if !app.settings.registration_open {
         return Err(ApiError::RegistrationClosed);
     }
-    validate::username(&c.username).map_err(ApiError::Validation)?;
-    validate::password(&c.password).map_err(ApiError::Validation)?;
-    let name = c.username.clone();
-    if app
-        .read(move |s| Ok(s.user_by_name(&name)?))
-        .await?
-        .is_some()
-    {
-        return Err(ApiError::UsernameTaken);
-    }
+    check_new_account(&app, &c.username, &c.password).await?;
     let ticket = app
         .login_throttle
         .admit_registration(client, app.settings.registration_rate)
