@@ -1655,7 +1655,10 @@ fn without_online(v: &Value) -> Value {
 
 #[tokio::test]
 async fn restart_keeps_all_data() {
-    let mut s = start().await;
+    let mut s = Fresh {
+        _cpu: CPU.read().await,
+        server: Server::start_process(),
+    };
     let alice = register(&s, "alice").await;
     let bob = register(&s, "bob").await;
     let public = id_of(&create_room(&s, &alice, "general", false).await);

@@ -434,7 +434,7 @@ fn rss_of(pid: u32) -> (u64, u64) {
 
 #[tokio::test]
 async fn admin_socket_refuses_an_overlong_request_line_without_growing() {
-    let s = Server::start();
+    let s = Server::start_process();
     let (_, peak_before) = rss_of(s.child.id());
     let stream = UnixStream::connect(s.dir.join("admin.sock")).expect("connect");
     stream.set_read_timeout(Some(WAIT)).expect("read timeout");
