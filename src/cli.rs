@@ -219,6 +219,30 @@ pub struct ServeArgs {
     pub join_rate: f64,
 }
 
+/// `serve`'s arguments from `args` (what follows `chatroom serve`) with
+/// `env` as the whole environment, for a server started inside another
+/// program (the integration tests): the caller's own variables must not
+/// change what it runs with. A variable of `env` counts as clap's `env`
+/// would, below a flag and above the default (clap keeps defaults only as
+/// `'static` strings, hence the values' lifetime).
+pub fn serve_args(args: &[&str], env: &[(&str, &'static str)]) -> Result<ServeArgs, clap::Error> {
+    use clap::FromArgMatches;
+    let command = ServeArgs::augment_args(clap::Command::new("serve")).mut_args(|arg| {
+        let value = arg
+            .get_env()
+            .and_then(|name| env.iter().find(|(k, _)| name == *k))
+            .map(|(_, v)| *v);
+        let arg = arg.env(None);
+        match value {
+            Some(v) => arg.default_value(v),
+            None => arg,
+        }
+    });
+    let matches =
+        command.try_get_matches_from(std::iter::once("serve").chain(args.iter().copied()))?;
+    ServeArgs::from_arg_matches(&matches)
+}
+
 /// Whether self-registration is allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Registration {
@@ -299,5 +323,29 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_args_take_the_given_environment_below_the_flags() {
+        let env = [
+            ("CHATROOM_ROOM_QUOTA", "0"),
+            (
+                "CHATROOM_ALLOWED_ORIGINS",
+                "https://a.example,https://b.example",
+            ),
+            ("CHATROOM_TRUST_FORWARDED_FOR", "true"),
+        ];
+        let args = serve_args(&[], &env).expect("parse");
+        assert_eq!(args.room_quota, 0);
+        assert_eq!(
+            args.allowed_origins,
+            ["https://a.example", "https://b.example"]
+        );
+        assert!(args.trust_forwarded_for);
+        let args = serve_args(&["--room-quota", "3"], &env).expect("parse");
+        assert_eq!(args.room_quota, 3, "a flag wins over the environment");
+        let args = serve_args(&[], &[]).expect("parse");
+        assert_ne!(args.room_quota, 0, "the default without the variable");
+        assert!(!args.trust_forwarded_for);
     }
 }

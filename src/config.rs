@@ -98,10 +98,20 @@ impl Settings {
     /// Resolves the serve options, creating the data directory and the
     /// secret file when they are missing.
     pub fn resolve(args: ServeArgs) -> Result<Settings, ConfigError> {
+        Settings::resolve_with(args, |name| std::env::var(name).ok())
+    }
+
+    /// [`Settings::resolve`] with `env` in place of the process's
+    /// environment (see [`crate::cli::serve_args`]).
+    pub fn resolve_with(
+        args: ServeArgs,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Settings, ConfigError> {
+        let var = |name: &str| env(name).filter(|v| !v.trim().is_empty());
         let bind = resolve_bind(
             args.bind.as_deref(),
-            env("CHATROOM_BIND").as_deref(),
-            env("PORT").as_deref(),
+            var("CHATROOM_BIND").as_deref(),
+            var("PORT").as_deref(),
         )?;
         if !(args.message_rate.is_finite() && args.message_rate >= 0.0) {
             return Err(ConfigError(format!(
@@ -197,10 +207,6 @@ impl Settings {
             join_rate: (args.join_rate > 0.0).then_some(args.join_rate),
         })
     }
-}
-
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
 /// `--bind` wins over `CHATROOM_BIND`, which wins over `PORT` (meaning

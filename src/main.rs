@@ -90,8 +90,23 @@ fn serve(args: cli::ServeArgs) -> Result<(), String> {
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime
-        .block_on(server::run(settings))
+        .block_on(async {
+            let listener = server::bind(settings.bind).await?;
+            let ready = server::open(settings, listener).await?;
+            announce(ready.local_addr());
+            server::run(ready, server::signal()).await
+        })
         .map_err(|e| e.to_string())
+}
+
+/// The one line on standard output, for scripts and tests to find the
+/// address (port 0 picks a free one). Printed once the server is ready,
+/// so that admin commands run after it reach the server. A closed stdout
+/// is not an error.
+fn announce(local: std::net::SocketAddr) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "chatroom listening on http://{local}").and_then(|()| out.flush());
 }
 
 /// An error as one line of plain text: a message may quote bytes of a file

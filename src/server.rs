@@ -10,7 +10,14 @@
 //! 3. wait for the writer to store and deliver everything queued (barrier);
 //! 4. sessions send what they hold and close with 1001 (`close_sockets`);
 //! 5. the writer drains and exits, the store is flushed, exit 0.
+//!
+//! Starting is in two steps ([`open`], then [`run`]) so that whoever
+//! starts the server knows when it is ready: the binary prints its
+//! listening line then, and the tests start serving inside their own
+//! process from there. What stops it is the caller's: the binary passes
+//! [`signal`], the tests a channel of their own.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +32,7 @@ use tokio_util::task::TaskTracker;
 use crate::app::{App, AppInner, Shutdown};
 use crate::auth::Tokens;
 use crate::chat::hub::Hub;
-use crate::chat::writer::Writer;
+use crate::chat::writer::{Writer, WriterThread};
 use crate::config::Settings;
 use crate::http::ClientAddr;
 use crate::store::Store;
@@ -46,8 +53,28 @@ const LOG_EVERY: Duration = Duration::from_secs(1);
 #[error("{0}")]
 pub struct ServeError(pub String);
 
-/// Runs the server until SIGINT or SIGTERM.
-pub async fn run(settings: Settings) -> Result<(), ServeError> {
+/// A server ready to run: its store, writer and admin socket are open and
+/// its listener bound, so a failure to start has already been reported and
+/// admin commands already reach it.
+pub struct Ready {
+    app: App,
+    listener: TcpListener,
+    admin: tokio::net::UnixListener,
+    writer_thread: WriterThread,
+    local: SocketAddr,
+    tcp_cap: usize,
+}
+
+impl Ready {
+    /// The address the server listens on (port 0 picks a free one).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+}
+
+/// Opens the store, starts the writer and the admin socket, and takes
+/// `listener` (bound by the caller, see [`bind`]) as the one to serve.
+pub async fn open(settings: Settings, listener: TcpListener) -> Result<Ready, ServeError> {
     let descriptors = conn::raise_descriptor_limit();
     let tcp_cap = conn::tcp_cap(settings.max_tcp_connections, descriptors);
     let store = Store::open(&settings.data_dir, settings.cache_bytes)
@@ -61,7 +88,6 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
         settings.hash_queue,
     )
     .map_err(|e| ServeError(e.to_string()))?;
-    let listener = bind(settings.bind).await?;
     let admin = crate::admin::socket::listen(&settings.data_dir).map_err(|e| {
         ServeError(format!(
             "cannot create the admin socket in {}: {e}",
@@ -73,7 +99,7 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
         .map_err(|e| ServeError(e.to_string()))?;
 
     let app = App::new(AppInner {
-        store: store.clone(),
+        store,
         hub,
         writer,
         tokens,
@@ -85,24 +111,38 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
         connections: Arc::new(Semaphore::new(settings.max_connections)),
         settings,
     });
+    Ok(Ready {
+        app,
+        listener,
+        admin,
+        writer_thread,
+        local,
+        tcp_cap,
+    })
+}
 
-    // The one line on standard output, for scripts and tests to find the
-    // address (port 0 picks a free one). A closed stdout is not an error.
-    {
-        use std::io::Write;
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "chatroom listening on http://{local}").and_then(|()| out.flush());
-    }
+/// Serves until `shutdown` resolves (or the store asks to stop), then
+/// stops in the order above.
+pub async fn run(
+    ready: Ready,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let app = ready.app;
+    let store = app.store.clone();
     tracing::info!(
-        address = %local,
+        address = %ready.local,
         data_dir = %app.settings.data_dir.display(),
-        max_tcp_connections = tcp_cap,
+        max_tcp_connections = ready.tcp_cap,
         "chatroom started"
     );
 
-    let signal = tokio::spawn(wait_for_signal(app.shutdown.stop_reading.clone()));
+    let stop = app.shutdown.stop_reading.clone();
+    let signal = tokio::spawn(async move {
+        shutdown.await;
+        stop.cancel();
+    });
     let admin_task = tokio::spawn(crate::admin::socket::serve(
-        admin,
+        ready.admin,
         store.clone(),
         app.hub.clone(),
         app.shutdown.stop_reading.clone(),
@@ -111,7 +151,7 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
         store.clone(),
         app.shutdown.stop_reading.clone(),
     ));
-    accept_loop(app.clone(), listener, tcp_cap).await;
+    accept_loop(app.clone(), ready.listener, ready.tcp_cap).await;
     signal.abort();
     store_watch.abort();
     let _ = admin_task.await;
@@ -129,7 +169,7 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     }
     // Dropping the last handle lets the writer thread drain and exit.
     drop(app);
-    tokio::task::spawn_blocking(move || writer_thread.join())
+    tokio::task::spawn_blocking(move || ready.writer_thread.join())
         .await
         .map_err(|e| ServeError(e.to_string()))?;
     if let Some(reason) = store.write_failure() {
@@ -144,7 +184,8 @@ pub async fn run(settings: Settings) -> Result<(), ServeError> {
     Ok(())
 }
 
-async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
+/// Binds the listening socket, saying in the error what to do about it.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
     TcpListener::bind(addr).await.map_err(|e| {
         let hint = match e.kind() {
             std::io::ErrorKind::AddrInUse => {
@@ -159,13 +200,13 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
     })
 }
 
-async fn wait_for_signal(stop: tokio_util::sync::CancellationToken) {
+/// Resolves at the first SIGINT or SIGTERM: the binary's shutdown signal.
+pub async fn signal() {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "cannot listen for SIGTERM");
             let _ = tokio::signal::ctrl_c().await;
-            stop.cancel();
             return;
         }
     };
@@ -174,7 +215,6 @@ async fn wait_for_signal(stop: tokio_util::sync::CancellationToken) {
         _ = tokio::signal::ctrl_c() => {}
     }
     tracing::info!("shutting down");
-    stop.cancel();
 }
 
 /// Accepts connections while a slot of the cap is free; at the cap, new

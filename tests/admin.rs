@@ -359,7 +359,7 @@ async fn create_admin_with_a_server_running_promotes_the_user_and_resets_its_pas
 /// without a server holding the data.
 #[tokio::test]
 async fn create_admin_with_the_same_password_promotes_the_token_it_holds_at_once() {
-    let mut s = Server::start();
+    let mut s = Server::start_process();
     let bob = register(&s, "bob").await;
     assert_eq!(get(&s, &bob, "/api/admin/users").await.0, 403);
     let out = create_admin(&s.dir, "bob", &format!("{PASSWORD}\n"))
@@ -452,7 +452,7 @@ async fn create_admin_password_stdin_reads_the_first_line() {
 /// interleaved between them (several per millisecond, so the tie-breaks
 /// of the export order matter). Returns (server, alice, public id, private id).
 async fn chat_history() -> (Server, User, String, String) {
-    let s = Server::start();
+    let s = Server::start_process();
     let alice = register(&s, "alice").await;
     let bob = register(&s, "bob").await;
     let general = id_of(&create_room(&s, &alice, "General", false).await);
@@ -628,7 +628,7 @@ async fn export_of_a_missing_data_dir_is_an_error() {
 async fn export_of_100k_messages_while_sending_is_a_complete_prefix_in_flat_memory() {
     const N: usize = 100_000;
     const LIVE: usize = 500;
-    let mut s = Server::start();
+    let mut s = Server::start_process();
     let seeder = register(&s, "seeder").await;
     let talker_user = register(&s, "talker").await;
     let mut rooms = Vec::new();
@@ -1039,7 +1039,7 @@ async fn a_refused_restore_leaves_the_directory_empty() {
 
 #[tokio::test]
 async fn after_sigkill_the_stale_socket_does_not_block_commands_or_a_new_server() {
-    let mut s = Server::start();
+    let mut s = Server::start_process();
     let alice = register(&s, "alice").await;
     let room = id_of(&create_room(&s, &alice, "Lobby", false).await);
     seed(&s, &alice, std::slice::from_ref(&room), 10, 10).await;

@@ -109,7 +109,7 @@ fn rss_kib(pid: u32) -> u64 {
 async fn impossible_usernames_get_401_and_cost_no_memory() {
     let _heavy = HEAVY.lock().await;
     // The address limit is raised so that every attempt reaches the check.
-    let s = Server::start_with(&["--message-rate", "0", "--login-failures", "100000"]);
+    let s = Server::start_process_with(&["--message-rate", "0", "--login-failures", "100000"]);
     let pid = s.child.id();
     let attempt = |i: usize| {
         let s = &s;
@@ -247,7 +247,7 @@ async fn change_password(s: &Server, u: &User, current: &str, new: &str) -> (u16
 
 #[tokio::test]
 async fn changing_the_password_ends_every_session_started_before() {
-    let s = Server::start();
+    let s = Server::start_process();
     let alice = register(&s, "alice").await;
     let (status, v) = change_password(&s, &alice, "wrong password", NEW_PASSWORD).await;
     assert_eq!(status, 401, "{v}");
@@ -340,7 +340,7 @@ async fn wrong_current_passwords_count_against_the_login_throttle() {
 
 #[tokio::test]
 async fn an_answered_registration_survives_kill_9() {
-    let mut s = Server::start();
+    let mut s = Server::start_process();
     register(&s, "durable").await;
     s.child.kill().expect("kill -9");
     let _ = s.child.wait();

@@ -51,7 +51,7 @@ fn assert_history_holds(history: &[Value], acked: &[(String, String)]) {
 #[tokio::test]
 async fn acked_messages_survive_sigkill_right_after_the_acks() {
     const N: usize = 500;
-    let mut s = Server::start();
+    let mut s = Server::start_process();
     let a = register(&s, "alice").await;
     let room = str_of(&create_room(&s, &a, "general", false).await["id"]);
     let mut c = Client::connect(&s, &a).await;
@@ -84,7 +84,7 @@ async fn acked_messages_survive_sigkill_right_after_the_acks() {
 #[tokio::test]
 async fn sigterm_closes_every_client_with_1001_exits_0_and_keeps_acked_messages() {
     const N: usize = 300;
-    let mut s = Server::start();
+    let mut s = Server::start_process();
     let a = register(&s, "alice").await;
     let b = register(&s, "bob").await;
     let room = str_of(&create_room(&s, &a, "general", false).await["id"]);

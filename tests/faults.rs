@@ -50,7 +50,7 @@ async fn room_status(s: &Server, u: &User, room: &str) -> u16 {
 
 #[tokio::test]
 async fn every_acknowledged_rest_change_survives_sigkill_right_after_the_answer() {
-    let mut s = Server::start();
+    let mut s = Server::start_process();
     let root = register(&s, "root").await;
     promote(&s, &root);
     let alice = register(&s, "alice").await;
@@ -209,7 +209,7 @@ async fn a_message_whose_write_failed_on_a_full_disk_never_shows_even_after_rest
         }
     };
     let dir = fs.dir.join("data");
-    let mut s = Server::spawn(&dir, "127.0.0.1:0", &["--message-rate", "0"]);
+    let mut s = Server::spawn_process(&dir, "127.0.0.1:0", &["--message-rate", "0"]);
     let alice = register(&s, "alice").await;
     let room = str_of(&create_room(&s, &alice, "general", false).await["id"]);
     let mut c = Client::joined(&s, &alice, &[&room]).await;

@@ -55,14 +55,14 @@ fn assert_private(dir: &Path) {
 
 #[tokio::test]
 async fn a_new_data_dir_holds_only_private_files() {
-    let s = Server::start();
+    let s = Server::start_process();
     register(&s, "alice").await;
     assert_private(&s.dir);
 }
 
 #[tokio::test]
 async fn modes_are_narrowed_again_at_every_start() {
-    let mut s = Server::start();
+    let mut s = Server::start_process();
     register(&s, "alice").await;
     s.signal("TERM");
     assert_eq!(s.wait_exit(), Some(0));

@@ -1368,7 +1368,7 @@ fn admin_exchange(sock: &Path, line: &[u8]) -> Result<Vec<u8>, String> {
 #[test]
 fn fuzzed_admin_socket_lines_get_a_final_done_or_error_line() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let mut s = Server::start();
+    let mut s = Server::start_process();
     rt.block_on(async {
         let alice = register(&s, "alice").await;
         let room = room_id(&s, &alice, "public", false).await;

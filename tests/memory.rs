@@ -94,7 +94,7 @@ fn export_and_backup_stay_within_the_cache_bound() {
     let dir = tmp.path().join("data");
     fill(&dir);
     let cache = CACHE_MIB.to_string();
-    let mut server = Server::spawn(&dir, "127.0.0.1:0", &["--cache-mb", &cache]);
+    let mut server = Server::spawn_process(&dir, "127.0.0.1:0", &["--cache-mb", &cache]);
     std::thread::sleep(Duration::from_secs(1));
     let idle = rss(server.child.id());
     let bound = idle + (CACHE_MIB + 32) * MIB;

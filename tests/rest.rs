@@ -1401,7 +1401,11 @@ async fn every_answer(s: &Server, users: &[&User], paths: &[String]) -> Vec<(u16
 
 #[tokio::test]
 async fn restart_keeps_all_data() {
-    let (mut s, [alice, bob]) = with_users(["alice", "bob"]).await;
+    let mut s = Fresh {
+        _cpu: CPU.read().await,
+        server: Server::start_process(),
+    };
+    let [alice, bob] = register_all(&s, ["alice", "bob"]).await;
     let public = room_id(&s, &alice, "general", false).await;
     let private = room_id(&s, &alice, "secret", true).await;
     add_member(&s, &alice, &private, "bob").await;

@@ -316,7 +316,7 @@ fn restore_refuses_an_overlong_line_without_holding_it() {
 
 #[tokio::test]
 async fn admin_socket_refuses_an_overlong_request_line_without_growing() {
-    let s = Server::start();
+    let s = Server::start_process();
     let peak_before = proc_kib(s.child.id(), "VmHWM:").expect("VmHWM");
     let stream = UnixStream::connect(s.dir.join("admin.sock")).expect("connect");
     stream.set_read_timeout(Some(WAIT)).expect("read timeout");

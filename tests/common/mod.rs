@@ -1,5 +1,6 @@
-//! Shared helpers of the integration tests: start the real `chatroom`
-//! binary on a free loopback port with a temporary data directory, and
+//! Shared helpers of the integration tests: start a real `chatroom`
+//! server (inside the test process, or the binary where a test needs a
+//! process) on a free loopback port with a temporary data directory, and
 //! talk to it with a real HTTP client and real WebSocket clients.
 //!
 //! Every wait here is bounded.
@@ -7,8 +8,9 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -20,14 +22,35 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 /// Longest any single wait in a test may take.
 pub const WAIT: Duration = Duration::from_secs(10);
 
-/// A running server process; killed when dropped.
+/// Longest a test waits for an in-process server to stop: past the
+/// server's own bounds (5 s for requests, 5 s for sessions to close).
+const STOP_WAIT: Duration = Duration::from_secs(20);
+
+/// A running server of a test, stopped when dropped.
+///
+/// Most tests run it inside the test process ([`Server::start`] and the
+/// like): cheaper than a process, and what a test sees is the same. Tests
+/// that signal, kill or measure the server, or depend on what only the
+/// binary does (its umask), start the binary ([`Server::start_process`]
+/// and the like).
 pub struct Server {
-    pub child: Child,
+    /// Where the server runs; the process of those started as one.
+    pub child: Running,
     pub addr: String,
     pub dir: PathBuf,
     _tmp: Option<tempfile::TempDir>,
     extra: Vec<String>,
 }
+
+/// Variables every test's server sees, in-process or not: limits that
+/// would make tests depend on each other's timing or count (registrations
+/// per address per hour, rooms created per user per hour, rooms owned per
+/// user) are off unless a test turns them on with a flag.
+const TEST_ENV: &[(&str, &str)] = &[
+    ("CHATROOM_REGISTRATION_RATE", "0"),
+    ("CHATROOM_ROOM_CREATE_RATE", "0"),
+    ("CHATROOM_ROOM_QUOTA", "0"),
+];
 
 /// The path of the built binary.
 pub fn bin() -> &'static str {
@@ -36,20 +59,15 @@ pub fn bin() -> &'static str {
 
 /// `chatroom` started from a clean environment in `cwd`: nothing of the
 /// caller's (`CHATROOM_*`, `JWT_SECRET`, `PORT`, a `.env` in the working
-/// directory) can change what a test sees. Only `PATH` is kept. Limits
-/// that would make tests depend on each other's timing or count (registrations
-/// per address per hour, rooms created per user per hour, rooms owned per
-/// user) are off unless a test turns them on with a flag, and logs are
-/// quiet unless a test asks for more.
+/// directory) can change what a test sees. Only `PATH` is kept, with
+/// [`TEST_ENV`], and logs are quiet unless a test asks for more.
 ///
 /// Every spawn of the binary in the tests goes through here (or through
 /// [`clean_command`] when the binary runs under a wrapper), so that one
 /// place decides what a test's server sees.
 pub fn command(cwd: &Path) -> Command {
     let mut cmd = clean_command(bin(), cwd);
-    cmd.env("CHATROOM_REGISTRATION_RATE", "0")
-        .env("CHATROOM_ROOM_CREATE_RATE", "0")
-        .env("CHATROOM_ROOM_QUOTA", "0");
+    cmd.envs(TEST_ENV.iter().copied());
     cmd
 }
 
@@ -111,11 +129,7 @@ impl Server {
 
     /// Starts a server with a fresh data directory and extra `serve` args.
     pub fn start_with(args: &[&str]) -> Server {
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let dir = tmp.path().join("data");
-        let mut s = Server::spawn(&dir, "127.0.0.1:0", args);
-        s._tmp = Some(tmp);
-        s
+        Server::start_with_env(args, &[])
     }
 
     /// Starts a server on `dir` and `bind`.
@@ -123,9 +137,53 @@ impl Server {
         Server::spawn_with_env(dir, bind, args, &[])
     }
 
-    /// Starts a server on `dir` and `bind` with extra environment variables,
-    /// and reads the address it prints.
-    pub fn spawn_with_env(dir: &Path, bind: &str, args: &[&str], envs: &[(&str, &str)]) -> Server {
+    /// Starts a server on `dir` and `bind` inside the test process, with
+    /// `args` and `envs` (over [`TEST_ENV`]) as its whole command line and
+    /// environment: the test process's own variables and `.env` are never
+    /// read.
+    pub fn spawn_with_env(
+        dir: &Path,
+        bind: &str,
+        args: &[&str],
+        envs: &[(&str, &'static str)],
+    ) -> Server {
+        let data_dir = dir.to_str().expect("UTF-8 data directory");
+        let mut argv = vec!["--bind", bind, "--data-dir", data_dir];
+        argv.extend_from_slice(args);
+        let env: Vec<(&str, &'static str)> = envs.iter().chain(TEST_ENV).copied().collect();
+        let serve = chatroom::cli::serve_args(&argv, &env).expect("serve arguments");
+        let settings = chatroom::config::Settings::resolve_with(serve, |name| {
+            env.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
+        .expect("serve settings");
+        let (server, addr) = InProcess::start(settings);
+        Server {
+            child: Running::InProcess(server),
+            addr: addr.to_string(),
+            dir: dir.to_owned(),
+            _tmp: None,
+            extra: args.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    /// Starts the binary with a fresh data directory and the rate limit off.
+    pub fn start_process() -> Server {
+        Server::start_process_with(&["--message-rate", "0"])
+    }
+
+    /// Starts the binary with a fresh data directory and extra `serve` args.
+    pub fn start_process_with(args: &[&str]) -> Server {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("data");
+        let mut s = Server::spawn_process(&dir, "127.0.0.1:0", args);
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// Starts the binary on `dir` and `bind`, and reads the address it prints.
+    pub fn spawn_process(dir: &Path, bind: &str, args: &[&str]) -> Server {
         let mut cmd = command(dir.parent().unwrap_or(dir));
         cmd.arg("serve")
             .arg("--bind")
@@ -133,9 +191,6 @@ impl Server {
             .arg("--data-dir")
             .arg(dir)
             .args(args);
-        for (k, v) in envs {
-            cmd.env(k, v);
-        }
         cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
         let mut child = cmd.spawn().expect("spawn chatroom");
         let stdout = child.stdout.take().expect("stdout");
@@ -156,7 +211,7 @@ impl Server {
             .trim()
             .to_owned();
         Server {
-            child,
+            child: Running::Process(child),
             addr,
             dir: dir.to_owned(),
             _tmp: None,
@@ -193,16 +248,18 @@ impl Server {
         }
     }
 
-    /// Stops the server with SIGTERM and starts it again on the same
-    /// address and data directory.
+    /// Stops the server process with SIGTERM and starts it again on the
+    /// same address and data directory.
     pub fn restart(&mut self) {
         self.signal("TERM");
         assert_eq!(self.wait_exit(), Some(0));
         self.respawn();
     }
 
-    /// Starts the (exited) server again on the same address and data directory.
+    /// Starts the (exited) server process again on the same address and
+    /// data directory.
     pub fn respawn(&mut self) {
+        assert!(matches!(self.child, Running::Process(_)), "{NO_PROCESS}");
         let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
         let addr = self.addr.clone();
         let deadline = std::time::Instant::now() + WAIT;
@@ -228,7 +285,7 @@ impl Server {
                 "could not restart on {addr}"
             );
         };
-        self.child = fresh;
+        self.child = Running::Process(fresh);
         let deadline = std::time::Instant::now() + WAIT;
         while std::net::TcpStream::connect(&self.addr).is_err() {
             assert!(
@@ -242,8 +299,140 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // An in-process server stops when its `InProcess` drops.
+        if let Running::Process(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Where a test's server runs. The process methods are those of
+/// [`std::process::Child`]; they panic for a server started in-process,
+/// which has no process of its own.
+pub enum Running {
+    InProcess(InProcess),
+    Process(Child),
+}
+
+impl Running {
+    /// The server's process; a test that needs one must start it as one.
+    fn process(&mut self) -> &mut Child {
+        match self {
+            Running::Process(child) => child,
+            Running::InProcess(_) => panic!("{NO_PROCESS}"),
+        }
+    }
+
+    pub fn id(&self) -> u32 {
+        match self {
+            Running::Process(child) => child.id(),
+            Running::InProcess(_) => panic!("{NO_PROCESS}"),
+        }
+    }
+
+    pub fn kill(&mut self) -> std::io::Result<()> {
+        self.process().kill()
+    }
+
+    pub fn wait(&mut self) -> std::io::Result<ExitStatus> {
+        self.process().wait()
+    }
+
+    pub fn try_wait(&mut self) -> std::io::Result<Option<ExitStatus>> {
+        self.process().try_wait()
+    }
+}
+
+/// Why a process method fails on a server started in-process.
+const NO_PROCESS: &str =
+    "this server runs inside the test process; start it with Server::start_process or Server::spawn_process";
+
+/// A server on a thread of the test process, with a runtime of its own:
+/// tests run on current-thread runtimes, and some block them. Dropping it
+/// stops the server as a signal stops the binary, and waits (bounded)
+/// until the data directory's lock and the admin socket are released.
+pub struct InProcess {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Ends with the server's run, once its runtime (and every task
+    /// holding the store) is gone.
+    thread: Option<std::thread::JoinHandle<Result<(), String>>>,
+}
+
+impl InProcess {
+    /// Binds, opens and runs a server with `settings`; returns once it is
+    /// ready (as the binary prints its listening line) or panics when it
+    /// cannot start.
+    fn start(settings: chatroom::config::Settings) -> (InProcess, SocketAddr) {
+        use chatroom::server;
+        let (ready_tx, ready) = std::sync::mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serve = move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .expect("server runtime");
+            let result = runtime.block_on(async move {
+                let opened = match server::bind(settings.bind).await {
+                    Ok(listener) => server::open(settings, listener).await,
+                    Err(e) => Err(e),
+                };
+                let opened = match opened {
+                    Ok(opened) => opened,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e.to_string()));
+                        return Err(e.to_string());
+                    }
+                };
+                let _ = ready_tx.send(Ok(opened.local_addr()));
+                let shutdown = async move {
+                    let _ = stopped.await;
+                };
+                server::run(opened, shutdown)
+                    .await
+                    .map_err(|e| e.to_string())
+            });
+            drop(runtime);
+            result
+        };
+        let thread = std::thread::Builder::new()
+            .name("chatroom-server".into())
+            .spawn(serve)
+            .expect("spawn the server thread");
+        let addr = match ready.recv_timeout(WAIT) {
+            Ok(Ok(addr)) => addr,
+            Ok(Err(e)) => panic!("the server did not start: {e}"),
+            Err(e) => panic!("the server did not start in time: {e}"),
+        };
+        let server = InProcess {
+            stop: Some(stop),
+            thread: Some(thread),
+        };
+        (server, addr)
+    }
+}
+
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        let deadline = std::time::Instant::now() + STOP_WAIT;
+        while !thread.is_finished() {
+            if std::time::Instant::now() > deadline {
+                eprintln!("the server did not stop within {STOP_WAIT:?}");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        match thread.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("the server stopped with an error: {e}"),
+            Err(_) => eprintln!("the server thread panicked"),
+        }
     }
 }
 
@@ -427,7 +616,7 @@ impl Client {
 impl Server {
     /// Starts a server with a fresh data directory, extra `serve` args and
     /// extra environment variables (e.g. `CHATROOM_ALLOWED_ORIGINS`).
-    pub fn start_with_env(args: &[&str], envs: &[(&str, &str)]) -> Server {
+    pub fn start_with_env(args: &[&str], envs: &[(&str, &'static str)]) -> Server {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().join("data");
         let mut s = Server::spawn_with_env(&dir, "127.0.0.1:0", args, envs);
