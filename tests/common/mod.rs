@@ -225,12 +225,7 @@ impl Server {
 
     /// Sends a signal to the server process.
     pub fn signal(&self, sig: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{sig}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("kill");
-        assert!(status.success());
+        process::send_signal(self.child.id(), sig);
     }
 
     /// Waits (bounded) for the process to exit; returns its exit code.

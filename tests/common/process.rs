@@ -133,12 +133,7 @@ impl ServeProcess {
 
     /// Sends the signal `sig` (`TERM`, `INT`, `KILL`...) to the process.
     pub fn signal(&self, sig: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{sig}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("kill");
-        assert!(status.success(), "kill -{sig}");
+        send_signal(self.child.id(), sig);
     }
 
     /// Waits (bounded by `within`) for the exit; returns the exit code.
@@ -178,4 +173,14 @@ fn listening_addr(stdout: ChildStdout) -> Option<String> {
         .strip_prefix(LISTENING)
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
     Some(addr.trim().to_owned())
+}
+
+/// Sends the signal `sig` (`TERM`, `INT`, `KILL`...) to process `pid`.
+pub fn send_signal(pid: u32, sig: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill -{sig}");
 }
