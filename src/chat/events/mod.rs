@@ -12,8 +12,11 @@
 
 mod client;
 mod server;
+pub mod socketio;
 
-pub use client::{parse, ClientEvent, JoinRoom, Parsed, Refusal, RoomRef, SendMessage};
+pub use client::{
+    parse, socketio_event, ClientEvent, JoinRoom, Parsed, Refusal, RoomRef, SendMessage, Typing,
+};
 pub use server::{
     ack, error, join_ack, message_deleted, message_edited, presence, receive_message, room_deleted,
     room_removed, send_ack, typing,

@@ -14,7 +14,7 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 use super::{Caller, Handles};
 use crate::chat::conn::{Conn, Outbound};
 use crate::chat::events::{
-    self, ClientEvent, ErrorCode, JoinRoom, Parsed, Refusal, RoomRef, SendMessage,
+    self, ClientEvent, ErrorCode, JoinRoom, Parsed, Refusal, RoomRef, SendMessage, Typing,
 };
 use crate::chat::writer::{Outgoing, Reply, WriteFailed};
 use crate::model::{MessageId, RoomId, RoomView};
@@ -206,8 +206,8 @@ impl State {
                 self.leave(&room_id)?;
                 Step::Reply(reference.map(events::ack))
             }
-            ClientEvent::Typing(RoomRef { room_id }) => {
-                let (room, _) = self.joined_room(&room_id)?;
+            ClientEvent::Typing(Typing { room_id }) => {
+                let (room, _) = self.room_or_last(room_id.as_deref())?;
                 self.h.hub.typing(room, self.user.id, &self.user.username);
                 Step::Reply(reference.map(events::ack))
             }
@@ -229,6 +229,18 @@ impl State {
                 ErrorCode::NotJoined,
                 "this connection has not joined that room",
             ),
+        }
+    }
+
+    /// The room named, which must be joined, or without a name the room
+    /// joined last (the original API's "current room").
+    fn room_or_last(&self, room_id: Option<&str>) -> Result<(RoomId, bool), Refusal> {
+        match room_id {
+            Some(id) => self.joined_room(id),
+            None => match self.joined.last() {
+                Some(j) => Ok(*j),
+                None => refuse(ErrorCode::NotJoined, "join a room first"),
+            },
         }
     }
 
@@ -329,13 +341,7 @@ impl State {
         room_id: Option<&str>,
         message: String,
     ) -> Result<oneshot::Receiver<Reply>, Refusal> {
-        let (room, private) = match room_id {
-            Some(id) => self.joined_room(id)?,
-            None => match self.joined.last() {
-                Some(j) => *j,
-                None => return refuse(ErrorCode::NotJoined, "join a room first"),
-            },
-        };
+        let (room, private) = self.room_or_last(room_id)?;
         validate::message(&message).map_err(|m| Refusal::new(ErrorCode::ValidationFailed, m))?;
         if private
             && !self
