@@ -1,7 +1,8 @@
 //! The same events in Socket.IO's framing (protocol v5), for the Socket.IO
 //! door: a client event is `["name", data]` with an optional acknowledgement
-//! id, a server event is `42["name",data]`, and the answer to an event
-//! that asked for an acknowledgement is `43<id>[data]`.
+//! id, a server event is the packet `2["name",data]`, and the answer to an
+//! event that asked for an acknowledgement is `3<id>[data]` (on the wire,
+//! inside an Engine.IO message: `42["name",data]` and `43<id>[data]`).
 //!
 //! The acknowledgement id plays the part of `/ws`'s `ref`: it is read as
 //! the `ref` of the event, so the session answers it exactly once, and the
@@ -26,8 +27,8 @@ pub const TOO_MANY_CONNECTIONS: &str = "rate_limited";
 pub const INVALID_NAMESPACE: &str = "Invalid namespace";
 
 /// The packet type digits of the two packets built here.
-const EVENT: &str = "42";
-const ACK: &str = "43";
+const EVENT: &str = "2";
+const ACK: &str = "3";
 
 /// The acknowledgement id of a packet as the `ref` of its event: the
 /// digits are a JSON number. `None` for an id that is not one (leading
@@ -100,10 +101,10 @@ fn split(frame: &str) -> Option<(&str, &str, Option<&str>)> {
     }
 }
 
-/// The Socket.IO packet of a server frame: `42["name",data]`; an `ack`
-/// with `ref` N is `43N[data]`, an `error` with `ref` N is
-/// `43N[{"error":data}]` (the client's callback gets `{error: {code,
-/// message}}`), an `error` without `ref` is the event `42["error",data]`.
+/// The Socket.IO packet of a server frame: `2["name",data]`; an `ack`
+/// with `ref` N is `3N[data]`, an `error` with `ref` N is
+/// `3N[{"error":data}]` (the client's callback gets `{error: {code,
+/// message}}`), an `error` without `ref` is the event `2["error",data]`.
 pub fn packet(frame: &str) -> String {
     let parsed;
     let (name, data, reference) = match split(frame) {

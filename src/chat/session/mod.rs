@@ -30,7 +30,7 @@ use crate::model::{MessageId, RoomId, UserId};
 use crate::store::Store;
 use crate::throttle::TokenBuckets;
 use socket::Socket;
-pub use socket::{config as socket_config, WebSocket};
+pub use socket::{config as socket_config, WebSocket, MAX_MESSAGE_BYTES};
 use state::{PendingAck, State, Step};
 pub use wire::{Gone, Inbound, Wire};
 

@@ -33,16 +33,16 @@ fn converted(frame: &str) -> (String, Option<u64>, Value) {
     ));
     // `"ref": null` is no ref: the serde route must agree with the layout.
     assert_eq!(p, by_serde, "layout and serde agree for {frame}");
-    let (kind, rest) = p.split_at(2);
+    let (kind, rest) = p.split_at(1);
     let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
     let array = serde_json::from_str(&rest[digits.len()..]).expect("a JSON array");
     (kind.to_owned(), digits.parse().ok(), array)
 }
 
-/// A frame without `ref` is the event `42["name",data]`.
+/// A frame without `ref` is the event `2["name",data]`.
 fn assert_event(frame: &str, name: &str) {
     let data: Value = serde_json::from_str::<Value>(frame).expect("frame")["data"].clone();
-    assert_eq!(converted(frame), ("42".into(), None, json!([name, data])));
+    assert_eq!(converted(frame), ("2".into(), None, json!([name, data])));
 }
 
 #[test]
@@ -79,10 +79,10 @@ fn edits_and_deletions_become_events() {
 fn acks_become_ack_packets_with_their_id() {
     let id = raw("12");
     let (kind, ack, data) = converted(&frames::ack(id));
-    assert_eq!((kind.as_str(), ack, data), ("43", Some(12), json!([{}])));
+    assert_eq!((kind.as_str(), ack, data), ("3", Some(12), json!([{}])));
 
     let (kind, ack, data) = converted(&frames::send_ack(&message("x"), id));
-    assert_eq!((kind.as_str(), ack), ("43", Some(12)));
+    assert_eq!((kind.as_str(), ack), ("3", Some(12)));
     assert_eq!(data[0]["id"], json!(MessageId(7).to_string()));
     assert_eq!(data[0]["timestamp"], json!("2026-11-24T03:41:10.123Z"));
 
@@ -96,7 +96,7 @@ fn acks_become_ack_packets_with_their_id() {
     };
     let view = RoomView::new(&room, 1);
     let (kind, ack, data) = converted(&frames::join_ack(&view, &["alice".into()], id));
-    assert_eq!((kind.as_str(), ack), ("43", Some(12)));
+    assert_eq!((kind.as_str(), ack), ("3", Some(12)));
     assert_eq!(data[0]["room"]["name"], json!(room.name));
     assert_eq!(data[0]["users"], json!(["alice"]));
 }
@@ -108,7 +108,7 @@ fn errors_go_to_the_callback_when_one_was_given_else_to_the_error_event() {
     let (kind, ack, data) = converted(&frames::error(&refusal, Some(raw("0"))));
     assert_eq!(
         (kind.as_str(), ack, data),
-        ("43", Some(0), json!([{ "error": body }]))
+        ("3", Some(0), json!([{ "error": body }]))
     );
     assert_event(&frames::error(&refusal, None), "error");
 }
