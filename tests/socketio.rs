@@ -133,6 +133,21 @@ impl Polling {
         (status, body.split(SEPARATOR).map(str::to_owned).collect())
     }
 
+    /// Polls, answering pings, until a packet for which `wanted` holds.
+    async fn until(&self, wanted: impl Fn(&str) -> bool) {
+        let mut got = Vec::new();
+        while !got.iter().any(|p: &String| wanted(p)) {
+            let (status, packets) = self.get().await;
+            assert_eq!(status, 200, "{got:?}");
+            for p in packets {
+                if p == "2" {
+                    assert_eq!(self.post(&["3"]).await, 200);
+                }
+                got.push(p);
+            }
+        }
+    }
+
     /// Sends packets in one request: its status.
     async fn post(&self, packets: &[&str]) -> u16 {
         let body = packets.join(&SEPARATOR.to_string());
@@ -368,20 +383,35 @@ async fn a_stalled_polling_client_leaves_its_rooms() {
     let connect = format!("40{}", json!({ "token": bob.token }));
     let join = format!("421{}", json!(["joinRoom", { "roomId": room_id }]));
     assert_eq!(bob_polls.post(&[&connect, &join]).await, 200);
-    let mut got = Vec::new();
-    while !got.iter().any(|p: &String| p.starts_with("431[")) {
-        let (status, packets) = bob_polls.get().await;
-        assert_eq!(status, 200, "{got:?}");
-        for p in packets {
-            if p == "2" {
-                assert_eq!(bob_polls.post(&["3"]).await, 200);
-            }
-            got.push(p);
-        }
-    }
+    bob_polls.until(|p| p.starts_with("431[")).await;
     let joined = watcher.next_event("userJoined").await;
     assert_eq!(joined["data"]["user"], "bob");
     // Bob stops polling: he is gone within the ping interval and timeout.
     let left = watcher.next_event("userLeft").await;
     assert_eq!(left["data"]["user"], "bob");
+}
+
+#[tokio::test]
+async fn a_pending_long_poll_does_not_hold_up_the_stop() {
+    let mut s = Server::start();
+    let alice = register(&s, "alice").await;
+    let (_, polling) = Polling::open(&s).await;
+    let polling = polling.expect("a session");
+    let connect = format!("40{}", json!({ "token": alice.token }));
+    assert_eq!(polling.post(&[&connect]).await, 200);
+    polling.until(|p| p.starts_with("40{")).await;
+
+    // Nothing is queued: this poll waits, until the stop answers it.
+    let pending = tokio::spawn(async move { polling.get().await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stopped = std::time::Instant::now();
+    s.signal("TERM");
+    let (status, packets) = pending.await.expect("the poll");
+    assert_eq!((status, packets), (200, vec!["6".to_owned()]), "a NOOP");
+    assert_eq!(s.wait_exit(), Some(0));
+    assert!(
+        stopped.elapsed() < Duration::from_secs(4),
+        "stopped in {:?}, not after the whole HTTP drain",
+        stopped.elapsed()
+    );
 }

@@ -10,7 +10,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use engineioxide::config::EngineIoConfig;
 use engineioxide::service::EngineIoService;
@@ -34,6 +34,16 @@ pub const PATH: &str = "/socket.io";
 /// Packets the engine may hold for one client before a send waits: two of
 /// the session's write batches, plus room for its pings.
 const ENGINE_BUFFER: usize = 2 * 256 + 16;
+
+/// How long a pending long-poll may still wait once the server stops:
+/// enough for the acks of messages being stored to go out in it. After
+/// that it is answered with a NOOP, so that the stop does not wait on it
+/// for the whole HTTP drain; the client cannot poll again (the listener is
+/// closed) and resumes with `since` when it reconnects.
+const LONG_POLL_GRACE: Duration = Duration::from_secs(1);
+
+/// Engine.IO's NOOP packet: a long-poll answered with nothing in it.
+const NOOP: &str = "6";
 
 /// Whether `path` is the door's.
 fn is_ours(path: &str) -> bool {
@@ -113,11 +123,10 @@ where
             res.headers_mut().extend(preflight(req.headers(), cors));
             return Ok(res);
         }
-        let opens_session = req.method() == Method::GET
-            && !req
-                .uri()
-                .query()
-                .is_some_and(|q| q.split('&').any(|kv| kv.starts_with("sid=")));
+        let query = req.uri().query().unwrap_or("");
+        let has = |param: &str| query.split('&').any(|kv| kv.starts_with(param));
+        let opens_session = req.method() == Method::GET && !has("sid=");
+        let long_poll = req.method() == Method::GET && has("sid=") && has("transport=polling");
         if opens_session {
             if self.app.shutdown.stop_reading.is_cancelled() {
                 return Err(ApiError::Busy { retry_after: 5 });
@@ -133,6 +142,25 @@ where
             tokio::time::timeout(self.app.settings.body_timeout, engine.call(req))
                 .await
                 .map_err(|_| ApiError::RequestTimeout)?
+        } else if long_poll {
+            // Dropping a long-poll that is still waiting loses no packet:
+            // the engine takes packets from its buffer only once it answers.
+            let stopped = async {
+                self.app.shutdown.stop_reading.cancelled().await;
+                tokio::time::sleep(LONG_POLL_GRACE).await;
+            };
+            tokio::select! {
+                res = engine.call(req) => res,
+                _ = stopped => {
+                    let mut res = Response::new(NOOP.into());
+                    res.headers_mut().insert(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("text/plain; charset=UTF-8"),
+                    );
+                    res.headers_mut().extend(cors);
+                    return Ok(res);
+                }
+            }
         } else {
             engine.call(req).await
         };
