@@ -24,7 +24,7 @@ use warp::reply::Response;
 
 use super::ws::{origin_allowed, query_token, session_handles};
 use crate::app::App;
-use crate::chat::session::{socket_config, Caller, MAX_MESSAGE_BYTES};
+use crate::chat::session::{Caller, MAX_MESSAGE_BYTES};
 use crate::chat::socketio::{self, Admitted, Gate, Handler, Refused};
 use crate::error::ApiError;
 
@@ -34,6 +34,13 @@ pub const PATH: &str = "/socket.io";
 /// Packets the engine may hold for one client before a send waits: two of
 /// the session's write batches, plus room for its pings.
 const ENGINE_BUFFER: usize = 2 * 256 + 16;
+
+/// tungstenite's read buffer on this door. A client's packets are events
+/// of a few hundred bytes; a larger one still arrives (the buffer grows
+/// for it). A quarter of `/ws`'s 4 KiB, because the engine's own tasks and
+/// buffers make an idle Socket.IO connection dearer than a `/ws` one, and
+/// the budget is 24 KiB each.
+const READ_BUFFER_BYTES: usize = 1024;
 
 /// How long a pending long-poll may still wait once the server stops:
 /// enough for the acks of messages being stored to go out in it. After
@@ -80,7 +87,7 @@ where
             .max_payload(MAX_MESSAGE_BYTES as u64)
             .ws_max_message_size(MAX_MESSAGE_BYTES)
             .ws_max_frame_size(MAX_MESSAGE_BYTES)
-            .ws_read_buffer_size(socket_config().read_buffer_size)
+            .ws_read_buffer_size(READ_BUFFER_BYTES)
             .max_buffer_size(ENGINE_BUFFER)
             .build();
         let handler = Handler::new(
@@ -135,6 +142,7 @@ where
                 return Err(ApiError::RateLimited { retry_after: 5 });
             };
             req.extensions_mut().insert(socketio::Permit::new(permit));
+            detach_head(&mut req);
         }
         let mut engine = self.engine.clone();
         let res = if req.method() == Method::POST {
@@ -196,6 +204,30 @@ where
         );
         cors.insert(header::VARY, HeaderValue::from_static("Origin"));
         Ok(cors)
+    }
+}
+
+/// The request heads the engine and the [`AppGate`] read of a session's
+/// handshake request, which the engine keeps for the session's life.
+const KEPT_HEADERS: [header::HeaderName; 2] = [header::AUTHORIZATION, header::SEC_WEBSOCKET_KEY];
+
+/// Replaces the URI and headers of a session's handshake request with
+/// owned copies of what is read later, and nothing else. hyper's are
+/// slices of the connection's 8 KiB read buffer: kept by the engine, they
+/// would keep that buffer for as long as the session lives, a third of
+/// an idle connection's memory.
+fn detach_head(req: &mut Request<Incoming>) {
+    let mut kept = HeaderMap::new();
+    for name in KEPT_HEADERS {
+        if let Some(v) = req.headers().get(&name) {
+            if let Ok(v) = HeaderValue::from_bytes(v.as_bytes()) {
+                kept.insert(name, v);
+            }
+        }
+    }
+    *req.headers_mut() = kept;
+    if let Ok(uri) = warp::http::Uri::try_from(req.uri().to_string()) {
+        *req.uri_mut() = uri;
     }
 }
 

@@ -4,9 +4,8 @@
 use std::sync::Arc;
 
 use engineioxide::socket::Sid;
-use engineioxide::Str;
 use serde::Deserialize;
-use tokio::sync::{mpsc, OwnedSemaphorePermit};
+use tokio::sync::OwnedSemaphorePermit;
 
 use super::link::{EngineSocket, Link};
 use super::packet::{self, Packet, DEFAULT_NAMESPACE};
@@ -26,11 +25,10 @@ struct Auth {
 pub async fn run(
     handler: Arc<Handler>,
     socket: Arc<EngineSocket>,
-    rx: mpsc::Receiver<Str>,
     permit: Option<OwnedSemaphorePermit>,
 ) {
     let _permit = permit;
-    let mut link = Link::new(socket, rx);
+    let mut link = Link::new(socket);
     let Some(Admitted {
         caller,
         slot,

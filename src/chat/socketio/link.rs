@@ -1,12 +1,13 @@
 //! Packets in and out of one Engine.IO session: the bounded inbox the
 //! engine's callbacks fill, and the [`Wire`] the session's loop drives.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use engineioxide::{DisconnectReason, Socket, Str};
-use tokio::sync::mpsc::{self, error::TrySendError};
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_util::sync::CancellationToken;
@@ -29,13 +30,15 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest pause between two tries of a send into a full buffer.
 const SEND_RETRY_MAX: Duration = Duration::from_millis(16);
 
-/// What a session keeps in its engine socket: the sending end of its
-/// inbox, and whether the engine closed the session.
+/// What a session keeps in its engine socket: the packets the client sent
+/// and the session has not read yet, and whether the engine closed the
+/// session. The queue allocates only while packets wait, so an idle
+/// connection pays nothing for it.
 #[derive(Debug, Default)]
 pub struct Inbox {
-    tx: OnceLock<mpsc::Sender<Str>>,
-    /// Bytes of the packets waiting in the inbox.
-    bytes: AtomicUsize,
+    /// The packets, and their total length in bytes.
+    queue: Mutex<(VecDeque<Str>, usize)>,
+    arrived: Notify,
     /// Cancelled once the engine closed the session, for whatever reason
     /// (the client left, missed its pongs, or broke the protocol).
     gone: CancellationToken,
@@ -45,23 +48,38 @@ pub struct Inbox {
 pub type EngineSocket = Socket<Inbox>;
 
 impl Inbox {
-    /// Opens the inbox; called once, when the engine opens the session.
-    pub fn open(&self) -> mpsc::Receiver<Str> {
-        let (tx, rx) = mpsc::channel(INBOX_PACKETS);
-        let _ = self.tx.set(tx);
-        rx
+    /// A poisoned lock only means a panic elsewhere; the queue is still
+    /// whole.
+    fn queue(&self) -> MutexGuard<'_, (VecDeque<Str>, usize)> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A packet from the client; one that overflows the inbox closes the
     /// session.
     pub fn push(&self, msg: Str, socket: &EngineSocket) {
-        let Some(tx) = self.tx.get() else { return };
         let len = msg.len();
-        let queued = self.bytes.fetch_add(len, Ordering::AcqRel) + len;
-        if queued > INBOX_BYTES || tx.try_send(msg).is_err() {
+        let fits = {
+            let mut q = self.queue();
+            let fits = q.0.len() < INBOX_PACKETS && q.1 + len <= INBOX_BYTES;
+            if fits {
+                q.0.push_back(msg);
+                q.1 += len;
+            }
+            fits
+        };
+        if fits {
+            self.arrived.notify_one();
+        } else {
             tracing::debug!(sid = %socket.id, "socket.io client writes faster than it is read; closing");
             socket.close(DisconnectReason::TransportError);
         }
+    }
+
+    fn pop(&self) -> Option<Str> {
+        let mut q = self.queue();
+        let msg = q.0.pop_front()?;
+        q.1 -= msg.len();
+        Some(msg)
     }
 
     /// The engine closed the session.
@@ -74,16 +92,14 @@ impl Inbox {
 /// closes the engine session (if it is still open).
 pub struct Link {
     socket: Arc<EngineSocket>,
-    rx: mpsc::Receiver<Str>,
     /// The session's kill switch, once the socket joined the namespace.
     kill: Arc<Kill>,
 }
 
 impl Link {
-    pub fn new(socket: Arc<EngineSocket>, rx: mpsc::Receiver<Str>) -> Link {
+    pub fn new(socket: Arc<EngineSocket>) -> Link {
         Link {
             socket,
-            rx,
             kill: Arc::default(),
         }
     }
@@ -100,16 +116,23 @@ impl Link {
     }
 
     /// The next packet the client sent; `None` once the session is closed.
-    /// Packets that arrived before the close are still read.
+    /// Packets that arrived before the close are still read. Safe to
+    /// cancel: a packet is taken only when it is returned.
     pub async fn next(&mut self) -> Option<Str> {
         let inbox = &self.socket.data;
-        let msg = tokio::select! {
-            biased;
-            msg = self.rx.recv() => msg,
-            _ = inbox.gone.cancelled() => None,
-        }?;
-        inbox.bytes.fetch_sub(msg.len(), Ordering::AcqRel);
-        Some(msg)
+        loop {
+            if let Some(msg) = inbox.pop() {
+                return Some(msg);
+            }
+            if inbox.gone.is_cancelled() {
+                return None;
+            }
+            // A push stores a wakeup if nobody waits: none is missed.
+            tokio::select! {
+                _ = inbox.arrived.notified() => {}
+                _ = inbox.gone.cancelled() => {}
+            }
+        }
     }
 
     /// Queues one packet for the engine. A full engine buffer is waited on

@@ -120,14 +120,13 @@ impl EngineIoHandler for Handler {
     type Data = Inbox;
 
     fn on_connect(self: Arc<Self>, socket: Arc<EngineSocket>) {
-        let rx = socket.data.open();
         let permit = socket
             .req_parts
             .extensions
             .get::<Permit>()
             .and_then(Permit::take);
         let tracker = self.tracker.clone();
-        tracker.spawn(connect::run(self, socket, rx, permit));
+        tracker.spawn(connect::run(self, socket, permit));
     }
 
     fn on_disconnect(&self, socket: Arc<EngineSocket>, _reason: DisconnectReason) {
