@@ -22,6 +22,14 @@ pub use server::{
     room_removed, send_ack, typing,
 };
 
+/// How a door frames the server's events: `/ws`'s JSON objects, or
+/// Socket.IO packets ([`socketio`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    Ws,
+    SocketIo,
+}
+
 /// The close codes the server sends (RFC 6455, section 7.4.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Close {

@@ -106,7 +106,7 @@ pub async fn serve<W: Wire>(
     }
     let mut socket = open(kill.clone(), conn.username.clone());
     let shutdown = (h.stop_reading.clone(), h.close_sockets.clone());
-    let mut s = State::new(h, user, conn);
+    let mut s = State::new(h, user, conn, W::FRAMING);
     let mut pending: FuturesOrdered<PendingAck> = FuturesOrdered::new();
     let mut ping = socket::ping_timer();
     let mut reading = !shutdown.0.is_cancelled();

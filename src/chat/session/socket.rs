@@ -16,7 +16,7 @@ use tokio_tungstenite::WebSocketStream;
 
 use super::wire::{Gone, Inbound, Wire};
 use crate::chat::conn::Kill;
-use crate::chat::events::{self, Close, Parsed};
+use crate::chat::events::{self, Close, Framing, Parsed};
 
 /// The socket type of a session.
 pub type WebSocket = WebSocketStream<TokioIo<Upgraded>>;
@@ -79,6 +79,7 @@ impl Socket {
 }
 
 impl Wire for Socket {
+    const FRAMING: Framing = Framing::Ws;
     type Text = Utf8Bytes;
 
     /// Pings and pongs are [`Inbound::Control`]: tungstenite answers pings

@@ -10,7 +10,7 @@ use std::future::Future;
 
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use crate::chat::events::{Close, Parsed};
+use crate::chat::events::{Close, Framing, Parsed};
 
 /// The peer is gone, stalled, or the connection was killed: stop talking.
 #[derive(Debug)]
@@ -32,9 +32,14 @@ pub enum Inbound<T> {
 
 /// One connection's way of moving frames, as one door frames them. Frames
 /// handed to [`Wire::send`] are the contract's `{"event","data","ref"}`
-/// text, built once in [`crate::chat::events`]; a door that frames
-/// differently converts them on the way out.
+/// text, built once in [`crate::chat::events`], which a door that frames
+/// differently converts on the way out; except stored messages, which the
+/// hub's batches hold in the door's [`Wire::FRAMING`] already, made once
+/// for all its recipients.
 pub trait Wire: Send {
+    /// How this door frames the server's events.
+    const FRAMING: Framing;
+
     /// A client message as read, kept while its [`Parsed`] borrows it.
     type Text: Send + Sync;
 

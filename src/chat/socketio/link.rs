@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::packet::{self, Packet, DEFAULT_NAMESPACE, DISCONNECT};
 use crate::chat::conn::Kill;
-use crate::chat::events::{socketio as framing, Close, ErrorCode, Parsed, Refusal};
+use crate::chat::events::{socketio as framing, Close, ErrorCode, Framing, Parsed, Refusal};
 use crate::chat::session::{Gone, Inbound, Wire};
 
 /// Packets a client may have sent and its session not yet read. The
@@ -137,8 +137,8 @@ impl Link {
 
     /// Queues one packet for the engine. A full engine buffer is waited on
     /// (the transport is writing) up to [`SEND_TIMEOUT`].
-    pub async fn emit(&self, packet: String) -> Result<(), Gone> {
-        let mut packet = Str::from(packet);
+    pub async fn emit(&self, packet: impl Into<Str>) -> Result<(), Gone> {
+        let mut packet = packet.into();
         let deadline = Instant::now() + SEND_TIMEOUT;
         let mut pause = Duration::from_millis(1);
         loop {
@@ -161,6 +161,13 @@ impl Link {
     }
 }
 
+/// A packet shared with other recipients, without a copy.
+fn shared(packet: Utf8Bytes) -> Str {
+    // SAFETY: `Str` requires valid UTF-8, which `Utf8Bytes` holds by
+    // construction.
+    unsafe { Str::from_bytes_unchecked(bytes::Bytes::from(packet)) }
+}
+
 impl Drop for Link {
     fn drop(&mut self) {
         self.socket.close(DisconnectReason::ClosingServer);
@@ -168,6 +175,7 @@ impl Drop for Link {
 }
 
 impl Wire for Link {
+    const FRAMING: Framing = Framing::SocketIo;
     type Text = Str;
 
     /// Events (well-formed or not) go to the session; a `DISCONNECT` of the
@@ -212,7 +220,14 @@ impl Wire for Link {
         I::IntoIter: Send,
     {
         for frame in frames {
-            self.emit(framing::packet(&frame)).await?;
+            // Every `/ws` frame is a JSON object; anything else is a stored
+            // message already framed as a packet, shared with the room.
+            let packet = if frame.as_str().starts_with('{') {
+                Str::from(framing::packet(&frame))
+            } else {
+                shared(frame)
+            };
+            self.emit(packet).await?;
         }
         Ok(())
     }
