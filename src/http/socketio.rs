@@ -37,10 +37,10 @@ const ENGINE_BUFFER: usize = 2 * 256 + 16;
 
 /// tungstenite's read buffer on this door. A client's packets are events
 /// of a few hundred bytes; a larger one still arrives (the buffer grows
-/// for it). A quarter of `/ws`'s 4 KiB, because the engine's own tasks and
+/// for it). An eighth of `/ws`'s 4 KiB, because the engine's own tasks and
 /// buffers make an idle Socket.IO connection dearer than a `/ws` one, and
 /// the budget is 24 KiB each.
-const READ_BUFFER_BYTES: usize = 1024;
+const READ_BUFFER_BYTES: usize = 512;
 
 /// How long a pending long-poll may still wait once the server stops:
 /// enough for the acks of messages being stored to go out in it. After

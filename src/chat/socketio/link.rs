@@ -2,6 +2,7 @@
 //! engine's callbacks fill, and the [`Wire`] the session's loop drives.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -10,7 +11,6 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
-use tokio_util::sync::CancellationToken;
 
 use super::packet::{self, Packet, DEFAULT_NAMESPACE, DISCONNECT};
 use crate::chat::conn::Kill;
@@ -38,10 +38,11 @@ const SEND_RETRY_MAX: Duration = Duration::from_millis(16);
 pub struct Inbox {
     /// The packets, and their total length in bytes.
     queue: Mutex<(VecDeque<Str>, usize)>,
+    /// Woken by a packet, and by the close.
     arrived: Notify,
-    /// Cancelled once the engine closed the session, for whatever reason
-    /// (the client left, missed its pongs, or broke the protocol).
-    gone: CancellationToken,
+    /// Set once the engine closed the session, for whatever reason (the
+    /// client left, missed its pongs, or broke the protocol).
+    gone: AtomicBool,
 }
 
 /// An engine socket of this server.
@@ -84,7 +85,8 @@ impl Inbox {
 
     /// The engine closed the session.
     pub fn close(&self) {
-        self.gone.cancel();
+        self.gone.store(true, Ordering::Release);
+        self.arrived.notify_one();
     }
 }
 
@@ -124,14 +126,12 @@ impl Link {
             if let Some(msg) = inbox.pop() {
                 return Some(msg);
             }
-            if inbox.gone.is_cancelled() {
+            if inbox.gone.load(Ordering::Acquire) {
                 return None;
             }
-            // A push stores a wakeup if nobody waits: none is missed.
-            tokio::select! {
-                _ = inbox.arrived.notified() => {}
-                _ = inbox.gone.cancelled() => {}
-            }
+            // A push or the close stores a wakeup if nobody waits: none is
+            // missed.
+            inbox.arrived.notified().await;
         }
     }
 
