@@ -217,6 +217,23 @@ pub struct ServeArgs {
         value_name = "N"
     )]
     pub join_rate: f64,
+    /// Milliseconds between two Engine.IO pings of a Socket.IO client.
+    #[arg(
+        long,
+        env = "CHATROOM_SOCKETIO_PING_INTERVAL",
+        default_value_t = 25_000,
+        value_name = "MS"
+    )]
+    pub socketio_ping_interval: u64,
+    /// Milliseconds a Socket.IO client has to answer a ping (a long-polling
+    /// client: to poll again) before its session is closed.
+    #[arg(
+        long,
+        env = "CHATROOM_SOCKETIO_PING_TIMEOUT",
+        default_value_t = 20_000,
+        value_name = "MS"
+    )]
+    pub socketio_ping_timeout: u64,
 }
 
 /// `serve`'s arguments from `args` (what follows `chatroom serve`) with

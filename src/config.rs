@@ -92,6 +92,9 @@ pub struct Settings {
     pub room_create_rate: Option<u32>,
     /// joinRoom/leaveRoom frames a second per connection; `None` when off.
     pub join_rate: Option<f64>,
+    /// Engine.IO's ping interval and timeout on the Socket.IO door.
+    pub socketio_ping_interval: Duration,
+    pub socketio_ping_timeout: Duration,
 }
 
 impl Settings {
@@ -152,6 +155,11 @@ impl Settings {
                 args.join_rate
             )));
         }
+        if args.socketio_ping_interval == 0 || args.socketio_ping_timeout == 0 {
+            return Err(ConfigError(
+                "--socketio-ping-interval and --socketio-ping-timeout must be at least 1 ms".into(),
+            ));
+        }
         if args.cache_mb == 0 {
             return Err(ConfigError("--cache-mb must be at least 1".into()));
         }
@@ -205,6 +213,8 @@ impl Settings {
             room_quota: (args.room_quota > 0).then_some(args.room_quota),
             room_create_rate: (args.room_create_rate > 0).then_some(args.room_create_rate),
             join_rate: (args.join_rate > 0.0).then_some(args.join_rate),
+            socketio_ping_interval: Duration::from_millis(args.socketio_ping_interval),
+            socketio_ping_timeout: Duration::from_millis(args.socketio_ping_timeout),
         })
     }
 }

@@ -221,7 +221,10 @@ pub async fn signal() {
 /// connections wait in the listen backlog until a close (or a timeout)
 /// frees one.
 async fn accept_loop(app: App, listener: TcpListener, cap: usize) {
-    let svc = warp::service(crate::http::routes(app.clone()));
+    let svc = crate::http::socketio::Door::new(
+        app.clone(),
+        warp::service(crate::http::routes(app.clone())),
+    );
     let stop = app.shutdown.stop_reading.clone();
     let builder = conn::http1(&app.settings);
     let slots = Arc::new(Semaphore::new(cap.min(Semaphore::MAX_PERMITS)));
@@ -266,11 +269,11 @@ async fn accept_loop(app: App, listener: TcpListener, cap: usize) {
         let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
             req.extensions_mut().insert(ClientAddr(addr));
             let early = crate::http::refuse_oversized_head(&req);
-            let mut svc = svc.clone();
+            let svc = svc.clone();
             async move {
                 match early {
                     Some(res) => Ok(res),
-                    None => tower_service::Service::call(&mut svc, req).await,
+                    None => svc.call(req).await,
                 }
             }
         });

@@ -613,7 +613,7 @@ impl WsHarness {
                 }
             }
         }
-        if self.cases % 20 == 0 {
+        if self.cases.is_multiple_of(20) {
             self.healthy().await?;
         }
         Ok(())
@@ -998,7 +998,7 @@ impl RestHarness {
                 "{path} {status}: a success that is not JSON: {text:?}"
             ));
         }
-        if self.cases % 20 == 0 {
+        if self.cases.is_multiple_of(20) {
             let res = http()
                 .get(self.server.url("/healthz"))
                 .send()
@@ -1408,7 +1408,7 @@ fn fuzzed_admin_socket_lines_get_a_final_done_or_error_line() {
             return Err(format!("a data line is not a JSON object: {bad:?}"));
         }
         done += u64::from(last.starts_with("d "));
-        if n % 20 == 0 {
+        if n.is_multiple_of(20) {
             if let Ok(Some(st)) = s.child.try_wait() {
                 return Err(format!("the server exited: {st}"));
             }

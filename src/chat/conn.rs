@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_util::sync::CancellationToken;
 
-use super::events::Close;
+use super::events::{self, Close, Framing};
 use crate::model::{MessageId, RoomId, UserId};
 
 /// Frames a connection may have waiting before it counts as too slow. The
@@ -20,6 +20,39 @@ pub const MAX_PENDING_FRAMES: usize = 65_536;
 /// slow: what one stalled client can keep alive, whatever the frame size.
 pub const MAX_PENDING_BYTES: usize = 8 * 1024 * 1024;
 
+/// One stored message as every connection of its room gets it: the
+/// `receiveMessage` frame, serialised once, and its Socket.IO packet,
+/// made once too, by the first Socket.IO connection that sends it (a room
+/// without one never pays for it). Both are shared bytes: a recipient's
+/// queue, or the engine's buffer of a Socket.IO client, holds a reference.
+#[derive(Debug)]
+pub struct Delivery {
+    pub id: MessageId,
+    pub frame: Utf8Bytes,
+    socketio: OnceLock<Utf8Bytes>,
+}
+
+impl Delivery {
+    pub fn new(id: MessageId, frame: Utf8Bytes) -> Delivery {
+        Delivery {
+            id,
+            frame,
+            socketio: OnceLock::new(),
+        }
+    }
+
+    /// The message as a door that frames with `framing` sends it.
+    pub fn framed(&self, framing: Framing) -> Utf8Bytes {
+        match framing {
+            Framing::Ws => self.frame.clone(),
+            Framing::SocketIo => self
+                .socketio
+                .get_or_init(|| events::socketio::packet(&self.frame).into())
+                .clone(),
+        }
+    }
+}
+
 /// One unit of a connection's outbound queue.
 #[derive(Debug)]
 pub enum Outbound {
@@ -28,7 +61,7 @@ pub enum Outbound {
     /// sent during a catch-up.
     Messages {
         room: RoomId,
-        frames: Arc<[(MessageId, Utf8Bytes)]>,
+        frames: Arc<[Delivery]>,
         /// Total length of the frames, counted once per batch.
         bytes: usize,
     },
@@ -137,5 +170,23 @@ impl Conn {
         let (frames, bytes) = item.size();
         self.pending.fetch_sub(frames, Ordering::AcqRel);
         self.pending_bytes.fetch_sub(bytes, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_delivery_is_framed_once_per_door_and_shared() {
+        let d = Delivery::new(
+            MessageId(1),
+            Utf8Bytes::from_static(r#"{"event":"receiveMessage","data":{"id":"1"}}"#),
+        );
+        assert_eq!(d.framed(Framing::Ws), d.frame);
+        let a = d.framed(Framing::SocketIo);
+        let b = d.framed(Framing::SocketIo);
+        assert_eq!(a.as_str(), r#"2["receiveMessage",{"id":"1"}]"#);
+        assert_eq!(a.as_str().as_ptr(), b.as_str().as_ptr(), "the same bytes");
     }
 }

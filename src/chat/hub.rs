@@ -14,10 +14,10 @@ use std::time::Duration;
 
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use super::conn::{Conn, ConnId, Outbound};
+use super::conn::{Conn, ConnId, Delivery, Outbound};
 use super::events::{self, Close};
 use super::presence::{RoomState, Settle, PRESENCE_WINDOW};
-use crate::model::{Message, MessageId, RoomId, UserId};
+use crate::model::{Message, RoomId, UserId};
 
 /// The shared hub handle.
 #[derive(Clone, Default)]
@@ -236,11 +236,11 @@ impl Hub {
                 j += 1;
             }
             if let Some(state) = self.room(room) {
-                let frames: Arc<[(MessageId, Utf8Bytes)]> = messages[i..j]
+                let frames: Arc<[Delivery]> = messages[i..j]
                     .iter()
-                    .map(|m| (m.id, events::receive_message(m)))
+                    .map(|m| Delivery::new(m.id, events::receive_message(m)))
                     .collect();
-                let bytes = frames.iter().map(|(_, f)| f.len()).sum();
+                let bytes = frames.iter().map(|d| d.frame.len()).sum();
                 let st = lock(&state);
                 for c in st.conns() {
                     c.offer(Outbound::Messages {
@@ -315,6 +315,7 @@ pub(super) mod tests {
     use tokio::sync::mpsc;
 
     use super::*;
+    use crate::model::MessageId;
 
     /// A registered connection of `user` and its queue.
     pub fn conn(hub: &Hub, user: u64, name: &str, cap: usize) -> (Conn, mpsc::Receiver<Outbound>) {
@@ -327,7 +328,7 @@ pub(super) mod tests {
     pub fn text(o: Outbound) -> String {
         match o {
             Outbound::Messages { frames, .. } => {
-                frames.iter().map(|(_, f)| f.to_string()).collect()
+                frames.iter().map(|d| d.frame.to_string()).collect()
             }
             Outbound::Event(frame) | Outbound::Unsubscribed { frame, .. } => frame.to_string(),
         }
@@ -360,7 +361,7 @@ pub(super) mod tests {
         assert_eq!(fast.kill.code(), None);
         let ids: Vec<MessageId> = std::iter::from_fn(|| rf.try_recv().ok())
             .flat_map(|o| match o {
-                Outbound::Messages { frames, .. } => frames.iter().map(|(id, _)| *id).collect(),
+                Outbound::Messages { frames, .. } => frames.iter().map(|d| d.id).collect(),
                 _ => Vec::new(),
             })
             .collect();

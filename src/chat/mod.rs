@@ -9,4 +9,5 @@ pub mod events;
 pub mod hub;
 pub mod presence;
 pub mod session;
+pub mod socketio;
 pub mod writer;

@@ -5,6 +5,7 @@ mod admin;
 mod body;
 mod messages;
 mod rooms;
+pub mod socketio;
 mod users;
 pub mod ws;
 

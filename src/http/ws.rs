@@ -78,7 +78,7 @@ pub fn route(app: App) -> impl Filter<Extract = (impl Reply,), Error = Rejection
 }
 
 /// The token of `?token=` (JWTs are URL-safe, so no decoding is needed).
-fn query_token(query: &str) -> Option<&str> {
+pub(super) fn query_token(query: &str) -> Option<&str> {
     query
         .split('&')
         .find_map(|kv| kv.strip_prefix("token="))
@@ -183,7 +183,7 @@ async fn upgrade(
 }
 
 /// What a session uses of the server.
-fn session_handles(app: &App) -> session::Handles {
+pub(super) fn session_handles(app: &App) -> session::Handles {
     session::Handles {
         store: app.store.clone(),
         hub: app.hub.clone(),

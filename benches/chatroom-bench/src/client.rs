@@ -177,11 +177,37 @@ pub fn run_suffix() -> String {
     format!("{:08x}", mixed & 0xffff_ffff)
 }
 
-/// `ws://host:port/ws` for `http://host:port`.
-pub fn ws_url(base_url: &str) -> String {
-    let rest = base_url.strip_prefix("http://").unwrap_or(base_url);
-    format!("ws://{rest}/ws")
+/// The server's door the connections use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Door {
+    /// `/ws`: the contract's JSON frames.
+    Ws,
+    /// `/socket.io/`: Socket.IO packets in Engine.IO messages over a
+    /// WebSocket.
+    SocketIo,
 }
+
+impl Door {
+    pub fn name(self) -> &'static str {
+        match self {
+            Door::Ws => "ws",
+            Door::SocketIo => "socketio",
+        }
+    }
+}
+
+/// The WebSocket URL of `door` for `http://host:port`.
+pub fn ws_url(base_url: &str, door: Door) -> String {
+    let rest = base_url.strip_prefix("http://").unwrap_or(base_url);
+    match door {
+        Door::Ws => format!("ws://{rest}/ws"),
+        Door::SocketIo => format!("ws://{rest}/socket.io/?EIO=4&transport=websocket"),
+    }
+}
+
+/// Engine.IO's ping, and the pong a client answers it with.
+pub const ENGINE_PING: &str = "2";
+pub const ENGINE_PONG: &str = "3";
 
 /// One server frame, parsed without copying where possible: only the fields
 /// the generator reads.
@@ -212,10 +238,71 @@ pub async fn open(
     token: &str,
     room: Option<&Room>,
     timeout: Duration,
+    door: Door,
 ) -> Result<Ws, String> {
-    tokio::time::timeout(timeout, open_inner(url, token, room))
+    let opening = async {
+        match door {
+            Door::Ws => open_inner(url, token, room).await,
+            Door::SocketIo => open_socketio(url, token, room).await,
+        }
+    };
+    tokio::time::timeout(timeout, opening)
         .await
         .map_err(|_| format!("timed out after {}s", timeout.as_secs_f64()))?
+}
+
+/// The next text message, answering Engine.IO pings on the way.
+async fn next_text(ws: &mut Ws, what: &str) -> Result<String, String> {
+    while let Some(msg) = ws.next().await {
+        match msg.map_err(|e| format!("{what}: {e}"))? {
+            Message::Text(t) if t.as_str() == ENGINE_PING => ws
+                .send(Message::text(ENGINE_PONG))
+                .await
+                .map_err(|e| format!("{what}: pong: {e}"))?,
+            Message::Text(t) => return Ok(t.to_string()),
+            Message::Close(c) => return Err(format!("{what}: closed: {c:?}")),
+            _ => {}
+        }
+    }
+    Err(format!("{what}: closed"))
+}
+
+/// Opens an Engine.IO session over a WebSocket, joins the default
+/// namespace with `auth: {token}`, and joins `room` with acknowledgement
+/// id 0.
+async fn open_socketio(url: &str, token: &str, room: Option<&Room>) -> Result<Ws, String> {
+    let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER);
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let open = next_text(&mut ws, "waiting for the open packet").await?;
+    if !open.starts_with('0') {
+        return Err(format!("not an Engine.IO open packet: {open}"));
+    }
+    let connect = format!("40{}", json!({ "token": token }));
+    ws.send(Message::text(connect))
+        .await
+        .map_err(|e| format!("send CONNECT: {e}"))?;
+    let answer = next_text(&mut ws, "waiting for CONNECT").await?;
+    if !answer.starts_with("40") {
+        return Err(format!("CONNECT refused: {answer}"));
+    }
+    let Some(room) = room else {
+        return Ok(ws);
+    };
+    let join = format!(r#"420["joinRoom",{{"roomId":{}}}]"#, room.id_json);
+    ws.send(Message::text(join))
+        .await
+        .map_err(|e| format!("send joinRoom: {e}"))?;
+    loop {
+        let text = next_text(&mut ws, "waiting for the joinRoom ack").await?;
+        if let Some(args) = text.strip_prefix("430") {
+            return match args.starts_with(r#"[{"error""#) {
+                true => Err(format!("joinRoom refused: {text}")),
+                false => Ok(ws),
+            };
+        }
+    }
 }
 
 async fn open_inner(url: &str, token: &str, room: Option<&Room>) -> Result<Ws, String> {
@@ -273,9 +360,10 @@ pub async fn open_many(
     room: Option<&Room>,
     concurrency: usize,
     timeout: Duration,
+    door: Door,
 ) -> Vec<Result<Ws, String>> {
     stream::iter(tokens)
-        .map(|token| async move { open(url, &token, room, timeout).await })
+        .map(|token| async move { open(url, &token, room, timeout, door).await })
         .buffered(concurrency.max(1))
         .collect()
         .await

@@ -7,7 +7,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::client::{self, Http, Ws};
+use crate::client::{self, Http, Ws, ENGINE_PING, ENGINE_PONG};
 use crate::server::Server;
 use crate::stats::{self, Ending};
 use crate::IdleArgs;
@@ -24,6 +24,7 @@ pub async fn run(server: &Server, args: &IdleArgs) -> Result<(), String> {
     }
     let users = args.users.clamp(1, args.connections.max(1));
     println!("mode: idle");
+    println!("door: {}", args.common.door().name());
     println!("connections: {}", args.connections);
     println!("join_room: {}", args.join);
     println!("users: {users}");
@@ -53,12 +54,14 @@ pub async fn run(server: &Server, args: &IdleArgs) -> Result<(), String> {
     let tokens = (0..args.connections)
         .map(|i| accounts[i % users].token.clone())
         .collect();
+    let door = args.common.door();
     let results = client::open_many(
-        &client::ws_url(server.base_url()),
+        &client::ws_url(server.base_url(), door),
         tokens,
         room.as_ref(),
         args.common.connect_concurrency,
         args.common.connect_timeout(),
+        door,
     )
     .await;
     let mut failures = Vec::new();
@@ -113,13 +116,17 @@ pub async fn run(server: &Server, args: &IdleArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// Keeps one connection open, answering pings (tungstenite does so while
-/// reading), until told to stop or the server ends it.
+/// Keeps one connection open, answering pings (tungstenite answers
+/// WebSocket pings while reading; Engine.IO pings are answered here),
+/// until told to stop or the server ends it.
 async fn hold(ws: Ws, mut stop: watch::Receiver<bool>) -> Ending {
     let (mut sink, mut stream) = ws.split();
     let ending = loop {
         tokio::select! {
             msg = stream.next() => match msg {
+                Some(Ok(Message::Text(t))) if t.as_str() == ENGINE_PING => {
+                    let _ = sink.send(Message::text(ENGINE_PONG)).await;
+                }
                 Some(Ok(Message::Close(c))) => break Ending::ClosedByServer(c.map_or(0, |c| u16::from(c.code))),
                 Some(Ok(_)) => {}
                 Some(Err(_)) | None => break Ending::Dropped,

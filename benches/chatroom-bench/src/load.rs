@@ -14,6 +14,7 @@
 //! The `ref` of a send is `<seq>.<send-ns>`, so an ack carries its own send
 //! time and no table of in-flight messages is needed.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,7 +24,7 @@ use tokio::sync::{mpsc, watch, Notify, Semaphore};
 use tokio::time::{sleep_until, timeout_at};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::client::{self, Frame, Http, Room, Ws};
+use crate::client::{self, Door, Frame, FrameData, Http, Room, Ws, ENGINE_PING, ENGINE_PONG};
 use crate::server::Server;
 use crate::stats::{self, ConnStats, Ending, Progress, Summary};
 use crate::sys;
@@ -90,6 +91,7 @@ impl Plan {
 
     fn print(&self, receiver_users: usize) {
         println!("mode: {}", self.mode);
+        println!("door: {}", self.common.door().name());
         println!("connections: {}", self.connections);
         println!("senders: {}", self.senders);
         println!("receiver_users: {receiver_users}");
@@ -116,6 +118,8 @@ struct Shared {
     hard_deadline: Instant,
     /// Number of senders (size of the per-sender tables).
     senders: usize,
+    /// How frames are framed.
+    door: Door,
     /// Final acked count per sender, published once every sender has
     /// reported; a connection that has received that many from each sender
     /// is done.
@@ -138,8 +142,11 @@ struct SendRole {
     /// Delay of this sender's first paced send, to spread senders over a
     /// period.
     offset: Duration,
-    /// `{"event":"sendMessage","data":{"roomId":ID,"message":"`
+    /// `{"event":"sendMessage","data":{"roomId":ID,"message":"` (`/ws`), or
+    /// `["sendMessage",{"roomId":ID,"message":"` (Socket.IO, after the
+    /// packet type and the acknowledgement id).
     frame_head: String,
+    door: Door,
     payload: usize,
     /// Tells the run how many messages this sender got acked, once none is
     /// outstanding any more.
@@ -147,15 +154,24 @@ struct SendRole {
 }
 
 impl SendRole {
+    /// The `sendMessage` of sequence number `seq` sent at `ns`. On `/ws`
+    /// its `ref` is `<seq>.<ns>`; on Socket.IO its acknowledgement id (a
+    /// number) is `ns`, unique since one sender's sends are sequential.
     fn frame(&self, seq: u64, ns: u64) -> String {
         let mut f = String::with_capacity(self.frame_head.len() + self.payload + 48);
+        if self.door == Door::SocketIo {
+            f.push_str(&format!("42{ns}"));
+        }
         f.push_str(&self.frame_head);
         let start = f.len();
         f.push_str(&format!("{PAYLOAD_TAG} {} {seq} {ns} ", self.index));
         while f.len() - start < self.payload {
             f.push('x');
         }
-        f.push_str(&format!(r#""}},"ref":"{seq}.{ns}"}}"#));
+        match self.door {
+            Door::Ws => f.push_str(&format!(r#""}},"ref":"{seq}.{ns}"}}"#)),
+            Door::SocketIo => f.push_str(r#""}]"#),
+        }
         f
     }
 }
@@ -202,17 +218,32 @@ pub async fn run(server: &Server, plan: Plan) -> Result<(), String> {
     let room = http
         .create_room(&sender_accounts[0], &format!("bench-{suffix}"))
         .await?;
-    let ws_url = client::ws_url(server.base_url());
+    let door = plan.common.door();
+    let ws_url = client::ws_url(server.base_url(), door);
     let timeout = plan.common.connect_timeout();
     let concurrency = plan.common.connect_concurrency;
     let receiver_tokens = (0..plan.connections)
         .map(|i| receiver_accounts[i % receiver_users].token.clone())
         .collect();
-    let receivers =
-        client::open_many(&ws_url, receiver_tokens, Some(&room), concurrency, timeout).await;
+    let receivers = client::open_many(
+        &ws_url,
+        receiver_tokens,
+        Some(&room),
+        concurrency,
+        timeout,
+        door,
+    )
+    .await;
     let sender_tokens = sender_accounts.iter().map(|a| a.token.clone()).collect();
-    let senders =
-        client::open_many(&ws_url, sender_tokens, Some(&room), concurrency, timeout).await;
+    let senders = client::open_many(
+        &ws_url,
+        sender_tokens,
+        Some(&room),
+        concurrency,
+        timeout,
+        door,
+    )
+    .await;
 
     let (receivers, receiver_failures) = split_failures(receivers);
     let (senders, sender_failures) = split_failures(senders);
@@ -294,6 +325,7 @@ async fn drive_all(
         send_until,
         hard_deadline,
         senders: sender_count,
+        door: plan.common.door(),
         targets: targets_rx,
         progress: progress.clone(),
     });
@@ -302,10 +334,13 @@ async fn drive_all(
         Rate::Unlimited => None,
         Rate::PerSecond(total) => Some(Duration::from_secs_f64(sender_count as f64 / total)),
     };
-    let frame_head = format!(
-        r#"{{"event":"sendMessage","data":{{"roomId":{},"message":""#,
-        room.id_json
-    );
+    let frame_head = match plan.common.door() {
+        Door::Ws => format!(
+            r#"{{"event":"sendMessage","data":{{"roomId":{},"message":""#,
+            room.id_json
+        ),
+        Door::SocketIo => format!(r#"["sendMessage",{{"roomId":{},"message":""#, room.id_json),
+    };
 
     let mut tasks = Vec::with_capacity(receivers.len() + sender_count);
     for ws in receivers {
@@ -320,6 +355,7 @@ async fn drive_all(
                 p.mul_f64(index as f64 / sender_count as f64)
             }),
             frame_head: frame_head.clone(),
+            door: plan.common.door(),
             payload: plan.payload,
             done: done_tx.clone(),
         };
@@ -412,7 +448,9 @@ async fn print_progress(progress: Arc<Progress>, t0: Instant) {
 /// One connection's life during the load: sends (if a sender) and reads
 /// until it has everything, the deadline passes, or the server closes it.
 async fn drive(ws: Ws, shared: Arc<Shared>, role: Option<SendRole>) -> ConnStats {
-    let (mut sink, mut stream) = ws.split();
+    let (sink, mut stream) = ws.split();
+    // Shared by the writer and, for the pongs Socket.IO needs, the reader.
+    let sink = tokio::sync::Mutex::new(sink);
     let mut stats = ConnStats::new(shared.senders);
     let window = Semaphore::new(role.as_ref().map_or(0, |r| r.window));
     let sent = AtomicU64::new(0);
@@ -448,7 +486,8 @@ async fn drive(ws: Ws, shared: Arc<Shared>, role: Option<SendRole>) -> ConnStats
                 Err(_) => break,
             }
             let frame = role.frame(seq, shared.now_ns());
-            match timeout_at(shared.hard_deadline.into(), sink.send(Message::text(frame))).await {
+            let send = async { sink.lock().await.send(Message::text(frame)).await };
+            match timeout_at(shared.hard_deadline.into(), send).await {
                 Ok(Ok(())) => {}
                 _ => {
                     cut_short = true;
@@ -472,13 +511,7 @@ async fn drive(ws: Ws, shared: Arc<Shared>, role: Option<SendRole>) -> ConnStats
         tokio::pin!(deadline);
         let mut targets_rx = shared.targets.clone();
         let mut targets_open = true;
-        let mut tally = Tally {
-            targets: None,
-            remaining: usize::MAX,
-            resolved: 0,
-            deliveries: 0,
-            acks: 0,
-        };
+        let mut tally = Tally::new();
         let mut writer_finished = role.is_none();
         let mut reported = role.is_none();
         'read: loop {
@@ -500,10 +533,23 @@ async fn drive(ws: Ws, shared: Arc<Shared>, role: Option<SendRole>) -> ConnStats
                     let now = shared.now_ns();
                     let mut next = msg;
                     let mut handled = 0;
+                    let mut pings = 0;
                     loop {
                         match next {
                             Some(Ok(Message::Text(text))) => {
-                                on_text(&mut stats, &mut tally, text.as_str(), now, &window);
+                                let text = text.as_str();
+                                match shared.door {
+                                    Door::Ws => on_text(&mut stats, &mut tally, text, now, &window),
+                                    Door::SocketIo => match on_packet(&mut stats, &mut tally, text, now, &window) {
+                                        Packet::Other => {}
+                                        Packet::Ping => pings += 1,
+                                        Packet::Closed => {
+                                            stats.ending = Ending::ClosedByServer(0);
+                                            Progress::add(&shared.progress.closed, 1);
+                                            break 'read;
+                                        }
+                                    },
+                                }
                             }
                             Some(Ok(Message::Close(close))) => {
                                 stats.ending = Ending::ClosedByServer(close.map_or(0, |c| u16::from(c.code)));
@@ -537,6 +583,9 @@ async fn drive(ws: Ws, shared: Arc<Shared>, role: Option<SendRole>) -> ConnStats
                     }
                     Progress::add(&shared.progress.deliveries, std::mem::take(&mut tally.deliveries));
                     Progress::add(&shared.progress.acks, std::mem::take(&mut tally.acks));
+                    for _ in 0..pings {
+                        let _ = sink.lock().await.send(Message::text(ENGINE_PONG)).await;
+                    }
                 }
                 _ = writer_done.notified(), if !writer_finished => writer_finished = true,
                 changed = targets_rx.changed(), if targets_open && tally.targets.is_none() => {
@@ -567,6 +616,7 @@ async fn drive(ws: Ws, shared: Arc<Shared>, role: Option<SendRole>) -> ConnStats
     stats.sent = sent.load(Ordering::Relaxed);
     stats.send_stop_ns = writer_stop_ns.load(Ordering::Relaxed);
     if stats.ending == Ending::Open {
+        let mut sink = sink.into_inner();
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(Message::Close(None))).await;
     }
     stats
@@ -583,6 +633,18 @@ struct Tally {
     /// Deliveries and acks not yet added to the shared progress counters.
     deliveries: u64,
     acks: u64,
+}
+
+impl Tally {
+    fn new() -> Tally {
+        Tally {
+            targets: None,
+            remaining: usize::MAX,
+            resolved: 0,
+            deliveries: 0,
+            acks: 0,
+        }
+    }
 }
 
 /// Handles one text frame from the server.
@@ -605,17 +667,9 @@ fn on_text(stats: &mut ConnStats, tally: &mut Tally, text: &str, now: u64, windo
             on_delivery(stats, tally, ours, now);
         }
         "ack" => {
-            let Some(sent_ns) = frame.reference.as_deref().and_then(parse_ref) else {
-                return;
-            };
-            stats.acked += 1;
-            stats.last_ack_ns = now;
-            stats
-                .ack_latency
-                .saturating_record(now.saturating_sub(sent_ns) / 1_000);
-            tally.acks += 1;
-            tally.resolved += 1;
-            window.add_permits(1);
+            if let Some(sent_ns) = frame.reference.as_deref().and_then(parse_ref) {
+                on_answer(stats, tally, Ok(sent_ns), now, window);
+            }
         }
         "error" => {
             let code = frame
@@ -623,14 +677,118 @@ fn on_text(stats: &mut ConnStats, tally: &mut Tally, text: &str, now: u64, windo
                 .as_ref()
                 .and_then(|d| d.code.as_deref())
                 .unwrap_or("unknown");
-            stats.on_error(code);
             if frame.reference.as_deref().and_then(parse_ref).is_some() {
-                stats.refused += 1;
-                tally.resolved += 1;
-                window.add_permits(1);
+                on_answer(stats, tally, Err(code), now, window);
+            } else {
+                stats.on_error(code);
             }
         }
         _ => {}
+    }
+}
+
+/// The answer to one of our sends: acked (with its send time), or refused
+/// with an error code. Either frees a place in the window.
+fn on_answer(
+    stats: &mut ConnStats,
+    tally: &mut Tally,
+    answer: Result<u64, &str>,
+    now: u64,
+    window: &Semaphore,
+) {
+    match answer {
+        Ok(sent_ns) => {
+            stats.acked += 1;
+            stats.last_ack_ns = now;
+            stats
+                .ack_latency
+                .saturating_record(now.saturating_sub(sent_ns) / 1_000);
+            tally.acks += 1;
+        }
+        Err(code) => {
+            stats.on_error(code);
+            stats.refused += 1;
+        }
+    }
+    tally.resolved += 1;
+    window.add_permits(1);
+}
+
+/// What a Socket.IO connection must do after a packet, besides counting.
+#[derive(Debug, PartialEq, Eq)]
+enum Packet {
+    Other,
+    /// An Engine.IO ping: answer with a pong.
+    Ping,
+    /// The server ended the session (`DISCONNECT`, or Engine.IO's close).
+    Closed,
+}
+
+/// The argument of an acknowledgement that refused: `{error: {code}}`.
+#[derive(serde::Deserialize)]
+struct Refused<'a> {
+    #[serde(borrow)]
+    error: FrameData<'a>,
+}
+
+/// Handles one Engine.IO message of a Socket.IO connection: an event
+/// `42["name",data]`, an acknowledgement `43<send-ns>[data]`, a ping, or
+/// the end of the session.
+fn on_packet(
+    stats: &mut ConnStats,
+    tally: &mut Tally,
+    text: &str,
+    now: u64,
+    window: &Semaphore,
+) -> Packet {
+    if let Some(args) = text.strip_prefix("42") {
+        if let Some(ours) = fast_receive_socketio(args) {
+            on_delivery(stats, tally, ours, now);
+            return Packet::Other;
+        }
+        let Ok((name, data)) = serde_json::from_str::<(Cow<str>, Option<FrameData>)>(args) else {
+            stats.on_error("unparsable_frame");
+            return Packet::Other;
+        };
+        match name.as_ref() {
+            "receiveMessage" => {
+                let ours = data
+                    .as_ref()
+                    .and_then(|d| d.message.as_deref())
+                    .and_then(parse_payload);
+                on_delivery(stats, tally, ours, now);
+            }
+            "error" => stats.on_error(
+                data.as_ref()
+                    .and_then(|d| d.code.as_deref())
+                    .unwrap_or("unknown"),
+            ),
+            _ => {}
+        }
+        return Packet::Other;
+    }
+    if let Some(rest) = text.strip_prefix("43") {
+        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        let Ok(sent_ns) = rest[..digits].parse::<u64>() else {
+            return Packet::Other;
+        };
+        let args = &rest[digits..];
+        if args.starts_with(r#"[{"error""#) {
+            let refused = serde_json::from_str::<(Refused,)>(args);
+            let code = refused
+                .as_ref()
+                .ok()
+                .and_then(|(r,)| r.error.code.as_deref());
+            on_answer(stats, tally, Err(code.unwrap_or("unknown")), now, window);
+        } else {
+            on_answer(stats, tally, Ok(sent_ns), now, window);
+        }
+        return Packet::Other;
+    }
+    match text {
+        ENGINE_PING => Packet::Ping,
+        "41" | "1" => Packet::Closed,
+        _ => Packet::Other,
     }
 }
 
@@ -663,10 +821,25 @@ fn on_delivery(
 /// recognised here": the caller parses the frame properly.
 fn fast_receive(text: &str) -> Option<Option<(usize, u64, u64)>> {
     const EVENT: &str = r#""event":"receiveMessage""#;
-    const MESSAGE: &str = r#""message":""#;
     if !text.contains(EVENT) {
         return None;
     }
+    message_payload(text)
+}
+
+/// [`fast_receive`] for the arguments of a Socket.IO event,
+/// `["receiveMessage",{...}]`.
+fn fast_receive_socketio(args: &str) -> Option<Option<(usize, u64, u64)>> {
+    if !args.starts_with(r#"["receiveMessage","#) {
+        return None;
+    }
+    message_payload(args)
+}
+
+/// The sender, sequence number and send time in the `message` field of a
+/// `receiveMessage`'s data; `Some(None)` when the text is not ours.
+fn message_payload(text: &str) -> Option<Option<(usize, u64, u64)>> {
+    const MESSAGE: &str = r#""message":""#;
     let at = text.find(MESSAGE)? + MESSAGE.len();
     let rest = &text[at..];
     let end = rest.find('"')?;
@@ -757,18 +930,28 @@ fn report(outcome: &Outcome, server: &Server, rss_before: Option<u64>) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_sent_frame_parses_back() {
+    /// Sender `index` on `door`, with 100-byte payloads, in room `r1`.
+    fn role(index: usize, door: Door) -> SendRole {
         let (done, _rx) = mpsc::channel(1);
-        let role = SendRole {
-            index: 7,
+        let frame_head = match door {
+            Door::Ws => r#"{"event":"sendMessage","data":{"roomId":"r1","message":""#,
+            Door::SocketIo => r#"["sendMessage",{"roomId":"r1","message":""#,
+        };
+        SendRole {
+            index,
             window: 1,
             period: None,
             offset: Duration::ZERO,
-            frame_head: r#"{"event":"sendMessage","data":{"roomId":"r1","message":""#.to_string(),
+            frame_head: frame_head.to_string(),
+            door,
             payload: 100,
             done,
-        };
+        }
+    }
+
+    #[test]
+    fn a_sent_frame_parses_back() {
+        let role = role(7, Door::Ws);
         let text = role.frame(42, 123_456_789);
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         let message = v["data"]["message"].as_str().unwrap();
@@ -776,6 +959,50 @@ mod tests {
         assert_eq!(parse_payload(message), Some((7, 42, 123_456_789)));
         assert_eq!(v["data"]["roomId"], "r1");
         assert_eq!(parse_ref(v["ref"].as_str().unwrap()), Some(123_456_789));
+    }
+
+    #[test]
+    fn a_socketio_send_and_its_answers_parse_back() {
+        let role = role(2, Door::SocketIo);
+        let text = role.frame(5, 987_654);
+        let args = text
+            .strip_prefix("42987654")
+            .expect("EVENT with the ack id");
+        let v: serde_json::Value = serde_json::from_str(args).unwrap();
+        assert_eq!(v[0], "sendMessage");
+        assert_eq!(
+            parse_payload(v[1]["message"].as_str().unwrap()),
+            Some((2, 5, 987_654))
+        );
+
+        let mut stats = ConnStats::new(3);
+        let mut tally = Tally::new();
+        let window = Semaphore::new(0);
+        let message = v[1]["message"].as_str().unwrap();
+        let delivery =
+            format!(r#"42["receiveMessage",{{"id":"1","user":"u","message":"{message}"}}]"#);
+        assert_eq!(
+            on_packet(&mut stats, &mut tally, &delivery, 2_000_000, &window),
+            Packet::Other
+        );
+        assert_eq!(stats.received, vec![0, 0, 1]);
+        let ack = r#"43987654[{"id":"1","timestamp":"t"}]"#;
+        assert_eq!(
+            on_packet(&mut stats, &mut tally, ack, 2_000_000, &window),
+            Packet::Other
+        );
+        let refused = r#"43987655[{"error":{"code":"rate_limited","message":"slow down"}}]"#;
+        on_packet(&mut stats, &mut tally, refused, 2_000_000, &window);
+        assert_eq!((stats.acked, stats.refused, tally.resolved), (1, 1, 2));
+        assert_eq!(window.available_permits(), 2);
+        assert_eq!(
+            on_packet(&mut stats, &mut tally, "2", 0, &window),
+            Packet::Ping
+        );
+        assert_eq!(
+            on_packet(&mut stats, &mut tally, "41", 0, &window),
+            Packet::Closed
+        );
     }
 
     #[test]

@@ -85,6 +85,11 @@ pub struct Common {
     /// printed).
     #[arg(long)]
     pub keep_data: bool,
+    /// Connect through the Socket.IO door (`/socket.io/`, Engine.IO over a
+    /// WebSocket, as `io(url, {transports: ['websocket']})` does) instead of
+    /// `/ws`; also how the Node reference server is driven.
+    #[arg(long)]
+    pub socketio: bool,
     /// WebSocket connections being opened (and joined) at the same time.
     #[arg(long, default_value_t = 64, value_name = "N")]
     pub connect_concurrency: usize,
@@ -96,6 +101,15 @@ pub struct Common {
 impl Common {
     pub fn connect_timeout(&self) -> Duration {
         Duration::from_secs_f64(self.connect_timeout.max(0.1))
+    }
+
+    /// The server's door the connections use.
+    pub fn door(&self) -> client::Door {
+        if self.socketio {
+            client::Door::SocketIo
+        } else {
+            client::Door::Ws
+        }
     }
 }
 

@@ -22,6 +22,17 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(15);
 /// What the server prints on standard output once it accepts connections;
 /// the URL follows.
 const LISTENING_PREFIX: &str = "chatroom listening on ";
+/// Limits of the spawned server that a load of few users with many
+/// connections would hit, turned off: the per-user message rate, the
+/// registrations per address and hour, and the connections per user.
+const SERVER_ARGS: &[&str] = &[
+    "--message-rate",
+    "0",
+    "--registration-rate",
+    "0",
+    "--max-user-connections",
+    "1000000",
+];
 /// Environment variables that would change the spawned server's settings
 /// behind the generator's back (see the contract's option table).
 const SERVER_ENV: &[&str] = &[
@@ -161,8 +172,7 @@ async fn spawn(path: &Path, common: &Common, pinning: Option<Pinning>) -> Result
         .arg("127.0.0.1:0")
         .arg("--data-dir")
         .arg(&data_dir)
-        .arg("--message-rate")
-        .arg("0")
+        .args(SERVER_ARGS)
         .current_dir(&work_dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

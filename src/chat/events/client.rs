@@ -17,7 +17,7 @@ pub enum ClientEvent {
     JoinRoom(JoinRoom),
     LeaveRoom(RoomRef),
     SendMessage(SendMessage),
-    Typing(RoomRef),
+    Typing(Typing),
 }
 
 /// `joinRoom {roomId, since?}`.
@@ -29,11 +29,20 @@ pub struct JoinRoom {
     pub since: Option<String>,
 }
 
-/// `leaveRoom {roomId}` and `typing {roomId}`.
+/// `leaveRoom {roomId}`, and `typing {roomId}` as `/ws` reads it.
 #[derive(Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RoomRef {
     pub room_id: String,
+}
+
+/// `typing {roomId}`; on the Socket.IO door the room may be left out, as
+/// the original API's clients do: then it is the room joined last.
+#[derive(Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Typing {
+    #[serde(default)]
+    pub room_id: Option<String>,
 }
 
 /// `sendMessage {roomId?, message}`; without a room, the room joined last.
@@ -115,33 +124,48 @@ pub fn parse(text: &str) -> Parsed<'_> {
     };
     Parsed {
         reference: frame.reference,
-        event: event(&frame.event, frame.data),
+        event: event(&frame.event, frame.data.map(RawValue::get), false),
     }
 }
 
-fn event(name: &str, data: Option<&RawValue>) -> Result<ClientEvent, Refusal> {
+/// The event `name` with its `data`; `typing` may leave out its room only
+/// where `room_optional` (the Socket.IO door).
+fn event(name: &str, data: Option<&str>, room_optional: bool) -> Result<ClientEvent, Refusal> {
     match name {
         "joinRoom" => parse_data(data).map(ClientEvent::JoinRoom),
         "leaveRoom" => parse_data(data).map(ClientEvent::LeaveRoom),
         "sendMessage" => parse_data(data).map(ClientEvent::SendMessage),
-        "typing" => parse_data(data).map(ClientEvent::Typing),
-        other => Err(Refusal::new(
-            ErrorCode::UnknownEvent,
-            format!("unknown event {other:?}"),
-        )),
+        "typing" if room_optional => parse_data(data).map(ClientEvent::Typing),
+        "typing" => parse_data(data).map(|RoomRef { room_id }| {
+            ClientEvent::Typing(Typing {
+                room_id: Some(room_id),
+            })
+        }),
+        other => Err(unknown(other)),
     }
 }
 
-fn parse_data<T: DeserializeOwned>(data: Option<&RawValue>) -> Result<T, Refusal> {
+/// Reads a Socket.IO event (its name and first argument): the events and
+/// data of `/ws`, except that `typing` may leave out its room and that an
+/// event without an argument has empty data (`socket.emit("typing")`).
+pub fn socketio_event(name: &str, data: Option<&RawValue>) -> Result<ClientEvent, Refusal> {
+    event(name, Some(data.map_or("{}", RawValue::get)), true)
+}
+
+fn unknown(name: &str) -> Refusal {
+    Refusal::new(ErrorCode::UnknownEvent, format!("unknown event {name:?}"))
+}
+
+fn parse_data<T: DeserializeOwned>(data: Option<&str>) -> Result<T, Refusal> {
     let invalid = |m: String| Refusal::new(ErrorCode::ValidationFailed, m);
     let Some(raw) = data else {
         return Err(invalid("missing data".into()));
     };
     // serde would also read an array as the fields in order; data is an object.
-    if !raw.get().trim_start().starts_with('{') {
+    if !raw.trim_start().starts_with('{') {
         return Err(invalid("data must be an object".into()));
     }
-    serde_json::from_str(raw.get()).map_err(|e| invalid(format!("invalid data: {e}")))
+    serde_json::from_str(raw).map_err(|e| invalid(format!("invalid data: {e}")))
 }
 
 #[cfg(test)]

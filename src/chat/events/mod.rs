@@ -12,12 +12,23 @@
 
 mod client;
 mod server;
+pub mod socketio;
 
-pub use client::{parse, ClientEvent, JoinRoom, Parsed, Refusal, RoomRef, SendMessage};
+pub use client::{
+    parse, socketio_event, ClientEvent, JoinRoom, Parsed, Refusal, RoomRef, SendMessage, Typing,
+};
 pub use server::{
     ack, error, join_ack, message_deleted, message_edited, presence, receive_message, room_deleted,
     room_removed, send_ack, typing,
 };
+
+/// How a door frames the server's events: `/ws`'s JSON objects, or
+/// Socket.IO packets ([`socketio`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    Ws,
+    SocketIo,
+}
 
 /// The close codes the server sends (RFC 6455, section 7.4.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,10 +1,12 @@
-//! One WebSocket connection's life: read frames, answer each `ref` once,
-//! forward the hub's queue, keep the peer alive, close with the right code.
+//! One connection's life: read frames, answer each `ref` once, forward the
+//! hub's queue, keep the peer alive, close with the right code.
 //!
-//! It reads in two parts, as a connection and its commands do: [`socket`]
+//! It reads in two parts, as a connection and its commands do: a [`Wire`]
 //! moves frames in and out (batched writes, pings, dead peers, the close),
 //! and [`state`] says what a [`ClientEvent`](crate::chat::events::ClientEvent)
-//! means and what to send back. [`run`] is the loop between the two.
+//! means and what to send back. [`serve`] is the loop between the two, the
+//! same for both doors: `/ws` ([`socket`]) and Socket.IO
+//! ([`crate::chat::socketio`]) differ only in their `Wire`.
 //!
 //! A session never touches sled for writes and never waits on another
 //! connection: messages go to the writer, deliveries come from the hub
@@ -12,21 +14,25 @@
 
 mod socket;
 mod state;
+mod wire;
+
+use std::sync::Arc;
 
 use futures_util::stream::FuturesOrdered;
 use futures_util::{FutureExt, StreamExt};
 use tokio_util::sync::CancellationToken;
 
-use super::conn::Conn;
-use super::events::{self, Close, Parsed, Refusal};
+use super::conn::{Conn, Kill};
+use super::events::{Close, Parsed, Refusal};
 use super::hub::Hub;
 use super::writer::Writer;
 use crate::model::{MessageId, RoomId, UserId};
 use crate::store::Store;
 use crate::throttle::TokenBuckets;
-pub use socket::{config as socket_config, WebSocket};
-use socket::{Inbound, Socket};
+use socket::Socket;
+pub use socket::{config as socket_config, WebSocket, MAX_MESSAGE_BYTES};
 use state::{PendingAck, State, Step};
+pub use wire::{Gone, Inbound, Wire};
 
 /// Queue items (stored batches or single events) a connection may have
 /// waiting; past this, or past the hub's frame and byte bounds, it counts
@@ -65,10 +71,25 @@ enum End {
     Gone,
 }
 
+/// Runs a `/ws` connection until it closes; see [`serve`].
+pub async fn run(h: Handles, ws: WebSocket, user: Caller, still_valid: impl FnOnce() -> bool) {
+    serve(h, user, still_valid, |kill, name| {
+        Socket::new(ws, kill, name)
+    })
+    .await;
+}
+
 /// Runs a connection until it closes. `still_valid` tells whether the
 /// caller's credentials still hold; it is asked once, after the
-/// connection is registered with the hub.
-pub async fn run(h: Handles, ws: WebSocket, user: Caller, still_valid: impl FnOnce() -> bool) {
+/// connection is registered with the hub. `open` makes the door's
+/// [`Wire`] from the connection's kill switch (a stalled send gives up
+/// when it fires) and its user's name (for the log).
+pub async fn serve<W: Wire>(
+    h: Handles,
+    user: Caller,
+    still_valid: impl FnOnce() -> bool,
+    open: impl FnOnce(Arc<Kill>, Arc<str>) -> W,
+) {
     let (conn, mut rx) = Conn::new(
         h.hub.next_conn_id(),
         user.id,
@@ -83,9 +104,9 @@ pub async fn run(h: Handles, ws: WebSocket, user: Caller, still_valid: impl FnOn
     if !still_valid() {
         kill.kill(Close::Policy);
     }
-    let mut socket = Socket::new(ws, kill.clone(), conn.username.clone());
+    let mut socket = open(kill.clone(), conn.username.clone());
     let shutdown = (h.stop_reading.clone(), h.close_sockets.clone());
-    let mut s = State::new(h, user, conn);
+    let mut s = State::new(h, user, conn, W::FRAMING);
     let mut pending: FuturesOrdered<PendingAck> = FuturesOrdered::new();
     let mut ping = socket::ping_timer();
     let mut reading = !shutdown.0.is_cancelled();
@@ -137,7 +158,7 @@ pub async fn run(h: Handles, ws: WebSocket, user: Caller, still_valid: impl FnOn
             _ = &mut stop_reading, if reading => reading = false,
             incoming = socket.read(), if reading => {
                 let parsed = match &incoming {
-                    Inbound::Text(text) => events::parse(text),
+                    Inbound::Text(text) => W::parse(text),
                     Inbound::Binary => Parsed {
                         reference: None,
                         event: Err(Refusal::binary_frame()),
@@ -183,9 +204,9 @@ pub async fn run(h: Handles, ws: WebSocket, user: Caller, still_valid: impl FnOn
 /// Sends every message of `room` after `since` from disk, page by page;
 /// the state records the last id sent, so that queued live copies are
 /// skipped.
-async fn catch_up(
+async fn catch_up<W: Wire>(
     s: &mut State,
-    socket: &mut Socket,
+    socket: &mut W,
     room: RoomId,
     since: MessageId,
 ) -> Result<(), End> {

@@ -14,8 +14,9 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message as WsMessage, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
+use super::wire::{Gone, Inbound, Wire};
 use crate::chat::conn::Kill;
-use crate::chat::events::Close;
+use crate::chat::events::{self, Close, Framing, Parsed};
 
 /// The socket type of a session.
 pub type WebSocket = WebSocketStream<TokioIo<Upgraded>>;
@@ -57,22 +58,6 @@ pub fn ping_timer() -> Interval {
     tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY)
 }
 
-/// The peer is gone, stalled, or the connection was killed: stop talking.
-#[derive(Debug)]
-pub struct Gone;
-
-/// One thing read from the peer.
-pub enum Inbound {
-    Text(Utf8Bytes),
-    Binary,
-    /// Ping or pong: tungstenite answers pings itself.
-    Control,
-    /// A message over [`MAX_MESSAGE_BYTES`].
-    TooBig,
-    /// Closed by the peer, or unreadable.
-    Gone,
-}
-
 /// One WebSocket and when its peer was last heard from.
 pub struct Socket {
     ws: WebSocket,
@@ -91,9 +76,15 @@ impl Socket {
             user,
         }
     }
+}
 
-    /// The next thing the peer sent. Safe to cancel: nothing is lost.
-    pub async fn read(&mut self) -> Inbound {
+impl Wire for Socket {
+    const FRAMING: Framing = Framing::Ws;
+    type Text = Utf8Bytes;
+
+    /// Pings and pongs are [`Inbound::Control`]: tungstenite answers pings
+    /// itself. A message over [`MAX_MESSAGE_BYTES`] is [`Inbound::TooBig`].
+    async fn read(&mut self) -> Inbound<Utf8Bytes> {
         let incoming = self.ws.next().await;
         self.last_seen = Instant::now();
         match incoming {
@@ -109,9 +100,17 @@ impl Socket {
         }
     }
 
-    /// Writes frames and flushes once; fails if the peer is gone, stalled
-    /// past [`SEND_TIMEOUT`], or the connection was killed meanwhile.
-    pub async fn send(&mut self, frames: impl IntoIterator<Item = Utf8Bytes>) -> Result<(), Gone> {
+    fn parse(text: &Utf8Bytes) -> Parsed<'_> {
+        events::parse(text)
+    }
+
+    /// Writes frames and flushes once; a peer stalled past
+    /// [`SEND_TIMEOUT`] is gone.
+    async fn send<I>(&mut self, frames: I) -> Result<(), Gone>
+    where
+        I: IntoIterator<Item = Utf8Bytes> + Send,
+        I::IntoIter: Send,
+    {
         let mut frames = frames.into_iter().peekable();
         if frames.peek().is_none() {
             return Ok(());
@@ -139,7 +138,7 @@ impl Socket {
 
     /// At each tick of [`ping_timer`]: a peer silent past [`DEAD_AFTER`] is
     /// dead; any other is pinged.
-    pub async fn keepalive(&mut self) -> Result<(), Gone> {
+    async fn keepalive(&mut self) -> Result<(), Gone> {
         if self.last_seen.elapsed() > DEAD_AFTER {
             tracing::debug!(user = %self.user, "peer silent too long; closing");
             return Err(Gone);
@@ -152,7 +151,7 @@ impl Socket {
     }
 
     /// Sends the close frame and gives the peer a moment to answer it.
-    pub async fn close(mut self, code: Close) {
+    async fn close(mut self, code: Close) {
         let frame = CloseFrame {
             code: CloseCode::from(code.code()),
             reason: Utf8Bytes::from_static(""),

@@ -14,7 +14,7 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 use super::{Caller, Handles};
 use crate::chat::conn::{Conn, Outbound};
 use crate::chat::events::{
-    self, ClientEvent, ErrorCode, JoinRoom, Parsed, Refusal, RoomRef, SendMessage,
+    self, ClientEvent, ErrorCode, Framing, JoinRoom, Parsed, Refusal, RoomRef, SendMessage, Typing,
 };
 use crate::chat::writer::{Outgoing, Reply, WriteFailed};
 use crate::model::{MessageId, RoomId, RoomView};
@@ -84,6 +84,9 @@ pub struct State {
     strike_window_start: Instant,
     /// The `--join-rate` (joins a second) and its bucket; `None` when off.
     join_limit: Option<(f64, Bucket)>,
+    /// The door's framing, in which stored messages are taken from the
+    /// hub's shared batches.
+    framing: Framing,
 }
 
 fn refuse<T>(code: ErrorCode, msg: impl Into<String>) -> Result<T, Refusal> {
@@ -110,7 +113,7 @@ fn answer(reference: Option<Box<RawValue>>, reply: Reply) -> Option<Utf8Bytes> {
 }
 
 impl State {
-    pub fn new(h: Handles, user: Caller, conn: Conn) -> State {
+    pub fn new(h: Handles, user: Caller, conn: Conn, framing: Framing) -> State {
         let join_limit = h.join_rate.map(|rate| (rate, Bucket::full(JOIN_BURST)));
         State {
             h,
@@ -121,6 +124,7 @@ impl State {
             strikes: 0,
             strike_window_start: Instant::now(),
             join_limit,
+            framing,
         }
     }
 
@@ -152,13 +156,13 @@ impl State {
                 if !self.joined.iter().any(|(r, _)| *r == room) {
                     return; // left the room after this batch was queued
                 }
-                for (id, frame) in frames.iter() {
-                    if floor.is_some_and(|f| *id <= f) {
+                for d in frames.iter() {
+                    if floor.is_some_and(|f| d.id <= f) {
                         continue;
                     }
-                    out.push(frame.clone());
+                    out.push(d.framed(self.framing));
                 }
-                if floor.is_some_and(|f| frames.last().is_some_and(|(id, _)| *id > f)) {
+                if floor.is_some_and(|f| frames.last().is_some_and(|d| d.id > f)) {
                     self.floors.remove(&room);
                 }
             }
@@ -206,8 +210,8 @@ impl State {
                 self.leave(&room_id)?;
                 Step::Reply(reference.map(events::ack))
             }
-            ClientEvent::Typing(RoomRef { room_id }) => {
-                let (room, _) = self.joined_room(&room_id)?;
+            ClientEvent::Typing(Typing { room_id }) => {
+                let (room, _) = self.room_or_last(room_id.as_deref())?;
                 self.h.hub.typing(room, self.user.id, &self.user.username);
                 Step::Reply(reference.map(events::ack))
             }
@@ -229,6 +233,18 @@ impl State {
                 ErrorCode::NotJoined,
                 "this connection has not joined that room",
             ),
+        }
+    }
+
+    /// The room named, which must be joined, or without a name the room
+    /// joined last (the original API's "current room").
+    fn room_or_last(&self, room_id: Option<&str>) -> Result<(RoomId, bool), Refusal> {
+        match room_id {
+            Some(id) => self.joined_room(id),
+            None => match self.joined.last() {
+                Some(j) => Ok(*j),
+                None => refuse(ErrorCode::NotJoined, "join a room first"),
+            },
         }
     }
 
@@ -329,13 +345,7 @@ impl State {
         room_id: Option<&str>,
         message: String,
     ) -> Result<oneshot::Receiver<Reply>, Refusal> {
-        let (room, private) = match room_id {
-            Some(id) => self.joined_room(id)?,
-            None => match self.joined.last() {
-                Some(j) => *j,
-                None => return refuse(ErrorCode::NotJoined, "join a room first"),
-            },
-        };
+        let (room, private) = self.room_or_last(room_id)?;
         validate::message(&message).map_err(|m| Refusal::new(ErrorCode::ValidationFailed, m))?;
         if private
             && !self
