@@ -221,6 +221,7 @@ pub struct ServeArgs {
     #[arg(
         long,
         env = "CHATROOM_SOCKETIO_PING_INTERVAL",
+        value_parser = clap::value_parser!(u64).range(1..),
         default_value_t = 25_000,
         value_name = "MS"
     )]
@@ -230,6 +231,7 @@ pub struct ServeArgs {
     #[arg(
         long,
         env = "CHATROOM_SOCKETIO_PING_TIMEOUT",
+        value_parser = clap::value_parser!(u64).range(1..),
         default_value_t = 20_000,
         value_name = "MS"
     )]

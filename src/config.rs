@@ -155,11 +155,6 @@ impl Settings {
                 args.join_rate
             )));
         }
-        if args.socketio_ping_interval == 0 || args.socketio_ping_timeout == 0 {
-            return Err(ConfigError(
-                "--socketio-ping-interval and --socketio-ping-timeout must be at least 1 ms".into(),
-            ));
-        }
         if args.cache_mb == 0 {
             return Err(ConfigError("--cache-mb must be at least 1".into()));
         }

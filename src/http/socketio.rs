@@ -254,35 +254,39 @@ fn preflight(headers: &HeaderMap, mut cors: HeaderMap) -> HeaderMap {
 struct AppGate(App);
 
 impl Gate for AppGate {
-    fn admit(
-        &self,
-        token: Option<&str>,
-        handshake: &hyper::http::request::Parts,
-    ) -> Result<Admitted, Refused> {
-        let app = &self.0;
-        let header = handshake
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(crate::auth::bearer);
-        let query = handshake.uri.query().and_then(query_token);
-        let token = token.or(header).or(query).ok_or(Refused::Unauthorized)?;
-        let user = app
-            .authenticate_token(token)
-            .map_err(|_| Refused::Unauthorized)?;
-        let slot = app
-            .hub
-            .admit(user.id, app.settings.max_user_connections)
-            .ok_or(Refused::TooMany)?;
-        let caller = Caller {
-            id: user.id,
-            username: user.username.clone(),
-        };
-        let app = app.clone();
-        Ok(Admitted {
-            caller,
-            slot,
-            still_valid: Box::new(move || app.still_valid(&user)),
+    fn admit<'a>(
+        &'a self,
+        token: Option<&'a str>,
+        handshake: &'a hyper::http::request::Parts,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Admitted, Refused>> + Send + 'a>>
+    {
+        Box::pin(async move {
+            let app = &self.0;
+            let header = handshake
+                .headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(crate::auth::bearer);
+            let query = handshake.uri.query().and_then(query_token);
+            let token = token.or(header).or(query).ok_or(Refused::Unauthorized)?;
+            let user = app
+                .authenticate_token(token)
+                .await
+                .map_err(|_| Refused::Unauthorized)?;
+            let slot = app
+                .hub
+                .admit(user.id, app.settings.max_user_connections)
+                .ok_or(Refused::TooMany)?;
+            let caller = Caller {
+                id: user.id,
+                username: user.username.clone(),
+            };
+            let app = app.clone();
+            Ok(Admitted {
+                caller,
+                slot,
+                still_valid: Box::new(move || app.still_valid(&user)),
+            })
         })
     }
 }

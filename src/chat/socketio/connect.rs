@@ -78,6 +78,7 @@ async fn admit(handler: &Handler, link: &mut Link) -> Option<Admitted> {
                 match handler
                     .gate
                     .admit(token.as_deref(), &link.socket().req_parts)
+                    .await
                 {
                     Ok(admitted) => return Some(admitted),
                     Err(Refused::Unauthorized) => {

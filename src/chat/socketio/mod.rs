@@ -34,11 +34,13 @@ pub use link::{EngineSocket, Inbox};
 pub trait Gate: Send + Sync + 'static {
     /// Admits the user of `token` (from the `CONNECT` packet's `auth`), or
     /// failing that of the credentials in the engine's handshake request.
-    fn admit(
-        &self,
-        token: Option<&str>,
-        handshake: &hyper::http::request::Parts,
-    ) -> Result<Admitted, Refused>;
+    /// The answer comes later: checking a token reads the user's record
+    /// on the blocking pool.
+    fn admit<'a>(
+        &'a self,
+        token: Option<&'a str>,
+        handshake: &'a hyper::http::request::Parts,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Admitted, Refused>> + Send + 'a>>;
 }
 
 /// A user admitted to the namespace.
