@@ -94,7 +94,7 @@ fn serve(args: cli::ServeArgs) -> Result<(), String> {
             let listener = server::bind(settings.bind).await?;
             let ready = server::open(settings, listener).await?;
             announce(ready.local_addr());
-            server::run(ready, server::signal()).await
+            server::run(ready, Box::pin(server::signal())).await
         })
         .map_err(|e| e.to_string())
 }

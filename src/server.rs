@@ -122,10 +122,12 @@ pub async fn open(settings: Settings, listener: TcpListener) -> Result<Ready, Se
 }
 
 /// Serves until `shutdown` resolves (or the store asks to stop), then
-/// stops in the order above.
+/// stops in the order above. `shutdown` is boxed so that this function is
+/// not generic: the whole server is compiled once, in this crate, rather
+/// than again in every program (each test binary) that runs it.
 pub async fn run(
     ready: Ready,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    shutdown: std::pin::Pin<Box<dyn Future<Output = ()> + Send + 'static>>,
 ) -> Result<(), ServeError> {
     let app = ready.app;
     let store = app.store.clone();

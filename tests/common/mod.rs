@@ -383,7 +383,7 @@ impl InProcess {
                 let shutdown = async move {
                     let _ = stopped.await;
                 };
-                server::run(opened, shutdown)
+                server::run(opened, Box::pin(shutdown))
                     .await
                     .map_err(|e| e.to_string())
             });
