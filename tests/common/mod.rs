@@ -606,7 +606,7 @@ impl Client {
 }
 
 // ---------------------------------------------------------------------
-// Helpers added for tests/ws.rs and tests/durability.rs.
+// Helpers added for tests/suite/ws.rs and tests/suite/durability.rs.
 
 impl Server {
     /// Starts a server with a fresh data directory, extra `serve` args and

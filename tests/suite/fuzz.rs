@@ -11,7 +11,7 @@
 //! replays a run (each target prints its seed and how many cases it ran).
 //! A failing case is shrunk (within [`SHRINK_TIME`]) and printed.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::fmt::Debug;

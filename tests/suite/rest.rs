@@ -4,7 +4,7 @@
 //! Every test starts its own server, so that per-address login throttling
 //! and data never leak from one test into another.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};

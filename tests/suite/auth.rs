@@ -1,4 +1,4 @@
-mod common;
+use crate::common;
 
 // Authentication under hostile input: the login throttle holds however
 // guesses are timed, its memory does not grow with what clients send,

@@ -5,7 +5,7 @@
 //! Every wait is bounded: commands are killed after [`CMD_WAIT`], network
 //! waits use the helpers' [`WAIT`].
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@
 //! and over long-polling, so that each test sees exactly what is sent.
 //! (tests/socketio/ drives the door with the official JavaScript client.)
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -397,7 +397,7 @@ async fn a_stalled_polling_client_leaves_its_rooms() {
 
 #[tokio::test]
 async fn a_pending_long_poll_does_not_hold_up_the_stop() {
-    let mut s = Server::start();
+    let mut s = Server::start_process();
     let alice = register(&s, "alice").await;
     let (_, polling) = Polling::open(&s).await;
     let polling = polling.expect("a session");

@@ -3,7 +3,7 @@
 //! disk never shows, edits cannot bring back deleted messages, and one user
 //! cannot flood the server with rooms.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

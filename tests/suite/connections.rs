@@ -4,7 +4,7 @@
 //! oversized heads, bad tokens and the static files' encoding follow the
 //! contract.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;

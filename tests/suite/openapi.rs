@@ -3,7 +3,7 @@
 //! answers with one of the statuses documented for it (and a body of the
 //! documented shape), and the server serves the same document.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -3,7 +3,7 @@
 //! per-user connection cap, `joinRoom` with `since` and no `ref`, and a
 //! non-text `Authorization` header on the upgrade.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::time::{Duration, Instant};

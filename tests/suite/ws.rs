@@ -1,7 +1,7 @@
 //! The WebSocket part of the contract (PROTOCOL.md, "WebSocket" and
 //! "Details"), against the real binary.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

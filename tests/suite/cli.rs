@@ -6,7 +6,7 @@
 //! is read) with a clean environment (`common::command`), and every wait
 //! is bounded.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

@@ -6,7 +6,7 @@
 //! server, corrupts it line by line, and runs `chatroom restore` as a
 //! process. Every wait is bounded.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;

@@ -1,7 +1,7 @@
 //! "The ack is sent only after the message is stored durably", and the
 //! graceful shutdown of ARCHITECTURE.md, against the real binary.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! files (database, secret, admin socket) 0600 at every start, whatever
 //! modes they had before.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,26 @@
+//! The integration tests, one module per part of the product, in one test
+//! binary: each binary links the whole server and the helpers of
+//! `tests/common`, so one binary instead of fifteen saves most of the
+//! suite's build time. `tests/clean_env.rs` stays a binary of its own
+//! because it makes its whole process hostile on purpose.
+//!
+//! Run one part with a filter, e.g. `cargo test --profile testing --test suite ws::`.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod admin;
+mod auth;
+mod cli;
+mod connections;
+mod durability;
+mod faults;
+mod files;
+mod fuzz;
+mod memory;
+mod openapi;
+mod rest;
+mod restore;
+mod socketio;
+mod ws;
+mod ws_limits;
