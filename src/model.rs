@@ -231,6 +231,19 @@ pub struct Message {
     /// An addition to the contract: set once the author edited the message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edited_at: Option<Timestamp>,
+    /// An addition to the contract: who reacted how, filled in where the
+    /// message is served (history, catch-up, edit); never stored with it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<Reaction>,
+}
+
+/// One reaction of a message: an emoji (or short token) and who chose it,
+/// in the order they did.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Reaction {
+    pub emoji: String,
+    pub count: usize,
+    pub users: Vec<String>,
 }
 
 #[cfg(test)]
