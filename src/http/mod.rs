@@ -4,6 +4,7 @@
 mod admin;
 mod body;
 mod messages;
+mod reactions;
 mod rooms;
 pub mod socketio;
 mod users;
@@ -50,6 +51,14 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/rooms/{roomId}/messages"),
     ("PATCH", "/api/rooms/{roomId}/messages/{messageId}"),
     ("DELETE", "/api/rooms/{roomId}/messages/{messageId}"),
+    (
+        "PUT",
+        "/api/rooms/{roomId}/messages/{messageId}/reactions/{emoji}",
+    ),
+    (
+        "DELETE",
+        "/api/rooms/{roomId}/messages/{messageId}/reactions/{emoji}",
+    ),
     ("GET", "/api/rooms/{roomId}/online"),
     ("POST", "/api/rooms/{roomId}/members"),
     ("DELETE", "/api/rooms/{roomId}/members/{username}"),
@@ -68,6 +77,7 @@ pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Infallib
     let api = users::routes(app.clone())
         .or(rooms::routes(app.clone()))
         .or(messages::routes(app.clone()))
+        .or(reactions::routes(app.clone()))
         .or(admin::routes(app.clone()));
     let openapi = warp::path!("openapi.json")
         .and(warp::get())
