@@ -155,6 +155,15 @@ pub struct UserRecord {
     pub token_version: u64,
 }
 
+impl UserRecord {
+    /// Sets a new password hash and ends every session started before:
+    /// tokens carry the version they were issued with.
+    pub fn set_password(&mut self, hash: &str) {
+        self.password_hash = hash.to_owned();
+        self.token_version = self.token_version.wrapping_add(1);
+    }
+}
+
 /// The contract's `user` object.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]

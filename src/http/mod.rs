@@ -66,6 +66,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/admin/users"),
     ("POST", "/api/admin/users/{userId}/disable"),
     ("POST", "/api/admin/users/{userId}/enable"),
+    ("POST", "/api/admin/users/{userId}/role"),
+    ("POST", "/api/admin/users/{userId}/password"),
 ];
 
 /// Every route of the server, with logging, headers and error mapping.
