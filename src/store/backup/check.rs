@@ -241,7 +241,49 @@ fn kind(rec: &BackupRecord) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::super::tests::seeded_backup;
+    use crate::store::testing::{seed_history, temp_store};
     use crate::store::Store;
+
+    /// Asserts that a backup of these lines is refused at line index `i`
+    /// (1-based in the message) for a reason that says `why`.
+    #[track_caller]
+    fn refused_at(lines: &[impl AsRef<str>], i: usize, why: &str) {
+        let file: String = lines.iter().map(|l| format!("{}\n", l.as_ref())).collect();
+        let err = Store::check_backup(&mut file.as_bytes())
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            err.contains(&format!("line {}:", i + 1)) && err.contains(why),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_reaction_must_follow_its_message() {
+        let (store, _dir) = temp_store();
+        let (room, _) = seed_history(&store);
+        let (ann, _) = store.user_by_name("ann").expect("get").expect("ann");
+        let older = store.latest(room.id, 2).expect("latest").messages[0].id;
+        store
+            .add_reaction(room.id, older, "👍", ann, "ann")
+            .expect("react");
+        let mut buf = Vec::new();
+        assert_eq!(store.backup(&mut buf).expect("backup").reactions, 1);
+        let text = String::from_utf8(buf).expect("utf8");
+        assert!(Store::check_backup(&mut text.as_bytes()).is_ok());
+        let mut lines: Vec<&str> = text.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| l.starts_with("{\"reaction\""))
+            .expect("a reaction line");
+        assert!(
+            lines[at - 1].contains(&older.to_string()),
+            "after its message"
+        );
+        // Behind the next message instead.
+        lines.swap(at, at + 1);
+        refused_at(&lines, at + 1, "does not follow");
+    }
 
     #[test]
     fn a_message_id_used_in_two_rooms_is_refused() {
@@ -269,13 +311,6 @@ mod tests {
         let (_, second_id) = room_of(second);
         let mut changed: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
         changed[second] = changed[second].replace(&second_id, &first_id);
-        let file = changed.join("\n") + "\n";
-        let err = Store::check_backup(&mut file.as_bytes())
-            .expect_err("refused")
-            .to_string();
-        assert!(
-            err.contains(&format!("line {}:", second + 1)) && err.contains("another room"),
-            "{err}"
-        );
+        refused_at(&changed, second, "another room");
     }
 }
