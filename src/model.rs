@@ -155,6 +155,15 @@ pub struct UserRecord {
     pub token_version: u64,
 }
 
+impl UserRecord {
+    /// Sets a new password hash and ends every session started before:
+    /// tokens carry the version they were issued with.
+    pub fn set_password(&mut self, hash: &str) {
+        self.password_hash = hash.to_owned();
+        self.token_version = self.token_version.wrapping_add(1);
+    }
+}
+
 /// The contract's `user` object.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -231,6 +240,19 @@ pub struct Message {
     /// An addition to the contract: set once the author edited the message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edited_at: Option<Timestamp>,
+    /// An addition to the contract: who reacted how, filled in where the
+    /// message is served (history, catch-up, edit); never stored with it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<Reaction>,
+}
+
+/// One reaction of a message: an emoji (or short token) and who chose it,
+/// in the order they did.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Reaction {
+    pub emoji: String,
+    pub count: usize,
+    pub users: Vec<String>,
 }
 
 #[cfg(test)]

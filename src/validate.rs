@@ -58,6 +58,26 @@ pub fn message(text: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Most characters in one reaction: room for any emoji sequence (a
+/// family emoji is 7 to 11) or a short word such as `+1` or `lgtm`.
+pub const REACTION_MAX_CHARS: usize = 32;
+
+/// Reactions: one emoji or a short token, 1 to 32 characters, with no
+/// whitespace and no control characters (a reaction is a label to show,
+/// not a text to lay out).
+pub fn reaction(emoji: &str) -> Result<(), String> {
+    let n = emoji.chars().count();
+    if n == 0 || n > REACTION_MAX_CHARS {
+        return Err(format!(
+            "a reaction must be 1 to {REACTION_MAX_CHARS} characters"
+        ));
+    }
+    if emoji.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("a reaction must not hold whitespace or control characters".into());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,5 +112,24 @@ mod tests {
         assert!(message(" \n\t ").is_err());
         assert!(message(&"é".repeat(4000)).is_ok());
         assert!(message(&"é".repeat(4001)).is_err());
+    }
+
+    #[test]
+    fn reactions_are_short_tokens() {
+        for ok in ["👍", "👍🏽", "👨‍👩‍👧‍👦", "+1", "lgtm", &"é".repeat(32)]
+        {
+            assert!(reaction(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "a b",
+            "tab\t",
+            "nl\n",
+            "\u{a0}",
+            "nul\0",
+            &"é".repeat(33),
+        ] {
+            assert!(reaction(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -55,8 +55,7 @@ pub fn create_admin(
                 r.role = Role::Admin;
                 r.disabled = false;
                 if !unchanged {
-                    r.password_hash = password_hash.to_owned();
-                    r.token_version = r.token_version.wrapping_add(1);
+                    r.set_password(password_hash);
                 }
             })?;
             let (password, reset) = if unchanged {

@@ -352,6 +352,7 @@ pub(super) mod tests {
                 message: "x".into(),
                 timestamp: crate::model::Timestamp(0),
                 edited_at: None,
+                reactions: Vec::new(),
             })
             .collect();
         for m in &msgs {

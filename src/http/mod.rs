@@ -4,6 +4,7 @@
 mod admin;
 mod body;
 mod messages;
+mod reactions;
 mod rooms;
 pub mod socketio;
 mod users;
@@ -50,6 +51,14 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/rooms/{roomId}/messages"),
     ("PATCH", "/api/rooms/{roomId}/messages/{messageId}"),
     ("DELETE", "/api/rooms/{roomId}/messages/{messageId}"),
+    (
+        "PUT",
+        "/api/rooms/{roomId}/messages/{messageId}/reactions/{emoji}",
+    ),
+    (
+        "DELETE",
+        "/api/rooms/{roomId}/messages/{messageId}/reactions/{emoji}",
+    ),
     ("GET", "/api/rooms/{roomId}/online"),
     ("POST", "/api/rooms/{roomId}/members"),
     ("DELETE", "/api/rooms/{roomId}/members/{username}"),
@@ -57,6 +66,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/admin/users"),
     ("POST", "/api/admin/users/{userId}/disable"),
     ("POST", "/api/admin/users/{userId}/enable"),
+    ("POST", "/api/admin/users/{userId}/role"),
+    ("POST", "/api/admin/users/{userId}/password"),
 ];
 
 /// Every route of the server, with logging, headers and error mapping.
@@ -68,6 +79,7 @@ pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Infallib
     let api = users::routes(app.clone())
         .or(rooms::routes(app.clone()))
         .or(messages::routes(app.clone()))
+        .or(reactions::routes(app.clone()))
         .or(admin::routes(app.clone()));
     let openapi = warp::path!("openapi.json")
         .and(warp::get())

@@ -2,7 +2,8 @@
 //!
 //! A backup is JSON lines in a fixed order: the header, every user, every
 //! room each followed by its memberships, every message (room by room, each
-//! room's in id order), and an end record with the counts. `backup` writes
+//! room's in id order) each followed by its reactions, and an end record
+//! with the counts. `backup` writes
 //! exactly that order and stops at the message cutoff taken when it starts,
 //! so it is a consistent prefix of every room's history.
 //!
@@ -19,6 +20,7 @@ use std::io::{BufRead, Write};
 
 use serde::{Deserialize, Serialize};
 
+use super::reactions::ReactionRecord;
 use super::{from_json, keys, to_json, Store, StoreError};
 use crate::lines::{read_line, Line};
 use crate::model::{Message, Room, RoomId, UserId, UserRecord};
@@ -43,16 +45,35 @@ pub struct BackupCounts {
     pub rooms: u64,
     pub members: u64,
     pub messages: u64,
+    /// Absent from backups written before reactions existed, and from the
+    /// summary when there are none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reactions: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 enum BackupRecord {
-    Header { format: String, schema: u32 },
-    User { id: UserId, record: UserRecord },
+    Header {
+        format: String,
+        schema: u32,
+    },
+    User {
+        id: UserId,
+        record: UserRecord,
+    },
     Room(Room),
-    Member { room: RoomId, user: UserId },
+    Member {
+        room: RoomId,
+        user: UserId,
+    },
     Message(Message),
+    /// On the lines after its message's.
+    Reaction(ReactionRecord),
     End(BackupCounts),
 }
 
@@ -98,12 +119,25 @@ impl Store {
             let mut last = None;
             'room: loop {
                 let page = self.page_from(room.id, last, super::export::PAGE)?;
+                let mut reactions = match (page.messages.first(), page.messages.last()) {
+                    (Some(a), Some(b)) => self.reaction_records(room.id, a.id, b.id)?,
+                    _ => Vec::new(),
+                }
+                .into_iter()
+                .peekable();
                 for m in &page.messages {
                     if m.id >= cutoff {
                         break 'room;
                     }
                     line(&BackupRecord::Message(m.clone()))?;
                     counts.messages += 1;
+                    // Those of messages not read (quarantined) are passed over.
+                    while let Some(r) = reactions.next_if(|r| r.message <= m.id) {
+                        if r.message == m.id {
+                            line(&BackupRecord::Reaction(r))?;
+                            counts.reactions += 1;
+                        }
+                    }
                 }
                 last = page.messages.last().map(|m| m.id);
                 if !page.has_more || last.is_none() {
@@ -158,6 +192,14 @@ impl Store {
                     // The checker bounds ids by MAX_MESSAGE_ID: no overflow.
                     t.next_message_id
                         .fetch_max(m.id.0 + 1, std::sync::atomic::Ordering::Relaxed);
+                }
+                BackupRecord::Reaction(r) => {
+                    // The checker saw the user's line: it is restored.
+                    let user: UserRecord = match t.users.get(keys::id(r.user.0))? {
+                        Some(v) => from_json(&v)?,
+                        None => return Err(StoreError::Corrupt("a reaction's user".into())),
+                    };
+                    self.restore_reaction(&r, &user.username)?;
                 }
                 BackupRecord::Header { .. } | BackupRecord::End(_) => {}
             }

@@ -1,7 +1,9 @@
 //! Reading a room's history: pages in either direction from a cursor
 //! (the newest, or before or after a message id) and single messages.
 //! Every read goes through `visible_range` or `hidden`, so a quarantined
-//! message is never read.
+//! message is never read. Pages served to clients (`latest`, `before`,
+//! `after`) carry each message's reactions; `page_from`, the raw read of
+//! export and backup, does not.
 
 use serde::Serialize;
 
@@ -50,7 +52,8 @@ impl Store {
         let Some(range) = self.visible_range(room, 0, u64::MAX) else {
             return Ok(Page::default());
         };
-        take_page_backwards(self.inner.messages.range(range).rev(), limit)
+        let page = take_page_backwards(self.inner.messages.range(range).rev(), limit)?;
+        self.with_reactions(room, page)
     }
 
     /// The `limit` messages just older than `before`.
@@ -67,12 +70,14 @@ impl Store {
         else {
             return Ok(Page::default());
         };
-        take_page_backwards(self.inner.messages.range(range).rev(), limit)
+        let page = take_page_backwards(self.inner.messages.range(range).rev(), limit)?;
+        self.with_reactions(room, page)
     }
 
     /// The `limit` messages just newer than `after`.
     pub fn after(&self, room: RoomId, after: MessageId, limit: usize) -> Result<Page, StoreError> {
-        self.page_from(room, Some(after), limit)
+        let page = self.page_from(room, Some(after), limit)?;
+        self.with_reactions(room, page)
     }
 
     /// The `limit` oldest messages newer than `after`, or than nothing.

@@ -13,6 +13,13 @@
 //! | `members`    | room id (u64 BE) ++ user id (u64 BE)  | empty                    |
 //! | `user_rooms` | user id (u64 BE) ++ room id (u64 BE)  | empty                    |
 //! | `messages`   | room id (u64 BE) ++ message id (u64 BE) | JSON `StoredMessage`   |
+//! | `reactions`  | room id (u64 BE) ++ message id (u64 BE) ++ emoji (UTF-8) ++ `0x00` ++ user id (u64 BE) | JSON `StoredReaction` |
+//!
+//! A reaction's key begins with its message's key, so a message's
+//! reactions, and those of a page of history, are one range. The emoji
+//! holds no `0x00` (control characters are refused), so the terminator
+//! keeps each emoji's reactions together: `"a" 0x00 ...` sorts before
+//! `"ab" 0x00 ...`.
 
 use crate::model::{MessageId, RoomId, UserId};
 
@@ -58,6 +65,31 @@ pub fn user_room(user: UserId, room: RoomId) -> [u8; 16] {
     pair(user.0, room.0)
 }
 
+/// Key of one user's reaction to a message.
+pub fn reaction(room: RoomId, msg: MessageId, emoji: &str, user: UserId) -> Vec<u8> {
+    let mut k = reaction_emoji(room, msg, emoji);
+    k.extend_from_slice(&user.0.to_be_bytes());
+    k
+}
+
+/// Prefix of every reaction to a message with one emoji.
+pub fn reaction_emoji(room: RoomId, msg: MessageId, emoji: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(16 + emoji.len() + 1 + 8);
+    k.extend_from_slice(&message(room, msg));
+    k.extend_from_slice(emoji.as_bytes());
+    k.push(0);
+    k
+}
+
+/// The message, emoji and user a reaction key holds.
+pub fn split_reaction(key: &[u8]) -> Option<(MessageId, &str, UserId)> {
+    let (head, user) = key.split_at_checked(key.len().checked_sub(8)?)?;
+    let (_, msg) = split_pair(head.get(..16)?)?;
+    let emoji = head.get(16..)?.strip_suffix(&[0])?;
+    let emoji = std::str::from_utf8(emoji).ok()?;
+    Some((MessageId(msg), emoji, UserId(read_u64(user)?)))
+}
+
 /// The case-insensitive uniqueness key of a username or room name.
 pub fn fold_name(name: &str) -> Vec<u8> {
     name.to_lowercase().into_bytes()
@@ -81,6 +113,20 @@ mod tests {
         assert_eq!(split_pair(&k), Some((0xdead_beef, u64::MAX)));
         assert_eq!(split_pair(&k[..15]), None);
         assert_eq!(read_u64(&id(42)), Some(42));
+    }
+
+    #[test]
+    fn reaction_keys_keep_each_emoji_together() {
+        let (r, m) = (RoomId(1), MessageId(2));
+        let a2 = reaction(r, m, "a", UserId(2));
+        let ab1 = reaction(r, m, "ab", UserId(1));
+        let a_max = reaction(r, m, "a", UserId(u64::MAX));
+        assert!(a2 < a_max && a_max < ab1);
+        assert!(a2.starts_with(&message(r, m)));
+        assert!(a2.starts_with(&reaction_emoji(r, m, "a")));
+        assert!(!ab1.starts_with(&reaction_emoji(r, m, "a")));
+        assert_eq!(split_reaction(&ab1), Some((m, "ab", UserId(1))));
+        assert_eq!(split_reaction(&a2[..20]), None);
     }
 
     #[test]

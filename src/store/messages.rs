@@ -51,6 +51,7 @@ pub(super) fn decode(key: &[u8], value: &[u8]) -> Result<Message, StoreError> {
         message: v.message,
         timestamp: Timestamp(v.timestamp),
         edited_at: v.edited_at.map(Timestamp),
+        reactions: Vec::new(),
     })
 }
 
@@ -119,6 +120,7 @@ impl Store {
                 message: n.message,
                 timestamp: n.timestamp,
                 edited_at: None,
+                reactions: Vec::new(),
             };
             batch.insert(&keys::message(m.room_id, m.id), encode(&m)?);
             out.push(m);
@@ -162,21 +164,22 @@ impl Store {
                     .messages
                     .compare_and_swap(key, Some(&old), Some(encode(&m)?))?;
             if swapped.is_ok() {
+                self.fill_reactions(room, std::slice::from_mut(&mut m))?;
                 return Ok(Some(m));
             }
         }
     }
 
-    /// Deletes one message. Returns whether it existed.
+    /// Deletes one message and its reactions (the message first: see
+    /// [`Store::add_reaction`]). Returns whether it existed.
     pub fn delete_message(&self, room: RoomId, id: MessageId) -> Result<bool, StoreError> {
         if self.hidden(id) {
             return Ok(false);
         }
-        Ok(self
-            .inner
-            .messages
-            .remove(keys::message(room, id))?
-            .is_some())
+        let key = keys::message(room, id);
+        let existed = self.inner.messages.remove(key)?.is_some();
+        self.remove_reactions(&key)?;
+        Ok(existed)
     }
 }
 

@@ -1,8 +1,8 @@
 //! The only code that touches sled.
 //!
-//! Everything persistent (users, rooms, memberships, messages) lives in
-//! typed trees whose key layouts are documented in [`keys`]. Callers speak
-//! in domain types; no sled type escapes this module.
+//! Everything persistent (users, rooms, memberships, messages, reactions)
+//! lives in typed trees whose key layouts are documented in [`keys`].
+//! Callers speak in domain types; no sled type escapes this module.
 
 mod backup;
 mod export;
@@ -11,6 +11,7 @@ mod idset;
 mod keys;
 mod messages;
 mod quarantine;
+mod reactions;
 mod rooms;
 mod users;
 
@@ -23,6 +24,7 @@ pub use export::ExportLine;
 pub use history::Page;
 pub use messages::NewMessage;
 pub use quarantine::stop_when_disk_recovers;
+pub use reactions::{ReactionChange, MAX_DISTINCT_REACTIONS};
 
 /// The schema this build writes. A data directory with a larger number was
 /// written by a newer chatroom and is refused rather than misread.
@@ -94,6 +96,7 @@ struct Trees {
     members: sled::Tree,
     user_rooms: sled::Tree,
     messages: sled::Tree,
+    reactions: sled::Tree,
     /// The next message id. Only the writer appends, so an in-memory counter
     /// recovered at open (one past the largest stored id) is exact: an id
     /// lost in a crash was never acknowledged nor delivered.
@@ -104,11 +107,18 @@ struct Trees {
     /// by user id, so memory stays fixed), so two concurrent creations at
     /// the quota cannot both pass.
     room_creation: [Mutex<()>; ROOM_CREATION_STRIPES],
+    /// Serialises changes to one message's reactions (striped by message
+    /// id): see `reactions`.
+    reaction_locks: [Mutex<()>; REACTION_STRIPES],
 }
 
 /// Locks that serialise room creation; users sharing a stripe merely wait
 /// for each other briefly.
 const ROOM_CREATION_STRIPES: usize = 64;
+
+/// Locks that serialise reaction changes; messages sharing a stripe merely
+/// wait for each other briefly.
+const REACTION_STRIPES: usize = 64;
 
 /// File whose exclusive lock marks the process that holds a data directory.
 const LOCK_FILE: &str = "lock";
@@ -191,9 +201,11 @@ impl Store {
             members: db.open_tree("members")?,
             user_rooms: db.open_tree("user_rooms")?,
             messages,
+            reactions: db.open_tree("reactions")?,
             next_message_id: AtomicU64::new(next),
             quarantine,
             room_creation: std::array::from_fn(|_| Mutex::new(())),
+            reaction_locks: std::array::from_fn(|_| Mutex::new(())),
             db,
         };
         trees.db.flush()?;

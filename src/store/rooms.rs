@@ -176,7 +176,8 @@ impl Store {
         Ok(was)
     }
 
-    /// Deletes a room with its memberships and its whole history. Returns
+    /// Deletes a room with its memberships, its whole history and its
+    /// reactions (after the messages: see [`Store::add_reaction`]). Returns
     /// whether it existed. History goes in batches, so a large room does
     /// not need its keys in memory at once. Not yet durable: the caller
     /// flushes (`App::change`).
@@ -215,6 +216,7 @@ impl Store {
             }
             t.messages.apply_batch(batch)?;
         }
+        self.remove_reactions(&keys::id(id.0))?;
         Ok(true)
     }
 

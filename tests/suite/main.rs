@@ -9,6 +9,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod accounts;
 mod admin;
 mod auth;
 mod cli;
@@ -19,6 +20,7 @@ mod files;
 mod fuzz;
 mod memory;
 mod openapi;
+mod reactions;
 mod rest;
 mod restore;
 mod socketio;

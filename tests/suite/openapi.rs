@@ -329,6 +329,7 @@ async fn every_route_answers_with_a_documented_status() {
             .replace("{messageId}", &message_id)
             .replace("{username}", "bob")
             .replace("{userId}", &bob.id)
+            .replace("{emoji}", "%F0%9F%91%8D")
     };
     let mut failures = Vec::new();
     for (method, template) in order {
@@ -350,6 +351,10 @@ async fn every_route_answers_with_a_documented_status() {
             }
             ("PATCH", "/api/rooms/{roomId}/messages/{messageId}") => {
                 Some(json!({"message": "edited"}))
+            }
+            ("POST", "/api/admin/users/{userId}/role") => Some(json!({"role": "admin"})),
+            ("POST", "/api/admin/users/{userId}/password") => {
+                Some(json!({"password": NEW_PASSWORD}))
             }
             _ => None,
         };

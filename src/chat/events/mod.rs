@@ -5,9 +5,9 @@
 //! `joinRoom`, `leaveRoom`, `sendMessage`, `typing`. What the server sends
 //! is built by one constructor per event, in [`server`]: `receiveMessage`,
 //! `userJoined`, `userLeft`, `typing`, `roomRemoved`, `roomDeleted`,
-//! `messageEdited`, `messageDeleted`, `ack` and `error`. How a connection
-//! ends is a [`Close`] code, and what went wrong an [`ErrorCode`]; both are
-//! defined here. Nothing outside this module writes an event name, an
+//! `messageEdited`, `messageDeleted`, `reactionsUpdated`, `ack` and
+//! `error`. How a connection ends is a [`Close`] code, and what went wrong
+//! an [`ErrorCode`]; both are defined here. Nothing outside this module writes an event name, an
 //! error code or a close code as a literal.
 
 mod client;
@@ -17,6 +17,7 @@ pub mod socketio;
 pub use client::{
     parse, socketio_event, ClientEvent, JoinRoom, Parsed, Refusal, RoomRef, SendMessage, Typing,
 };
+pub use server::reactions_updated;
 pub use server::{
     ack, error, join_ack, message_deleted, message_edited, presence, receive_message, room_deleted,
     room_removed, send_ack, typing,

@@ -6,7 +6,7 @@ use serde_json::value::RawValue;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::Refusal;
-use crate::model::{Message, MessageId, RoomId, RoomView, Timestamp};
+use crate::model::{Message, MessageId, Reaction, RoomId, RoomView, Timestamp};
 
 #[derive(Serialize)]
 struct ServerFrame<'a, T: Serialize> {
@@ -58,6 +58,15 @@ struct RoomOnly {
 struct Deleted {
     room_id: RoomId,
     id: MessageId,
+}
+
+/// `{roomId, id, reactions}`: the data of `reactionsUpdated`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Reactions<'a> {
+    room_id: RoomId,
+    id: MessageId,
+    reactions: &'a [Reaction],
 }
 
 #[derive(Serialize)]
@@ -149,4 +158,15 @@ pub fn message_edited(m: &Message) -> Utf8Bytes {
 /// `messageDeleted`.
 pub fn message_deleted(room: RoomId, id: MessageId) -> Utf8Bytes {
     frame("messageDeleted", Deleted { room_id: room, id }, None)
+}
+
+/// `reactionsUpdated`: every reaction of a message as it now stands (an
+/// empty list once the last one was removed).
+pub fn reactions_updated(room: RoomId, id: MessageId, reactions: &[Reaction]) -> Utf8Bytes {
+    let data = Reactions {
+        room_id: room,
+        id,
+        reactions,
+    };
+    frame("reactionsUpdated", data, None)
 }

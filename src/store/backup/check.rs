@@ -1,12 +1,13 @@
 //! The checks a backup's records must pass before anything is written:
 //! the fixed order of sections, unique ids and names, references to users
 //! and rooms that are in the file, names the registration rules accept,
-//! message ids that leave room for new ones, and counts that agree.
+//! message ids that leave room for new ones, reactions that follow their
+//! message, and counts that agree.
 
 use std::collections::{HashMap, HashSet};
 
 use super::{BackupCounts, BackupRecord, BACKUP_FORMAT, MAX_MESSAGE_ID};
-use crate::model::{RoomId, UserId};
+use crate::model::{MessageId, RoomId, UserId};
 use crate::store::idset::IdSet;
 use crate::store::{keys, StoreError, SCHEMA_VERSION};
 
@@ -42,7 +43,13 @@ pub(super) struct Checker {
     last_message: HashMap<u64, u64>,
     /// Message ids are unique server-wide, not only per room.
     message_ids: IdSet,
+    /// The message whose reaction lines may follow, and its last reaction
+    /// so far (emoji, user): they come in key order, once each.
+    reaction_of: Option<(RoomId, MessageId, Option<ReactionKey>)>,
 }
+
+/// A reaction among its message's: its emoji and its user.
+type ReactionKey = (String, UserId);
 
 impl Checker {
     /// Checks one record (line `n`); the error names the problem.
@@ -54,7 +61,7 @@ impl Checker {
             BackupRecord::Header { .. } => Section::Start,
             BackupRecord::User { .. } => Section::Users,
             BackupRecord::Room(_) | BackupRecord::Member { .. } => Section::Rooms,
-            BackupRecord::Message(_) => Section::Messages,
+            BackupRecord::Message(_) | BackupRecord::Reaction(_) => Section::Messages,
             BackupRecord::End(_) => Section::End,
         };
         if n == 1 {
@@ -173,7 +180,30 @@ impl Checker {
                         m.id
                     ));
                 }
+                self.reaction_of = Some((m.room_id, m.id, None));
                 self.counts.messages += 1;
+            }
+            BackupRecord::Reaction(r) => {
+                let what = format!("reaction to message {}", r.message);
+                let Some((room, msg, last)) = &mut self.reaction_of else {
+                    return Err(format!("{what} before any message"));
+                };
+                if (*room, *msg) != (r.room, r.message) {
+                    return Err(format!("{what} does not follow that message's line"));
+                }
+                crate::validate::reaction(&r.emoji).map_err(|e| format!("{what}: {e}"))?;
+                if !self.users.contains(&r.user.0) {
+                    return Err(format!(
+                        "{what} by user {}, who is not in the backup",
+                        r.user
+                    ));
+                }
+                let this = (r.emoji.clone(), r.user);
+                if last.as_ref().is_some_and(|l| *l >= this) {
+                    return Err(format!("{what} is a duplicate or out of order"));
+                }
+                *last = Some(this);
+                self.counts.reactions += 1;
             }
             BackupRecord::End(c) => self.end = Some((n, c.clone())),
         }
@@ -185,9 +215,9 @@ impl Checker {
         match self.end {
             Some((_, c)) if c == self.counts => Ok(self.counts),
             Some((n, c)) => Err(StoreError::BadBackup(format!(
-                "line {n}: the end record counts {} users, {} rooms, {} memberships and {} messages, but the file holds {} users, {} rooms, {} memberships and {} messages",
-                c.users, c.rooms, c.members, c.messages,
-                self.counts.users, self.counts.rooms, self.counts.members, self.counts.messages
+                "line {n}: the end record counts {} users, {} rooms, {} memberships, {} messages and {} reactions, but the file holds {} users, {} rooms, {} memberships, {} messages and {} reactions",
+                c.users, c.rooms, c.members, c.messages, c.reactions,
+                self.counts.users, self.counts.rooms, self.counts.members, self.counts.messages, self.counts.reactions
             ))),
             None => Err(StoreError::BadBackup(
                 "it is truncated (no end record)".into(),
@@ -203,6 +233,7 @@ fn kind(rec: &BackupRecord) -> &'static str {
         BackupRecord::Room(_) => "room",
         BackupRecord::Member { .. } => "membership",
         BackupRecord::Message(_) => "message",
+        BackupRecord::Reaction(_) => "reaction",
         BackupRecord::End(_) => "end",
     }
 }
@@ -210,7 +241,49 @@ fn kind(rec: &BackupRecord) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::super::tests::seeded_backup;
+    use crate::store::testing::{seed_history, temp_store};
     use crate::store::Store;
+
+    /// Asserts that a backup of these lines is refused at line index `i`
+    /// (1-based in the message) for a reason that says `why`.
+    #[track_caller]
+    fn refused_at(lines: &[impl AsRef<str>], i: usize, why: &str) {
+        let file: String = lines.iter().map(|l| format!("{}\n", l.as_ref())).collect();
+        let err = Store::check_backup(&mut file.as_bytes())
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            err.contains(&format!("line {}:", i + 1)) && err.contains(why),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_reaction_must_follow_its_message() {
+        let (store, _dir) = temp_store();
+        let (room, _) = seed_history(&store);
+        let (ann, _) = store.user_by_name("ann").expect("get").expect("ann");
+        let older = store.latest(room.id, 2).expect("latest").messages[0].id;
+        store
+            .add_reaction(room.id, older, "👍", ann, "ann")
+            .expect("react");
+        let mut buf = Vec::new();
+        assert_eq!(store.backup(&mut buf).expect("backup").reactions, 1);
+        let text = String::from_utf8(buf).expect("utf8");
+        assert!(Store::check_backup(&mut text.as_bytes()).is_ok());
+        let mut lines: Vec<&str> = text.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| l.starts_with("{\"reaction\""))
+            .expect("a reaction line");
+        assert!(
+            lines[at - 1].contains(&older.to_string()),
+            "after its message"
+        );
+        // Behind the next message instead.
+        lines.swap(at, at + 1);
+        refused_at(&lines, at + 1, "does not follow");
+    }
 
     #[test]
     fn a_message_id_used_in_two_rooms_is_refused() {
@@ -238,13 +311,6 @@ mod tests {
         let (_, second_id) = room_of(second);
         let mut changed: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
         changed[second] = changed[second].replace(&second_id, &first_id);
-        let file = changed.join("\n") + "\n";
-        let err = Store::check_backup(&mut file.as_bytes())
-            .expect_err("refused")
-            .to_string();
-        assert!(
-            err.contains(&format!("line {}:", second + 1)) && err.contains("another room"),
-            "{err}"
-        );
+        refused_at(&changed, second, "another room");
     }
 }
