@@ -11,6 +11,7 @@ mod idset;
 mod keys;
 mod messages;
 mod quarantine;
+mod room_edits;
 mod rooms;
 mod users;
 
@@ -23,6 +24,7 @@ pub use export::ExportLine;
 pub use history::Page;
 pub use messages::NewMessage;
 pub use quarantine::stop_when_disk_recovers;
+pub use room_edits::RoomEdit;
 
 /// The schema this build writes. A data directory with a larger number was
 /// written by a newer chatroom and is refused rather than misread.
