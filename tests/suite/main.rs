@@ -21,6 +21,7 @@ mod memory;
 mod openapi;
 mod rest;
 mod restore;
+mod room_list;
 mod socketio;
 mod ws;
 mod ws_limits;

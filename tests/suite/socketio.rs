@@ -18,7 +18,7 @@ const SEPARATOR: char = '\u{1e}';
 
 /// A Socket.IO connection over an Engine.IO WebSocket session. Engine
 /// pings are answered as they arrive; `recv` returns the other messages.
-struct Sio {
+pub(crate) struct Sio {
     ws: common::Ws,
 }
 
@@ -37,7 +37,7 @@ impl Sio {
     }
 
     /// An engine session joined to the default namespace as `u`.
-    async fn connect(s: &Server, u: &User) -> Sio {
+    pub(crate) async fn connect(s: &Server, u: &User) -> Sio {
         let mut sio = Sio::open(s).await;
         sio.send(&format!("40{}", json!({ "token": u.token })))
             .await;
@@ -73,7 +73,7 @@ impl Sio {
 
     /// Sends the event `name` with acknowledgement id `id` and returns the
     /// acknowledgement's argument.
-    async fn call(&mut self, id: u32, name: &str, data: Value) -> Value {
+    pub(crate) async fn call(&mut self, id: u32, name: &str, data: Value) -> Value {
         self.send(&format!("42{id}{}", json!([name, data]))).await;
         let prefix = format!("43{id}[");
         loop {
@@ -86,7 +86,7 @@ impl Sio {
     }
 
     /// The next event: its name and data.
-    async fn event(&mut self) -> (String, Value) {
+    pub(crate) async fn event(&mut self) -> (String, Value) {
         let msg = self.recv().await.expect("an event");
         let args: Value = serde_json::from_str(msg.strip_prefix("42").expect("an EVENT packet"))
             .expect("event args");

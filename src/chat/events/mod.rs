@@ -4,8 +4,9 @@
 //! send is parsed once, in [`client`], into a [`ClientEvent`]:
 //! `joinRoom`, `leaveRoom`, `sendMessage`, `typing`. What the server sends
 //! is built by one constructor per event, in [`server`]: `receiveMessage`,
-//! `userJoined`, `userLeft`, `typing`, `roomRemoved`, `roomDeleted`,
-//! `messageEdited`, `messageDeleted`, `ack` and `error`. How a connection
+//! `userJoined`, `userLeft`, `typing`, `roomAdded`, `roomUpdated`,
+//! `roomRemoved`, `roomDeleted`, `messageEdited`, `messageDeleted`, `ack`
+//! and `error`. How a connection
 //! ends is a [`Close`] code, and what went wrong an [`ErrorCode`]; both are
 //! defined here. Nothing outside this module writes an event name, an
 //! error code or a close code as a literal.
@@ -18,8 +19,8 @@ pub use client::{
     parse, socketio_event, ClientEvent, JoinRoom, Parsed, Refusal, RoomRef, SendMessage, Typing,
 };
 pub use server::{
-    ack, error, join_ack, message_deleted, message_edited, presence, receive_message, room_deleted,
-    room_removed, send_ack, typing,
+    ack, error, join_ack, message_deleted, message_edited, presence, receive_message, room_added,
+    room_deleted, room_removed, room_updated, send_ack, typing,
 };
 
 /// How a door frames the server's events: `/ws`'s JSON objects, or
