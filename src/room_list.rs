@@ -16,6 +16,8 @@
 //! when changes race. A failure to read only loses the event (logged):
 //! the change itself was made and answered.
 
+use std::collections::HashSet;
+
 use crate::app::App;
 use crate::chat::events;
 use crate::chat::hub::Hub;
@@ -129,7 +131,7 @@ fn carry_room(
     let users = match viewers {
         Viewers::All if !room.private => {
             let shared = frame(&RoomView::new(&room, online));
-            hub.send(&Audience::Everyone, &shared, &[]);
+            hub.send(&Audience::Everyone, &shared, &HashSet::new());
             return Ok(());
         }
         Viewers::All => store.members(room.id)?,

@@ -12,7 +12,7 @@
 //! (`roomAdded`, `roomUpdated`, `roomRemoved`, `roomDeleted`), reaches all
 //! of that user's connections, joined to the room or not.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
@@ -292,7 +292,7 @@ impl Hub {
 
     /// Offers one shared frame to every connection of `audience` but those
     /// in `except`.
-    pub fn send(&self, audience: &Audience, frame: &Utf8Bytes, except: &[ConnId]) {
+    pub fn send(&self, audience: &Audience, frame: &Utf8Bytes, except: &HashSet<ConnId>) {
         let conns = lock(&self.inner.conns);
         match audience {
             Audience::Everyone => conns.send_to_all(frame, except),
@@ -306,7 +306,7 @@ impl Hub {
 
     /// Offers a frame to every connection of `user`.
     pub fn send_to_user(&self, user: UserId, frame: &Utf8Bytes) {
-        lock(&self.inner.conns).send_to_user(user, frame, &[]);
+        lock(&self.inner.conns).send_to_user(user, frame, &HashSet::new());
     }
 
     /// Serialises the room-list announcements. Whoever announces a change
@@ -320,13 +320,13 @@ impl Hub {
 
     /// Unsubscribes the connections of `user` (of everyone for `None`)
     /// from `room`, telling each with `frame`. Returns the connections told.
-    fn evict(&self, room: RoomId, user: Option<UserId>, frame: &Utf8Bytes) -> Vec<ConnId> {
+    fn evict(&self, room: RoomId, user: Option<UserId>, frame: &Utf8Bytes) -> HashSet<ConnId> {
         let Some(state) = self.room(room) else {
-            return Vec::new();
+            return HashSet::new();
         };
         let mut st = lock(&state);
         let window = self.inner.presence_window;
-        let told = st.conns_of(user);
+        let told: HashSet<ConnId> = st.conns_of(user).into_iter().collect();
         let settles: Vec<Settle> = told
             .iter()
             .map(|id| st.evict(room, *id, frame, window))

@@ -8,7 +8,7 @@
 //! connection's bounded queue with the hub's slow-consumer rule
 //! ([`Conn::offer`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -76,7 +76,7 @@ impl Registry {
     }
 
     /// Offers `frame` to every connection of `user` but those in `except`.
-    pub fn send_to_user(&self, user: UserId, frame: &Utf8Bytes, except: &[ConnId]) {
+    pub fn send_to_user(&self, user: UserId, frame: &Utf8Bytes, except: &HashSet<ConnId>) {
         for c in self.of(user) {
             if !except.contains(&c.id) {
                 c.offer(Outbound::Event(frame.clone()));
@@ -85,7 +85,7 @@ impl Registry {
     }
 
     /// Offers `frame` to every open connection but those in `except`.
-    pub fn send_to_all(&self, frame: &Utf8Bytes, except: &[ConnId]) {
+    pub fn send_to_all(&self, frame: &Utf8Bytes, except: &HashSet<ConnId>) {
         for c in self.by_user.values().flatten() {
             if !except.contains(&c.id) {
                 c.offer(Outbound::Event(frame.clone()));
@@ -119,16 +119,17 @@ mod tests {
         reg.insert(b);
         assert_eq!(reg.len(), 3);
         let frame = Utf8Bytes::from_static("{}");
-        reg.send_to_user(UserId(1), &frame, &[2]);
+        let except = |ids: &[ConnId]| ids.iter().copied().collect::<HashSet<ConnId>>();
+        reg.send_to_user(UserId(1), &frame, &except(&[2]));
         assert_eq!((got(&mut ra1), got(&mut ra2), got(&mut rb)), (1, 0, 0));
-        reg.send_to_all(&frame, &[3]);
+        reg.send_to_all(&frame, &except(&[3]));
         assert_eq!((got(&mut ra1), got(&mut ra2), got(&mut rb)), (1, 1, 0));
         reg.remove(UserId(1), 1);
         reg.remove(UserId(1), 1);
         assert_eq!(reg.len(), 2, "removing twice counts once");
         reg.remove(UserId(1), 2);
         assert!(reg.of(UserId(1)).is_empty());
-        reg.send_to_all(&frame, &[]);
+        reg.send_to_all(&frame, &except(&[]));
         assert_eq!((got(&mut ra1), got(&mut ra2), got(&mut rb)), (0, 0, 1));
     }
 }

@@ -221,9 +221,10 @@ async fn delete(app: App, user: AuthUser, id: &str) -> Result<impl Reply, ApiErr
     }
     let audience = app
         .change(move |store| {
-            let audience = match room.private {
-                false => Audience::Everyone,
-                true => Audience::Users(store.members(room.id)?),
+            let audience = if room.private {
+                Audience::Users(store.members(room.id)?)
+            } else {
+                Audience::Everyone
             };
             store.delete_room(room.id)?;
             Ok(audience)
