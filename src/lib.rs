@@ -14,6 +14,7 @@ pub mod error;
 pub mod http;
 mod lines;
 pub mod model;
+pub mod room_list;
 pub mod server;
 pub mod store;
 pub mod throttle;

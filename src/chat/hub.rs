@@ -6,8 +6,13 @@
 //! frame once and offers the shared bytes to every subscribed connection's
 //! bounded queue with `try_send`. A full queue closes that connection as
 //! too slow ([`Close::Slow`]) instead of slowing the room or growing memory.
+//!
+//! Beside the rooms it keeps every open connection by user
+//! ([`Registry`]): what concerns a user's room list, rather than a room
+//! (`roomAdded`, `roomUpdated`, `roomRemoved`, `roomDeleted`), reaches all
+//! of that user's connections, joined to the room or not.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
@@ -17,6 +22,7 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 use super::conn::{Conn, ConnId, Delivery, Outbound};
 use super::events::{self, Close};
 use super::presence::{RoomState, Settle, PRESENCE_WINDOW};
+use super::registry::{Audience, Registry};
 use crate::model::{Message, RoomId, UserId};
 
 /// The shared hub handle.
@@ -27,9 +33,13 @@ pub struct Hub {
 
 struct HubInner {
     rooms: RwLock<HashMap<RoomId, Arc<Mutex<RoomState>>>>,
-    /// Every open connection, so that a user's connections can be found
-    /// (a disabled user's are closed at once).
-    conns: Mutex<BTreeMap<ConnId, Conn>>,
+    /// Every open connection, by user: a disabled user's are closed at
+    /// once, and room-list events reach a user's connections wherever
+    /// they joined.
+    conns: Mutex<Registry>,
+    /// Held while a room-list change is read and announced; see
+    /// [`Hub::room_list_turn`].
+    room_list: Mutex<()>,
     /// WebSockets admitted per user, counted from the upgrade (before the
     /// connection is registered) to the end of its task.
     admitted: Mutex<HashMap<UserId, usize>>,
@@ -42,6 +52,7 @@ impl Default for HubInner {
         HubInner {
             rooms: RwLock::default(),
             conns: Mutex::default(),
+            room_list: Mutex::default(),
             admitted: Mutex::default(),
             next_id: AtomicU64::default(),
             presence_window: PRESENCE_WINDOW,
@@ -131,14 +142,14 @@ impl Hub {
 
     /// Registers an open connection.
     pub fn register(&self, conn: Conn) {
-        lock(&self.inner.conns).insert(conn.id, conn);
+        lock(&self.inner.conns).insert(conn);
     }
 
     /// Forgets a closed connection and takes it out of every room it joined.
-    pub fn unregister(&self, conn: ConnId, rooms: &[RoomId]) {
-        lock(&self.inner.conns).remove(&conn);
+    pub fn unregister(&self, conn: &Conn, rooms: &[RoomId]) {
+        lock(&self.inner.conns).remove(conn.user_id, conn.id);
         for room in rooms {
-            self.leave(*room, conn);
+            self.leave(*room, conn.id);
         }
     }
 
@@ -262,27 +273,63 @@ impl Hub {
     }
 
     /// Unsubscribes every connection of `user` from a private room it was
-    /// removed from, and tells each with `roomRemoved`.
+    /// removed from, and tells each of its connections with `roomRemoved`,
+    /// those that did not join the room too.
     pub fn remove_member(&self, room: RoomId, user: UserId) {
-        self.evict(room, Some(user), events::room_removed(room));
+        let frame = events::room_removed(room);
+        let told = self.evict(room, Some(user), &frame);
+        lock(&self.inner.conns).send_to_user(user, &frame, &told);
     }
 
-    /// Unsubscribes every connection from a deleted room, and tells each
-    /// with `roomDeleted`.
-    pub fn delete_room(&self, room: RoomId) {
-        self.evict(room, None, events::room_deleted(room));
+    /// Unsubscribes every connection from a deleted room, and tells with
+    /// `roomDeleted` each of them and every connection of `audience`
+    /// (those who could see the room), once.
+    pub fn delete_room(&self, room: RoomId, audience: &Audience) {
+        let frame = events::room_deleted(room);
+        let told = self.evict(room, None, &frame);
+        self.send(audience, &frame, &told);
+    }
+
+    /// Offers one shared frame to every connection of `audience` but those
+    /// in `except`.
+    pub fn send(&self, audience: &Audience, frame: &Utf8Bytes, except: &HashSet<ConnId>) {
+        let conns = lock(&self.inner.conns);
+        match audience {
+            Audience::Everyone => conns.send_to_all(frame, except),
+            Audience::Users(users) => {
+                for user in users {
+                    conns.send_to_user(*user, frame, except);
+                }
+            }
+        }
+    }
+
+    /// Offers a frame to every connection of `user`.
+    pub fn send_to_user(&self, user: UserId, frame: &Utf8Bytes) {
+        lock(&self.inner.conns).send_to_user(user, frame, &HashSet::new());
+    }
+
+    /// Serialises the room-list announcements. Whoever announces a change
+    /// reads the state it reports (a room, a membership) while holding
+    /// this, and sends before letting go: so two changes racing each
+    /// other are announced in the order of the state they report, and the
+    /// last event a connection gets of a room tells how the room is now.
+    pub fn room_list_turn(&self) -> MutexGuard<'_, ()> {
+        lock(&self.inner.room_list)
     }
 
     /// Unsubscribes the connections of `user` (of everyone for `None`)
-    /// from `room`, telling each with `frame`.
-    fn evict(&self, room: RoomId, user: Option<UserId>, frame: Utf8Bytes) {
-        let Some(state) = self.room(room) else { return };
+    /// from `room`, telling each with `frame`. Returns the connections told.
+    fn evict(&self, room: RoomId, user: Option<UserId>, frame: &Utf8Bytes) -> HashSet<ConnId> {
+        let Some(state) = self.room(room) else {
+            return HashSet::new();
+        };
         let mut st = lock(&state);
         let window = self.inner.presence_window;
-        let settles: Vec<Settle> = st
-            .conns_of(user)
-            .into_iter()
-            .map(|id| st.evict(room, id, &frame, window))
+        let told: HashSet<ConnId> = st.conns_of(user).into_iter().collect();
+        let settles: Vec<Settle> = told
+            .iter()
+            .map(|id| st.evict(room, *id, frame, window))
             .collect();
         let empty = st.is_empty();
         drop(st);
@@ -293,15 +340,12 @@ impl Hub {
                 self.schedule(room, &state, settle);
             }
         }
+        told
     }
 
     /// Closes every connection of a user (disabled or deleted) with `code`.
     pub fn kill_user(&self, user: UserId, code: Close) {
-        for c in lock(&self.inner.conns).values() {
-            if c.user_id == user {
-                c.kill.kill(code);
-            }
-        }
+        lock(&self.inner.conns).kill_user(user, code);
     }
 
     /// Number of open connections.

@@ -2,12 +2,14 @@
 //! messages durable in batches, the hub fans them out.
 //!
 //! `events` is the wire vocabulary; `conn` is what the hub holds of one
-//! connection; `presence` is one room's live state inside the hub.
+//! connection; `presence` is one room's live state inside the hub;
+//! `registry` is every open connection by user.
 
 pub mod conn;
 pub mod events;
 pub mod hub;
 pub mod presence;
+pub mod registry;
 pub mod session;
 pub mod socketio;
 pub mod writer;

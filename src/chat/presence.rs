@@ -278,7 +278,7 @@ mod tests {
         assert_eq!(hub.online_count(room), 2);
         hub.leave(room, a1.id);
         assert!(rb.try_recv().is_err(), "one connection of ann remains");
-        hub.unregister(a2.id, &[room]);
+        hub.unregister(&a2, &[room]);
         assert!(text(rb.try_recv().expect("userLeft")).contains("userLeft"));
         assert_eq!(hub.online(room), vec!["bob"]);
     }

@@ -47,6 +47,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/rooms"),
     ("POST", "/api/rooms"),
     ("GET", "/api/rooms/{roomId}"),
+    ("PATCH", "/api/rooms/{roomId}"),
     ("DELETE", "/api/rooms/{roomId}"),
     ("GET", "/api/rooms/{roomId}/messages"),
     ("PATCH", "/api/rooms/{roomId}/messages/{messageId}"),

@@ -1,5 +1,7 @@
-//! `/api/rooms`: list, create, show, delete, online users, members. A
-//! room's messages are in `messages.rs`.
+//! `/api/rooms`: list, create, show, edit, delete, online users, members.
+//! A room's messages are in `messages.rs`. Every change to who sees which
+//! room, and how it reads, is announced on the live room list
+//! ([`crate::room_list`]).
 
 use serde::{Deserialize, Serialize};
 use warp::http::StatusCode;
@@ -7,9 +9,11 @@ use warp::{Filter, Rejection, Reply};
 
 use super::{body, caller, read_json, reply};
 use crate::app::{App, AuthUser};
+use crate::chat::registry::Audience;
 use crate::error::ApiError;
 use crate::model::{Room, RoomId, RoomView, UserId};
-use crate::store::StoreError;
+use crate::room_list::Viewers;
+use crate::store::{RoomEdit, StoreError};
 use crate::throttle::TokenBuckets;
 use crate::validate;
 
@@ -18,6 +22,16 @@ struct NewRoom {
     name: String,
     #[serde(default)]
     private: bool,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+/// The body of `PATCH /api/rooms/{id}`: what to change; an absent (or
+/// null) field stays as it is.
+#[derive(Deserialize)]
+struct RoomPatch {
+    #[serde(default)]
+    name: Option<String>,
     #[serde(default)]
     description: Option<String>,
 }
@@ -65,6 +79,11 @@ pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Rejectio
                     .map(|r| json_room(&app, &r)),
             )
         });
+    let edit = warp::path!("rooms" / String)
+        .and(warp::patch())
+        .and(caller.clone())
+        .and(body::json::<RoomPatch>(limit))
+        .and_then(|id: String, app, user, b| async move { reply(edit(app, user, &id, b).await) });
     let delete = warp::path!("rooms" / String)
         .and(warp::delete())
         .and(caller.clone())
@@ -96,6 +115,7 @@ pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Rejectio
 
     list.or(create)
         .or(show)
+        .or(edit)
         .or(delete)
         .or(online)
         .or(add_member)
@@ -151,10 +171,43 @@ async fn create(
                 })
         })
         .await?;
+    app.announce_room(room.id, Viewers::All).await;
     Ok(warp::reply::with_status(
         json_room(&app, &room),
         StatusCode::CREATED,
     ))
+}
+
+/// Renames a room or changes its description: the owner or an admin.
+/// Everyone who can see the room is told (`roomUpdated`) if it changed.
+async fn edit(app: App, user: AuthUser, id: &str, b: RoomPatch) -> Result<impl Reply, ApiError> {
+    let room = app.visible_room(&user, id).await?;
+    if room.owner_id != user.id && !user.is_admin() {
+        return Err(ApiError::Forbidden(
+            "only the room's owner or an admin can change it",
+        ));
+    }
+    let name = b
+        .name
+        .as_deref()
+        .map(validate::room_name)
+        .transpose()
+        .map_err(ApiError::Validation)?
+        .map(str::to_owned);
+    if let Some(d) = &b.description {
+        validate::description(d).map_err(ApiError::Validation)?;
+    }
+    let change = RoomEdit {
+        name,
+        description: b.description,
+    };
+    let (room, changed) = app
+        .change(move |store| Ok(store.edit_room(room.id, &change)?))
+        .await?;
+    if changed {
+        app.announce_room_update(room.id).await;
+    }
+    Ok(json_room(&app, &room))
 }
 
 /// Deletes a room, its messages and members, and unsubscribes everyone
@@ -166,9 +219,18 @@ async fn delete(app: App, user: AuthUser, id: &str) -> Result<impl Reply, ApiErr
             "only the room's owner or an admin can delete it",
         ));
     }
-    app.change(move |store| Ok(store.delete_room(room.id)?))
+    let audience = app
+        .change(move |store| {
+            let audience = if room.private {
+                Audience::Users(store.members(room.id)?)
+            } else {
+                Audience::Everyone
+            };
+            store.delete_room(room.id)?;
+            Ok(audience)
+        })
         .await?;
-    app.hub.delete_room(room.id);
+    app.announce_room_deleted(room.id, audience).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -193,11 +255,16 @@ async fn add_member(
             "only the room's owner or an admin can add members",
         ));
     }
-    app.change(move |store| {
-        let (target, _) = store.user_by_name(&b.username)?.ok_or(ApiError::NotFound)?;
-        Ok(store.add_member(room.id, target)?)
-    })
-    .await?;
+    let (target, added) = app
+        .change(move |store| {
+            let (target, _) = store.user_by_name(&b.username)?.ok_or(ApiError::NotFound)?;
+            Ok((target, store.add_member(room.id, target)?))
+        })
+        .await?;
+    if added {
+        app.announce_room(room.id, Viewers::Only(vec![target]))
+            .await;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -229,6 +296,6 @@ async fn remove_member(
             Ok(target)
         })
         .await?;
-    app.hub.remove_member(room.id, target);
+    app.announce_member_removed(room.id, target).await;
     Ok(StatusCode::NO_CONTENT)
 }

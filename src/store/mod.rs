@@ -12,6 +12,7 @@ mod keys;
 mod messages;
 mod quarantine;
 mod reactions;
+mod room_edits;
 mod rooms;
 mod users;
 
@@ -25,6 +26,7 @@ pub use history::Page;
 pub use messages::NewMessage;
 pub use quarantine::stop_when_disk_recovers;
 pub use reactions::{ReactionChange, MAX_DISTINCT_REACTIONS};
+pub use room_edits::RoomEdit;
 
 /// The schema this build writes. A data directory with a larger number was
 /// written by a newer chatroom and is refused rather than misread.

@@ -150,17 +150,18 @@ impl Store {
         Ok(self.inner.members.contains_key(keys::member(room, user))?)
     }
 
-    /// Adds a member; adding an existing member changes nothing.
-    pub fn add_member(&self, room: RoomId, user: UserId) -> Result<(), StoreError> {
+    /// Adds a member; adding an existing member changes nothing. Returns
+    /// whether `user` was not a member before.
+    pub fn add_member(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
         let t = &self.inner;
-        (&t.members, &t.user_rooms).transaction(
+        let added = (&t.members, &t.user_rooms).transaction(
             |(members, user_rooms): &(TransactionalTree, TransactionalTree)| {
-                members.insert(&keys::member(room, user), &[])?;
+                let was = members.insert(&keys::member(room, user), &[])?.is_some();
                 user_rooms.insert(&keys::user_room(user, room), &[])?;
-                Ok::<(), ConflictableTransactionError<StoreError>>(())
+                Ok::<bool, ConflictableTransactionError<StoreError>>(!was)
             },
         )?;
-        Ok(())
+        Ok(added)
     }
 
     /// Removes a member. Returns whether it was one.
@@ -183,27 +184,34 @@ impl Store {
     /// flushes (`App::change`).
     pub fn delete_room(&self, id: RoomId) -> Result<bool, StoreError> {
         let t = &self.inner;
-        let Some(room) = self.room(id)? else {
-            return Ok(false);
-        };
-        let folded = keys::fold_name(&room.name);
         let members = self.members(id)?;
-        (&t.rooms, &t.room_names, &t.members, &t.user_rooms).transaction(
+        // The record is read inside the transaction: the name it frees is
+        // the one the room holds now, even if a rename raced the delete.
+        let existed = (&t.rooms, &t.room_names, &t.members, &t.user_rooms).transaction(
             |(rooms, names, m, ur): &(
                 TransactionalTree,
                 TransactionalTree,
                 TransactionalTree,
                 TransactionalTree,
             )| {
-                rooms.remove(&keys::id(id.0))?;
-                names.remove(folded.as_slice())?;
+                let Some(stored) = rooms.remove(&keys::id(id.0))? else {
+                    return Ok(false);
+                };
+                let room: Room = from_json(&stored).map_err(ConflictableTransactionError::Abort)?;
+                names.remove(keys::fold_name(&room.name))?;
                 for user in &members {
                     m.remove(&keys::member(id, *user))?;
                     ur.remove(&keys::user_room(*user, id))?;
                 }
-                Ok::<(), ConflictableTransactionError<StoreError>>(())
+                Ok(true)
             },
-        )?;
+        );
+        match existed {
+            Ok(true) => {}
+            Ok(false) => return Ok(false),
+            Err(sled::transaction::TransactionError::Abort(e)) => return Err(e),
+            Err(sled::transaction::TransactionError::Storage(e)) => return Err(e.into()),
+        }
         loop {
             let mut batch = sled::Batch::default();
             let mut n = 0;
@@ -303,8 +311,8 @@ mod tests {
         };
         assert_eq!(ids(1), vec![private.id, public.id]);
         assert_eq!(ids(2), vec![public.id]);
-        store.add_member(private.id, UserId(2)).expect("add");
-        store.add_member(private.id, UserId(2)).expect("add twice");
+        assert!(store.add_member(private.id, UserId(2)).expect("add"));
+        assert!(!store.add_member(private.id, UserId(2)).expect("add twice"));
         assert_eq!(ids(2), vec![private.id, public.id]);
         assert_eq!(
             store.members(private.id).expect("members"),

@@ -23,6 +23,7 @@ mod openapi;
 mod reactions;
 mod rest;
 mod restore;
+mod room_list;
 mod socketio;
 mod ws;
 mod ws_limits;

@@ -349,6 +349,7 @@ async fn every_route_answers_with_a_documented_status() {
             ("POST", "/api/users/me/password") => {
                 Some(json!({"currentPassword": PASSWORD, "newPassword": NEW_PASSWORD}))
             }
+            ("PATCH", "/api/rooms/{roomId}") => Some(json!({"description": "renamed"})),
             ("PATCH", "/api/rooms/{roomId}/messages/{messageId}") => {
                 Some(json!({"message": "edited"}))
             }

@@ -69,6 +69,12 @@ struct Reactions<'a> {
     reactions: &'a [Reaction],
 }
 
+/// `{room}`: the data of `roomAdded` and `roomUpdated`.
+#[derive(Serialize)]
+struct RoomData<'a> {
+    room: &'a RoomView,
+}
+
 #[derive(Serialize)]
 struct JoinAck<'a> {
     room: &'a RoomView,
@@ -148,6 +154,16 @@ pub fn room_removed(room: RoomId) -> Utf8Bytes {
 /// `roomDeleted`: the room no longer exists.
 pub fn room_deleted(room: RoomId) -> Utf8Bytes {
     frame("roomDeleted", RoomOnly { room_id: room }, None)
+}
+
+/// `roomAdded`: a room became visible to the user (its room list grows).
+pub fn room_added(room: &RoomView) -> Utf8Bytes {
+    frame("roomAdded", RoomData { room }, None)
+}
+
+/// `roomUpdated`: a room the user can see changed (its name, description).
+pub fn room_updated(room: &RoomView) -> Utf8Bytes {
+    frame("roomUpdated", RoomData { room }, None)
 }
 
 /// `messageEdited`: the message as it now reads.

@@ -144,7 +144,7 @@ impl State {
     /// Takes the connection out of the hub, and out of every room it joined.
     pub fn finish(self) {
         let rooms: Vec<RoomId> = self.joined.iter().map(|(r, _)| *r).collect();
-        self.h.hub.unregister(self.conn.id, &rooms);
+        self.h.hub.unregister(&self.conn, &rooms);
     }
 
     /// Turns one queued item into the frames to send.

@@ -4,6 +4,17 @@ use super::super::server as frames;
 use super::*;
 use crate::model::{Message, MessageId, Room, RoomId, RoomView, Timestamp, UserId};
 
+fn room(name: &str) -> Room {
+    Room {
+        id: RoomId(3),
+        name: name.into(),
+        description: String::new(),
+        private: false,
+        owner_id: UserId(1),
+        created_at: 0,
+    }
+}
+
 fn message(text: &str) -> Message {
     Message {
         id: MessageId(7),
@@ -63,6 +74,9 @@ fn presence_and_typing_become_events() {
 fn room_events_become_events() {
     assert_event(&frames::room_removed(RoomId(3)), "roomRemoved");
     assert_event(&frames::room_deleted(RoomId(3)), "roomDeleted");
+    let view = RoomView::new(&room("new \"name\""), 2);
+    assert_event(&frames::room_added(&view), "roomAdded");
+    assert_event(&frames::room_updated(&view), "roomUpdated");
 }
 
 #[test]
@@ -87,14 +101,7 @@ fn acks_become_ack_packets_with_their_id() {
     assert_eq!(data[0]["id"], json!(MessageId(7).to_string()));
     assert_eq!(data[0]["timestamp"], json!("2026-11-24T03:41:10.123Z"));
 
-    let room = Room {
-        id: RoomId(3),
-        name: "a \",\"ref\": room".into(),
-        description: String::new(),
-        private: false,
-        owner_id: UserId(1),
-        created_at: 0,
-    };
+    let room = room("a \",\"ref\": room");
     let view = RoomView::new(&room, 1);
     let (kind, ack, data) = converted(&frames::join_ack(&view, &["alice".into()], id));
     assert_eq!((kind.as_str(), ack), ("3", Some(12)));
