@@ -216,6 +216,20 @@ pub fn caller(app: App) -> impl Filter<Extract = (App, AuthUser), Error = Reject
     with_app(app.clone()).and(authenticated(app))
 }
 
+/// A `limit` query parameter: absent or empty is `default`, a whole number
+/// from 1 up is clamped to `max`, anything else is 400.
+pub fn query_limit(v: Option<&str>, default: usize, max: usize) -> Result<usize, ApiError> {
+    match v {
+        None | Some("") => Ok(default),
+        Some(l) => match l.parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(n.min(max)),
+            _ => Err(ApiError::validation(format!(
+                "limit must be a whole number from 1 to {max}"
+            ))),
+        },
+    }
+}
+
 /// Turns a handler's result into a reply, errors into rejections.
 pub fn reply<T: Reply>(r: Result<T, ApiError>) -> Result<T, Rejection> {
     r.map_err(warp::reject::custom)

@@ -13,6 +13,11 @@
 //! | `members`    | room id (u64 BE) ++ user id (u64 BE)  | empty                    |
 //! | `user_rooms` | user id (u64 BE) ++ room id (u64 BE)  | empty                    |
 //! | `messages`   | room id (u64 BE) ++ message id (u64 BE) | JSON `StoredMessage`   |
+//! | `direct_rooms` | every participant's user id (u64 BE), ascending | room id (u64 BE) |
+//!
+//! `direct_rooms` is the index of direct rooms by their set of people, so
+//! that one set has one room; it is rebuilt from the rooms and memberships
+//! at restore.
 
 use crate::model::{MessageId, RoomId, UserId};
 
@@ -58,6 +63,16 @@ pub fn user_room(user: UserId, room: RoomId) -> [u8; 16] {
     pair(user.0, room.0)
 }
 
+/// Key of a direct room in `direct_rooms`: its participants' ids in
+/// ascending order, without repeats, so that any order of the same people
+/// gives the same key.
+pub fn direct(participants: &[UserId]) -> Vec<u8> {
+    let mut ids: Vec<u64> = participants.iter().map(|u| u.0).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids.iter().flat_map(|v| v.to_be_bytes()).collect()
+}
+
 /// The case-insensitive uniqueness key of a username or room name.
 pub fn fold_name(name: &str) -> Vec<u8> {
     name.to_lowercase().into_bytes()
@@ -81,6 +96,14 @@ mod tests {
         assert_eq!(split_pair(&k), Some((0xdead_beef, u64::MAX)));
         assert_eq!(split_pair(&k[..15]), None);
         assert_eq!(read_u64(&id(42)), Some(42));
+    }
+
+    #[test]
+    fn direct_keys_ignore_order_and_repeats() {
+        let a = direct(&[UserId(3), UserId(1), UserId(2)]);
+        assert_eq!(a, direct(&[UserId(2), UserId(3), UserId(1), UserId(3)]));
+        assert_eq!(a.len(), 24);
+        assert_eq!(&a[..8], &id(1));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! in domain types; no sled type escapes this module.
 
 mod backup;
+mod direct;
 mod export;
 mod history;
 mod idset;
@@ -19,6 +20,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 pub use backup::{BackupCounts, MAX_LINE as MAX_BACKUP_LINE};
+pub use direct::{Participant, Viewers};
 pub use export::ExportLine;
 pub use history::Page;
 pub use messages::NewMessage;
@@ -94,6 +96,7 @@ struct Trees {
     members: sled::Tree,
     user_rooms: sled::Tree,
     messages: sled::Tree,
+    direct_rooms: sled::Tree,
     /// The next message id. Only the writer appends, so an in-memory counter
     /// recovered at open (one past the largest stored id) is exact: an id
     /// lost in a crash was never acknowledged nor delivered.
@@ -191,6 +194,7 @@ impl Store {
             members: db.open_tree("members")?,
             user_rooms: db.open_tree("user_rooms")?,
             messages,
+            direct_rooms: db.open_tree("direct_rooms")?,
             next_message_id: AtomicU64::new(next),
             quarantine,
             room_creation: std::array::from_fn(|_| Mutex::new(())),

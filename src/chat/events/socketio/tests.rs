@@ -93,8 +93,9 @@ fn acks_become_ack_packets_with_their_id() {
         private: false,
         owner_id: UserId(1),
         created_at: 0,
+        kind: None,
     };
-    let view = RoomView::new(&room, 1);
+    let view = RoomView::new(&room, "alice", 1);
     let (kind, ack, data) = converted(&frames::join_ack(&view, &["alice".into()], id));
     assert_eq!((kind.as_str(), ack), ("3", Some(12)));
     assert_eq!(data[0]["room"]["name"], json!(room.name));
