@@ -3,6 +3,9 @@
 
 mod admin;
 mod body;
+mod directory;
+mod dms;
+mod members;
 mod messages;
 mod rooms;
 pub mod socketio;
@@ -53,6 +56,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/rooms/{roomId}/online"),
     ("POST", "/api/rooms/{roomId}/members"),
     ("DELETE", "/api/rooms/{roomId}/members/{username}"),
+    ("GET", "/api/users"),
+    ("POST", "/api/dms"),
+    ("GET", "/api/rooms/{roomId}/members"),
     ("GET", "/api/admin/users"),
     ("POST", "/api/admin/users"),
     ("POST", "/api/admin/users/{userId}/disable"),
@@ -68,7 +74,10 @@ pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Infallib
     let api = users::routes(app.clone())
         .or(rooms::routes(app.clone()))
         .or(messages::routes(app.clone()))
-        .or(admin::routes(app.clone()));
+        .or(admin::routes(app.clone()))
+        .or(directory::routes(app.clone()))
+        .or(dms::routes(app.clone()))
+        .or(members::routes(app.clone()));
     let openapi = warp::path!("openapi.json")
         .and(warp::get())
         .map(|| warp::reply::with_header(OPENAPI, "content-type", "application/json"));
