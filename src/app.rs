@@ -13,7 +13,7 @@ use crate::chat::hub::Hub;
 use crate::chat::writer::Writer;
 use crate::config::Settings;
 use crate::error::ApiError;
-use crate::model::{Role, Room, RoomId, UserId};
+use crate::model::{Role, Room, RoomId, RoomKind, UserId};
 use crate::store::Store;
 use crate::throttle::{LoginThrottle, TokenBuckets};
 
@@ -155,15 +155,21 @@ impl App {
             .map_err(|e| ApiError::Internal(format!("store task: {e}")))?
     }
 
-    /// A room the caller may see: public, or private with the caller a
-    /// member or an admin. Anything else is `not_found`, so a private room's
-    /// existence is never revealed.
+    /// A room the caller may see: public, private with the caller a member
+    /// or an admin, or direct with the caller one of its people (admins
+    /// included: a direct conversation is nobody else's business). Anything
+    /// else is `not_found`, so a private room's existence is never revealed.
     pub async fn visible_room(&self, user: &AuthUser, room_id: &str) -> Result<Room, ApiError> {
         let id: RoomId = room_id.parse().map_err(|_| ApiError::NotFound)?;
         let (user_id, admin) = (user.id, user.is_admin());
         self.read(move |store| {
             let room = store.room(id)?.ok_or(ApiError::NotFound)?;
-            if room.private && !admin && !store.is_member(room.id, user_id)? {
+            let members_only = match room.kind() {
+                RoomKind::Public => false,
+                RoomKind::Private => !admin,
+                RoomKind::Direct => true,
+            };
+            if members_only && !store.is_member(room.id, user_id)? {
                 return Err(ApiError::NotFound);
             }
             Ok(room)

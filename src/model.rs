@@ -189,18 +189,75 @@ impl User {
     }
 }
 
+/// What sort of room a room is, as the `kind` of the room object says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoomKind {
+    Public,
+    Private,
+    /// A conversation of a fixed set of people (a direct message): private,
+    /// members only, admins included, and without a name of its own.
+    Direct,
+}
+
+/// Most people a direct room holds besides the one who starts it: a
+/// conversation, not a room in disguise.
+pub const DIRECT_MAX_OTHERS: usize = 8;
+
+/// Separates the participants' usernames in a direct room's name.
+/// Usernames never hold a comma or a space, so the name splits back.
+pub const DIRECT_NAME_SEPARATOR: &str = ", ";
+
 /// A stored room.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Room {
     pub id: RoomId,
+    /// A direct room's is every participant's username (case-insensitive
+    /// order, [`DIRECT_NAME_SEPARATOR`] between): what `export` shows; each
+    /// viewer sees the others' names ([`Room::name_seen_by`]).
     pub name: String,
     pub description: String,
+    /// True for direct rooms too: every members-only rule applies to them.
     pub private: bool,
     pub owner_id: UserId,
     pub created_at: i64,
+    /// Written for direct rooms only; rooms stored without one are public
+    /// or private by their `private` flag ([`Room::kind`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<RoomKind>,
 }
 
-/// The contract's `room` object: a room plus its live online count.
+impl Room {
+    /// The room's kind; rooms stored before kinds existed read from `private`.
+    pub fn kind(&self) -> RoomKind {
+        match self.kind {
+            Some(kind) => kind,
+            None if self.private => RoomKind::Private,
+            None => RoomKind::Public,
+        }
+    }
+
+    pub fn is_direct(&self) -> bool {
+        self.kind() == RoomKind::Direct
+    }
+
+    /// The name the user `viewer` sees: a direct room's is the other
+    /// participants' usernames; every other room's is its own.
+    pub fn name_seen_by(&self, viewer: &str) -> String {
+        if !self.is_direct() {
+            return self.name.clone();
+        }
+        let others: Vec<&str> = self
+            .name
+            .split(DIRECT_NAME_SEPARATOR)
+            .filter(|n| !n.eq_ignore_ascii_case(viewer))
+            .collect();
+        others.join(DIRECT_NAME_SEPARATOR)
+    }
+}
+
+/// The contract's `room` object: a room as one user sees it, plus its live
+/// online count.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RoomView {
@@ -211,18 +268,23 @@ pub struct RoomView {
     pub owner_id: UserId,
     pub created_at: Timestamp,
     pub online: usize,
+    /// An addition to the contract.
+    pub kind: RoomKind,
 }
 
 impl RoomView {
-    pub fn new(room: &Room, online: usize) -> Self {
+    /// The room as the user named `viewer` sees it: a direct room's name
+    /// depends on who looks, so there is no view without a viewer.
+    pub fn new(room: &Room, viewer: &str, online: usize) -> Self {
         RoomView {
             id: room.id,
-            name: room.name.clone(),
+            name: room.name_seen_by(viewer),
             description: room.description.clone(),
             private: room.private,
             owner_id: room.owner_id,
             created_at: Timestamp(room.created_at),
             online,
+            kind: room.kind(),
         }
     }
 }
@@ -280,6 +342,35 @@ mod tests {
         ] {
             assert_eq!(bad.parse::<RoomId>(), Err(InvalidId), "{bad}");
         }
+    }
+
+    #[test]
+    fn rooms_without_a_stored_kind_read_from_their_private_flag() {
+        let stored = r#"{"id":"0000000000000003","name":"a","description":"","private":true,"owner_id":"0000000000000001","created_at":0}"#;
+        let mut room: Room = serde_json::from_str(stored).expect("old record");
+        assert_eq!(room.kind(), RoomKind::Private);
+        room.private = false;
+        assert_eq!(room.kind(), RoomKind::Public);
+        assert!(!serde_json::to_string(&room).expect("json").contains("kind"));
+    }
+
+    #[test]
+    fn a_direct_room_is_named_for_the_others() {
+        let room = Room {
+            id: RoomId(3),
+            name: ["alice", "Bob", "carol"].join(DIRECT_NAME_SEPARATOR),
+            description: String::new(),
+            private: true,
+            owner_id: UserId(1),
+            created_at: 0,
+            kind: Some(RoomKind::Direct),
+        };
+        assert_eq!(room.name_seen_by("bob"), "alice, carol");
+        assert_eq!(room.name_seen_by("alice"), "Bob, carol");
+        assert_eq!(room.name_seen_by("dave"), "alice, Bob, carol");
+        let view = serde_json::to_value(RoomView::new(&room, "carol", 0)).expect("json");
+        assert_eq!(view["kind"], "direct");
+        assert_eq!(view["name"], "alice, Bob");
     }
 
     #[test]

@@ -130,7 +130,8 @@ fn carry_room(
     };
     let users = match viewers {
         Viewers::All if !room.private => {
-            let shared = frame(&RoomView::new(&room, online));
+            // Only a direct room's name depends on the viewer.
+            let shared = frame(&RoomView::new(&room, "", online));
             hub.send(&Audience::Everyone, &shared, &HashSet::new());
             return Ok(());
         }
@@ -141,7 +142,10 @@ fn carry_room(
         if room.private && !store.is_member(room.id, user)? {
             continue;
         }
-        let view = RoomView::new(&room, online);
+        let Some(record) = store.user(user)? else {
+            continue;
+        };
+        let view = RoomView::new(&room, &record.username, online);
         hub.send_to_user(user, &frame(&view));
     }
     Ok(())

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
-use super::{body, caller, read_json, reply};
+use super::{body, caller, query_limit, read_json, reply};
 use crate::app::{App, AuthUser};
 use crate::chat::events;
 use crate::error::ApiError;
@@ -75,17 +75,7 @@ async fn history(
     q: HistoryQuery,
 ) -> Result<impl Reply, ApiError> {
     let room = app.visible_room(&user, id).await?;
-    let limit = match q.limit.as_deref() {
-        None | Some("") => DEFAULT_LIMIT,
-        Some(l) => match l.parse::<usize>() {
-            Ok(n) if n >= 1 => n.min(MAX_LIMIT),
-            _ => {
-                return Err(ApiError::validation(
-                    "limit must be a whole number from 1 to 200",
-                ))
-            }
-        },
-    };
+    let limit = query_limit(q.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
     let before = cursor(q.before.as_deref())?;
     let after = cursor(q.after.as_deref())?;
     if before.is_some() && after.is_some() {
@@ -120,7 +110,9 @@ async fn find_message(
 
 async fn delete(app: App, user: AuthUser, room: &str, id: &str) -> Result<impl Reply, ApiError> {
     let (room, msg) = find_message(&app, &user, room, id).await?;
-    if msg.user_id != user.id && room.owner_id != user.id && !user.is_admin() {
+    // Whoever started a direct conversation has no say over the others' words.
+    let owner = room.owner_id == user.id && !room.is_direct();
+    if msg.user_id != user.id && !owner && !user.is_admin() {
         return Err(ApiError::Forbidden(
             "only the author, the room's owner or an admin can delete a message",
         ));

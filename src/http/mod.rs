@@ -3,6 +3,9 @@
 
 mod admin;
 mod body;
+mod directory;
+mod dms;
+mod members;
 mod messages;
 mod reactions;
 mod rooms;
@@ -63,6 +66,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/rooms/{roomId}/online"),
     ("POST", "/api/rooms/{roomId}/members"),
     ("DELETE", "/api/rooms/{roomId}/members/{username}"),
+    ("GET", "/api/users"),
+    ("POST", "/api/dms"),
+    ("GET", "/api/rooms/{roomId}/members"),
     ("GET", "/api/admin/users"),
     ("POST", "/api/admin/users"),
     ("POST", "/api/admin/users/{userId}/disable"),
@@ -81,7 +87,10 @@ pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Infallib
         .or(rooms::routes(app.clone()))
         .or(messages::routes(app.clone()))
         .or(reactions::routes(app.clone()))
-        .or(admin::routes(app.clone()));
+        .or(admin::routes(app.clone()))
+        .or(directory::routes(app.clone()))
+        .or(dms::routes(app.clone()))
+        .or(members::routes(app.clone()));
     let openapi = warp::path!("openapi.json")
         .and(warp::get())
         .map(|| warp::reply::with_header(OPENAPI, "content-type", "application/json"));
@@ -227,6 +236,20 @@ where
 /// nearly every handler takes after its path parameters.
 pub fn caller(app: App) -> impl Filter<Extract = (App, AuthUser), Error = Rejection> + Clone {
     with_app(app.clone()).and(authenticated(app))
+}
+
+/// A `limit` query parameter: absent or empty is `default`, a whole number
+/// from 1 up is clamped to `max`, anything else is 400.
+pub fn query_limit(v: Option<&str>, default: usize, max: usize) -> Result<usize, ApiError> {
+    match v {
+        None | Some("") => Ok(default),
+        Some(l) => match l.parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(n.min(max)),
+            _ => Err(ApiError::validation(format!(
+                "limit must be a whole number from 1 to {max}"
+            ))),
+        },
+    }
 }
 
 /// Turns a handler's result into a reply, errors into rejections.

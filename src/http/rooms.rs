@@ -11,7 +11,7 @@ use super::{body, caller, read_json, reply};
 use crate::app::{App, AuthUser};
 use crate::chat::registry::Audience;
 use crate::error::ApiError;
-use crate::model::{Room, RoomId, RoomView, UserId};
+use crate::model::{Room, RoomId, RoomKind, RoomView, UserId};
 use crate::room_list::Viewers;
 use crate::store::{RoomEdit, StoreError};
 use crate::throttle::TokenBuckets;
@@ -50,11 +50,7 @@ struct Online {
 
 pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Rejection> + Clone {
     let limit = body::Limits::of(&app.settings);
-    // One allowance per server, held by the route that spends it.
-    let create_rate = app
-        .settings
-        .room_create_rate
-        .map(TokenBuckets::<UserId>::per_hour);
+    let create_rate = creation_allowance(&app);
     let caller = caller(app);
 
     let list = warp::path!("rooms")
@@ -76,7 +72,7 @@ pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Rejectio
             reply(
                 app.visible_room(&user, &id)
                     .await
-                    .map(|r| json_room(&app, &r)),
+                    .map(|r| json_room(&app, &user, &r)),
             )
         });
     let edit = warp::path!("rooms" / String)
@@ -122,8 +118,34 @@ pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Rejectio
         .or(remove_member)
 }
 
-fn json_room(app: &App, room: &Room) -> warp::reply::Json {
-    warp::reply::json(&RoomView::new(room, app.hub.online_count(room.id)))
+/// The hourly allowance of room creations per user (`--room-create-rate`),
+/// if any. One per server and per route that spends it, held by the route.
+pub(super) fn creation_allowance(app: &App) -> Option<TokenBuckets<UserId>> {
+    app.settings
+        .room_create_rate
+        .map(TokenBuckets::<UserId>::per_hour)
+}
+
+/// Takes one creation from `rate` for `user` (admins are exempt), or 429.
+pub(super) fn spend_creation(
+    rate: Option<&TokenBuckets<UserId>>,
+    user: &AuthUser,
+) -> Result<(), ApiError> {
+    match rate {
+        Some(rate) if !user.is_admin() => rate
+            .take(&user.id)
+            .map_err(|retry_after| ApiError::RateLimited { retry_after }),
+        _ => Ok(()),
+    }
+}
+
+/// The room object of `room` as `viewer` sees it.
+pub(super) fn json_room(app: &App, viewer: &AuthUser, room: &Room) -> warp::reply::Json {
+    warp::reply::json(&RoomView::new(
+        room,
+        &viewer.username,
+        app.hub.online_count(room.id),
+    ))
 }
 
 /// The room list, built and serialised on the blocking pool: with many
@@ -132,10 +154,13 @@ async fn list(app: App, user: AuthUser) -> Result<impl Reply, ApiError> {
     let hub = app.hub.clone();
     read_json(&app, move |store| {
         let rooms = store.visible_rooms(user.id)?;
-        Ok(rooms
+        let mut views: Vec<RoomView> = rooms
             .iter()
-            .map(|r| RoomView::new(r, hub.online_count(r.id)))
-            .collect::<Vec<RoomView>>())
+            .map(|r| RoomView::new(r, &user.username, hub.online_count(r.id)))
+            .collect();
+        // By name as the caller sees it (a direct room's depends on who asks).
+        views.sort_by_cached_key(|v| (v.name.to_lowercase(), v.id));
+        Ok(views)
     })
     .await
 }
@@ -153,12 +178,8 @@ async fn create(
         .to_owned();
     let description = b.description.unwrap_or_default();
     validate::description(&description).map_err(ApiError::Validation)?;
-    let admin = user.is_admin();
-    if let Some(rate) = rate.filter(|_| !admin) {
-        rate.take(&user.id)
-            .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
-    }
-    let quota = app.settings.room_quota.filter(|_| !admin);
+    spend_creation(rate.as_ref(), &user)?;
+    let quota = app.settings.room_quota.filter(|_| !user.is_admin());
     let room = app
         .change(move |store| {
             store
@@ -173,7 +194,7 @@ async fn create(
         .await?;
     app.announce_room(room.id, Viewers::All).await;
     Ok(warp::reply::with_status(
-        json_room(&app, &room),
+        json_room(&app, &user, &room),
         StatusCode::CREATED,
     ))
 }
@@ -185,6 +206,11 @@ async fn edit(app: App, user: AuthUser, id: &str, b: RoomPatch) -> Result<impl R
     if room.owner_id != user.id && !user.is_admin() {
         return Err(ApiError::Forbidden(
             "only the room's owner or an admin can change it",
+        ));
+    }
+    if room.is_direct() {
+        return Err(ApiError::validation(
+            "a direct room's name is its people's names; it has no settings",
         ));
     }
     let name = b
@@ -207,13 +233,18 @@ async fn edit(app: App, user: AuthUser, id: &str, b: RoomPatch) -> Result<impl R
     if changed {
         app.announce_room_update(room.id).await;
     }
-    Ok(json_room(&app, &room))
+    Ok(json_room(&app, &user, &room))
 }
 
 /// Deletes a room, its messages and members, and unsubscribes everyone
 /// from it (`roomDeleted`).
 async fn delete(app: App, user: AuthUser, id: &str) -> Result<impl Reply, ApiError> {
     let room = app.visible_room(&user, id).await?;
+    if room.is_direct() {
+        return Err(ApiError::validation(
+            "a direct conversation belongs to all its people and cannot be deleted",
+        ));
+    }
     if room.owner_id != user.id && !user.is_admin() {
         return Err(ApiError::Forbidden(
             "only the room's owner or an admin can delete it",
@@ -234,13 +265,17 @@ async fn delete(app: App, user: AuthUser, id: &str) -> Result<impl Reply, ApiErr
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The room of a member endpoint: visible to the caller, and private.
+/// The room of a member change: visible to the caller, and private (a
+/// direct room's people are fixed).
 async fn private_room(app: &App, user: &AuthUser, id: &str) -> Result<Room, ApiError> {
     let room = app.visible_room(user, id).await?;
-    if !room.private {
-        return Err(ApiError::validation("public rooms have no member list"));
+    match room.kind() {
+        RoomKind::Private => Ok(room),
+        RoomKind::Public => Err(ApiError::validation("public rooms have no member list")),
+        RoomKind::Direct => Err(ApiError::validation(
+            "the people of a direct conversation are fixed; start another one",
+        )),
     }
-    Ok(room)
 }
 
 async fn add_member(

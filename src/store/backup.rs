@@ -161,8 +161,8 @@ impl Store {
     /// Loads a backup into this store, which must be empty. Every record is
     /// checked again before it is written (the file may have changed since
     /// [`Store::check_backup`]); the caller removes a database a failed
-    /// load started. Indexes (names, memberships by user) are rebuilt from
-    /// the records.
+    /// load started. Indexes (names, memberships by user, direct rooms by
+    /// their people) are rebuilt from the records.
     pub fn restore(&self, input: &mut dyn BufRead) -> Result<BackupCounts, StoreError> {
         let t = &self.inner;
         if !t.users.is_empty() || !t.rooms.is_empty() || !t.messages.is_empty() {
@@ -178,8 +178,10 @@ impl Store {
                     t.users.insert(keys::id(id.0), to_json(&record)?)?;
                 }
                 BackupRecord::Room(room) => {
-                    t.room_names
-                        .insert(keys::fold_name(&room.name), &keys::id(room.id.0))?;
+                    if !room.is_direct() {
+                        t.room_names
+                            .insert(keys::fold_name(&room.name), &keys::id(room.id.0))?;
+                    }
                     t.rooms.insert(keys::id(room.id.0), to_json(&room)?)?;
                 }
                 BackupRecord::Member { room, user } => {
@@ -205,6 +207,7 @@ impl Store {
             }
             Ok(())
         })?;
+        self.rebuild_direct_index()?;
         self.flush()?;
         Ok(counts)
     }
@@ -274,5 +277,49 @@ mod tests {
         assert!(Store::check_backup(&mut &buf[..buf.len() - 40]).is_err());
         assert!(Store::check_backup(&mut buf.as_slice()).is_ok());
         assert!(other.restore(&mut &buf[..buf.len() - 40]).is_err());
+    }
+
+    #[test]
+    fn direct_rooms_and_their_index_survive_a_restore() {
+        use crate::model::Role;
+        use crate::store::Participant;
+        let (store, _dir) = temp_store();
+        let people: Vec<Participant> = ["ann", "bea"]
+            .iter()
+            .map(|n| Participant {
+                id: store.create_user(n, "h", Role::User).expect("user").id,
+                username: (*n).to_owned(),
+            })
+            .collect();
+        let (room, _) = store.open_direct_room(people[0].id, &people).expect("dm");
+        store
+            .create_room("ann, bea", "", false, people[0].id)
+            .expect("same name, public");
+        let mut buf = Vec::new();
+        store.backup(&mut buf).expect("backup");
+        let (fresh, _d2) = temp_store();
+        fresh.restore(&mut buf.as_slice()).expect("restore");
+        let ids: Vec<_> = people.iter().rev().map(|p| p.id).collect();
+        assert_eq!(fresh.direct_room(&ids).expect("lookup"), Some(room.clone()));
+        let (again, created) = fresh.open_direct_room(people[1].id, &people).expect("dm");
+        assert!(!created && again.id == room.id);
+        // Two direct rooms of the same people are refused.
+        let (id, twin_id) = (room.id.to_string(), "00000000000000ff");
+        let text = String::from_utf8(buf).expect("utf8");
+        let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        let own: Vec<usize> = (0..lines.len())
+            .filter(|&i| lines[i].contains(&id) && !lines[i].contains("\"message\""))
+            .collect();
+        let twin: Vec<String> = own
+            .iter()
+            .map(|&i| lines[i].replace(&id, twin_id))
+            .collect();
+        let after = own.last().expect("room lines") + 1;
+        lines.splice(after..after, twin);
+        let end = lines.len() - 1;
+        lines[end] = lines[end].replace("\"rooms\":2,\"members\":3", "\"rooms\":3,\"members\":5");
+        let doubled = lines.join("\n") + "\n";
+        let err = Store::check_backup(&mut doubled.as_bytes()).expect_err("refused");
+        assert!(err.to_string().contains("same members"), "{err}");
     }
 }

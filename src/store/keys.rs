@@ -14,12 +14,17 @@
 //! | `user_rooms` | user id (u64 BE) ++ room id (u64 BE)  | empty                    |
 //! | `messages`   | room id (u64 BE) ++ message id (u64 BE) | JSON `StoredMessage`   |
 //! | `reactions`  | room id (u64 BE) ++ message id (u64 BE) ++ emoji (UTF-8) ++ `0x00` ++ user id (u64 BE) | JSON `StoredReaction` |
+//! | `direct_rooms` | every participant's user id (u64 BE), ascending | room id (u64 BE) |
 //!
 //! A reaction's key begins with its message's key, so a message's
 //! reactions, and those of a page of history, are one range. The emoji
 //! holds no `0x00` (control characters are refused), so the terminator
 //! keeps each emoji's reactions together: `"a" 0x00 ...` sorts before
 //! `"ab" 0x00 ...`.
+//!
+//! `direct_rooms` is the index of direct rooms by their set of people, so
+//! that one set has one room; it is rebuilt from the rooms and memberships
+//! at restore.
 
 use crate::model::{MessageId, RoomId, UserId};
 
@@ -90,6 +95,16 @@ pub fn split_reaction(key: &[u8]) -> Option<(MessageId, &str, UserId)> {
     Some((MessageId(msg), emoji, UserId(read_u64(user)?)))
 }
 
+/// Key of a direct room in `direct_rooms`: its participants' ids in
+/// ascending order, without repeats, so that any order of the same people
+/// gives the same key.
+pub fn direct(participants: &[UserId]) -> Vec<u8> {
+    let mut ids: Vec<u64> = participants.iter().map(|u| u.0).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids.iter().flat_map(|v| v.to_be_bytes()).collect()
+}
+
 /// The case-insensitive uniqueness key of a username or room name.
 pub fn fold_name(name: &str) -> Vec<u8> {
     name.to_lowercase().into_bytes()
@@ -127,6 +142,14 @@ mod tests {
         assert!(!ab1.starts_with(&reaction_emoji(r, m, "a")));
         assert_eq!(split_reaction(&ab1), Some((m, "ab", UserId(1))));
         assert_eq!(split_reaction(&a2[..20]), None);
+    }
+
+    #[test]
+    fn direct_keys_ignore_order_and_repeats() {
+        let a = direct(&[UserId(3), UserId(1), UserId(2)]);
+        assert_eq!(a, direct(&[UserId(2), UserId(3), UserId(1), UserId(3)]));
+        assert_eq!(a.len(), 24);
+        assert_eq!(&a[..8], &id(1));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! Callers speak in domain types; no sled type escapes this module.
 
 mod backup;
+mod direct;
 mod export;
 mod history;
 mod idset;
@@ -21,6 +22,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 pub use backup::{BackupCounts, MAX_LINE as MAX_BACKUP_LINE};
+pub use direct::{Participant, Viewers};
 pub use export::ExportLine;
 pub use history::Page;
 pub use messages::NewMessage;
@@ -99,6 +101,7 @@ struct Trees {
     user_rooms: sled::Tree,
     messages: sled::Tree,
     reactions: sled::Tree,
+    direct_rooms: sled::Tree,
     /// The next message id. Only the writer appends, so an in-memory counter
     /// recovered at open (one past the largest stored id) is exact: an id
     /// lost in a crash was never acknowledged nor delivered.
@@ -204,6 +207,7 @@ impl Store {
             user_rooms: db.open_tree("user_rooms")?,
             messages,
             reactions: db.open_tree("reactions")?,
+            direct_rooms: db.open_tree("direct_rooms")?,
             next_message_id: AtomicU64::new(next),
             quarantine,
             room_creation: std::array::from_fn(|_| Mutex::new(())),

@@ -8,6 +8,15 @@ use sled::Transactional;
 use super::{from_json, keys, random_id, to_json, Store, StoreError};
 use crate::model::{Room, RoomId, Timestamp, UserId};
 
+/// The views of the trees a room's deletion changes together.
+type Trees5 = (
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+);
+
 impl Store {
     /// Creates a room owned by `owner`, who becomes its first member. The
     /// name's uniqueness (case-insensitive, across private rooms too) is
@@ -27,6 +36,7 @@ impl Store {
             private,
             owner_id: owner,
             created_at: Timestamp::now().0,
+            kind: None,
         };
         let folded = keys::fold_name(name);
         let value = to_json(&room)?;
@@ -83,7 +93,9 @@ impl Store {
 
     /// How many rooms `owner` owns: its memberships (the `user_rooms`
     /// prefix, an owner is always a member) whose room names it as owner.
-    fn owned_rooms(&self, owner: UserId) -> Result<usize, StoreError> {
+    /// A direct room is nobody's to own: starting one is not creating a
+    /// room of one's own.
+    pub(super) fn owned_rooms(&self, owner: UserId) -> Result<usize, StoreError> {
         let mut n = 0;
         for key in self.inner.user_rooms.scan_prefix(keys::id(owner.0)).keys() {
             let key = key?;
@@ -91,7 +103,7 @@ impl Store {
                 .ok_or_else(|| StoreError::Corrupt("user room key".into()))?;
             if self
                 .room(RoomId(room))?
-                .is_some_and(|r| r.owner_id == owner)
+                .is_some_and(|r| r.owner_id == owner && !r.is_direct())
             {
                 n += 1;
             }
@@ -185,27 +197,33 @@ impl Store {
     pub fn delete_room(&self, id: RoomId) -> Result<bool, StoreError> {
         let t = &self.inner;
         let members = self.members(id)?;
+        let direct_key = keys::direct(&members);
         // The record is read inside the transaction: the name it frees is
-        // the one the room holds now, even if a rename raced the delete.
-        let existed = (&t.rooms, &t.room_names, &t.members, &t.user_rooms).transaction(
-            |(rooms, names, m, ur): &(
-                TransactionalTree,
-                TransactionalTree,
-                TransactionalTree,
-                TransactionalTree,
-            )| {
+        // the one the room holds now, even if a rename raced the delete. A
+        // direct room holds no room name; its index entry goes instead.
+        let existed = (
+            &t.rooms,
+            &t.room_names,
+            &t.members,
+            &t.user_rooms,
+            &t.direct_rooms,
+        )
+            .transaction(|(rooms, names, m, ur, index): &Trees5| {
                 let Some(stored) = rooms.remove(&keys::id(id.0))? else {
                     return Ok(false);
                 };
                 let room: Room = from_json(&stored).map_err(ConflictableTransactionError::Abort)?;
-                names.remove(keys::fold_name(&room.name))?;
+                if room.is_direct() {
+                    index.remove(direct_key.as_slice())?;
+                } else {
+                    names.remove(keys::fold_name(&room.name))?;
+                }
                 for user in &members {
                     m.remove(&keys::member(id, *user))?;
                     ur.remove(&keys::user_room(*user, id))?;
                 }
                 Ok(true)
-            },
-        );
+            });
         match existed {
             Ok(true) => {}
             Ok(false) => return Ok(false),

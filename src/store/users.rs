@@ -103,6 +103,33 @@ impl Store {
         out.ok_or(StoreError::NotFound)
     }
 
+    /// Up to `limit` enabled users whose name starts with `prefix`, without
+    /// regard to case, in the order of their lowercase names: a prefix scan
+    /// of the `usernames` index that stops once `limit` are found, so its
+    /// cost follows `limit` (plus the disabled accounts it steps over), not
+    /// the number of users.
+    pub fn users_with_prefix(
+        &self,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<(UserId, String)>, StoreError> {
+        let mut out = Vec::new();
+        for kv in self.inner.usernames.scan_prefix(keys::fold_name(prefix)) {
+            if out.len() >= limit {
+                break;
+            }
+            let (_, idb) = kv?;
+            let id = UserId(
+                keys::read_u64(&idb).ok_or_else(|| StoreError::Corrupt("username index".into()))?,
+            );
+            match self.user(id)? {
+                Some(rec) if !rec.disabled => out.push((id, rec.username)),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
     /// Every user, in id order.
     pub fn list_users(&self) -> Result<Vec<User>, StoreError> {
         let mut out = Vec::new();
@@ -150,6 +177,30 @@ mod tests {
             .count();
         assert_eq!(ok, 1);
         assert_eq!(store.list_users().expect("list").len(), 1);
+    }
+
+    #[test]
+    fn the_directory_is_a_bounded_case_insensitive_prefix_scan() {
+        let (store, _dir) = temp_store();
+        for name in ["Alice", "alfred", "albert", "bob", "ALMA"] {
+            store.create_user(name, "h", Role::User).expect("create");
+        }
+        let (albert, _) = store.user_by_name("albert").expect("get").expect("some");
+        store
+            .update_user(albert, |r| r.disabled = true)
+            .expect("disable");
+        let names = |p: &str, n: usize| {
+            store
+                .users_with_prefix(p, n)
+                .expect("scan")
+                .into_iter()
+                .map(|(_, name)| name)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names("AL", 10), ["alfred", "Alice", "ALMA"]);
+        assert_eq!(names("al", 2), ["alfred", "Alice"]);
+        assert_eq!(names("", 10), ["alfred", "Alice", "ALMA", "bob"]);
+        assert!(names("zed", 10).is_empty());
     }
 
     #[test]

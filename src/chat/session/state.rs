@@ -283,7 +283,7 @@ impl State {
         self.joined.retain(|(r, _)| *r != room.id);
         self.joined.push((room.id, room.private));
         Ok(Joined {
-            view: RoomView::new(&room, users.len()),
+            view: RoomView::new(&room, &self.user.username, users.len()),
             users,
             since,
         })

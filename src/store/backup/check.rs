@@ -7,7 +7,9 @@
 use std::collections::{HashMap, HashSet};
 
 use super::{BackupCounts, BackupRecord, BACKUP_FORMAT, MAX_MESSAGE_ID};
-use crate::model::{MessageId, RoomId, UserId};
+use crate::model::{
+    MessageId, Room, RoomId, UserId, DIRECT_MAX_OTHERS, DIRECT_NAME_SEPARATOR,
+};
 use crate::store::idset::IdSet;
 use crate::store::{keys, StoreError, SCHEMA_VERSION};
 
@@ -46,6 +48,10 @@ pub(super) struct Checker {
     /// The message whose reaction lines may follow, and its last reaction
     /// so far (emoji, user): they come in key order, once each.
     reaction_of: Option<(RoomId, MessageId, Option<ReactionKey>)>,
+    /// The direct room whose member lines are being read, and its members.
+    direct: Option<(RoomId, Vec<UserId>)>,
+    /// The set of people of every direct room so far: one room a set.
+    direct_sets: HashSet<Vec<u8>>,
 }
 
 /// A reaction among its message's: its emoji and its user.
@@ -86,6 +92,9 @@ impl Checker {
             ));
         }
         self.section = section;
+        if !matches!(rec, BackupRecord::Member { .. }) {
+            self.finish_direct()?;
+        }
         match rec {
             BackupRecord::Header { .. } => {}
             BackupRecord::User { id, record } => {
@@ -100,13 +109,19 @@ impl Checker {
                 self.counts.users += 1;
             }
             BackupRecord::Room(room) => {
-                match crate::validate::room_name(&room.name) {
-                    Ok(t) if t == room.name => {}
-                    Ok(_) => return Err(format!("room name {:?} has spaces around it", room.name)),
-                    Err(e) => return Err(format!("room {:?}: {e}", room.name)),
+                if room.is_direct() {
+                    check_direct(room)?;
+                } else {
+                    match crate::validate::room_name(&room.name) {
+                        Ok(t) if t == room.name => {}
+                        Ok(_) => {
+                            return Err(format!("room name {:?} has spaces around it", room.name))
+                        }
+                        Err(e) => return Err(format!("room {:?}: {e}", room.name)),
+                    }
+                    crate::validate::description(&room.description)
+                        .map_err(|e| format!("room {:?}: {e}", room.name))?;
                 }
-                crate::validate::description(&room.description)
-                    .map_err(|e| format!("room {:?}: {e}", room.name))?;
                 if !self.users.contains(&room.owner_id.0) {
                     return Err(format!(
                         "room {:?} is owned by user {}, who is not in the backup",
@@ -116,7 +131,10 @@ impl Checker {
                 if !self.rooms.insert(room.id.0) {
                     return Err(format!("duplicate room id {}", room.id));
                 }
-                if !self.room_names.insert(keys::fold_name(&room.name)) {
+                if room.is_direct() {
+                    // Not a room name: its people are its identity.
+                    self.direct = Some((room.id, Vec::new()));
+                } else if !self.room_names.insert(keys::fold_name(&room.name)) {
                     return Err(format!("duplicate room name {:?}", room.name));
                 }
                 self.member_room = Some((room.id, None));
@@ -144,6 +162,9 @@ impl Checker {
                     ));
                 }
                 *last = Some(*user);
+                if let Some((_, people)) = &mut self.direct {
+                    people.push(*user);
+                }
                 self.counts.members += 1;
             }
             BackupRecord::Message(m) => {
@@ -210,6 +231,27 @@ impl Checker {
         Ok(())
     }
 
+    /// Once a direct room's member lines are over: two to nine people,
+    /// and no other direct room of the same people.
+    fn finish_direct(&mut self) -> Result<(), String> {
+        let Some((room, people)) = self.direct.take() else {
+            return Ok(());
+        };
+        if !(2..=DIRECT_MAX_OTHERS + 1).contains(&people.len()) {
+            return Err(format!(
+                "direct room {room} has {} members (a direct room has 2 to {})",
+                people.len(),
+                DIRECT_MAX_OTHERS + 1
+            ));
+        }
+        if !self.direct_sets.insert(keys::direct(&people)) {
+            return Err(format!(
+                "direct room {room} has the same members as another direct room"
+            ));
+        }
+        Ok(())
+    }
+
     /// The counts, once the whole file was read.
     pub(super) fn finish(self) -> Result<BackupCounts, StoreError> {
         match self.end {
@@ -224,6 +266,22 @@ impl Checker {
             )),
         }
     }
+}
+
+/// What a direct room's own line must be: a name made of usernames, no
+/// description, members only.
+fn check_direct(room: &Room) -> Result<(), String> {
+    let names_ok = room
+        .name
+        .split(DIRECT_NAME_SEPARATOR)
+        .all(|n| crate::validate::username(n).is_ok());
+    if names_ok && room.description.is_empty() && room.private {
+        return Ok(());
+    }
+    Err(format!(
+        "direct room {} is not one this program writes (name {:?}, a description, or not private)",
+        room.id, room.name
+    ))
 }
 
 fn kind(rec: &BackupRecord) -> &'static str {

@@ -12,6 +12,7 @@ fn room(name: &str) -> Room {
         private: false,
         owner_id: UserId(1),
         created_at: 0,
+        kind: None,
     }
 }
 
@@ -74,7 +75,7 @@ fn presence_and_typing_become_events() {
 fn room_events_become_events() {
     assert_event(&frames::room_removed(RoomId(3)), "roomRemoved");
     assert_event(&frames::room_deleted(RoomId(3)), "roomDeleted");
-    let view = RoomView::new(&room("new \"name\""), 2);
+    let view = RoomView::new(&room("new \"name\""), "alice", 2);
     assert_event(&frames::room_added(&view), "roomAdded");
     assert_event(&frames::room_updated(&view), "roomUpdated");
 }
@@ -102,7 +103,7 @@ fn acks_become_ack_packets_with_their_id() {
     assert_eq!(data[0]["timestamp"], json!("2026-11-24T03:41:10.123Z"));
 
     let room = room("a \",\"ref\": room");
-    let view = RoomView::new(&room, 1);
+    let view = RoomView::new(&room, "alice", 1);
     let (kind, ack, data) = converted(&frames::join_ack(&view, &["alice".into()], id));
     assert_eq!((kind.as_str(), ack), ("3", Some(12)));
     assert_eq!(data[0]["room"]["name"], json!(room.name));
