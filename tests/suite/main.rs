@@ -13,6 +13,7 @@ mod admin;
 mod auth;
 mod cli;
 mod connections;
+mod directory;
 mod durability;
 mod faults;
 mod files;

@@ -345,6 +345,7 @@ async fn every_route_answers_with_a_documented_status() {
             ("POST", "/api/rooms") => Some(json!({"name": "another room", "description": "x"})),
             ("POST", "/api/admin/users") => Some(json!({"username": "dave", "password": PASSWORD})),
             ("POST", "/api/rooms/{roomId}/members") => Some(json!({"username": "bob"})),
+            ("POST", "/api/dms") => Some(json!({"usernames": ["bob"]})),
             ("POST", "/api/users/me/password") => {
                 Some(json!({"currentPassword": PASSWORD, "newPassword": NEW_PASSWORD}))
             }
