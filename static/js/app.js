@@ -252,17 +252,17 @@ function endSession(message) {
 // Coming back online: don't wait out the backoff.
 window.addEventListener('online', () => { if (session) session.socket.retryNow(); });
 
-// Rooms created or shared elsewhere show up when the user returns to the tab
-// (there is no server event for them), at most every ROOMS_ON_FOCUS_MS.
-const ROOMS_ON_FOCUS_MS = 10000;
-let roomsFetchedAt = 0;
-function refreshRoomsOnReturn() {
-  if (!session || document.hidden || Date.now() - roomsFetchedAt < ROOMS_ON_FOCUS_MS) return;
-  roomsFetchedAt = Date.now();
-  session.refreshRooms().catch(() => {});
-  session.refreshMe().catch(() => {}); // e.g. made an admin meanwhile
+// The room list follows the server's events; the user's own role has no
+// event, so it is read again when the user returns to the tab (e.g. made an
+// admin meanwhile), at most every ME_ON_FOCUS_MS.
+const ME_ON_FOCUS_MS = 10000;
+let meFetchedAt = 0;
+function refreshMeOnReturn() {
+  if (!session || document.hidden || Date.now() - meFetchedAt < ME_ON_FOCUS_MS) return;
+  meFetchedAt = Date.now();
+  session.refreshMe().catch(() => {});
 }
-window.addEventListener('focus', refreshRoomsOnReturn);
-document.addEventListener('visibilitychange', refreshRoomsOnReturn);
+window.addEventListener('focus', refreshMeOnReturn);
+document.addEventListener('visibilitychange', refreshMeOnReturn);
 
 boot();

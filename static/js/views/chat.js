@@ -450,7 +450,7 @@ export function mountChat({ session }) {
     desc.textContent = rs.room.description || '';
     desc.hidden = !rs.room.description;
     leaveBtn.hidden = !(rs.room.private && rs.room.ownerId !== session.me.id);
-    deleteRoomBtn.hidden = !session.canDeleteRoom(rs.room.id);
+    deleteRoomBtn.hidden = !session.canManageRoom(rs.room.id);
     input.placeholder = `Message ${rs.room.private ? '' : '#'}${rs.room.name}`;
   }
 
