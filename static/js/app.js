@@ -11,6 +11,7 @@ import { mountAdmin } from './views/admin.js';
 import { mountAuth } from './views/auth.js';
 import { mountChat } from './views/chat.js';
 import { mountPeople } from './views/people.js';
+import { mountRoomSettings } from './views/room-settings.js';
 import { mountSidebar } from './views/sidebar.js';
 
 const TOKEN_KEY = 'chatroom.token';
@@ -179,6 +180,7 @@ function mountViews(s) {
   const sidebar = mountSidebar({ session: s, onSelect: openRoom });
   const chat = mountChat({ session: s });
   const people = mountPeople({ session: s, getRoomId: () => chat.roomId });
+  mountRoomSettings({ session: s, getRoomId: () => chat.roomId });
   mountAdmin({ session: s });
   mountAccount({ username: s.me.username, onChange: changePassword });
   byId('logout-btn').addEventListener('click', () => endSession(''));

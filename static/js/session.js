@@ -225,6 +225,21 @@ export class ChatSession extends EventTarget {
     return room;
   }
 
+  /**
+   * Rename a room or change its description (owner or admin). The answer
+   * is applied at once; the roomUpdated event that follows changes nothing more.
+   */
+  async updateRoom(roomId, changes) {
+    const startedAt = this.roomEvents;
+    const room = await this.api.updateRoom(roomId, changes);
+    // An event about the room during the request is at least as new as the answer.
+    if (room && this.rooms.has(room.id) && !this.roomEventSince(roomId, startedAt)) {
+      this.putRoom(room);
+      this.emit('rooms');
+    }
+    return room;
+  }
+
   dropRoom(roomId, reason) {
     const rs = this.rooms.get(roomId);
     if (!rs) return;
