@@ -22,13 +22,18 @@ const env = serverAndBrowser({
   },
 });
 
-/** A logged-in page of `username`, counting its reads of the room list. */
-async function openPage(username) {
-  const ctx = await env.newContext();
+/** Count the context's reads of the room list in `ctx.roomListReads`. */
+function countRoomListReads(ctx) {
   ctx.roomListReads = 0;
   ctx.on('request', (req) => {
     if (req.method() === 'GET' && new URL(req.url()).pathname === '/api/rooms') ctx.roomListReads += 1;
   });
+}
+
+/** A logged-in page of `username`, counting its reads of the room list. */
+async function openPage(username) {
+  const ctx = await env.newContext();
+  countRoomListReads(ctx);
   const page = await ctx.newPage();
   await loginViaUI(page, env.server, username);
   return { ctx, page };
@@ -138,4 +143,42 @@ test('the settings dialog shows a name taken by another room', { timeout: TEST_T
   assert.equal(await a.page.locator('#room-title').textContent(), 'shed');
   await roomButton(a.page, 'shed').waitFor();
   await closePage(a);
+});
+
+test('after a reconnect the list is read again once: changes made while away show', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const renamed = await createRoom(env.server, env.carol.token, 'attic');
+  const doomed = await createRoom(env.server, env.carol.token, 'cellar');
+  const ctx = await env.newContext();
+  countRoomListReads(ctx);
+  // Relay the page's WebSocket, so the test can make it miss events and drop it.
+  let deaf = false;
+  let current = null;
+  await ctx.routeWebSocket(/\/ws\?/, (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((m) => server.send(m));
+    server.onMessage((m) => { if (!deaf) ws.send(m); });
+    current = ws;
+  });
+  const page = await ctx.newPage();
+  await loginViaUI(page, env.server, 'bob');
+  await roomButton(page, 'attic').waitFor();
+  assert.equal(ctx.roomListReads, 1);
+
+  // Changes the page does not hear about.
+  deaf = true;
+  await createRoom(env.server, env.carol.token, 'loft');
+  await api(env.server, 'PATCH', `/api/rooms/${renamed.id}`, { token: env.carol.token, body: { name: 'garret' } });
+  await api(env.server, 'DELETE', `/api/rooms/${doomed.id}`, { token: env.carol.token });
+  await page.waitForTimeout(300);
+  assert.equal(await roomButton(page, 'loft').count(), 0, 'the missed event changed nothing');
+
+  // The connection drops; the page reconnects and reads the list again.
+  deaf = false;
+  await current.close({ code: 1001, reason: 'going away' });
+  await roomButton(page, 'loft').waitFor();
+  await roomButton(page, 'garret').waitFor();
+  await roomButton(page, 'cellar').waitFor({ state: 'detached' });
+  assert.equal(await roomButton(page, 'attic').count(), 0);
+  assert.equal(ctx.roomListReads, 2, 'read once more, after the reconnect');
+  await closePage({ ctx });
 });
