@@ -76,6 +76,7 @@ export function createApi({ getToken, onUnauthorized }) {
     removeMember: (roomId, username) => request('DELETE', `/api/rooms/${enc(roomId)}/members/${enc(username)}`),
     // Additions to the contract (docs/protocol-additions.md).
     deleteRoom: (roomId) => request('DELETE', `/api/rooms/${enc(roomId)}`),
+    updateRoom: (roomId, changes) => request('PATCH', `/api/rooms/${enc(roomId)}`, changes),
     editMessage: (roomId, id, message) =>
       request('PATCH', `/api/rooms/${enc(roomId)}/messages/${enc(id)}`, { message }),
     deleteMessage: (roomId, id) => request('DELETE', `/api/rooms/${enc(roomId)}/messages/${enc(id)}`),

@@ -11,6 +11,7 @@ import { mountAdmin } from './views/admin.js';
 import { mountAuth } from './views/auth.js';
 import { mountChat } from './views/chat.js';
 import { mountPeople } from './views/people.js';
+import { mountRoomSettings } from './views/room-settings.js';
 import { mountSidebar } from './views/sidebar.js';
 
 const TOKEN_KEY = 'chatroom.token';
@@ -179,6 +180,7 @@ function mountViews(s) {
   const sidebar = mountSidebar({ session: s, onSelect: openRoom });
   const chat = mountChat({ session: s });
   const people = mountPeople({ session: s, getRoomId: () => chat.roomId });
+  mountRoomSettings({ session: s, getRoomId: () => chat.roomId });
   mountAdmin({ session: s });
   mountAccount({ username: s.me.username, onChange: changePassword });
   byId('logout-btn').addEventListener('click', () => endSession(''));
@@ -252,17 +254,17 @@ function endSession(message) {
 // Coming back online: don't wait out the backoff.
 window.addEventListener('online', () => { if (session) session.socket.retryNow(); });
 
-// Rooms created or shared elsewhere show up when the user returns to the tab
-// (there is no server event for them), at most every ROOMS_ON_FOCUS_MS.
-const ROOMS_ON_FOCUS_MS = 10000;
-let roomsFetchedAt = 0;
-function refreshRoomsOnReturn() {
-  if (!session || document.hidden || Date.now() - roomsFetchedAt < ROOMS_ON_FOCUS_MS) return;
-  roomsFetchedAt = Date.now();
-  session.refreshRooms().catch(() => {});
-  session.refreshMe().catch(() => {}); // e.g. made an admin meanwhile
+// The room list follows the server's events; the user's own role has no
+// event, so it is read again when the user returns to the tab (e.g. made an
+// admin meanwhile), at most every ME_ON_FOCUS_MS.
+const ME_ON_FOCUS_MS = 10000;
+let meFetchedAt = 0;
+function refreshMeOnReturn() {
+  if (!session || document.hidden || Date.now() - meFetchedAt < ME_ON_FOCUS_MS) return;
+  meFetchedAt = Date.now();
+  session.refreshMe().catch(() => {});
 }
-window.addEventListener('focus', refreshRoomsOnReturn);
-document.addEventListener('visibilitychange', refreshRoomsOnReturn);
+window.addEventListener('focus', refreshMeOnReturn);
+document.addEventListener('visibilitychange', refreshMeOnReturn);
 
 boot();

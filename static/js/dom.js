@@ -61,3 +61,17 @@ export const ICONS = {
   trash: 'M4 7h16M10 11v6M14 11v6M6 7l1 13h10l1-13M9 7V4h6v3',
   shield: 'M12 3 5 6v5c0 4.5 3 8.5 7 10 4-1.5 7-5.5 7-10V6l-7-3Z',
 };
+
+/**
+ * Show `text` in a form's error line (role=alert); mark `field` (one of
+ * `fields`) invalid and put the keyboard on it, so the user lands where the
+ * fix is. Called with '' it clears the error and every mark.
+ */
+export function showFormError(box, fields, text, field = null) {
+  box.textContent = text;
+  for (const input of fields) input.removeAttribute('aria-invalid');
+  if (field) {
+    field.setAttribute('aria-invalid', 'true');
+    field.focus();
+  }
+}

@@ -1,6 +1,8 @@
 // The logged-in chat session: the rooms the user can see, their messages,
 // presence, typing and unread counts, kept in step with the server over
-// one WebSocket joined to every listed room. Views read this state and
+// one WebSocket joined to every listed room. The room list itself follows
+// the server's roomAdded / roomUpdated / roomRemoved / roomDeleted events;
+// it is read again from GET /api/rooms only after a reconnect. Views read this state and
 // listen to the events it dispatches; they never talk to the socket.
 
 import { ChatSocket, SocketError } from './socket.js';
@@ -11,8 +13,6 @@ const PAGE_SIZE = 50;
 const TYPING_SEND_INTERVAL_MS = 1000;
 /** How long "X is typing" stays up after the last typing event. */
 const TYPING_SHOW_MS = 3000;
-/** Pick up rooms created or shared by others without a reload. */
-const ROOM_REFRESH_MS = 30000;
 /** A history load retried because a (re)join happened during it. */
 const LOAD_ATTEMPTS = 3;
 /**
@@ -77,7 +77,10 @@ export class ChatSession extends EventTarget {
     this.rooms = new Map();
     this.currentRoomId = null;
     this.everConnected = false;
-    this.refreshTimer = null;
+    /** Counts room-list events, so a list fetch can tell which ones came after it started. */
+    this.roomEvents = 0;
+    /** roomId -> value of roomEvents when an event last added, changed or removed it. */
+    this.roomEventAt = new Map();
     this.socket = new ChatSocket(() => {
       const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
       return `${scheme}://${location.host}/ws?token=${encodeURIComponent(this.token)}`;
@@ -94,12 +97,10 @@ export class ChatSession extends EventTarget {
   /** Connect and fetch the room list; rooms found after the socket opened are joined as they come. */
   async start() {
     this.socket.start();
-    this.refreshTimer = setInterval(() => this.refreshRooms().catch(() => {}), ROOM_REFRESH_MS);
     await this.refreshRooms();
   }
 
   stop() {
-    clearInterval(this.refreshTimer);
     this.socket.stop();
   }
 
@@ -141,7 +142,8 @@ export class ChatSession extends EventTarget {
     return msg.userId === this.me.id || this.isAdmin || Boolean(rs && rs.room.ownerId === this.me.id);
   }
 
-  canDeleteRoom(roomId) {
+  /** The room's owner or an admin deletes a room, renames it and changes its description. */
+  canManageRoom(roomId) {
     const rs = this.rooms.get(roomId);
     return Boolean(rs) && (rs.room.ownerId === this.me.id || this.isAdmin);
   }
@@ -156,33 +158,83 @@ export class ChatSession extends EventTarget {
 
   // ---- rooms -------------------------------------------------------------
 
-  /** Sync the room list with GET /api/rooms: add, update, drop. */
+  /**
+   * Sync the room list with GET /api/rooms: add, update, drop. A room that
+   * a room-list event touched while the request was under way is left as
+   * the event made it: the event is newer than the answer.
+   */
   async refreshRooms() {
+    const startedAt = this.roomEvents;
+    const newer = (id) => this.roomEventSince(id, startedAt);
     const list = await this.api.rooms();
     const present = new Set();
     for (const room of list) {
       present.add(room.id);
-      const rs = this.rooms.get(room.id);
-      if (rs) {
-        rs.room = { ...rs.room, ...room };
-      } else {
-        const fresh = new RoomState(room);
-        this.rooms.set(room.id, fresh);
-        if (this.socket.connected) this.join(fresh);
-      }
+      if (!newer(room.id)) this.putRoom(room);
     }
     for (const rs of [...this.rooms.values()]) {
-      if (!present.has(rs.room.id)) this.dropRoom(rs.room.id, 'removed');
+      if (!present.has(rs.room.id) && !newer(rs.room.id)) this.dropRoom(rs.room.id, 'removed');
     }
     this.emit('rooms');
   }
 
+  /** Add a room we can now see, or take in the new state of one we know (joined once the socket is up). */
+  putRoom(room) {
+    const rs = this.rooms.get(room.id);
+    if (rs) {
+      rs.room = { ...rs.room, ...room };
+      return;
+    }
+    const fresh = new RoomState(room);
+    this.rooms.set(room.id, fresh);
+    if (this.socket.connected) this.join(fresh);
+  }
+
+  /** roomAdded / roomUpdated: the room as it now is, visible to us. */
+  onRoomEvent(room) {
+    if (!room || !room.id) return;
+    this.noteRoomEvent(room.id);
+    this.putRoom(room);
+    this.emit('rooms');
+  }
+
+  /** roomRemoved / roomDeleted: the room is gone from our list. */
+  onRoomGone(roomId, reason) {
+    if (!roomId) return;
+    this.noteRoomEvent(roomId);
+    this.dropRoom(roomId, reason);
+  }
+
+  noteRoomEvent(roomId) {
+    this.roomEventAt.set(roomId, this.roomEvents);
+    this.roomEvents += 1;
+  }
+
+  /** Whether a room-list event about `roomId` came once roomEvents was `mark`. */
+  roomEventSince(roomId, mark) {
+    return (this.roomEventAt.get(roomId) ?? -1) >= mark;
+  }
+
   async createRoom({ name, description, isPrivate }) {
     const room = await this.api.createRoom({ name, description, private: isPrivate });
+    // The roomAdded event may have come first: then this changes nothing.
     if (!this.rooms.has(room.id)) {
-      const rs = new RoomState(room);
-      this.rooms.set(room.id, rs);
-      if (this.socket.connected) this.join(rs);
+      this.putRoom(room);
+      this.emit('rooms');
+    }
+    return room;
+  }
+
+  /**
+   * Rename a room or change its description (owner or admin). The answer
+   * is applied at once; the roomUpdated event that follows changes nothing more.
+   */
+  async updateRoom(roomId, changes) {
+    const startedAt = this.roomEvents;
+    const room = await this.api.updateRoom(roomId, changes);
+    // An event about the room during the request is at least as new as the answer.
+    if (room && this.rooms.has(room.id) && !this.roomEventSince(roomId, startedAt)) {
+      this.putRoom(room);
       this.emit('rooms');
     }
     return room;
@@ -319,7 +371,8 @@ export class ChatSession extends EventTarget {
 
   onOpen() {
     for (const rs of this.rooms.values()) this.join(rs);
-    // Rooms may have been created, shared or taken away while we were away.
+    // Rooms may have been created, shared, changed or taken away while we
+    // were away: the server does not replay room-list events.
     if (this.everConnected) this.refreshRooms().catch(() => {});
     this.everConnected = true;
   }
@@ -431,8 +484,10 @@ export class ChatSession extends EventTarget {
       case 'userJoined': return this.onPresence(data, true);
       case 'userLeft': return this.onPresence(data, false);
       case 'typing': return this.onTyping(data);
-      case 'roomRemoved': return this.dropRoom(data.roomId, 'removed');
-      case 'roomDeleted': return this.dropRoom(data.roomId, 'deleted');
+      case 'roomAdded':
+      case 'roomUpdated': return this.onRoomEvent(data.room);
+      case 'roomRemoved': return this.onRoomGone(data.roomId, 'removed');
+      case 'roomDeleted': return this.onRoomGone(data.roomId, 'deleted');
       case 'messageDeleted': return this.onDeleted(data);
       case 'messageEdited': return this.onEdited(data);
       case 'error': return this.emit('notice', { code: data.code, message: data.message });

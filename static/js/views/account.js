@@ -2,7 +2,7 @@
 // session of the user when the password changes (this page's too), so the
 // app logs in again with the new password right after.
 
-import { byId } from '../dom.js';
+import { byId, showFormError } from '../dom.js';
 import { describeError } from '../errors.js';
 
 const PASSWORD_MIN_BYTES = 8;
@@ -25,14 +25,7 @@ export function mountAccount({ username, onChange }) {
   // For password managers: which account the new password belongs to.
   byId('password-username').value = username;
 
-  function showError(text, field) {
-    error.textContent = text;
-    for (const input of [current, next]) input.removeAttribute('aria-invalid');
-    if (field) {
-      field.setAttribute('aria-invalid', 'true');
-      field.focus();
-    }
-  }
+  const showError = (text, field) => showFormError(error, [current, next], text, field);
 
   opener.addEventListener('click', () => {
     current.value = '';

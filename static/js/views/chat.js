@@ -35,6 +35,7 @@ export function mountChat({ session }) {
   const error = byId('composer-error');
   const leaveBtn = byId('leave-btn');
   const deleteRoomBtn = byId('delete-room-btn');
+  const settingsBtn = byId('room-settings-btn');
   const touch = window.matchMedia(TOUCH_QUERY);
 
   /** id -> row of the room on screen, for edits, deletes and regrouping. */
@@ -450,7 +451,8 @@ export function mountChat({ session }) {
     desc.textContent = rs.room.description || '';
     desc.hidden = !rs.room.description;
     leaveBtn.hidden = !(rs.room.private && rs.room.ownerId !== session.me.id);
-    deleteRoomBtn.hidden = !session.canDeleteRoom(rs.room.id);
+    settingsBtn.hidden = !session.canManageRoom(rs.room.id);
+    deleteRoomBtn.hidden = !session.canManageRoom(rs.room.id);
     input.placeholder = `Message ${rs.room.private ? '' : '#'}${rs.room.name}`;
   }
 

@@ -3,6 +3,7 @@
 
 import { byId, el, icon, ICONS } from '../dom.js';
 import { describeError } from '../errors.js';
+import { roomFieldsProblem } from '../room-fields.js';
 
 /** Below this width the sidebar is a drawer (keep in step with style.css). */
 const DRAWER_QUERY = '(max-width: 800px)';
@@ -105,17 +106,10 @@ function mountNewRoomDialog({ session, onCreated }) {
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     const trimmed = name.value.trim();
-    if (!trimmed) {
-      error.textContent = 'Give the room a name.';
-      name.focus();
-      return;
-    }
-    if ([...trimmed].length > 64) {
-      error.textContent = 'Room names are at most 64 characters.';
-      return;
-    }
-    if ([...description.value].length > 512) {
-      error.textContent = 'Descriptions are at most 512 characters.';
+    const problem = roomFieldsProblem(trimmed, description.value);
+    if (problem) {
+      error.textContent = problem.text;
+      if (problem.field === 'name') name.focus();
       return;
     }
     const submit = form.querySelector('button[type=submit]');
