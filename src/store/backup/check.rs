@@ -7,9 +7,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::{BackupCounts, BackupRecord, BACKUP_FORMAT, MAX_MESSAGE_ID};
-use crate::model::{
-    MessageId, Room, RoomId, UserId, DIRECT_MAX_OTHERS, DIRECT_NAME_SEPARATOR,
-};
+use crate::model::{MessageId, Room, RoomId, UserId, DIRECT_MAX_OTHERS, DIRECT_NAME_SEPARATOR};
 use crate::store::idset::IdSet;
 use crate::store::{keys, StoreError, SCHEMA_VERSION};
 
