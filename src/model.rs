@@ -202,6 +202,10 @@ pub struct RoomView {
     pub owner_id: UserId,
     pub created_at: Timestamp,
     pub online: usize,
+    /// An addition to the contract: the viewer's read state, where the
+    /// room is shown to one user (`lastReadId`, `unread`, `mentions`).
+    #[serde(flatten)]
+    pub read: Option<ReadView>,
 }
 
 impl RoomView {
@@ -214,6 +218,15 @@ impl RoomView {
             owner_id: room.owner_id,
             created_at: Timestamp(room.created_at),
             online,
+            read: None,
+        }
+    }
+
+    /// The same room as `viewer` sees it: with its read state.
+    pub fn with_read(self, read: ReadView) -> Self {
+        RoomView {
+            read: Some(read),
+            ..self
         }
     }
 }
@@ -231,6 +244,30 @@ pub struct Message {
     /// An addition to the contract: set once the author edited the message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edited_at: Option<Timestamp>,
+    /// An addition to the contract: the users this message mentions
+    /// (`@name`), resolved when it was sent; omitted when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<UserId>,
+}
+
+/// One user's read state in one room, as the room object and
+/// `readUpdated` carry it. `unread` counts the messages after
+/// `lastReadId` that others wrote, `mentions` those of them that mention
+/// the user; both stop at [`ReadView::CAP`]. `lastReadId` is omitted
+/// while the user never marked anything read in the room.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadView {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_read_id: Option<MessageId>,
+    pub unread: u64,
+    pub mentions: u64,
+}
+
+impl ReadView {
+    /// The largest count reported: a badge says "1000" (the client may
+    /// show "999+") rather than make anyone count a long history.
+    pub const CAP: u64 = 1000;
 }
 
 #[cfg(test)]

@@ -295,6 +295,16 @@ impl Hub {
         }
     }
 
+    /// Offers `frame` to every connection of `user`, joined to a room or
+    /// not, but `except` (the one whose request this answers, if any).
+    pub fn send_to_user(&self, user: UserId, except: Option<ConnId>, frame: &Utf8Bytes) {
+        for c in lock(&self.inner.conns).values() {
+            if c.user_id == user && Some(c.id) != except {
+                c.offer(Outbound::Event(frame.clone()));
+            }
+        }
+    }
+
     /// Closes every connection of a user (disabled or deleted) with `code`.
     pub fn kill_user(&self, user: UserId, code: Close) {
         for c in lock(&self.inner.conns).values() {
@@ -352,6 +362,7 @@ pub(super) mod tests {
                 message: "x".into(),
                 timestamp: crate::model::Timestamp(0),
                 edited_at: None,
+                mentions: Vec::new(),
             })
             .collect();
         for m in &msgs {

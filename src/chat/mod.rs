@@ -2,12 +2,15 @@
 //! messages durable in batches, the hub fans them out.
 //!
 //! `events` is the wire vocabulary; `conn` is what the hub holds of one
-//! connection; `presence` is one room's live state inside the hub.
+//! connection; `presence` is one room's live state inside the hub;
+//! `mentions` reads `@name` out of a message; `reads` moves read state.
 
 pub mod conn;
 pub mod events;
 pub mod hub;
+pub mod mentions;
 pub mod presence;
+pub mod reads;
 pub mod session;
 pub mod socketio;
 pub mod writer;

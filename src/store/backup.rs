@@ -2,7 +2,8 @@
 //!
 //! A backup is JSON lines in a fixed order: the header, every user, every
 //! room each followed by its memberships, every message (room by room, each
-//! room's in id order), and an end record with the counts. `backup` writes
+//! room's in id order), every read mark, and an end record with the
+//! counts. The read counters are not in it: restore counts them again. `backup` writes
 //! exactly that order and stops at the message cutoff taken when it starts,
 //! so it is a consistent prefix of every room's history.
 //!
@@ -21,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{from_json, keys, to_json, Store, StoreError};
 use crate::lines::{read_line, Line};
-use crate::model::{Message, Room, RoomId, UserId, UserRecord};
+use crate::model::{Message, MessageId, Room, RoomId, UserId, UserRecord};
 use check::Checker;
 
 /// Longest line a backup may hold. The longest real one, a message of 4000
@@ -43,16 +44,35 @@ pub struct BackupCounts {
     pub rooms: u64,
     pub members: u64,
     pub messages: u64,
+    /// Read marks (where a user stopped reading a room); older backups
+    /// have none.
+    #[serde(default)]
+    pub reads: u64,
 }
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 enum BackupRecord {
-    Header { format: String, schema: u32 },
-    User { id: UserId, record: UserRecord },
+    Header {
+        format: String,
+        schema: u32,
+    },
+    User {
+        id: UserId,
+        record: UserRecord,
+    },
     Room(Room),
-    Member { room: RoomId, user: UserId },
+    Member {
+        room: RoomId,
+        user: UserId,
+    },
     Message(Message),
+    /// Where `user` stopped reading `room`; its counts are made again.
+    Read {
+        room: RoomId,
+        user: UserId,
+        last: MessageId,
+    },
     End(BackupCounts),
 }
 
@@ -111,6 +131,16 @@ impl Store {
                 }
             }
         }
+        for room in &rooms {
+            for (user, last) in self.read_marks(room.id)? {
+                line(&BackupRecord::Read {
+                    room: room.id,
+                    user,
+                    last,
+                })?;
+                counts.reads += 1;
+            }
+        }
         line(&BackupRecord::End(counts.clone()))?;
         out.flush().map_err(StoreError::BackupOutput)?;
         Ok(counts)
@@ -159,10 +189,12 @@ impl Store {
                     t.next_message_id
                         .fetch_max(m.id.0 + 1, std::sync::atomic::Ordering::Relaxed);
                 }
+                BackupRecord::Read { room, user, last } => self.restore_mark(room, user, last)?,
                 BackupRecord::Header { .. } | BackupRecord::End(_) => {}
             }
             Ok(())
         })?;
+        self.recount_all()?;
         self.flush()?;
         Ok(counts)
     }

@@ -18,6 +18,8 @@ pub struct NewMessage {
     pub user: String,
     pub message: String,
     pub timestamp: Timestamp,
+    /// The users the text mentions, resolved when it was accepted.
+    pub mentions: Vec<UserId>,
 }
 
 /// The stored value: the key already holds the room and the id.
@@ -33,6 +35,32 @@ struct StoredMessage {
     timestamp: i64,
     #[serde(rename = "e", default, skip_serializing_if = "Option::is_none")]
     edited_at: Option<i64>,
+    #[serde(rename = "@", default, skip_serializing_if = "Vec::is_empty")]
+    mentions: Vec<u64>,
+}
+
+/// What the read counters need of a stored message: who wrote it and whom
+/// it mentions.
+pub(super) struct Authorship {
+    pub author: UserId,
+    pub mentions: Vec<UserId>,
+}
+
+/// [`Authorship`] as stored; decoding only this skips building the text.
+#[derive(Deserialize)]
+struct StoredAuthorship {
+    #[serde(rename = "u")]
+    author: u64,
+    #[serde(rename = "@", default)]
+    mentions: Vec<u64>,
+}
+
+pub(super) fn authorship(value: &[u8]) -> Result<Authorship, StoreError> {
+    let a: StoredAuthorship = super::from_json(value)?;
+    Ok(Authorship {
+        author: UserId(a.author),
+        mentions: a.mentions.into_iter().map(UserId).collect(),
+    })
 }
 
 /// The room and message id a message key holds.
@@ -51,6 +79,7 @@ pub(super) fn decode(key: &[u8], value: &[u8]) -> Result<Message, StoreError> {
         message: v.message,
         timestamp: Timestamp(v.timestamp),
         edited_at: v.edited_at.map(Timestamp),
+        mentions: v.mentions.into_iter().map(UserId).collect(),
     })
 }
 
@@ -61,6 +90,7 @@ pub(super) fn encode(m: &Message) -> Result<Vec<u8>, StoreError> {
         message: m.message.clone(),
         timestamp: m.timestamp.0,
         edited_at: m.edited_at.map(|t| t.0),
+        mentions: m.mentions.iter().map(|u| u.0).collect(),
     })
 }
 
@@ -87,9 +117,9 @@ pub(super) fn max_message_id(tree: &sled::Tree) -> Result<Option<u64>, StoreErro
 }
 
 impl Store {
-    /// Gives each message the next id and writes them all in one batch.
-    /// Not yet durable: the caller flushes (once for many batches) before
-    /// acknowledging. Ids increase across restarts, crashes and restores
+    /// Gives each message the next id and writes them all in one batch,
+    /// then counts them for the read state (`reads.rs`). Not yet durable:
+    /// the caller flushes (once for many batches) before acknowledging. Ids increase across restarts, crashes and restores
     /// (the counter resumes past the largest stored id).
     /// An exhausted id space is an error, never a wrap to 0 (which would
     /// overwrite the oldest messages).
@@ -119,11 +149,13 @@ impl Store {
                 message: n.message,
                 timestamp: n.timestamp,
                 edited_at: None,
+                mentions: n.mentions,
             };
             batch.insert(&keys::message(m.room_id, m.id), encode(&m)?);
             out.push(m);
         }
         self.inner.messages.apply_batch(batch)?;
+        self.count_appended(&out)?;
         Ok(out)
     }
 
@@ -165,18 +197,6 @@ impl Store {
                 return Ok(Some(m));
             }
         }
-    }
-
-    /// Deletes one message. Returns whether it existed.
-    pub fn delete_message(&self, room: RoomId, id: MessageId) -> Result<bool, StoreError> {
-        if self.hidden(id) {
-            return Ok(false);
-        }
-        Ok(self
-            .inner
-            .messages
-            .remove(keys::message(room, id))?
-            .is_some())
     }
 }
 
@@ -233,6 +253,7 @@ mod tests {
             user: "u".into(),
             message: "m".into(),
             timestamp: Timestamp::now(),
+            mentions: Vec::new(),
         };
         assert!(store.append_batch(vec![new.clone(), new]).is_err());
         assert_eq!(store.message_cutoff(), MessageId(u64::MAX - 1 + 1));

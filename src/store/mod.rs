@@ -11,6 +11,7 @@ mod idset;
 mod keys;
 mod messages;
 mod quarantine;
+mod reads;
 mod rooms;
 mod users;
 
@@ -94,6 +95,8 @@ struct Trees {
     members: sled::Tree,
     user_rooms: sled::Tree,
     messages: sled::Tree,
+    /// Read state and the counters behind it; see [`reads`].
+    reads: sled::Tree,
     /// The next message id. Only the writer appends, so an in-memory counter
     /// recovered at open (one past the largest stored id) is exact: an id
     /// lost in a crash was never acknowledged nor delivered.
@@ -104,6 +107,8 @@ struct Trees {
     /// by user id, so memory stays fixed), so two concurrent creations at
     /// the quota cannot both pass.
     room_creation: [Mutex<()>; ROOM_CREATION_STRIPES],
+    /// Serialises the changes of a room's read marks; see [`reads`].
+    read_serial: [Mutex<()>; reads::READ_STRIPES],
 }
 
 /// Locks that serialise room creation; users sharing a stripe merely wait
@@ -174,8 +179,13 @@ impl Store {
             }
         }
         let messages = db.open_tree("messages")?;
-        // Before anything reads history: drop what a failed write left.
-        let quarantine = quarantine::Quarantine::open(dir, &db, &messages)?;
+        let rooms = db.open_tree("rooms")?;
+        let reads = db.open_tree("reads")?;
+        // Before anything reads history: drop what a failed write left,
+        // and the counts of it.
+        let quarantine = quarantine::Quarantine::open(dir, &db, &messages, |mark| {
+            reads::forget_counted_from(&rooms, &reads, mark)
+        })?;
         let next = match messages::max_message_id(&messages)? {
             None => 0,
             Some(max) => max.checked_add(1).ok_or_else(|| {
@@ -186,20 +196,24 @@ impl Store {
             _lock: lock,
             users: db.open_tree("users")?,
             usernames: db.open_tree("usernames")?,
-            rooms: db.open_tree("rooms")?,
+            rooms,
             room_names: db.open_tree("room_names")?,
             members: db.open_tree("members")?,
             user_rooms: db.open_tree("user_rooms")?,
             messages,
+            reads,
             next_message_id: AtomicU64::new(next),
             quarantine,
             room_creation: std::array::from_fn(|_| Mutex::new(())),
+            read_serial: std::array::from_fn(|_| Mutex::new(())),
             db,
         };
-        trees.db.flush()?;
-        Ok(Store {
+        let store = Store {
             inner: Arc::new(trees),
-        })
+        };
+        store.settle_reads()?;
+        store.inner.db.flush()?;
+        Ok(store)
     }
 
     /// Makes every write so far durable. Blocking: call it off the async
@@ -275,6 +289,7 @@ pub(crate) mod testing {
                 user: "u".into(),
                 message: format!("m{i}"),
                 timestamp: crate::model::Timestamp::now(),
+                mentions: Vec::new(),
             })
             .collect::<Vec<_>>();
         store
@@ -300,6 +315,7 @@ pub(crate) mod testing {
                 user: "ann".into(),
                 message: format!("m{i}"),
                 timestamp: Timestamp(1000 + i),
+                mentions: Vec::new(),
             };
             store.append_batch(vec![m]).expect("append");
         }

@@ -67,17 +67,20 @@ pub(super) struct Quarantine {
 }
 
 impl Quarantine {
-    /// Applies a mark left by a previous run to `messages`, then prepares
-    /// the file for this one.
+    /// Applies a mark left by a previous run to `messages` (and has
+    /// `forget_counts` forget their counts, in the same flush), then
+    /// prepares the file for this one.
     pub(super) fn open(
         dir: &Path,
         db: &sled::Db,
         messages: &sled::Tree,
+        forget_counts: impl FnOnce(u64) -> Result<(), StoreError>,
     ) -> Result<Quarantine, StoreError> {
         let path = dir.join(FILE);
         let io = |e: std::io::Error| StoreError::Quarantine(format!("{}: {e}", path.display()));
         if let Some(mark) = read_mark(&path).map_err(io)? {
             let removed = delete_from(messages, mark)?;
+            forget_counts(mark)?;
             db.flush()?;
             tracing::warn!(
                 from = mark,
@@ -283,6 +286,7 @@ mod tests {
                 user: "u".into(),
                 message: text.into(),
                 timestamp: Timestamp::now(),
+                mentions: Vec::new(),
             }])
             .expect("append")
             .remove(0)

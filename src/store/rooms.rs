@@ -215,6 +215,7 @@ impl Store {
             }
             t.messages.apply_batch(batch)?;
         }
+        self.forget_reads(id)?;
         Ok(true)
     }
 

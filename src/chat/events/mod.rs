@@ -2,10 +2,11 @@
 //!
 //! Every frame is `{"event", "data", "ref"}` JSON text. What a client may
 //! send is parsed once, in [`client`], into a [`ClientEvent`]:
-//! `joinRoom`, `leaveRoom`, `sendMessage`, `typing`. What the server sends
-//! is built by one constructor per event, in [`server`]: `receiveMessage`,
-//! `userJoined`, `userLeft`, `typing`, `roomRemoved`, `roomDeleted`,
-//! `messageEdited`, `messageDeleted`, `ack` and `error`. How a connection
+//! `joinRoom`, `leaveRoom`, `sendMessage`, `typing`, `markRead`. What the
+//! server sends is built by one constructor per event, in [`server`]:
+//! `receiveMessage`, `userJoined`, `userLeft`, `typing`, `roomRemoved`,
+//! `roomDeleted`, `messageEdited`, `messageDeleted`, `readUpdated`, `ack`
+//! and `error`. How a connection
 //! ends is a [`Close`] code, and what went wrong an [`ErrorCode`]; both are
 //! defined here. Nothing outside this module writes an event name, an
 //! error code or a close code as a literal.
@@ -15,11 +16,12 @@ mod server;
 pub mod socketio;
 
 pub use client::{
-    parse, socketio_event, ClientEvent, JoinRoom, Parsed, Refusal, RoomRef, SendMessage, Typing,
+    parse, socketio_event, ClientEvent, JoinRoom, MarkRead, Parsed, Refusal, RoomRef, SendMessage,
+    Typing,
 };
 pub use server::{
-    ack, error, join_ack, message_deleted, message_edited, presence, receive_message, room_deleted,
-    room_removed, send_ack, typing,
+    ack, error, join_ack, message_deleted, message_edited, presence, read_ack, read_updated,
+    receive_message, room_deleted, room_removed, send_ack, typing,
 };
 
 /// How a door frames the server's events: `/ws`'s JSON objects, or

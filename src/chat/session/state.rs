@@ -14,10 +14,13 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 use super::{Caller, Handles};
 use crate::chat::conn::{Conn, Outbound};
 use crate::chat::events::{
-    self, ClientEvent, ErrorCode, Framing, JoinRoom, Parsed, Refusal, RoomRef, SendMessage, Typing,
+    self, ClientEvent, ErrorCode, Framing, JoinRoom, MarkRead, Parsed, Refusal, RoomRef,
+    SendMessage, Typing,
 };
+use crate::chat::mentions;
+use crate::chat::reads::Reads;
 use crate::chat::writer::{Outgoing, Reply, WriteFailed};
-use crate::model::{MessageId, RoomId, RoomView};
+use crate::model::{MessageId, Room, RoomId, RoomView};
 use crate::store::StoreError;
 use crate::throttle::Bucket;
 use crate::validate;
@@ -222,7 +225,70 @@ impl State {
                     answer(reference, rx.await.unwrap_or(Err(WriteFailed)))
                 }))
             }
+            ClientEvent::MarkRead(MarkRead {
+                room_id,
+                message_id,
+            }) => self.mark_read(&room_id, &message_id, reference)?,
         })
+    }
+
+    /// `markRead`: the room must be one this connection could join (it
+    /// need not have), the message one of its messages. Answered once the
+    /// mark is durable, with the read state after it.
+    fn mark_read(
+        &self,
+        room_id: &str,
+        message_id: &str,
+        reference: Option<&RawValue>,
+    ) -> Result<Step, Refusal> {
+        let room = self.visible_room(room_id)?.id;
+        let id = self.message_of(room, message_id, "messageId")?;
+        let reads = Reads {
+            store: self.h.store.clone(),
+            writer: self.h.writer.clone(),
+            hub: self.h.hub.clone(),
+        };
+        let marked = reads.mark(self.user.id, room, id, Some(self.conn.id));
+        let reference = reference.map(|r| r.to_owned());
+        Ok(Step::Pending(Box::pin(async move {
+            let reference = reference.as_deref();
+            match marked.await {
+                Ok(view) => reference.map(|r| events::read_ack(room, &view, r)),
+                Err(e) => Some(events::error(
+                    &Refusal::new(ErrorCode::Internal, e.to_string()),
+                    reference,
+                )),
+            }
+        })))
+    }
+
+    /// A room this connection may join: public, or private with the user
+    /// a member; `not_found` otherwise.
+    fn visible_room(&self, room_id: &str) -> Result<Room, Refusal> {
+        let store = &self.h.store;
+        let room = match room_id.parse::<RoomId>().ok() {
+            Some(id) => store.room(id).map_err(internal)?,
+            None => None,
+        };
+        match room {
+            Some(room)
+                if !room.private || store.is_member(room.id, self.user.id).map_err(internal)? =>
+            {
+                Ok(room)
+            }
+            _ => refuse(ErrorCode::NotFound, "no such room"),
+        }
+    }
+
+    /// The id of a message of `room` (`field` names it for the refusal).
+    fn message_of(&self, room: RoomId, id: &str, field: &str) -> Result<MessageId, Refusal> {
+        match id.parse::<MessageId>().ok() {
+            Some(id) if self.h.store.message(room, id).map_err(internal)?.is_some() => Ok(id),
+            _ => refuse(
+                ErrorCode::ValidationFailed,
+                format!("{field} must be the id of a message of this room"),
+            ),
+        }
     }
 
     fn joined_room(&self, room_id: &str) -> Result<(RoomId, bool), Refusal> {
@@ -254,36 +320,23 @@ impl State {
         if again {
             self.take_join_token()?;
         }
-        let store = &self.h.store;
-        let room = match id {
-            Some(id) => store.room(id).map_err(internal)?,
-            None => None,
-        };
-        let Some(room) = room else {
-            return refuse(ErrorCode::NotFound, "no such room");
-        };
-        if room.private && !store.is_member(room.id, self.user.id).map_err(internal)? {
-            return refuse(ErrorCode::NotFound, "no such room");
-        }
+        let room = self.visible_room(room_id)?;
         let since = match since {
             None => None,
-            Some(s) => match s.parse::<MessageId>().ok() {
-                Some(id) if store.message(room.id, id).map_err(internal)?.is_some() => Some(id),
-                _ => {
-                    return refuse(
-                        ErrorCode::ValidationFailed,
-                        "since must be the id of a message of this room",
-                    )
-                }
-            },
+            Some(s) => Some(self.message_of(room.id, s, "since")?),
         };
+        let read = self
+            .h
+            .store
+            .read_view(room.id, self.user.id)
+            .map_err(internal)?;
         // Subscribe before reading history: live messages queue up from
         // here on, and the floor set by the catch-up drops the overlap.
         let users = self.h.hub.join(room.id, &self.conn);
         self.joined.retain(|(r, _)| *r != room.id);
         self.joined.push((room.id, room.private));
         Ok(Joined {
-            view: RoomView::new(&room, users.len()),
+            view: RoomView::new(&room, users.len()).with_read(read),
             users,
             since,
         })
@@ -364,11 +417,14 @@ impl State {
                 return refuse(ErrorCode::RateLimited, "sending too fast; slow down");
             }
         }
+        let mentions =
+            mentions::resolve(&self.h.store, room, private, &message).map_err(internal)?;
         let msg = Outgoing {
             room_id: room,
             user_id: self.user.id,
             user: self.user.username.clone(),
             message,
+            mentions,
         };
         self.h
             .writer

@@ -18,6 +18,7 @@ enum Section {
     Users,
     Rooms,
     Messages,
+    Reads,
     End,
 }
 
@@ -42,6 +43,8 @@ pub(super) struct Checker {
     last_message: HashMap<u64, u64>,
     /// Message ids are unique server-wide, not only per room.
     message_ids: IdSet,
+    /// (room, user) of each read mark: one mark per user and room.
+    marks: HashSet<(u64, u64)>,
 }
 
 impl Checker {
@@ -55,6 +58,7 @@ impl Checker {
             BackupRecord::User { .. } => Section::Users,
             BackupRecord::Room(_) | BackupRecord::Member { .. } => Section::Rooms,
             BackupRecord::Message(_) => Section::Messages,
+            BackupRecord::Read { .. } => Section::Reads,
             BackupRecord::End(_) => Section::End,
         };
         if n == 1 {
@@ -74,7 +78,7 @@ impl Checker {
         }
         if section < self.section || section == Section::Start {
             return Err(format!(
-                "a {} record out of place (a backup holds users, then rooms each with its memberships, then messages)",
+                "a {} record out of place (a backup holds users, then rooms each with its memberships, then messages, then read marks)",
                 kind(rec)
             ));
         }
@@ -152,6 +156,12 @@ impl Checker {
                         m.id, m.user_id
                     ));
                 }
+                if let Some(u) = m.mentions.iter().find(|u| !self.users.contains(&u.0)) {
+                    return Err(format!(
+                        "message {} mentions user {u}, who is not in the backup",
+                        m.id
+                    ));
+                }
                 if m.id.0 > MAX_MESSAGE_ID {
                     return Err(format!(
                         "message id {} leaves no room for new messages (the largest accepted is {:016x})",
@@ -175,6 +185,17 @@ impl Checker {
                 }
                 self.counts.messages += 1;
             }
+            BackupRecord::Read { room, user, .. } => {
+                if !self.rooms.contains(&room.0) || !self.users.contains(&user.0) {
+                    return Err(format!(
+                        "read mark of user {user} in room {room}, one of which is not in the backup"
+                    ));
+                }
+                if !self.marks.insert((room.0, user.0)) {
+                    return Err(format!("a second read mark of user {user} in room {room}"));
+                }
+                self.counts.reads += 1;
+            }
             BackupRecord::End(c) => self.end = Some((n, c.clone())),
         }
         Ok(())
@@ -185,9 +206,9 @@ impl Checker {
         match self.end {
             Some((_, c)) if c == self.counts => Ok(self.counts),
             Some((n, c)) => Err(StoreError::BadBackup(format!(
-                "line {n}: the end record counts {} users, {} rooms, {} memberships and {} messages, but the file holds {} users, {} rooms, {} memberships and {} messages",
-                c.users, c.rooms, c.members, c.messages,
-                self.counts.users, self.counts.rooms, self.counts.members, self.counts.messages
+                "line {n}: the end record counts {} users, {} rooms, {} memberships, {} messages and {} read marks, but the file holds {} users, {} rooms, {} memberships, {} messages and {} read marks",
+                c.users, c.rooms, c.members, c.messages, c.reads,
+                self.counts.users, self.counts.rooms, self.counts.members, self.counts.messages, self.counts.reads
             ))),
             None => Err(StoreError::BadBackup(
                 "it is truncated (no end record)".into(),
@@ -203,6 +224,7 @@ fn kind(rec: &BackupRecord) -> &'static str {
         BackupRecord::Room(_) => "room",
         BackupRecord::Member { .. } => "membership",
         BackupRecord::Message(_) => "message",
+        BackupRecord::Read { .. } => "read mark",
         BackupRecord::End(_) => "end",
     }
 }

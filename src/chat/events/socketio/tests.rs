@@ -13,6 +13,7 @@ fn message(text: &str) -> Message {
         message: text.into(),
         timestamp: Timestamp(1_795_491_670_123),
         edited_at: None,
+        mentions: Vec::new(),
     }
 }
 
