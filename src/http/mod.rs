@@ -4,6 +4,7 @@
 mod admin;
 mod body;
 mod messages;
+mod reads;
 mod rooms;
 pub mod socketio;
 mod users;
@@ -51,6 +52,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("PATCH", "/api/rooms/{roomId}/messages/{messageId}"),
     ("DELETE", "/api/rooms/{roomId}/messages/{messageId}"),
     ("GET", "/api/rooms/{roomId}/online"),
+    ("POST", "/api/rooms/{roomId}/read"),
     ("POST", "/api/rooms/{roomId}/members"),
     ("DELETE", "/api/rooms/{roomId}/members/{username}"),
     ("GET", "/api/admin/users"),
@@ -68,6 +70,7 @@ pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Infallib
     let api = users::routes(app.clone())
         .or(rooms::routes(app.clone()))
         .or(messages::routes(app.clone()))
+        .or(reads::routes(app.clone()))
         .or(admin::routes(app.clone()));
     let openapi = warp::path!("openapi.json")
         .and(warp::get())

@@ -58,13 +58,7 @@ pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Rejectio
     let show = warp::path!("rooms" / String)
         .and(warp::get())
         .and(caller.clone())
-        .and_then(|id: String, app: App, user| async move {
-            reply(
-                app.visible_room(&user, &id)
-                    .await
-                    .map(|r| json_room(&app, &r)),
-            )
-        });
+        .and_then(|id: String, app: App, user| async move { reply(show(app, user, &id).await) });
     let delete = warp::path!("rooms" / String)
         .and(warp::delete())
         .and(caller.clone())
@@ -102,20 +96,34 @@ pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Rejectio
         .or(remove_member)
 }
 
-fn json_room(app: &App, room: &Room) -> warp::reply::Json {
-    warp::reply::json(&RoomView::new(room, app.hub.online_count(room.id)))
+/// A room as the caller sees it, with the caller's read state.
+async fn viewed(app: &App, user: &AuthUser, room: Room) -> Result<warp::reply::Json, ApiError> {
+    let online = app.hub.online_count(room.id);
+    let viewer = user.id;
+    let view = app
+        .read(move |store| Ok(store.room_view(&room, viewer, online)?))
+        .await?;
+    Ok(warp::reply::json(&view))
 }
 
-/// The room list, built and serialised on the blocking pool: with many
-/// rooms it is large, and live chat needs the async workers.
+async fn show(app: App, user: AuthUser, id: &str) -> Result<impl Reply, ApiError> {
+    let room = app.visible_room(&user, id).await?;
+    viewed(&app, &user, room).await
+}
+
+/// The room list with the caller's read state of each room, built and
+/// serialised on the blocking pool: with many rooms it is large, and live
+/// chat needs the async workers. Three reads per room make the read
+/// state, whatever the rooms' histories.
 async fn list(app: App, user: AuthUser) -> Result<impl Reply, ApiError> {
     let hub = app.hub.clone();
     read_json(&app, move |store| {
         let rooms = store.visible_rooms(user.id)?;
-        Ok(rooms
+        let views = rooms
             .iter()
-            .map(|r| RoomView::new(r, hub.online_count(r.id)))
-            .collect::<Vec<RoomView>>())
+            .map(|r| store.room_view(r, user.id, hub.online_count(r.id)))
+            .collect::<Result<Vec<RoomView>, _>>()?;
+        Ok(views)
     })
     .await
 }
@@ -152,7 +160,7 @@ async fn create(
         })
         .await?;
     Ok(warp::reply::with_status(
-        json_room(&app, &room),
+        viewed(&app, &user, room).await?,
         StatusCode::CREATED,
     ))
 }
