@@ -19,6 +19,7 @@ mod files;
 mod fuzz;
 mod memory;
 mod openapi;
+mod reads;
 mod rest;
 mod restore;
 mod socketio;

@@ -348,6 +348,7 @@ async fn every_route_answers_with_a_documented_status() {
             ("POST", "/api/users/me/password") => {
                 Some(json!({"currentPassword": PASSWORD, "newPassword": NEW_PASSWORD}))
             }
+            ("POST", "/api/rooms/{roomId}/read") => Some(json!({ "messageId": message_id })),
             ("PATCH", "/api/rooms/{roomId}/messages/{messageId}") => {
                 Some(json!({"message": "edited"}))
             }
