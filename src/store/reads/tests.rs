@@ -214,3 +214,17 @@ fn a_deleted_room_leaves_no_read_state() {
         0
     );
 }
+
+#[test]
+fn the_quarantine_forgets_the_counts_of_rooms_that_counted_dropped_messages() {
+    let (store, _dir) = temp_store();
+    let old = store.create_room("old", "", false, USERS[0]).expect("room");
+    let new = store.create_room("new", "", false, USERS[0]).expect("room");
+    append(&store, old.id, USERS[0], vec![]);
+    let dropped = append(&store, new.id, USERS[0], vec![]);
+    let t = &store.inner;
+    forget_counted_from(&t.rooms, &t.reads, dropped.0).expect("forget");
+    let tally = |room: RoomId| get::<RoomTally>(&t.reads, &keys::id(room.0)).expect("get");
+    assert!(tally(old.id).is_some(), "counted nothing dropped");
+    assert!(tally(new.id).is_none(), "counted a dropped message");
+}
