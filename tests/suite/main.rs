@@ -26,5 +26,6 @@ mod rest;
 mod restore;
 mod room_list;
 mod socketio;
+mod write_limits;
 mod ws;
 mod ws_limits;
