@@ -14,6 +14,7 @@ mod admin;
 mod auth;
 mod cli;
 mod connections;
+mod crash_conversations;
 mod directory;
 mod durability;
 mod faults;
