@@ -15,7 +15,7 @@ use crate::config::Settings;
 use crate::error::ApiError;
 use crate::model::{Role, Room, RoomId, RoomKind, UserId};
 use crate::store::Store;
-use crate::throttle::{LoginThrottle, TokenBuckets};
+use crate::throttle::{LoginThrottle, TokenBuckets, WriteLimits};
 
 /// The shared application state.
 #[derive(Clone)]
@@ -31,6 +31,8 @@ pub struct AppInner {
     pub login_throttle: LoginThrottle,
     /// Per-user message rate limit; `None` when turned off.
     pub send_limits: Option<TokenBuckets<UserId>>,
+    /// Per-user allowances of reaction changes and room edits.
+    pub write_limits: WriteLimits,
     pub shutdown: Shutdown,
     /// One permit per open WebSocket.
     pub connections: Arc<Semaphore>,

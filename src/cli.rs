@@ -217,6 +217,10 @@ pub struct ServeArgs {
         value_name = "N"
     )]
     pub join_rate: f64,
+
+    #[command(flatten)]
+    pub write_limits: WriteLimitArgs,
+
     /// Milliseconds between two Engine.IO pings of a Socket.IO client.
     #[arg(
         long,
@@ -236,6 +240,40 @@ pub struct ServeArgs {
         value_name = "MS"
     )]
     pub socketio_ping_timeout: u64,
+}
+
+/// The per-user allowances of REST writes that each cost a flush (see
+/// [`crate::throttle::WriteLimits`]).
+#[derive(Debug, Args, Clone)]
+pub struct WriteLimitArgs {
+    /// Reaction changes (add or remove) per minute per user, refilled
+    /// continuously; 0 turns the limit off.
+    #[arg(
+        long,
+        env = "CHATROOM_REACTION_RATE",
+        default_value_t = 60,
+        value_name = "N"
+    )]
+    pub reaction_rate: u32,
+
+    /// Reaction changes a user may make at once before the rate applies.
+    #[arg(
+        long,
+        env = "CHATROOM_REACTION_BURST",
+        default_value_t = 30,
+        value_name = "N"
+    )]
+    pub reaction_burst: u32,
+
+    /// Room edits (rename, description) per minute per user, refilled
+    /// continuously, a minute's worth at once; 0 turns the limit off.
+    #[arg(
+        long,
+        env = "CHATROOM_ROOM_EDIT_RATE",
+        default_value_t = 20,
+        value_name = "N"
+    )]
+    pub room_edit_rate: u32,
 }
 
 /// `serve`'s arguments from `args` (what follows `chatroom serve`) with

@@ -92,6 +92,7 @@ pub struct Settings {
     pub room_create_rate: Option<u32>,
     /// joinRoom/leaveRoom frames a second per connection; `None` when off.
     pub join_rate: Option<f64>,
+    pub write_rates: crate::throttle::WriteRates,
     /// Engine.IO's ping interval and timeout on the Socket.IO door.
     pub socketio_ping_interval: Duration,
     pub socketio_ping_timeout: Duration,
@@ -208,6 +209,7 @@ impl Settings {
             room_quota: (args.room_quota > 0).then_some(args.room_quota),
             room_create_rate: (args.room_create_rate > 0).then_some(args.room_create_rate),
             join_rate: (args.join_rate > 0.0).then_some(args.join_rate),
+            write_rates: crate::throttle::WriteRates::of(&args.write_limits)?,
             socketio_ping_interval: Duration::from_millis(args.socketio_ping_interval),
             socketio_ping_timeout: Duration::from_millis(args.socketio_ping_timeout),
         })

@@ -36,7 +36,7 @@ use crate::chat::writer::{Writer, WriterThread};
 use crate::config::Settings;
 use crate::http::ClientAddr;
 use crate::store::Store;
-use crate::throttle::{LoginThrottle, TokenBuckets};
+use crate::throttle::{LoginThrottle, TokenBuckets, WriteLimits};
 
 mod conn;
 
@@ -106,6 +106,7 @@ pub async fn open(settings: Settings, listener: TcpListener) -> Result<Ready, Se
         send_limits: settings
             .message_rate
             .map(|r| TokenBuckets::new(r, settings.message_burst)),
+        write_limits: WriteLimits::new(settings.write_rates),
         login_throttle: LoginThrottle::default(),
         shutdown: Shutdown::default(),
         connections: Arc::new(Semaphore::new(settings.max_connections)),

@@ -43,7 +43,9 @@ fn reaction_of(segment: &str) -> Result<String, ApiError> {
 
 /// Adds (`add`) or removes the caller's reaction. The room must be one the
 /// caller can see and the message one of its messages (404 otherwise,
-/// whatever the reaction); nothing to change is still 204.
+/// whatever the reaction); nothing to change is still 204. A well-formed
+/// request takes one token of the caller's reaction allowance (429 once
+/// none is left): each costs a flush, changed or not.
 async fn react(
     app: App,
     user: AuthUser,
@@ -55,6 +57,9 @@ async fn react(
     let room = app.visible_room(&user, room).await?.id;
     let msg: MessageId = msg.parse().map_err(|_| ApiError::NotFound)?;
     let emoji = reaction_of(emoji)?;
+    app.write_limits
+        .reaction(user.id)
+        .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
     let change = app
         .change(move |store| {
             Ok(if add {

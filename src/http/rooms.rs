@@ -229,6 +229,9 @@ async fn edit(app: App, user: AuthUser, id: &str, b: RoomPatch) -> Result<impl R
     if let Some(d) = &b.description {
         validate::description(d).map_err(ApiError::Validation)?;
     }
+    app.write_limits
+        .room_edit(user.id)
+        .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
     let change = RoomEdit {
         name,
         description: b.description,

@@ -1,6 +1,8 @@
 //! Rate limits: the authentication throttle (login attempts per username
 //! and per client address over a sliding minute, registrations per client
-//! address over a sliding hour) and the per-user message token bucket.
+//! address over a sliding hour), the per-user message token bucket, and the
+//! per-user allowances of REST writes that each cost a flush
+//! ([`WriteLimits`]).
 //!
 //! The authentication throttle counts an attempt from the moment it is
 //! *admitted*, before the password is checked: checking first and counting
@@ -27,6 +29,7 @@
 
 mod bucket;
 mod window;
+mod writes;
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -34,6 +37,7 @@ use std::time::{Duration, Instant};
 
 pub use bucket::{Bucket, TokenBuckets};
 use window::Windows;
+pub use writes::{WriteLimits, WriteRates};
 
 /// The sliding window of login attempts.
 const LOGIN_WINDOW: Duration = Duration::from_secs(60);

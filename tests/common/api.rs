@@ -84,14 +84,25 @@ pub async fn request_text(
     path: &str,
     body: Option<Value>,
 ) -> (u16, String) {
+    let res = send_as(s, method, u, path, body).await;
+    let status = res.status().as_u16();
+    (status, res.text().await.expect("body"))
+}
+
+/// Like [`request`], with the whole response (for its headers).
+pub async fn send_as(
+    s: &Server,
+    method: &str,
+    u: &User,
+    path: &str,
+    body: Option<Value>,
+) -> reqwest::Response {
     let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
     let mut req = http().request(method, s.url(path)).bearer_auth(&u.token);
     if let Some(b) = body {
         req = req.json(&b);
     }
-    let res = req.send().await.expect("request");
-    let status = res.status().as_u16();
-    (status, res.text().await.expect("body"))
+    req.send().await.expect("request")
 }
 
 /// The owner adds `name` to the private `room`, which must succeed (204).
