@@ -297,6 +297,16 @@ export class ChatSession extends EventTarget {
     return this.api.setUserDisabled(userId, disabled);
   }
 
+  /** Admin: make a user an admin or a regular user ('admin' | 'user'); an admin cannot demote itself. */
+  setUserRole(userId, role) {
+    return this.api.setUserRole(userId, role);
+  }
+
+  /** Admin: give a user a new password; the user is logged out everywhere at once. */
+  resetPassword(userId, password) {
+    return this.api.resetPassword(userId, password);
+  }
+
   /** A member leaves a private room; the server confirms with roomRemoved. */
   async leave(roomId) {
     await this.api.removeMember(roomId, this.me.username);
