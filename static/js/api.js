@@ -84,5 +84,12 @@ export function createApi({ getToken, onUnauthorized }) {
     createUser: (user) => request('POST', '/api/admin/users', user),
     setUserDisabled: (userId, disabled) =>
       request('POST', `/api/admin/users/${enc(userId)}/${disabled ? 'disable' : 'enable'}`),
+    // The user directory, direct rooms, member lists, and admins managing accounts.
+    searchUsers: (prefix, limit) =>
+      request('GET', `/api/users?${new URLSearchParams({ q: prefix, limit: String(limit) })}`),
+    startDirect: (usernames) => request('POST', '/api/dms', { usernames }),
+    members: (roomId) => request('GET', `/api/rooms/${enc(roomId)}/members`),
+    setUserRole: (userId, role) => request('POST', `/api/admin/users/${enc(userId)}/role`, { role }),
+    resetPassword: (userId, password) => request('POST', `/api/admin/users/${enc(userId)}/password`, { password }),
   };
 }

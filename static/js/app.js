@@ -2,6 +2,7 @@
 // and the chat, and wires the views to the session.
 
 import { createApi, ApiError } from './api.js';
+import { Directory } from './directory.js';
 import { byId, el, icon, ICONS } from './dom.js';
 import { SESSION_ENDED, describeError } from './errors.js';
 import { avatar } from './render.js';
@@ -177,9 +178,10 @@ function openRoom(id) {
 }
 
 function mountViews(s) {
-  const sidebar = mountSidebar({ session: s, onSelect: openRoom });
+  const directory = new Directory(s);
+  const sidebar = mountSidebar({ session: s, directory, onSelect: openRoom });
   const chat = mountChat({ session: s });
-  const people = mountPeople({ session: s, getRoomId: () => chat.roomId });
+  const people = mountPeople({ session: s, directory, getRoomId: () => chat.roomId });
   mountRoomSettings({ session: s, getRoomId: () => chat.roomId });
   mountAdmin({ session: s });
   mountAccount({ username: s.me.username, onChange: changePassword });

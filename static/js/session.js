@@ -5,6 +5,7 @@
 // it is read again from GET /api/rooms only after a reconnect. Views read this state and
 // listen to the events it dispatches; they never talk to the socket.
 
+import { isDirect } from './directory.js';
 import { ChatSocket, SocketError } from './socket.js';
 
 /** Messages per history request (the server allows up to 200). */
@@ -136,16 +137,22 @@ export class ChatSession extends EventTarget {
     return msg.userId === this.me.id;
   }
 
-  /** The author, the room's owner or an admin deletes a message. */
+  /** The author, the room's owner or an admin deletes a message (a direct room's starter is no owner). */
   canDelete(roomId, msg) {
     const rs = this.rooms.get(roomId);
-    return msg.userId === this.me.id || this.isAdmin || Boolean(rs && rs.room.ownerId === this.me.id);
+    return msg.userId === this.me.id || this.isAdmin || Boolean(rs && !isDirect(rs.room) && rs.room.ownerId === this.me.id);
   }
 
-  /** The room's owner or an admin deletes a room, renames it and changes its description. */
+  /** The room's owner or an admin deletes a room, renames it and changes its description; a direct room has no settings. */
   canManageRoom(roomId) {
     const rs = this.rooms.get(roomId);
-    return Boolean(rs) && (rs.room.ownerId === this.me.id || this.isAdmin);
+    return Boolean(rs) && !isDirect(rs.room) && (rs.room.ownerId === this.me.id || this.isAdmin);
+  }
+
+  /** A member other than the owner leaves a private room; a direct room's people are fixed. */
+  canLeave(roomId) {
+    const rs = this.rooms.get(roomId);
+    return Boolean(rs) && rs.room.private && !isDirect(rs.room) && rs.room.ownerId !== this.me.id;
   }
 
   /** Re-read our own user: a role granted meanwhile (create-admin) shows up. */
@@ -288,6 +295,16 @@ export class ChatSession extends EventTarget {
   /** Admin: disable (logs the user out everywhere at once) or enable a user. */
   setUserDisabled(userId, disabled) {
     return this.api.setUserDisabled(userId, disabled);
+  }
+
+  /** Admin: make a user an admin or a regular user ('admin' | 'user'); an admin cannot demote itself. */
+  setUserRole(userId, role) {
+    return this.api.setUserRole(userId, role);
+  }
+
+  /** Admin: give a user a new password; the user is logged out everywhere at once. */
+  resetPassword(userId, password) {
+    return this.api.resetPassword(userId, password);
   }
 
   /** A member leaves a private room; the server confirms with roomRemoved. */

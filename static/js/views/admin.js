@@ -1,17 +1,21 @@
 // The admin's "Users" panel: every account with its role and state,
-// disabling or enabling one, and adding one (how people join a server whose
+// making one an admin or a regular user, resetting its password, disabling
+// or enabling it, and adding one (how people join a server whose
 // registration is closed). Only offered to admins; the server checks the role
 // again on every request.
 
 import { byId, el } from '../dom.js';
 import { describeError } from '../errors.js';
+import { passwordProblem } from '../password-rules.js';
 import { avatar } from '../render.js';
 import { confirmAction } from './confirm.js';
+import { mountPasswordReset } from './password-reset.js';
 
 // The contract's limits, checked before asking the server (as on log-in).
 const USERNAME_RE = /^[A-Za-z0-9_.-]{3,32}$/;
-const PASSWORD_MIN_BYTES = 8;
-const PASSWORD_MAX_BYTES = 1024;
+
+/** The row's buttons, told apart in data-action so the keyboard finds its way back after a reload. */
+const ACTION = { role: 'role', password: 'password', state: 'state' };
 
 export function mountAdmin({ session }) {
   const opener = byId('users-btn');
@@ -27,6 +31,7 @@ export function mountAdmin({ session }) {
   const addAdmin = byId('user-add-admin');
   const addError = byId('user-add-error');
   const addBtn = byId('user-add-btn');
+  const resetPassword = mountPasswordReset({ session });
 
   let users = [];
   let loading = false;
@@ -63,31 +68,38 @@ export function mountAdmin({ session }) {
     const q = filter.value.trim().toLowerCase();
     const shown = q ? users.filter((u) => u.username.toLowerCase().includes(q)) : users;
     // Keep the keyboard where it was when the list is rebuilt.
-    const focused = body.contains(document.activeElement) ? document.activeElement.dataset.userId : null;
+    const focused = body.contains(document.activeElement) ? document.activeElement.dataset : null;
     body.replaceChildren(...shown.map(row));
     empty.hidden = loading || shown.length > 0;
     empty.textContent = q ? `No user matches “${filter.value.trim()}”.` : 'No users yet.';
-    if (focused) {
-      const again = body.querySelector(`button[data-user-id="${CSS.escape(focused)}"]`);
-      if (again) again.focus();
-    }
+    const again = focused && focused.userId ? button(focused.userId, focused.action) : null;
+    if (again) again.focus();
   }
+
+  /** A button of `user`'s row; `label` names it with the user, for screen readers and tests. */
+  const rowButton = (user, action, text, label, onClick, className = 'btn tiny') => el('button', {
+    type: 'button', className, text, dataset: { userId: user.id, action }, attrs: { 'aria-label': label }, on: { click: onClick },
+  });
+
+  /** The row's button doing `action` for the user `userId`. */
+  const button = (userId, action) =>
+    body.querySelector(`button[data-user-id="${CSS.escape(userId)}"][data-action="${action}"]`);
 
   function row(user) {
     const me = user.id === session.me.id;
     const admin = user.role === 'admin';
     const disabled = Boolean(user.disabled);
-    let action = null;
-    if (!me) {
-      action = el('button', {
-        type: 'button',
-        className: disabled ? 'btn tiny' : 'btn tiny danger-ghost',
-        text: disabled ? 'Enable' : 'Disable',
-        dataset: { userId: user.id },
-        attrs: { 'aria-label': `${disabled ? 'Enable' : 'Disable'} ${user.username}` },
-        on: { click: () => (disabled ? enable(user) : disable(user)) },
-      });
-    }
+    // Offered to the admin for itself too: the server's refusal says why not.
+    const roleBtn = admin
+      ? rowButton(user, ACTION.role, 'Remove admin', `Remove ${user.username}’s admin role`, () => changeRole(user, 'user'))
+      : rowButton(user, ACTION.role, 'Make admin', `Make ${user.username} an admin`, () => changeRole(user, 'admin'));
+    // Admins change their own password with the current one (the lock in the top bar).
+    const resetBtn = me ? null
+      : rowButton(user, ACTION.password, 'Reset password', `Reset ${user.username}’s password`, () => reset(user));
+    const enableBtn = () => rowButton(user, ACTION.state, 'Enable', `Enable ${user.username}`, () => enable(user));
+    const disableBtn = () =>
+      rowButton(user, ACTION.state, 'Disable', `Disable ${user.username}`, () => disable(user), 'btn tiny danger-ghost');
+    const stateBtn = me ? null : (disabled ? enableBtn() : disableBtn());
     return el('tr', { className: disabled ? 'user-row is-disabled' : 'user-row', dataset: { username: user.username } },
       el('th', { attrs: { scope: 'row' } },
         el('span', { className: 'user-cell' },
@@ -99,7 +111,42 @@ export function mountAdmin({ session }) {
       el('td', { className: 'user-role' }, el('span', { className: admin ? 'tag' : 'muted', text: admin ? 'Admin' : 'User' })),
       el('td', { className: 'user-state' },
         el('span', { className: disabled ? 'state off' : 'state on', text: disabled ? 'Disabled' : 'Active' })),
-      el('td', { className: 'user-action' }, action));
+      el('td', { className: 'user-action' }, el('span', { className: 'user-actions' }, roleBtn, resetBtn, stateBtn)));
+  }
+
+  function changeRole(user, role) {
+    const me = user.id === session.me.id;
+    const promote = role === 'admin';
+    confirmAction({
+      title: promote ? `Make ${user.username} an admin?` : `Remove ${user.username}’s admin role?`,
+      text: promote
+        ? `${user.username} can then manage every account and moderate every room, at once.`
+        : `${user.username} becomes a regular user at once.`,
+      confirmLabel: promote ? 'Make admin' : 'Remove admin',
+      action: async () => {
+        try {
+          await session.setUserRole(user.id, role);
+        } catch (err) {
+          // The one refusal an admin can run into here.
+          if (me && !promote && err.code === 'validation_failed') {
+            throw new Error('You cannot remove your own admin role. Another admin can do it.');
+          }
+          throw err;
+        }
+        status.textContent = promote ? `${user.username} is now an admin.` : `${user.username} is now a regular user.`;
+        await load();
+      },
+      focusAfter: () => button(user.id, ACTION.role),
+    });
+  }
+
+  function reset(user) {
+    status.textContent = '';
+    resetPassword(user, (done) => {
+      if (done) status.textContent = `${user.username}’s password was reset, and ${user.username} was logged out everywhere.`;
+      const again = button(user.id, ACTION.password);
+      if (again) again.focus();
+    });
   }
 
   function disable(user) {
@@ -112,7 +159,7 @@ export function mountAdmin({ session }) {
         status.textContent = `${user.username} was disabled.`;
         await load();
       },
-      focusAfter: () => body.querySelector(`button[data-user-id="${CSS.escape(user.id)}"]`),
+      focusAfter: () => button(user.id, ACTION.state),
     });
   }
 
@@ -139,10 +186,8 @@ export function mountAdmin({ session }) {
 
   function validateNew(name, password) {
     if (!USERNAME_RE.test(name)) return ['Usernames are 3 to 32 characters: letters, digits, _ . or -', addName];
-    const bytes = new TextEncoder().encode(password).length;
-    if (bytes < PASSWORD_MIN_BYTES) return ['Passwords need at least 8 characters.', addPassword];
-    if (bytes > PASSWORD_MAX_BYTES) return ['Passwords are at most 1024 bytes.', addPassword];
-    return null;
+    const problem = passwordProblem(password);
+    return problem ? [problem, addPassword] : null;
   }
 
   let adding = false;

@@ -450,7 +450,7 @@ export function mountChat({ session }) {
     title.textContent = rs.room.name;
     desc.textContent = rs.room.description || '';
     desc.hidden = !rs.room.description;
-    leaveBtn.hidden = !(rs.room.private && rs.room.ownerId !== session.me.id);
+    leaveBtn.hidden = !session.canLeave(rs.room.id);
     settingsBtn.hidden = !session.canManageRoom(rs.room.id);
     deleteRoomBtn.hidden = !session.canManageRoom(rs.room.id);
     input.placeholder = `Message ${rs.room.private ? '' : '#'}${rs.room.name}`;

@@ -1,16 +1,21 @@
-// The room list (a sidebar on desktop, a drawer on phones) and the
-// "new room" dialog.
+// The room list and, under it, the direct conversations (a sidebar on
+// desktop, a drawer on phones), with the "new room" and "new message" dialogs.
 
+import { isDirect } from '../directory.js';
 import { byId, el, icon, ICONS } from '../dom.js';
 import { describeError } from '../errors.js';
 import { roomFieldsProblem } from '../room-fields.js';
+import { avatar } from '../render.js';
+import { mountDirectMessages } from './direct-messages.js';
 
 /** Below this width the sidebar is a drawer (keep in step with style.css). */
 const DRAWER_QUERY = '(max-width: 800px)';
 
-export function mountSidebar({ session, onSelect }) {
+export function mountSidebar({ session, directory, onSelect }) {
   const list = byId('room-list');
   const empty = byId('rooms-empty');
+  const dmList = byId('dm-list');
+  const dmEmpty = byId('dms-empty');
   const sidebar = byId('sidebar');
   const toggle = byId('rooms-toggle');
   const toggleBadge = byId('rooms-toggle-badge');
@@ -22,7 +27,7 @@ export function mountSidebar({ session, onSelect }) {
     toggle.setAttribute('aria-expanded', String(open));
     scrim.hidden = !open;
     if (open) {
-      const target = list.querySelector('[aria-current="page"]') || list.querySelector('button') || byId('new-room-btn');
+      const target = sidebar.querySelector('[aria-current="page"]') || list.querySelector('button') || byId('new-room-btn');
       target.focus();
     }
   }
@@ -56,22 +61,25 @@ export function mountSidebar({ session, onSelect }) {
       attrs: { 'aria-current': current ? 'page' : false },
       on: { click: () => { onSelect(room.id); if (drawer.matches) setOpen(false); } },
     },
-    el('span', { className: 'room-icon' }, icon(room.private ? ICONS.lock : ICONS.hash, 16),
-      room.private ? el('span', { className: 'visually-hidden', text: 'Private: ' }) : null),
+    roomIcon(room),
     el('span', { className: 'room-text' }, label, meta),
     badge);
     return el('li', {}, btn);
   }
 
   function render() {
-    const rooms = session.roomList();
+    const all = session.roomList();
+    const rooms = all.filter((rs) => !isDirect(rs.room));
+    const direct = all.filter((rs) => isDirect(rs.room));
     // Keep keyboard focus on the same room across re-renders.
-    const focusedId = document.activeElement && list.contains(document.activeElement)
-      ? document.activeElement.dataset.roomId : null;
+    const focused = document.activeElement;
+    const focusedId = focused && (list.contains(focused) || dmList.contains(focused)) ? focused.dataset.roomId : null;
     list.replaceChildren(...rooms.map(roomItem));
     empty.hidden = rooms.length > 0;
+    dmList.replaceChildren(...direct.map(roomItem));
+    dmEmpty.hidden = direct.length > 0;
     if (focusedId) {
-      const again = list.querySelector(`[data-room-id="${CSS.escape(focusedId)}"]`);
+      const again = sidebar.querySelector(`[data-room-id="${CSS.escape(focusedId)}"]`);
       if (again) again.focus();
     }
     const unread = session.totalUnread();
@@ -80,9 +88,22 @@ export function mountSidebar({ session, onSelect }) {
   }
 
   session.addEventListener('rooms', render);
-  mountNewRoomDialog({ session, onCreated: (room) => { onSelect(room.id); if (drawer.matches) setOpen(false); } });
+  const openCreated = (roomId) => { onSelect(roomId); if (drawer.matches) setOpen(false); };
+  mountNewRoomDialog({ session, onCreated: (room) => openCreated(room.id) });
+  mountDirectMessages({ session, directory, onOpen: openCreated });
   render();
   return { render, close: () => setOpen(false) };
+}
+
+/** A room's picture: # or a lock for rooms; for a conversation, the other person's avatar (or a group). */
+function roomIcon(room) {
+  if (isDirect(room)) {
+    const others = room.name.split(', ');
+    return el('span', { className: 'room-icon' }, others.length === 1 ? avatar(room.name) : icon(ICONS.users, 16),
+      el('span', { className: 'visually-hidden', text: 'Direct message: ' }));
+  }
+  return el('span', { className: 'room-icon' }, icon(room.private ? ICONS.lock : ICONS.hash, 16),
+    room.private ? el('span', { className: 'visually-hidden', text: 'Private: ' }) : null);
 }
 
 function mountNewRoomDialog({ session, onCreated }) {
