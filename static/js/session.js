@@ -5,61 +5,18 @@
 // it is read again from GET /api/rooms only after a reconnect. Views read this state and
 // listen to the events it dispatches; they never talk to the socket.
 
+import { RoomState } from './room-state.js';
 import { ChatSocket, SocketError } from './socket.js';
 
-/** Messages per history request (the server allows up to 200). */
-const PAGE_SIZE = 50;
 /** The protocol relays typing at most once a second per user and room. */
 const TYPING_SEND_INTERVAL_MS = 1000;
 /** How long "X is typing" stays up after the last typing event. */
 const TYPING_SHOW_MS = 3000;
-/** A history load retried because a (re)join happened during it. */
-const LOAD_ATTEMPTS = 3;
 /**
  * WebSocket close code "policy violation": the server's answer both to a
  * client that misbehaves and to the connections of a disabled user.
  */
 const CLOSE_POLICY = 1008;
-
-/** What the client knows about one room. */
-class RoomState {
-  constructor(room) {
-    this.room = room;
-    this.users = new Set(); // online usernames, from the join ack + events
-    this.joined = false;
-    this.joinPromise = null;
-    this.joinGen = 0; // bumped on every successful join (see load())
-    this.messages = []; // oldest first; only filled once loaded
-    this.ids = new Set(); // ids in `messages`
-    this.seen = new Set(); // every live id received: drops duplicated frames
-    this.lastId = null; // newest message id we have: the resume cursor
-    this.loaded = false;
-    this.loadPromise = null;
-    this.buffer = null; // live messages arriving while a load is in flight
-    this.hasMore = false;
-    this.olderPromise = null;
-    this.generation = 0; // bumped on reset so stale page results are dropped
-    this.unread = 0;
-    this.typing = new Map(); // username -> expiry time (ms)
-    this.lastTypingSent = 0;
-  }
-
-  get online() {
-    return this.joined ? this.users.size : (this.room.online ?? 0);
-  }
-
-  /** Forget the loaded history; loads still in flight see the new generation and give up. */
-  reset() {
-    this.messages = [];
-    this.ids = new Set();
-    this.loaded = false;
-    this.hasMore = false;
-    this.loadPromise = null;
-    this.olderPromise = null;
-    this.buffer = null;
-    this.generation += 1;
-  }
-}
 
 /**
  * Events (CustomEvent; detail has roomId where relevant):
@@ -300,71 +257,15 @@ export class ChatSession extends EventTarget {
 
   /** Load the newest page of a room, merging live messages that raced it. */
   load(rs) {
-    if (rs.loaded) return Promise.resolve();
-    if (rs.loadPromise) return rs.loadPromise;
-    const gen = rs.generation;
-    const buffer = [];
-    rs.buffer = buffer;
-    const p = (async () => {
-      try {
-        let page;
-        for (let i = 0; i < LOAD_ATTEMPTS; i++) {
-          // Fetching before the join is subscribed could miss messages
-          // stored in between, so wait for a join already under way.
-          if (rs.joinPromise) await rs.joinPromise.catch(() => {});
-          const joinGen = rs.joinGen;
-          page = await this.api.messages(rs.room.id, { limit: PAGE_SIZE });
-          if (rs.joinGen === joinGen) break;
-        }
-        if (gen !== rs.generation || !this.rooms.has(rs.room.id)) return;
-        rs.messages = page.messages.slice();
-        rs.ids = new Set(rs.messages.map((m) => m.id));
-        // Live messages that arrived during the fetch: keep the ones the
-        // page does not have; they are newer, so they go at the end.
-        for (const m of buffer) {
-          if (!rs.ids.has(m.id)) {
-            rs.messages.push(m);
-            rs.ids.add(m.id);
-          }
-        }
-        rs.hasMore = Boolean(page.hasMore);
-        if (rs.messages.length) rs.lastId = rs.messages[rs.messages.length - 1].id;
-        rs.loaded = true;
-        this.emit('reset', { roomId: rs.room.id });
-      } finally {
-        if (rs.buffer === buffer) rs.buffer = null;
-        if (rs.loadPromise === p) rs.loadPromise = null;
-      }
-    })();
-    rs.loadPromise = p;
-    return p;
+    return rs.load(this.api, {
+      stillListed: () => this.rooms.has(rs.room.id),
+      onLoaded: () => this.emit('reset', { roomId: rs.room.id }),
+    });
   }
 
   /** Load the page before the oldest message we have (scroll-up). */
   loadOlder(rs) {
-    if (!rs.loaded || !rs.hasMore) return Promise.resolve();
-    if (rs.olderPromise) return rs.olderPromise;
-    const oldest = rs.messages[0];
-    if (!oldest) {
-      rs.hasMore = false;
-      return Promise.resolve();
-    }
-    const gen = rs.generation;
-    const p = (async () => {
-      try {
-        const page = await this.api.messages(rs.room.id, { before: oldest.id, limit: PAGE_SIZE });
-        if (gen !== rs.generation) return;
-        const fresh = page.messages.filter((m) => !rs.ids.has(m.id));
-        for (const m of fresh) rs.ids.add(m.id);
-        rs.messages.unshift(...fresh);
-        rs.hasMore = Boolean(page.hasMore);
-        this.emit('prepended', { roomId: rs.room.id, messages: fresh });
-      } finally {
-        if (rs.olderPromise === p) rs.olderPromise = null;
-      }
-    })();
-    rs.olderPromise = p;
-    return p;
+    return rs.loadOlder(this.api, (messages) => this.emit('prepended', { roomId: rs.room.id, messages }));
   }
 
   // ---- socket ------------------------------------------------------------
@@ -402,9 +303,7 @@ export class ChatSession extends EventTarget {
       if (err.code === 'validation_failed' && since) {
         // The cursor is not a message of this room any more (e.g. it was
         // deleted): start over from the newest history.
-        rs.lastId = null;
-        rs.seen.clear();
-        rs.reset();
+        rs.forgetCursor();
         this.emit('reset', { roomId: rs.room.id });
         if (this.rooms.get(rs.room.id) === rs) this.join(rs);
         if (this.currentRoomId === rs.room.id) this.load(rs).catch(() => {});
@@ -498,17 +397,9 @@ export class ChatSession extends EventTarget {
   onMessage(msg) {
     const rs = this.rooms.get(msg.roomId);
     if (!rs || !msg.id) return;
-    if (rs.seen.has(msg.id) || rs.ids.has(msg.id)) return; // duplicate frame
-    rs.seen.add(msg.id);
-    rs.lastId = msg.id;
+    if (!rs.noteLive(msg)) return; // duplicate frame
     this.clearTyping(rs, msg.user);
-    if (rs.buffer) {
-      rs.buffer.push(msg);
-    } else if (rs.loaded) {
-      rs.messages.push(msg);
-      rs.ids.add(msg.id);
-      this.emit('appended', { roomId: msg.roomId, messages: [msg] });
-    }
+    if (rs.takeLive(msg)) this.emit('appended', { roomId: msg.roomId, messages: [msg] });
     if (msg.roomId !== this.currentRoomId && msg.userId !== this.me.id) {
       rs.unread += 1;
       this.emit('rooms');
@@ -542,18 +433,13 @@ export class ChatSession extends EventTarget {
 
   onDeleted({ roomId, id }) {
     const rs = this.rooms.get(roomId);
-    if (!rs || !rs.ids.has(id)) return;
-    rs.ids.delete(id);
-    rs.messages = rs.messages.filter((m) => m.id !== id);
+    if (!rs || !rs.remove(id)) return;
     this.emit('removed', { roomId, id });
   }
 
   onEdited(msg) {
     const rs = this.rooms.get(msg.roomId);
-    if (!rs) return;
-    const i = rs.messages.findIndex((m) => m.id === msg.id);
-    if (i < 0) return;
-    rs.messages[i] = { ...rs.messages[i], ...msg };
-    this.emit('updated', { roomId: msg.roomId, message: rs.messages[i] });
+    const message = rs ? rs.patch(msg.id, msg) : null;
+    if (message) this.emit('updated', { roomId: msg.roomId, message });
   }
 }
