@@ -4,14 +4,13 @@
 // the server's roomAdded / roomUpdated / roomRemoved / roomDeleted events;
 // it is read again from GET /api/rooms only after a reconnect. Views read this state and
 // listen to the events it dispatches; they never talk to the socket.
+// One room's history lives in room-state.js; what the session does with
+// messages (send, edit, delete, typing and their frames) in session-messages.js.
 
 import { RoomState } from './room-state.js';
+import { messageMethods } from './session-messages.js';
 import { ChatSocket, SocketError } from './socket.js';
 
-/** The protocol relays typing at most once a second per user and room. */
-const TYPING_SEND_INTERVAL_MS = 1000;
-/** How long "X is typing" stays up after the last typing event. */
-const TYPING_SHOW_MS = 3000;
 /**
  * WebSocket close code "policy violation": the server's answer both to a
  * client that misbehaves and to the connections of a disabled user.
@@ -334,49 +333,6 @@ export class ChatSession extends EventTarget {
     }
   }
 
-  /** Send a message; resolves with the ack. The message itself comes back as receiveMessage. */
-  send(roomId, text) {
-    return this.socket.request('sendMessage', { roomId, message: text });
-  }
-
-  /**
-   * Change the text of one of our messages. The answer is applied at once;
-   * the messageEdited event that follows changes nothing more.
-   */
-  async editMessage(roomId, id, text) {
-    const msg = await this.api.editMessage(roomId, id, text);
-    if (msg) this.onEdited({ ...msg, roomId: msg.roomId || roomId });
-    return msg;
-  }
-
-  /** Delete a message for everyone. Already gone (404) counts as done. */
-  async deleteMessage(roomId, id) {
-    try {
-      await this.api.deleteMessage(roomId, id);
-    } catch (err) {
-      if (err.status !== 404) throw err;
-    }
-    this.onDeleted({ roomId, id });
-  }
-
-  /** Tell the room we are typing, at most once per TYPING_SEND_INTERVAL_MS. */
-  typing(roomId) {
-    const rs = this.rooms.get(roomId);
-    if (!rs || !rs.joined || !this.socket.connected) return;
-    const now = Date.now();
-    if (now - rs.lastTypingSent < TYPING_SEND_INTERVAL_MS) return;
-    rs.lastTypingSent = now;
-    this.socket.request('typing', { roomId }).catch(() => {}); // best effort
-  }
-
-  /** Usernames currently typing in a room (excluding us). */
-  typers(roomId) {
-    const rs = this.rooms.get(roomId);
-    if (!rs) return [];
-    const now = Date.now();
-    return [...rs.typing].filter(([, until]) => until > now).map(([user]) => user);
-  }
-
   onFrame({ event, data }) {
     switch (event) {
       case 'receiveMessage': return this.onMessage(data);
@@ -394,18 +350,6 @@ export class ChatSession extends EventTarget {
     }
   }
 
-  onMessage(msg) {
-    const rs = this.rooms.get(msg.roomId);
-    if (!rs || !msg.id) return;
-    if (!rs.noteLive(msg)) return; // duplicate frame
-    this.clearTyping(rs, msg.user);
-    if (rs.takeLive(msg)) this.emit('appended', { roomId: msg.roomId, messages: [msg] });
-    if (msg.roomId !== this.currentRoomId && msg.userId !== this.me.id) {
-      rs.unread += 1;
-      this.emit('rooms');
-    }
-  }
-
   onPresence({ roomId, user }, online) {
     const rs = this.rooms.get(roomId);
     if (!rs || !user) return;
@@ -417,29 +361,7 @@ export class ChatSession extends EventTarget {
     this.emit('presence', { roomId });
     this.emit('rooms');
   }
-
-  onTyping({ roomId, user }) {
-    const rs = this.rooms.get(roomId);
-    if (!rs || !user || user === this.me.username) return;
-    rs.typing.set(user, Date.now() + TYPING_SHOW_MS);
-    this.emit('typing', { roomId });
-    // Re-announce when it runs out so the indicator disappears on time.
-    setTimeout(() => this.emit('typing', { roomId }), TYPING_SHOW_MS + 50);
-  }
-
-  clearTyping(rs, user) {
-    if (rs.typing.delete(user)) this.emit('typing', { roomId: rs.room.id });
-  }
-
-  onDeleted({ roomId, id }) {
-    const rs = this.rooms.get(roomId);
-    if (!rs || !rs.remove(id)) return;
-    this.emit('removed', { roomId, id });
-  }
-
-  onEdited(msg) {
-    const rs = this.rooms.get(msg.roomId);
-    const message = rs ? rs.patch(msg.id, msg) : null;
-    if (message) this.emit('updated', { roomId: msg.roomId, message });
-  }
 }
+
+// Sending, editing, deleting, typing and the frames about messages.
+Object.assign(ChatSession.prototype, messageMethods);
