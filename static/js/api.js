@@ -80,6 +80,9 @@ export function createApi({ getToken, onUnauthorized }) {
     editMessage: (roomId, id, message) =>
       request('PATCH', `/api/rooms/${enc(roomId)}/messages/${enc(id)}`, { message }),
     deleteMessage: (roomId, id) => request('DELETE', `/api/rooms/${enc(roomId)}/messages/${enc(id)}`),
+    // Add (on) or take back the caller's reaction.
+    react: (roomId, id, emoji, on) =>
+      request(on ? 'PUT' : 'DELETE', `/api/rooms/${enc(roomId)}/messages/${enc(id)}/reactions/${enc(emoji)}`),
     users: () => request('GET', '/api/admin/users'),
     createUser: (user) => request('POST', '/api/admin/users', user),
     setUserDisabled: (userId, disabled) =>

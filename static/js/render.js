@@ -106,7 +106,8 @@ export function messageNode(msg, { mine = false, canEdit = false, canDelete = fa
 }
 
 /**
- * (Re)build the row's action buttons: shown on hover or keyboard focus (and
+ * (Re)build the row's action buttons (react, and edit / delete when
+ * allowed): shown on hover or keyboard focus (and
  * on a tap on touch screens, see style.css); the chat view handles their
  * clicks by `data-action`.
  */
@@ -114,8 +115,9 @@ export function setActions(node, { canEdit, canDelete }) {
   const bubble = node.querySelector('.msg-bubble');
   const old = bubble.querySelector(':scope > .msg-actions');
   if (old) old.remove();
-  if (!canEdit && !canDelete) return;
+  // Everyone who sees a message may react to it.
   bubble.append(el('div', { className: 'msg-actions' },
+    actionButton('react', 'Add reaction', ICONS.smile),
     canEdit ? actionButton('edit', 'Edit message', ICONS.edit) : null,
     canDelete ? actionButton('delete', 'Delete message', ICONS.trash) : null));
 }

@@ -1,8 +1,10 @@
 // What the session does with what is said in a room: sending, editing and
-// deleting messages, typing, and the frames about them (receiveMessage,
-// typing, messageDeleted, messageEdited). These are methods of ChatSession,
+// deleting messages, reacting, typing, and the frames about them
+// (receiveMessage, typing, messageDeleted, messageEdited, reactionsUpdated). These are methods of ChatSession,
 // mixed into its prototype by session.js to keep each file readable; they
 // use the session's rooms, api, socket, me, currentRoomId and emit().
+
+import { withReaction } from './reactions.js';
 
 /** The protocol relays typing at most once a second per user and room. */
 const TYPING_SEND_INTERVAL_MS = 1000;
@@ -33,6 +35,20 @@ export const messageMethods = {
       if (err.status !== 404) throw err;
     }
     this.onDeleted({ roomId, id });
+  },
+
+  /**
+   * Add (`on`) or take back my reaction `emoji` on a message. The server
+   * announces the new list with reactionsUpdated; the change is also
+   * applied at once, harmlessly if the announcement came first.
+   */
+  async react(roomId, id, emoji, on) {
+    await this.api.react(roomId, id, emoji, on);
+    const rs = this.rooms.get(roomId);
+    const msg = rs && rs.messages.find((m) => m.id === id);
+    if (!msg) return;
+    const reactions = withReaction(msg.reactions, emoji, this.me.username, on);
+    if (reactions !== msg.reactions) this.onReactions({ roomId, id, reactions });
   },
 
   /** Tell the room we are typing, at most once per TYPING_SEND_INTERVAL_MS. */
@@ -88,5 +104,16 @@ export const messageMethods = {
     const rs = this.rooms.get(msg.roomId);
     const message = rs ? rs.patch(msg.id, msg) : null;
     if (message) this.emit('updated', { roomId: msg.roomId, message });
+  },
+
+  /** reactionsUpdated: a message's whole list of reactions as it now stands. */
+  onReactions({ roomId, id, reactions }) {
+    const rs = this.rooms.get(roomId);
+    const list = Array.isArray(reactions) ? reactions : [];
+    const held = rs && rs.messages.find((m) => m.id === id);
+    // My own change applied early, then announced: nothing to redraw.
+    if (!held || JSON.stringify(held.reactions || []) === JSON.stringify(list)) return;
+    const message = rs.patch(id, { reactions: list });
+    this.emit('reactions', { roomId, message });
   },
 };

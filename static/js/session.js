@@ -20,7 +20,8 @@ const CLOSE_POLICY = 1008;
 /**
  * Events (CustomEvent; detail has roomId where relevant):
  * rooms · connection {state, delayMs} · reset · appended {messages} ·
- * prepended {messages} · updated {message} · removed {id} · presence ·
+ * prepended {messages} · updated {message} · removed {id} ·
+ * reactions {message} · presence ·
  * typing · room-dropped {room, reason} · notice {code, message} ·
  * me (the user's own record changed, e.g. its role)
  */
@@ -345,6 +346,7 @@ export class ChatSession extends EventTarget {
       case 'roomDeleted': return this.onRoomGone(data.roomId, 'deleted');
       case 'messageDeleted': return this.onDeleted(data);
       case 'messageEdited': return this.onEdited(data);
+      case 'reactionsUpdated': return this.onReactions(data);
       case 'error': return this.emit('notice', { code: data.code, message: data.message });
       default: return undefined; // future events: ignore
     }

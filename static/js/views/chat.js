@@ -1,13 +1,16 @@
 // The open room: its message log (with older history on scroll-up), the
-// per-message actions (edit in place, see message-editor.js; delete), the
-// room's own actions (leave, delete), the typing line and the composer.
+// per-message actions (react, see reaction-chooser.js; edit in place, see
+// message-editor.js; delete), the room's own actions (leave, delete), the
+// typing line and the composer.
 
 import { byId } from '../dom.js';
 import { describeError } from '../errors.js';
 import { MAX_COMPOSER_ROWS, messageTooLong } from '../message-fields.js';
+import { setReactions } from '../reactions.js';
 import { decorate, messageNode, setActions, updateMessageNode } from '../render.js';
 import { confirmAction } from './confirm.js';
 import { mountMessageEditor } from './message-editor.js';
+import { mountReactionChooser } from './reaction-chooser.js';
 
 /** Start fetching older messages when the reader is this close to the top. */
 const LOAD_OLDER_THRESHOLD_PX = 240;
@@ -43,19 +46,22 @@ export function mountChat({ session }) {
 
   const current = () => (roomId ? session.rooms.get(roomId) : null);
   const isMine = (m) => m.userId === session.me.id;
-  const rowFor = (m) => messageNode(m, {
-    mine: isMine(m),
-    canEdit: session.canEdit(m),
-    canDelete: session.canDelete(roomId, m),
-  });
+  const rowFor = (m) => {
+    const n = messageNode(m, { mine: isMine(m), canEdit: session.canEdit(m), canDelete: session.canDelete(roomId, m) });
+    setReactions(n, m.reactions, session.me.username);
+    return n;
+  };
   const findMessage = (id) => {
     const rs = current();
     return rs ? rs.messages.find((m) => m.id === id) || null : null;
   };
   const nearBottom = () => scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < STICK_TO_BOTTOM_PX;
   const scrollToBottom = () => { scroller.scrollTop = scroller.scrollHeight; jump.hidden = true; };
-  const editor = mountMessageEditor({
-    session, getRoomId: () => roomId, rowOf: (id) => nodes.get(id) || null, findMessage, fallbackFocus: scroller,
+  const rowOf = (id) => nodes.get(id) || null;
+  const editor = mountMessageEditor({ session, getRoomId: () => roomId, rowOf, findMessage, fallbackFocus: scroller });
+  const reactions = mountReactionChooser({
+    session, getRoomId: () => roomId, rowOf, findMessage, fallbackFocus: scroller,
+    showError: (text) => { error.textContent = text; },
   });
 
   /**
@@ -92,6 +98,7 @@ export function mountChat({ session }) {
     const hadFocus = editor.hasFocus();
     bulk(() => log.replaceChildren(...rows));
     editor.reattach(hadFocus);
+    reactions.reattach();
     updateEdges();
     scrollToBottom();
     fillViewport();
@@ -172,13 +179,25 @@ export function mountChat({ session }) {
   session.addEventListener('prepended', forThisRoom(({ messages }) => { prepend(messages); fillViewport(); }));
   session.addEventListener('updated', forThisRoom(({ message }) => {
     const n = nodes.get(message.id);
-    if (n) updateMessageNode(n, message);
+    if (n) {
+      updateMessageNode(n, message);
+      setReactions(n, message.reactions, session.me.username);
+    }
+  }));
+  session.addEventListener('reactions', forThisRoom(({ message }) => {
+    const n = nodes.get(message.id);
+    if (!n) return;
+    // A row of reactions appearing under the last message must not push it out of view.
+    const follow = nearBottom();
+    setReactions(n, message.reactions, session.me.username);
+    if (follow) scrollToBottom();
   }));
   session.addEventListener('removed', forThisRoom(({ id }) => {
     const n = nodes.get(id);
     if (!n) return;
     const next = n.nextElementSibling;
     if (editor.dropIfEditing(id)) error.textContent = 'The message you were editing was deleted.';
+    reactions.drop(id);
     // Focus inside the row (its buttons, its editor) would be lost with it.
     if (n.contains(document.activeElement)) scroller.focus({ preventScroll: true });
     n.remove();
@@ -210,12 +229,13 @@ export function mountChat({ session }) {
     if (!row || !log.contains(row)) return;
     const btn = ev.target.closest('button[data-action]');
     if (btn) {
+      if (reactions.handleClick(row, btn)) return;
       if (btn.dataset.action === 'edit') editor.open(row.dataset.id);
       else if (btn.dataset.action === 'delete') askDelete(row.dataset.id);
       return;
     }
     // Without hover, a tap on a message shows its actions (another tap hides them).
-    if (touch.matches && !ev.target.closest('a, .msg-editor')) {
+    if (touch.matches && !ev.target.closest('a, .msg-editor, .reaction-chooser')) {
       const on = !row.classList.contains('show-actions');
       for (const other of log.querySelectorAll('.msg.show-actions')) other.classList.remove('show-actions');
       row.classList.toggle('show-actions', on);
@@ -354,6 +374,7 @@ export function mountChat({ session }) {
       renderHeader();
       if (changed) {
         editor.close(false);
+        reactions.close(false);
         error.textContent = '';
         renderAll();
         renderTyping();
