@@ -48,6 +48,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             user: "filler".into(),
             message: text.clone(),
             timestamp: Timestamp::now(),
+            mentions: Vec::new(),
         });
         store.append_batch(batch)?;
         store.flush()?;

@@ -270,6 +270,10 @@ pub struct RoomView {
     pub online: usize,
     /// An addition to the contract.
     pub kind: RoomKind,
+    /// An addition to the contract: the viewer's read state, where the
+    /// room is shown to one user (`lastReadId`, `unread`, `mentions`).
+    #[serde(flatten)]
+    pub read: Option<ReadView>,
 }
 
 impl RoomView {
@@ -285,6 +289,15 @@ impl RoomView {
             created_at: Timestamp(room.created_at),
             online,
             kind: room.kind(),
+            read: None,
+        }
+    }
+
+    /// The same room as `viewer` sees it: with its read state.
+    pub fn with_read(self, read: ReadView) -> Self {
+        RoomView {
+            read: Some(read),
+            ..self
         }
     }
 }
@@ -306,6 +319,10 @@ pub struct Message {
     /// message is served (history, catch-up, edit); never stored with it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reactions: Vec<Reaction>,
+    /// An addition to the contract: the users this message mentions
+    /// (`@name`), resolved when it was sent; omitted when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<UserId>,
 }
 
 /// One reaction of a message: an emoji (or short token) and who chose it,
@@ -315,6 +332,26 @@ pub struct Reaction {
     pub emoji: String,
     pub count: usize,
     pub users: Vec<String>,
+}
+
+/// One user's read state in one room, as the room object and
+/// `readUpdated` carry it. `unread` counts the messages after
+/// `lastReadId` that others wrote, `mentions` those of them that mention
+/// the user; both stop at [`ReadView::CAP`]. `lastReadId` is omitted
+/// while the user never marked anything read in the room.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadView {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_read_id: Option<MessageId>,
+    pub unread: u64,
+    pub mentions: u64,
+}
+
+impl ReadView {
+    /// The largest count reported: a badge says "1000" (the client may
+    /// show "999+") rather than make anyone count a long history.
+    pub const CAP: u64 = 1000;
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use crate::app::App;
 use crate::chat::events;
 use crate::chat::hub::Hub;
 use crate::chat::registry::Audience;
-use crate::model::{RoomId, RoomView, UserId};
+use crate::model::{ReadView, RoomId, RoomView, UserId};
 use crate::store::{Store, StoreError};
 
 /// Who is told that a room appeared or changed.
@@ -37,7 +37,7 @@ pub enum Viewers {
 }
 
 /// The two events that carry the room object.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Carrying {
     Added,
     Updated,
@@ -113,6 +113,12 @@ impl App {
 /// For the users of a private room the object is built and serialised per
 /// user (a member list is small): fields that differ per viewer belong in
 /// that per-user view.
+///
+/// `roomAdded` carries the viewer's read state, as `GET /api/rooms` does.
+/// A public room is added to everyone only when it is created, with no
+/// messages yet, so the empty read state is everyone's. `roomUpdated`
+/// carries none: read state moves with `readUpdated`, and a rename must
+/// not cost a read per viewer.
 fn carry_room(
     store: &Store,
     hub: &Hub,
@@ -131,7 +137,11 @@ fn carry_room(
     let users = match viewers {
         Viewers::All if !room.private => {
             // Only a direct room's name depends on the viewer.
-            let shared = frame(&RoomView::new(&room, "", online));
+            let mut view = RoomView::new(&room, "", online);
+            if event == Carrying::Added {
+                view = view.with_read(ReadView::default());
+            }
+            let shared = frame(&view);
             hub.send(&Audience::Everyone, &shared, &HashSet::new());
             return Ok(());
         }
@@ -145,8 +155,11 @@ fn carry_room(
         let Some(record) = store.user(user)? else {
             continue;
         };
-        let view = RoomView::new(&room, &record.username, online);
-        hub.send_to_user(user, &frame(&view));
+        let view = match event {
+            Carrying::Added => store.room_view(&room, user, &record.username, online)?,
+            Carrying::Updated => RoomView::new(&room, &record.username, online),
+        };
+        hub.send_to_user(user, &frame(&view), None);
     }
     Ok(())
 }

@@ -304,9 +304,11 @@ impl Hub {
         }
     }
 
-    /// Offers a frame to every connection of `user`.
-    pub fn send_to_user(&self, user: UserId, frame: &Utf8Bytes) {
-        lock(&self.inner.conns).send_to_user(user, frame, &HashSet::new());
+    /// Offers `frame` to every connection of `user`, joined to a room or
+    /// not, but `except` (the one whose request this answers, if any).
+    pub fn send_to_user(&self, user: UserId, frame: &Utf8Bytes, except: Option<ConnId>) {
+        let except: HashSet<ConnId> = except.into_iter().collect();
+        lock(&self.inner.conns).send_to_user(user, frame, &except);
     }
 
     /// Serialises the room-list announcements. Whoever announces a change
@@ -397,6 +399,7 @@ pub(super) mod tests {
                 timestamp: crate::model::Timestamp(0),
                 edited_at: None,
                 reactions: Vec::new(),
+                mentions: Vec::new(),
             })
             .collect();
         for m in &msgs {

@@ -7,6 +7,10 @@
 //! serves a whole batch, ids follow acceptance order, and nothing is
 //! delivered or acknowledged that is not on disk.
 //!
+//! Other writes that must be durable before they are answered without
+//! paying a flush each (a read mark) ask for a [`Writer::sync`]: it is
+//! answered after the next flush, which a batch of messages shares.
+//!
 //! A batch whose write or flush fails is quarantined (hidden now, deleted
 //! at the next start; see `store::quarantine`), and from then on the
 //! writer refuses every message without writing: sled cannot write again
@@ -39,6 +43,8 @@ enum Request {
     Append(Outgoing, oneshot::Sender<Reply>),
     /// Answered once everything queued before it is stored and delivered.
     Barrier(oneshot::Sender<()>),
+    /// Answered once a flush after it made every earlier write durable.
+    Sync(oneshot::Sender<Result<(), WriteFailed>>),
 }
 
 /// A message as a session hands it over: everything but its time and id,
@@ -49,6 +55,8 @@ pub struct Outgoing {
     pub user_id: UserId,
     pub user: String,
     pub message: String,
+    /// The users `message` mentions, resolved by the session.
+    pub mentions: Vec<UserId>,
 }
 
 impl Outgoing {
@@ -59,6 +67,7 @@ impl Outgoing {
             user: self.user,
             message: self.message,
             timestamp,
+            mentions: self.mentions,
         }
     }
 }
@@ -105,6 +114,19 @@ impl Writer {
         Ok(rx)
     }
 
+    /// Resolves once every write made before this call (by anyone, on any
+    /// tree) is durable: after the writer's next flush, which it shares
+    /// with the messages queued meanwhile, so that many such calls cost
+    /// one fsync, and none when messages flow anyway.
+    pub async fn sync(&self) -> Result<(), WriteFailed> {
+        let (done, rx) = oneshot::channel();
+        self.tx
+            .send(Request::Sync(done))
+            .await
+            .map_err(|_| WriteFailed)?;
+        rx.await.unwrap_or(Err(WriteFailed))
+    }
+
     /// Resolves once everything queued before this call is stored and delivered.
     pub async fn barrier(&self) {
         let (done, rx) = oneshot::channel();
@@ -130,10 +152,22 @@ fn store_batch(store: &Store, batch: std::vec::Drain<'_, NewMessage>) -> Result<
         })
 }
 
+/// A flush for syncs in a round without messages.
+fn flush_alone(store: &Store) -> Result<(), WriteFailed> {
+    if store.write_failure().is_some() {
+        return Err(WriteFailed);
+    }
+    store.flush().map_err(|e| {
+        tracing::error!(error = %e, "flushing for a sync failed");
+        WriteFailed
+    })
+}
+
 fn run(store: Store, hub: Hub, mut rx: mpsc::Receiver<Request>) {
     let mut news = Vec::with_capacity(MAX_BATCH);
     let mut replies = Vec::with_capacity(MAX_BATCH);
     let mut barriers = Vec::new();
+    let mut syncs = Vec::new();
     while let Some(first) = rx.blocking_recv() {
         let mut next = Some(first);
         while let Some(req) = next.take() {
@@ -143,26 +177,37 @@ fn run(store: Store, hub: Hub, mut rx: mpsc::Receiver<Request>) {
                     replies.push(reply);
                 }
                 Request::Barrier(done) => barriers.push(done),
+                Request::Sync(done) => syncs.push(done),
             }
             if news.len() < MAX_BATCH {
                 next = rx.try_recv().ok();
             }
         }
+        // Whether this round flushed, and how that went.
+        let mut flushed = None;
         if !news.is_empty() {
             // Drained, not taken: the buffer keeps its capacity for the
             // next batch.
             match store_batch(&store, news.drain(..)) {
                 Ok(stored) => {
+                    flushed = Some(Ok(()));
                     hub.publish(&stored);
                     for (reply, m) in replies.drain(..).zip(stored) {
                         let _ = reply.send(Ok(m));
                     }
                 }
                 Err(()) => {
+                    flushed = Some(Err(WriteFailed));
                     for reply in replies.drain(..) {
                         let _ = reply.send(Err(WriteFailed));
                     }
                 }
+            }
+        }
+        if !syncs.is_empty() {
+            let outcome = flushed.unwrap_or_else(|| flush_alone(&store));
+            for done in syncs.drain(..) {
+                let _ = done.send(outcome);
             }
         }
         for done in barriers.drain(..) {

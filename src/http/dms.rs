@@ -8,7 +8,7 @@ use serde::Deserialize;
 use warp::http::StatusCode;
 use warp::{Filter, Rejection, Reply};
 
-use super::rooms::{creation_allowance, json_room, spend_creation};
+use super::rooms::{creation_allowance, spend_creation, viewed};
 use super::{body, caller, reply};
 use crate::app::{App, AuthUser};
 use crate::error::ApiError;
@@ -127,7 +127,7 @@ async fn open(
         StatusCode::OK
     };
     Ok(warp::reply::with_status(
-        json_room(&app, &user, &room),
+        viewed(&app, &user, room).await?,
         status,
     ))
 }

@@ -8,6 +8,7 @@ mod dms;
 mod members;
 mod messages;
 mod reactions;
+mod reads;
 mod rooms;
 pub mod socketio;
 mod users;
@@ -64,6 +65,7 @@ pub const ROUTES: &[(&str, &str)] = &[
         "/api/rooms/{roomId}/messages/{messageId}/reactions/{emoji}",
     ),
     ("GET", "/api/rooms/{roomId}/online"),
+    ("POST", "/api/rooms/{roomId}/read"),
     ("POST", "/api/rooms/{roomId}/members"),
     ("DELETE", "/api/rooms/{roomId}/members/{username}"),
     ("GET", "/api/users"),
@@ -87,6 +89,7 @@ pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Infallib
         .or(rooms::routes(app.clone()))
         .or(messages::routes(app.clone()))
         .or(reactions::routes(app.clone()))
+        .or(reads::routes(app.clone()))
         .or(admin::routes(app.clone()))
         .or(directory::routes(app.clone()))
         .or(dms::routes(app.clone()))

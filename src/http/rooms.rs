@@ -68,13 +68,7 @@ pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Rejectio
     let show = warp::path!("rooms" / String)
         .and(warp::get())
         .and(caller.clone())
-        .and_then(|id: String, app: App, user| async move {
-            reply(
-                app.visible_room(&user, &id)
-                    .await
-                    .map(|r| json_room(&app, &user, &r)),
-            )
-        });
+        .and_then(|id: String, app: App, user| async move { reply(show(app, user, &id).await) });
     let edit = warp::path!("rooms" / String)
         .and(warp::patch())
         .and(caller.clone())
@@ -139,25 +133,37 @@ pub(super) fn spend_creation(
     }
 }
 
-/// The room object of `room` as `viewer` sees it.
-pub(super) fn json_room(app: &App, viewer: &AuthUser, room: &Room) -> warp::reply::Json {
-    warp::reply::json(&RoomView::new(
-        room,
-        &viewer.username,
-        app.hub.online_count(room.id),
-    ))
+/// A room as the caller sees it, with the caller's read state.
+pub(super) async fn viewed(
+    app: &App,
+    user: &AuthUser,
+    room: Room,
+) -> Result<warp::reply::Json, ApiError> {
+    let online = app.hub.online_count(room.id);
+    let (viewer, name) = (user.id, user.username.clone());
+    let view = app
+        .read(move |store| Ok(store.room_view(&room, viewer, &name, online)?))
+        .await?;
+    Ok(warp::reply::json(&view))
 }
 
-/// The room list, built and serialised on the blocking pool: with many
-/// rooms it is large, and live chat needs the async workers.
+async fn show(app: App, user: AuthUser, id: &str) -> Result<impl Reply, ApiError> {
+    let room = app.visible_room(&user, id).await?;
+    viewed(&app, &user, room).await
+}
+
+/// The room list with the caller's read state of each room, built and
+/// serialised on the blocking pool: with many rooms it is large, and live
+/// chat needs the async workers. Three reads per room make the read
+/// state, whatever the rooms' histories.
 async fn list(app: App, user: AuthUser) -> Result<impl Reply, ApiError> {
     let hub = app.hub.clone();
     read_json(&app, move |store| {
         let rooms = store.visible_rooms(user.id)?;
-        let mut views: Vec<RoomView> = rooms
+        let mut views = rooms
             .iter()
-            .map(|r| RoomView::new(r, &user.username, hub.online_count(r.id)))
-            .collect();
+            .map(|r| store.room_view(r, user.id, &user.username, hub.online_count(r.id)))
+            .collect::<Result<Vec<RoomView>, _>>()?;
         // By name as the caller sees it (a direct room's depends on who asks).
         views.sort_by_cached_key(|v| (v.name.to_lowercase(), v.id));
         Ok(views)
@@ -194,7 +200,7 @@ async fn create(
         .await?;
     app.announce_room(room.id, Viewers::All).await;
     Ok(warp::reply::with_status(
-        json_room(&app, &user, &room),
+        viewed(&app, &user, room).await?,
         StatusCode::CREATED,
     ))
 }
@@ -233,7 +239,7 @@ async fn edit(app: App, user: AuthUser, id: &str, b: RoomPatch) -> Result<impl R
     if changed {
         app.announce_room_update(room.id).await;
     }
-    Ok(json_room(&app, &user, &room))
+    viewed(&app, &user, room).await
 }
 
 /// Deletes a room, its messages and members, and unsubscribes everyone

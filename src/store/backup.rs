@@ -2,8 +2,9 @@
 //!
 //! A backup is JSON lines in a fixed order: the header, every user, every
 //! room each followed by its memberships, every message (room by room, each
-//! room's in id order) each followed by its reactions, and an end record
-//! with the counts. `backup` writes
+//! room's in id order) each followed by its reactions, every read mark,
+//! and an end record with the counts. The read counters are not in it:
+//! restore counts them again. `backup` writes
 //! exactly that order and stops at the message cutoff taken when it starts,
 //! so it is a consistent prefix of every room's history.
 //!
@@ -23,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use super::reactions::ReactionRecord;
 use super::{from_json, keys, to_json, Store, StoreError};
 use crate::lines::{read_line, Line};
-use crate::model::{Message, Room, RoomId, UserId, UserRecord};
+use crate::model::{Message, MessageId, Room, RoomId, UserId, UserRecord};
 use check::Checker;
 
 /// Longest line a backup may hold. The longest real one, a message of 4000
@@ -49,6 +50,10 @@ pub struct BackupCounts {
     /// summary when there are none.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub reactions: u64,
+    /// Read marks (where a user stopped reading a room); older backups
+    /// have none.
+    #[serde(default)]
+    pub reads: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -74,6 +79,12 @@ enum BackupRecord {
     Message(Message),
     /// On the lines after its message's.
     Reaction(ReactionRecord),
+    /// Where `user` stopped reading `room`; its counts are made again.
+    Read {
+        room: RoomId,
+        user: UserId,
+        last: MessageId,
+    },
     End(BackupCounts),
 }
 
@@ -145,6 +156,16 @@ impl Store {
                 }
             }
         }
+        for room in &rooms {
+            for (user, last) in self.read_marks(room.id)? {
+                line(&BackupRecord::Read {
+                    room: room.id,
+                    user,
+                    last,
+                })?;
+                counts.reads += 1;
+            }
+        }
         line(&BackupRecord::End(counts.clone()))?;
         out.flush().map_err(StoreError::BackupOutput)?;
         Ok(counts)
@@ -203,11 +224,13 @@ impl Store {
                     };
                     self.restore_reaction(&r, &user.username)?;
                 }
+                BackupRecord::Read { room, user, last } => self.restore_mark(room, user, last)?,
                 BackupRecord::Header { .. } | BackupRecord::End(_) => {}
             }
             Ok(())
         })?;
         self.rebuild_direct_index()?;
+        self.recount_all()?;
         self.flush()?;
         Ok(counts)
     }

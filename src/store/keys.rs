@@ -15,6 +15,9 @@
 //! | `messages`   | room id (u64 BE) ++ message id (u64 BE) | JSON `StoredMessage`   |
 //! | `reactions`  | room id (u64 BE) ++ message id (u64 BE) ++ emoji (UTF-8) ++ `0x00` ++ user id (u64 BE) | JSON `StoredReaction` |
 //! | `direct_rooms` | every participant's user id (u64 BE), ascending | room id (u64 BE) |
+//! | `reads`      | room id (u64 BE)                      | JSON `RoomTally`         |
+//! | `reads`      | room id ++ user id ++ `t` (17 bytes)  | JSON `Counts` (the user's tally) |
+//! | `reads`      | room id ++ user id ++ `r` (17 bytes)  | JSON `Mark` (where the user stopped reading) |
 //!
 //! A reaction's key begins with its message's key, so a message's
 //! reactions, and those of a page of history, are one range. The emoji
@@ -25,6 +28,10 @@
 //! `direct_rooms` is the index of direct rooms by their set of people, so
 //! that one set has one room; it is rebuilt from the rooms and memberships
 //! at restore.
+//!
+//! `reads` keeps everything of a room's read state under the room's id, so
+//! that one prefix scan finds (or deletes) it, and one batch or transaction
+//! on one tree changes it atomically (see `reads.rs`).
 
 use crate::model::{MessageId, RoomId, UserId};
 
@@ -105,6 +112,43 @@ pub fn direct(participants: &[UserId]) -> Vec<u8> {
     ids.iter().flat_map(|v| v.to_be_bytes()).collect()
 }
 
+/// What a 17-byte key of `reads` holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadKind {
+    /// A user's tally of a room's messages.
+    Tally,
+    /// Where a user stopped reading a room.
+    Mark,
+}
+
+impl ReadKind {
+    fn tag(self) -> u8 {
+        match self {
+            ReadKind::Tally => b't',
+            ReadKind::Mark => b'r',
+        }
+    }
+}
+
+/// Key of one user's record of `kind` in a room, in `reads`.
+pub fn read(room: RoomId, user: UserId, kind: ReadKind) -> [u8; 17] {
+    let mut k = [0u8; 17];
+    k[..16].copy_from_slice(&pair(room.0, user.0));
+    k[16] = kind.tag();
+    k
+}
+
+/// The user and kind a 17-byte key of `reads` holds; None for a room's
+/// own key (8 bytes) or anything else.
+pub fn split_read(bytes: &[u8]) -> Option<(UserId, ReadKind)> {
+    let (&tag, ids) = bytes.split_last()?;
+    let (_, user) = split_pair(ids)?;
+    let kind = [ReadKind::Tally, ReadKind::Mark]
+        .into_iter()
+        .find(|k| k.tag() == tag)?;
+    Some((UserId(user), kind))
+}
+
 /// The case-insensitive uniqueness key of a username or room name.
 pub fn fold_name(name: &str) -> Vec<u8> {
     name.to_lowercase().into_bytes()
@@ -150,6 +194,15 @@ mod tests {
         assert_eq!(a, direct(&[UserId(2), UserId(3), UserId(1), UserId(3)]));
         assert_eq!(a.len(), 24);
         assert_eq!(&a[..8], &id(1));
+    }
+
+    #[test]
+    fn read_keys_sort_under_their_room_and_round_trip() {
+        let k = read(RoomId(1), UserId(9), ReadKind::Mark);
+        assert!(k.starts_with(&id(1)) && k.as_slice() > id(1).as_slice());
+        assert!(k.as_slice() < id(2).as_slice());
+        assert_eq!(split_read(&k), Some((UserId(9), ReadKind::Mark)));
+        assert_eq!(split_read(&id(1)), None);
     }
 
     #[test]

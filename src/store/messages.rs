@@ -18,6 +18,8 @@ pub struct NewMessage {
     pub user: String,
     pub message: String,
     pub timestamp: Timestamp,
+    /// The users the text mentions, resolved when it was accepted.
+    pub mentions: Vec<UserId>,
 }
 
 /// The stored value: the key already holds the room and the id.
@@ -33,6 +35,32 @@ struct StoredMessage {
     timestamp: i64,
     #[serde(rename = "e", default, skip_serializing_if = "Option::is_none")]
     edited_at: Option<i64>,
+    #[serde(rename = "@", default, skip_serializing_if = "Vec::is_empty")]
+    mentions: Vec<u64>,
+}
+
+/// What the read counters need of a stored message: who wrote it and whom
+/// it mentions.
+pub(super) struct Authorship {
+    pub author: UserId,
+    pub mentions: Vec<UserId>,
+}
+
+/// [`Authorship`] as stored; decoding only this skips building the text.
+#[derive(Deserialize)]
+struct StoredAuthorship {
+    #[serde(rename = "u")]
+    author: u64,
+    #[serde(rename = "@", default)]
+    mentions: Vec<u64>,
+}
+
+pub(super) fn authorship(value: &[u8]) -> Result<Authorship, StoreError> {
+    let a: StoredAuthorship = super::from_json(value)?;
+    Ok(Authorship {
+        author: UserId(a.author),
+        mentions: a.mentions.into_iter().map(UserId).collect(),
+    })
 }
 
 /// The room and message id a message key holds.
@@ -52,6 +80,7 @@ pub(super) fn decode(key: &[u8], value: &[u8]) -> Result<Message, StoreError> {
         timestamp: Timestamp(v.timestamp),
         edited_at: v.edited_at.map(Timestamp),
         reactions: Vec::new(),
+        mentions: v.mentions.into_iter().map(UserId).collect(),
     })
 }
 
@@ -62,6 +91,7 @@ pub(super) fn encode(m: &Message) -> Result<Vec<u8>, StoreError> {
         message: m.message.clone(),
         timestamp: m.timestamp.0,
         edited_at: m.edited_at.map(|t| t.0),
+        mentions: m.mentions.iter().map(|u| u.0).collect(),
     })
 }
 
@@ -88,9 +118,9 @@ pub(super) fn max_message_id(tree: &sled::Tree) -> Result<Option<u64>, StoreErro
 }
 
 impl Store {
-    /// Gives each message the next id and writes them all in one batch.
-    /// Not yet durable: the caller flushes (once for many batches) before
-    /// acknowledging. Ids increase across restarts, crashes and restores
+    /// Gives each message the next id and writes them all in one batch,
+    /// then counts them for the read state (`reads.rs`). Not yet durable:
+    /// the caller flushes (once for many batches) before acknowledging. Ids increase across restarts, crashes and restores
     /// (the counter resumes past the largest stored id).
     /// An exhausted id space is an error, never a wrap to 0 (which would
     /// overwrite the oldest messages).
@@ -121,11 +151,13 @@ impl Store {
                 timestamp: n.timestamp,
                 edited_at: None,
                 reactions: Vec::new(),
+                mentions: n.mentions,
             };
             batch.insert(&keys::message(m.room_id, m.id), encode(&m)?);
             out.push(m);
         }
         self.inner.messages.apply_batch(batch)?;
+        self.count_appended(&out)?;
         Ok(out)
     }
 
@@ -169,18 +201,6 @@ impl Store {
             }
         }
     }
-
-    /// Deletes one message and its reactions (the message first: see
-    /// [`Store::add_reaction`]). Returns whether it existed.
-    pub fn delete_message(&self, room: RoomId, id: MessageId) -> Result<bool, StoreError> {
-        if self.hidden(id) {
-            return Ok(false);
-        }
-        let key = keys::message(room, id);
-        let existed = self.inner.messages.remove(key)?.is_some();
-        self.remove_reactions(&key)?;
-        Ok(existed)
-    }
 }
 
 #[cfg(test)]
@@ -214,7 +234,7 @@ mod tests {
             append_messages(&store, RoomId(5), 3);
             append_messages(&store, RoomId(2), 2).pop().expect("id")
         };
-        let store = Store::open(dir.path(), 1 << 20).expect("reopen");
+        let store = crate::store::reopen(dir.path(), 1 << 20);
         let after = append_messages(&store, RoomId(9), 1)[0];
         assert!(after > before);
     }
@@ -236,6 +256,7 @@ mod tests {
             user: "u".into(),
             message: "m".into(),
             timestamp: Timestamp::now(),
+            mentions: Vec::new(),
         };
         assert!(store.append_batch(vec![new.clone(), new]).is_err());
         assert_eq!(store.message_cutoff(), MessageId(u64::MAX - 1 + 1));

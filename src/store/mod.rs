@@ -13,6 +13,7 @@ mod keys;
 mod messages;
 mod quarantine;
 mod reactions;
+mod reads;
 mod room_edits;
 mod rooms;
 mod users;
@@ -102,6 +103,8 @@ struct Trees {
     messages: sled::Tree,
     reactions: sled::Tree,
     direct_rooms: sled::Tree,
+    /// Read state and the counters behind it; see [`reads`].
+    reads: sled::Tree,
     /// The next message id. Only the writer appends, so an in-memory counter
     /// recovered at open (one past the largest stored id) is exact: an id
     /// lost in a crash was never acknowledged nor delivered.
@@ -115,6 +118,8 @@ struct Trees {
     /// Serialises changes to one message's reactions (striped by message
     /// id): see `reactions`.
     reaction_locks: [Mutex<()>; REACTION_STRIPES],
+    /// Serialises the changes of a room's read marks; see [`reads`].
+    read_serial: [Mutex<()>; reads::READ_STRIPES],
 }
 
 /// Locks that serialise room creation; users sharing a stripe merely wait
@@ -189,8 +194,13 @@ impl Store {
             }
         }
         let messages = db.open_tree("messages")?;
-        // Before anything reads history: drop what a failed write left.
-        let quarantine = quarantine::Quarantine::open(dir, &db, &messages)?;
+        let rooms = db.open_tree("rooms")?;
+        let reads = db.open_tree("reads")?;
+        // Before anything reads history: drop what a failed write left,
+        // and the counts of it.
+        let quarantine = quarantine::Quarantine::open(dir, &db, &messages, |mark| {
+            reads::forget_counted_from(&rooms, &reads, mark)
+        })?;
         let next = match messages::max_message_id(&messages)? {
             None => 0,
             Some(max) => max.checked_add(1).ok_or_else(|| {
@@ -201,7 +211,7 @@ impl Store {
             _lock: lock,
             users: db.open_tree("users")?,
             usernames: db.open_tree("usernames")?,
-            rooms: db.open_tree("rooms")?,
+            rooms,
             room_names: db.open_tree("room_names")?,
             members: db.open_tree("members")?,
             user_rooms: db.open_tree("user_rooms")?,
@@ -212,12 +222,16 @@ impl Store {
             quarantine,
             room_creation: std::array::from_fn(|_| Mutex::new(())),
             reaction_locks: std::array::from_fn(|_| Mutex::new(())),
+            reads,
+            read_serial: std::array::from_fn(|_| Mutex::new(())),
             db,
         };
-        trees.db.flush()?;
-        Ok(Store {
+        let store = Store {
             inner: Arc::new(trees),
-        })
+        };
+        store.settle_reads()?;
+        store.inner.db.flush()?;
+        Ok(store)
     }
 
     /// Makes every write so far durable. Blocking: call it off the async
@@ -293,6 +307,7 @@ pub(crate) mod testing {
                 user: "u".into(),
                 message: format!("m{i}"),
                 timestamp: crate::model::Timestamp::now(),
+                mentions: Vec::new(),
             })
             .collect::<Vec<_>>();
         store
@@ -318,10 +333,32 @@ pub(crate) mod testing {
                 user: "ann".into(),
                 message: format!("m{i}"),
                 timestamp: Timestamp(1000 + i),
+                mentions: Vec::new(),
             };
             store.append_batch(vec![m]).expect("append");
         }
         (a, b)
+    }
+}
+
+/// Opens `dir` again in a test, once the last handle was dropped. sled's
+/// background threads may keep its file lock for a moment after that (a
+/// loaded machine makes the moment longer), so a held lock is retried for
+/// a bounded time.
+#[cfg(test)]
+pub(crate) fn reopen(dir: &Path, cache_bytes: u64) -> Store {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match Store::open(dir, cache_bytes) {
+            Ok(store) => return store,
+            Err(e)
+                if std::time::Instant::now() < deadline
+                    && e.to_string().contains("could not acquire lock") =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => panic!("reopen: {e}"),
+        }
     }
 }
 
@@ -349,6 +386,6 @@ mod tests {
     fn reopens_an_existing_store() {
         let dir = tempfile::tempdir().expect("tempdir");
         drop(Store::open(dir.path(), 1 << 20).expect("first open"));
-        assert!(Store::open(dir.path(), 1 << 20).is_ok());
+        reopen(dir.path(), 1 << 20);
     }
 }

@@ -67,17 +67,20 @@ pub(super) struct Quarantine {
 }
 
 impl Quarantine {
-    /// Applies a mark left by a previous run to `messages`, then prepares
-    /// the file for this one.
+    /// Applies a mark left by a previous run to `messages` (and has
+    /// `forget_counts` forget their counts, in the same flush), then
+    /// prepares the file for this one.
     pub(super) fn open(
         dir: &Path,
         db: &sled::Db,
         messages: &sled::Tree,
+        forget_counts: impl FnOnce(u64) -> Result<(), StoreError>,
     ) -> Result<Quarantine, StoreError> {
         let path = dir.join(FILE);
         let io = |e: std::io::Error| StoreError::Quarantine(format!("{}: {e}", path.display()));
         if let Some(mark) = read_mark(&path).map_err(io)? {
             let removed = delete_from(messages, mark)?;
+            forget_counts(mark)?;
             db.flush()?;
             tracing::warn!(
                 from = mark,
@@ -283,6 +286,7 @@ mod tests {
                 user: "u".into(),
                 message: text.into(),
                 timestamp: Timestamp::now(),
+                mentions: Vec::new(),
             }])
             .expect("append")
             .remove(0)
@@ -321,7 +325,7 @@ mod tests {
             );
             (kept, lost)
         };
-        let store = Store::open(dir.path(), 1 << 20).expect("reopen");
+        let store = crate::store::reopen(dir.path(), 1 << 20);
         assert!(store.write_failure().is_none());
         assert!(store.message(kept.room_id, kept.id).expect("get").is_some());
         assert_eq!(store.message(lost.room_id, lost.id).expect("get"), None);
@@ -336,7 +340,7 @@ mod tests {
         );
         drop(store);
         // The mark was cleared: a third open keeps the new message.
-        let store = Store::open(dir.path(), 1 << 20).expect("reopen");
+        let store = crate::store::reopen(dir.path(), 1 << 20);
         assert!(store
             .message(again.room_id, again.id)
             .expect("get")

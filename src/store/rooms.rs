@@ -243,6 +243,7 @@ impl Store {
             t.messages.apply_batch(batch)?;
         }
         self.remove_reactions(&keys::id(id.0))?;
+        self.forget_reads(id)?;
         Ok(true)
     }
 

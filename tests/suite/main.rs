@@ -22,6 +22,7 @@ mod fuzz;
 mod memory;
 mod openapi;
 mod reactions;
+mod reads;
 mod rest;
 mod restore;
 mod room_list;

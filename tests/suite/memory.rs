@@ -48,6 +48,7 @@ fn fill(dir: &Path) {
             user: "filler".into(),
             message: text.clone(),
             timestamp: Timestamp::now(),
+            mentions: Vec::new(),
         });
         store.append_batch(batch).expect("append");
         store.flush().expect("flush");

@@ -351,6 +351,7 @@ async fn every_route_answers_with_a_documented_status() {
                 Some(json!({"currentPassword": PASSWORD, "newPassword": NEW_PASSWORD}))
             }
             ("PATCH", "/api/rooms/{roomId}") => Some(json!({"description": "renamed"})),
+            ("POST", "/api/rooms/{roomId}/read") => Some(json!({ "messageId": message_id })),
             ("PATCH", "/api/rooms/{roomId}/messages/{messageId}") => {
                 Some(json!({"message": "edited"}))
             }

@@ -18,6 +18,7 @@ pub enum ClientEvent {
     LeaveRoom(RoomRef),
     SendMessage(SendMessage),
     Typing(Typing),
+    MarkRead(MarkRead),
 }
 
 /// `joinRoom {roomId, since?}`.
@@ -52,6 +53,15 @@ pub struct SendMessage {
     #[serde(default)]
     pub room_id: Option<String>,
     pub message: String,
+}
+
+/// `markRead {roomId, messageId}`: the user read the room up to the
+/// message (an addition to the contract).
+#[derive(Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MarkRead {
+    pub room_id: String,
+    pub message_id: String,
 }
 
 /// A client frame as read: its `ref` (echoed verbatim in the one answer)
@@ -135,6 +145,7 @@ fn event(name: &str, data: Option<&str>, room_optional: bool) -> Result<ClientEv
         "joinRoom" => parse_data(data).map(ClientEvent::JoinRoom),
         "leaveRoom" => parse_data(data).map(ClientEvent::LeaveRoom),
         "sendMessage" => parse_data(data).map(ClientEvent::SendMessage),
+        "markRead" => parse_data(data).map(ClientEvent::MarkRead),
         "typing" if room_optional => parse_data(data).map(ClientEvent::Typing),
         "typing" => parse_data(data).map(|RoomRef { room_id }| {
             ClientEvent::Typing(Typing {
@@ -198,6 +209,21 @@ mod tests {
                 message: "hi".into()
             }))
         );
+    }
+
+    #[test]
+    fn mark_read_is_read_on_both_doors() {
+        let want = Ok(ClientEvent::MarkRead(MarkRead {
+            room_id: "r".into(),
+            message_id: "m".into(),
+        }));
+        let p = parse(r#"{"event":"markRead","data":{"roomId":"r","messageId":"m"},"ref":1}"#);
+        assert_eq!(p.event, want);
+        let data: &RawValue =
+            serde_json::from_str(r#"{"roomId":"r","messageId":"m"}"#).expect("raw");
+        assert_eq!(socketio_event("markRead", Some(data)), want);
+        let (_, code) = refusal(r#"{"event":"markRead","data":{"roomId":"r"},"ref":1}"#);
+        assert_eq!(code, ErrorCode::ValidationFailed);
     }
 
     #[test]

@@ -2,13 +2,14 @@
 //!
 //! Every frame is `{"event", "data", "ref"}` JSON text. What a client may
 //! send is parsed once, in [`client`], into a [`ClientEvent`]:
-//! `joinRoom`, `leaveRoom`, `sendMessage`, `typing`. What the server sends
-//! is built by one constructor per event, in [`server`]: `receiveMessage`,
-//! `userJoined`, `userLeft`, `typing`, `roomAdded`, `roomUpdated`,
-//! `roomRemoved`, `roomDeleted`, `messageEdited`, `messageDeleted`,
-//! `reactionsUpdated`, `ack` and `error`. How a connection ends is a
-//! [`Close`] code, and what went wrong an [`ErrorCode`]; both are defined
-//! here. Nothing outside this module writes an event name, an
+//! `joinRoom`, `leaveRoom`, `sendMessage`, `typing`, `markRead`. What the
+//! server sends is built by one constructor per event, in [`server`]:
+//! `receiveMessage`, `userJoined`, `userLeft`, `typing`, `roomAdded`,
+//! `roomUpdated`, `roomRemoved`, `roomDeleted`, `messageEdited`,
+//! `messageDeleted`, `reactionsUpdated`, `readUpdated`, `ack` and `error`.
+//! How a connection ends is a [`Close`] code, and what went wrong an
+//! [`ErrorCode`]; both are defined here. Nothing outside this module writes
+//! an event name, an
 //! error code or a close code as a literal.
 
 mod client;
@@ -16,11 +17,13 @@ mod server;
 pub mod socketio;
 
 pub use client::{
-    parse, socketio_event, ClientEvent, JoinRoom, Parsed, Refusal, RoomRef, SendMessage, Typing,
+    parse, socketio_event, ClientEvent, JoinRoom, MarkRead, Parsed, Refusal, RoomRef, SendMessage,
+    Typing,
 };
 pub use server::{
-    ack, error, join_ack, message_deleted, message_edited, presence, reactions_updated,
-    receive_message, room_added, room_deleted, room_removed, room_updated, send_ack, typing,
+    ack, error, join_ack, message_deleted, message_edited, presence, reactions_updated, read_ack,
+    read_updated, receive_message, room_added, room_deleted, room_removed, room_updated, send_ack,
+    typing,
 };
 
 /// How a door frames the server's events: `/ws`'s JSON objects, or

@@ -6,7 +6,7 @@ use serde_json::value::RawValue;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::Refusal;
-use crate::model::{Message, MessageId, Reaction, RoomId, RoomView, Timestamp};
+use crate::model::{Message, MessageId, Reaction, ReadView, RoomId, RoomView, Timestamp};
 
 #[derive(Serialize)]
 struct ServerFrame<'a, T: Serialize> {
@@ -75,6 +75,16 @@ struct RoomData<'a> {
     room: &'a RoomView,
 }
 
+/// `{roomId, lastReadId?, unread, mentions}`: the data of `readUpdated`
+/// and of the `ack` of `markRead`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RoomRead<'a> {
+    room_id: RoomId,
+    #[serde(flatten)]
+    read: &'a ReadView,
+}
+
 #[derive(Serialize)]
 struct JoinAck<'a> {
     room: &'a RoomView,
@@ -114,6 +124,31 @@ pub fn send_ack(m: &Message, reference: &RawValue) -> Utf8Bytes {
         timestamp: m.timestamp,
     };
     frame("ack", data, Some(reference))
+}
+
+/// The `ack` of `markRead`: the user's read state in the room after it.
+pub fn read_ack(room: RoomId, read: &ReadView, reference: &RawValue) -> Utf8Bytes {
+    frame(
+        "ack",
+        RoomRead {
+            room_id: room,
+            read,
+        },
+        Some(reference),
+    )
+}
+
+/// `readUpdated`: the user's read state in a room moved (on another of
+/// the user's connections, or through the REST API).
+pub fn read_updated(room: RoomId, read: &ReadView) -> Utf8Bytes {
+    frame(
+        "readUpdated",
+        RoomRead {
+            room_id: room,
+            read,
+        },
+        None,
+    )
 }
 
 /// The empty `ack` of `leaveRoom` and `typing`.

@@ -14,13 +14,17 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 use super::{Caller, Handles};
 use crate::chat::conn::{Conn, Outbound};
 use crate::chat::events::{
-    self, ClientEvent, ErrorCode, Framing, JoinRoom, Parsed, Refusal, RoomRef, SendMessage, Typing,
+    self, ClientEvent, ErrorCode, Framing, JoinRoom, MarkRead, Parsed, Refusal, RoomRef,
+    SendMessage, Typing,
 };
+use crate::chat::mentions;
 use crate::chat::writer::{Outgoing, Reply, WriteFailed};
 use crate::model::{MessageId, RoomId, RoomView};
 use crate::store::StoreError;
 use crate::throttle::Bucket;
 use crate::validate;
+
+mod reads;
 
 /// Errors (bad input, rate limit) tolerated within [`STRIKE_WINDOW`]
 /// before the connection is closed with [`events::Close::Policy`].
@@ -222,6 +226,10 @@ impl State {
                     answer(reference, rx.await.unwrap_or(Err(WriteFailed)))
                 }))
             }
+            ClientEvent::MarkRead(MarkRead {
+                room_id,
+                message_id,
+            }) => self.mark_read(&room_id, &message_id, reference)?,
         })
     }
 
@@ -254,36 +262,23 @@ impl State {
         if again {
             self.take_join_token()?;
         }
-        let store = &self.h.store;
-        let room = match id {
-            Some(id) => store.room(id).map_err(internal)?,
-            None => None,
-        };
-        let Some(room) = room else {
-            return refuse(ErrorCode::NotFound, "no such room");
-        };
-        if room.private && !store.is_member(room.id, self.user.id).map_err(internal)? {
-            return refuse(ErrorCode::NotFound, "no such room");
-        }
+        let room = self.visible_room(room_id)?;
         let since = match since {
             None => None,
-            Some(s) => match s.parse::<MessageId>().ok() {
-                Some(id) if store.message(room.id, id).map_err(internal)?.is_some() => Some(id),
-                _ => {
-                    return refuse(
-                        ErrorCode::ValidationFailed,
-                        "since must be the id of a message of this room",
-                    )
-                }
-            },
+            Some(s) => Some(self.message_of(room.id, s, "since")?),
         };
+        let read = self
+            .h
+            .store
+            .read_view(room.id, self.user.id)
+            .map_err(internal)?;
         // Subscribe before reading history: live messages queue up from
         // here on, and the floor set by the catch-up drops the overlap.
         let users = self.h.hub.join(room.id, &self.conn);
         self.joined.retain(|(r, _)| *r != room.id);
         self.joined.push((room.id, room.private));
         Ok(Joined {
-            view: RoomView::new(&room, &self.user.username, users.len()),
+            view: RoomView::new(&room, &self.user.username, users.len()).with_read(read),
             users,
             since,
         })
@@ -364,11 +359,14 @@ impl State {
                 return refuse(ErrorCode::RateLimited, "sending too fast; slow down");
             }
         }
+        let mentions =
+            mentions::resolve(&self.h.store, room, private, &message).map_err(internal)?;
         let msg = Outgoing {
             room_id: room,
             user_id: self.user.id,
             user: self.user.username.clone(),
             message,
+            mentions,
         };
         self.h
             .writer

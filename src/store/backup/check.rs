@@ -19,6 +19,7 @@ enum Section {
     Users,
     Rooms,
     Messages,
+    Reads,
     End,
 }
 
@@ -50,6 +51,8 @@ pub(super) struct Checker {
     direct: Option<(RoomId, Vec<UserId>)>,
     /// The set of people of every direct room so far: one room a set.
     direct_sets: HashSet<Vec<u8>>,
+    /// (room, user) of each read mark: one mark per user and room.
+    marks: HashSet<(u64, u64)>,
 }
 
 /// A reaction among its message's: its emoji and its user.
@@ -66,6 +69,7 @@ impl Checker {
             BackupRecord::User { .. } => Section::Users,
             BackupRecord::Room(_) | BackupRecord::Member { .. } => Section::Rooms,
             BackupRecord::Message(_) | BackupRecord::Reaction(_) => Section::Messages,
+            BackupRecord::Read { .. } => Section::Reads,
             BackupRecord::End(_) => Section::End,
         };
         if n == 1 {
@@ -85,7 +89,7 @@ impl Checker {
         }
         if section < self.section || section == Section::Start {
             return Err(format!(
-                "a {} record out of place (a backup holds users, then rooms each with its memberships, then messages)",
+                "a {} record out of place (a backup holds users, then rooms each with its memberships, then messages, then read marks)",
                 kind(rec)
             ));
         }
@@ -178,6 +182,12 @@ impl Checker {
                         m.id, m.user_id
                     ));
                 }
+                if let Some(u) = m.mentions.iter().find(|u| !self.users.contains(&u.0)) {
+                    return Err(format!(
+                        "message {} mentions user {u}, who is not in the backup",
+                        m.id
+                    ));
+                }
                 if m.id.0 > MAX_MESSAGE_ID {
                     return Err(format!(
                         "message id {} leaves no room for new messages (the largest accepted is {:016x})",
@@ -224,6 +234,17 @@ impl Checker {
                 *last = Some(this);
                 self.counts.reactions += 1;
             }
+            BackupRecord::Read { room, user, .. } => {
+                if !self.rooms.contains(&room.0) || !self.users.contains(&user.0) {
+                    return Err(format!(
+                        "read mark of user {user} in room {room}, one of which is not in the backup"
+                    ));
+                }
+                if !self.marks.insert((room.0, user.0)) {
+                    return Err(format!("a second read mark of user {user} in room {room}"));
+                }
+                self.counts.reads += 1;
+            }
             BackupRecord::End(c) => self.end = Some((n, c.clone())),
         }
         Ok(())
@@ -255,9 +276,9 @@ impl Checker {
         match self.end {
             Some((_, c)) if c == self.counts => Ok(self.counts),
             Some((n, c)) => Err(StoreError::BadBackup(format!(
-                "line {n}: the end record counts {} users, {} rooms, {} memberships, {} messages and {} reactions, but the file holds {} users, {} rooms, {} memberships, {} messages and {} reactions",
-                c.users, c.rooms, c.members, c.messages, c.reactions,
-                self.counts.users, self.counts.rooms, self.counts.members, self.counts.messages, self.counts.reactions
+                "line {n}: the end record counts {} users, {} rooms, {} memberships, {} messages, {} reactions and {} read marks, but the file holds {} users, {} rooms, {} memberships, {} messages, {} reactions and {} read marks",
+                c.users, c.rooms, c.members, c.messages, c.reactions, c.reads,
+                self.counts.users, self.counts.rooms, self.counts.members, self.counts.messages, self.counts.reactions, self.counts.reads
             ))),
             None => Err(StoreError::BadBackup(
                 "it is truncated (no end record)".into(),
@@ -290,6 +311,7 @@ fn kind(rec: &BackupRecord) -> &'static str {
         BackupRecord::Member { .. } => "membership",
         BackupRecord::Message(_) => "message",
         BackupRecord::Reaction(_) => "reaction",
+        BackupRecord::Read { .. } => "read mark",
         BackupRecord::End(_) => "end",
     }
 }

@@ -26,6 +26,7 @@ fn message(text: &str) -> Message {
         timestamp: Timestamp(1_795_491_670_123),
         edited_at: None,
         reactions: Vec::new(),
+        mentions: Vec::new(),
     }
 }
 
