@@ -1,10 +1,18 @@
 // What the client knows about one room, and how its message list is kept:
 // the newest page (merged with live messages that raced it), older pages on
-// scroll-up, and the live changes to the messages it holds. The session
-// owns one RoomState per listed room and announces what changed.
+// scroll-up, and the live changes to the messages it holds; its read state
+// (read-state.js). The session owns one RoomState per listed room and
+// announces what changed.
 
-/** Messages per history request (the server allows up to 200). */
+import { ReadState } from './read-state.js';
+
+/** Messages per history request... */
 const PAGE_SIZE = 50;
+/**
+ * ...or more, up to the server's limit, when more are unread after a read
+ * mark: the first unread message is where a room opens (views/read-marker.js).
+ */
+const MAX_PAGE_SIZE = 200;
 /** A history load retried because a (re)join happened during it. */
 const LOAD_ATTEMPTS = 3;
 
@@ -25,9 +33,27 @@ export class RoomState {
     this.hasMore = false;
     this.olderPromise = null;
     this.generation = 0; // bumped on reset so stale page results are dropped
-    this.unread = 0;
+    this.read = new ReadState(); // the read mark and the unread and mention counts
+    this.markPending = null; // a mark not yet sent to the server (see session-read.js)
+    this.markSentAt = 0;
+    this.markTimer = null;
     this.typing = new Map(); // username -> expiry time (ms)
     this.lastTypingSent = 0;
+  }
+
+  /** Messages of others after the read mark. */
+  get unread() {
+    return this.read.unread;
+  }
+
+  /** Those of them that mention the user. */
+  get mentions() {
+    return this.read.mentions;
+  }
+
+  /** The loaded history, which reaches the newest message (what read counts are recomputed from), or null. */
+  get held() {
+    return this.loaded ? this.messages : null;
   }
 
   get online() {
@@ -72,7 +98,9 @@ export class RoomState {
           // stored in between, so wait for a join already under way.
           if (this.joinPromise) await this.joinPromise.catch(() => {});
           const joinGen = this.joinGen;
-          page = await api.messages(this.room.id, { limit: PAGE_SIZE });
+          const unread = this.read.lastReadId !== null ? this.unread : 0;
+          const limit = Math.min(MAX_PAGE_SIZE, Math.max(PAGE_SIZE, unread + 10));
+          page = await api.messages(this.room.id, { limit });
           if (this.joinGen === joinGen) break;
         }
         if (gen !== this.generation || !stillListed()) return;

@@ -75,10 +75,8 @@ export const messageMethods = {
     if (!rs.noteLive(msg)) return; // duplicate frame
     this.clearTyping(rs, msg.user);
     if (rs.takeLive(msg)) this.emit('appended', { roomId: msg.roomId, messages: [msg] });
-    if (msg.roomId !== this.currentRoomId && msg.userId !== this.me.id) {
-      rs.unread += 1;
-      this.emit('rooms');
-    }
+    // After 'appended': a message the open room shows may be marked read already.
+    if (rs.read.noteMessage(msg, this.me.id)) this.emit('rooms');
   },
 
   onTyping({ roomId, user }) {
@@ -96,8 +94,10 @@ export const messageMethods = {
 
   onDeleted({ roomId, id }) {
     const rs = this.rooms.get(roomId);
-    if (!rs || !rs.remove(id)) return;
-    this.emit('removed', { roomId, id });
+    if (!rs) return;
+    const had = rs.remove(id);
+    if (rs.read.forget(id, rs.held, this.me.id)) this.emit('rooms');
+    if (had) this.emit('removed', { roomId, id });
   },
 
   onEdited(msg) {

@@ -5,10 +5,12 @@
 // it is read again from GET /api/rooms only after a reconnect. Views read this state and
 // listen to the events it dispatches; they never talk to the socket.
 // One room's history lives in room-state.js; what the session does with
-// messages (send, edit, delete, typing and their frames) in session-messages.js.
+// messages (send, edit, delete, typing and their frames) in session-messages.js;
+// read marks and unread counts in session-read.js and read-state.js.
 
 import { RoomState } from './room-state.js';
 import { messageMethods } from './session-messages.js';
+import { readMethods } from './session-read.js';
 import { ChatSocket, SocketError } from './socket.js';
 
 /**
@@ -143,6 +145,7 @@ export class ChatSession extends EventTarget {
       return;
     }
     const fresh = new RoomState(room);
+    fresh.read.adopt(room, null, this.me.id);
     this.rooms.set(room.id, fresh);
     if (this.socket.connected) this.join(fresh);
   }
@@ -207,12 +210,11 @@ export class ChatSession extends EventTarget {
     this.emit('rooms');
   }
 
-  /** Make `roomId` the viewed room: clears its unread count, loads history. */
+  /** Make `roomId` the viewed room and load its history (what is on screen then counts as read). */
   select(roomId) {
     const rs = this.rooms.get(roomId);
     if (!rs) return null;
     this.currentRoomId = roomId;
-    rs.unread = 0;
     this.emit('rooms');
     if (!rs.loaded) this.load(rs).catch((err) => this.emit('notice', { code: err.code, message: err.message }));
     return rs;
@@ -276,22 +278,27 @@ export class ChatSession extends EventTarget {
     // were away: the server does not replay room-list events.
     if (this.everConnected) this.refreshRooms().catch(() => {});
     this.everConnected = true;
+    this.flushMarks();
   }
 
   /**
-   * Join a room on the current connection. With a message in hand we pass
-   * it as `since`, and the server replays everything after it: nothing
-   * missed while disconnected, nothing twice.
+   * Join a room on the current connection. With its history loaded we
+   * pass the newest message as `since`, and the server replays everything
+   * after it: nothing missed while disconnected, nothing twice. A room
+   * not loaded needs no replay: the ack's read state has its counts.
    */
   join(rs) {
     rs.joined = false;
-    const since = rs.lastId;
+    const since = rs.loaded ? rs.lastId : null;
     const data = since ? { roomId: rs.room.id, since } : { roomId: rs.room.id };
     const p = this.socket.request('joinRoom', data).then((ack) => {
       if (this.rooms.get(rs.room.id) !== rs) return;
       rs.joined = true;
       rs.joinGen += 1;
-      if (ack.room) rs.room = { ...rs.room, ...ack.room };
+      if (ack.room) {
+        rs.room = { ...rs.room, ...ack.room };
+        this.applyRead(rs.room.id, ack.room, since ? 'resumed' : 'joined');
+      }
       rs.users = new Set(Array.isArray(ack.users) ? ack.users : []);
       this.emit('presence', { roomId: rs.room.id });
       this.emit('rooms');
@@ -347,6 +354,7 @@ export class ChatSession extends EventTarget {
       case 'messageDeleted': return this.onDeleted(data);
       case 'messageEdited': return this.onEdited(data);
       case 'reactionsUpdated': return this.onReactions(data);
+      case 'readUpdated': return this.applyRead(data.roomId, data, 'live');
       case 'error': return this.emit('notice', { code: data.code, message: data.message });
       default: return undefined; // future events: ignore
     }
@@ -367,3 +375,5 @@ export class ChatSession extends EventTarget {
 
 // Sending, editing, deleting, typing and the frames about messages.
 Object.assign(ChatSession.prototype, messageMethods);
+// Read marks and the counts after them.
+Object.assign(ChatSession.prototype, readMethods);

@@ -1,7 +1,7 @@
 // The open room: its message log (with older history on scroll-up), the
 // per-message actions (react, see reaction-chooser.js; edit in place, see
 // message-editor.js; delete), the room's own actions (leave, delete), the
-// typing line and the composer.
+// typing line and the composer. What has been read: read-marker.js.
 
 import { byId } from '../dom.js';
 import { describeError } from '../errors.js';
@@ -11,6 +11,7 @@ import { decorate, messageNode, setActions, updateMessageNode } from '../render.
 import { confirmAction } from './confirm.js';
 import { mountMessageEditor } from './message-editor.js';
 import { mountReactionChooser } from './reaction-chooser.js';
+import { mountReadMarker } from './read-marker.js';
 
 /** Start fetching older messages when the reader is this close to the top. */
 const LOAD_OLDER_THRESHOLD_PX = 240;
@@ -47,7 +48,12 @@ export function mountChat({ session }) {
   const current = () => (roomId ? session.rooms.get(roomId) : null);
   const isMine = (m) => m.userId === session.me.id;
   const rowFor = (m) => {
-    const n = messageNode(m, { mine: isMine(m), canEdit: session.canEdit(m), canDelete: session.canDelete(roomId, m) });
+    const n = messageNode(m, {
+      mine: isMine(m),
+      canEdit: session.canEdit(m),
+      canDelete: session.canDelete(roomId, m),
+      mentionsMe: Array.isArray(m.mentions) && m.mentions.includes(session.me.id),
+    });
     setReactions(n, m.reactions, session.me.username);
     return n;
   };
@@ -63,6 +69,7 @@ export function mountChat({ session }) {
     session, getRoomId: () => roomId, rowOf, findMessage, fallbackFocus: scroller,
     showError: (text) => { error.textContent = text; },
   });
+  const marker = mountReadMarker({ session, scroller, getRoomId: () => roomId, rowOf });
 
   /**
    * History inserted in bulk should not be read out message by message;
@@ -100,8 +107,10 @@ export function mountChat({ session }) {
     editor.reattach(hadFocus);
     reactions.reattach();
     updateEdges();
-    scrollToBottom();
+    marker.place();
+    if (!marker.scrollToDivider()) scrollToBottom();
     fillViewport();
+    marker.check();
   }
 
   /** If the history does not fill the screen there is nothing to scroll: load more. */
@@ -127,6 +136,7 @@ export function mountChat({ session }) {
     }
     if (follow || ownMessage) scrollToBottom();
     else jump.hidden = false;
+    marker.check();
   }
 
   function prepend(messages) {
@@ -149,6 +159,7 @@ export function mountChat({ session }) {
     if (next && nodes.has(next.id)) decorate(nodes.get(next.id), next, prev);
     scroller.scrollTop = scroller.scrollHeight - fromBottom;
     updateEdges();
+    marker.place();
   }
 
   async function loadOlder() {
@@ -209,6 +220,7 @@ export function mountChat({ session }) {
       const i = rs.messages.indexOf(nextMsg);
       decorate(next, nextMsg, i > 0 ? rs.messages[i - 1] : null);
     }
+    marker.place();
   }));
   session.addEventListener('typing', forThisRoom(renderTyping));
   // Our role changed (e.g. made an admin): offer the matching actions.
@@ -375,6 +387,7 @@ export function mountChat({ session }) {
       if (changed) {
         editor.close(false);
         reactions.close(false);
+        marker.opened(current());
         error.textContent = '';
         renderAll();
         renderTyping();

@@ -49,6 +49,11 @@ export function mountSidebar({ session, onSelect }) {
       ? el('span', { className: 'badge' }, String(rs.unread > 99 ? '99+' : rs.unread),
         el('span', { className: 'visually-hidden', text: ' unread' }))
       : null;
+    // Mentions of me among the unread messages, apart from their count.
+    const mentionBadge = rs.mentions > 0
+      ? el('span', { className: 'mention-badge' }, `@${rs.mentions > 99 ? '99+' : rs.mentions}`,
+        el('span', { className: 'visually-hidden', text: rs.mentions === 1 ? ' mention' : ' mentions' }))
+      : null;
     const btn = el('button', {
       type: 'button',
       className: rs.unread > 0 ? 'room-btn has-unread' : 'room-btn',
@@ -59,6 +64,7 @@ export function mountSidebar({ session, onSelect }) {
     el('span', { className: 'room-icon' }, icon(room.private ? ICONS.lock : ICONS.hash, 16),
       room.private ? el('span', { className: 'visually-hidden', text: 'Private: ' }) : null),
     el('span', { className: 'room-text' }, label, meta),
+    mentionBadge,
     badge);
     return el('li', {}, btn);
   }
