@@ -83,6 +83,10 @@ export function createApi({ getToken, onUnauthorized }) {
     // Add (on) or take back the caller's reaction.
     react: (roomId, id, emoji, on) =>
       request(on ? 'PUT' : 'DELETE', `/api/rooms/${enc(roomId)}/messages/${enc(id)}/reactions/${enc(emoji)}`),
+    // Who a message may mention: a private or direct room's members; the user directory.
+    roomMembers: (roomId) => request('GET', `/api/rooms/${enc(roomId)}/members`),
+    findUsers: (prefix, limit) =>
+      request('GET', `/api/users?${new URLSearchParams({ q: prefix, limit: String(limit) })}`),
     users: () => request('GET', '/api/admin/users'),
     createUser: (user) => request('POST', '/api/admin/users', user),
     setUserDisabled: (userId, disabled) =>

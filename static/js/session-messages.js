@@ -6,6 +6,13 @@
 
 import { withReaction } from './reactions.js';
 
+/** Names offered when "@" is typed. */
+const MENTION_SUGGESTIONS = 8;
+/** A private room's member list is read again after this long. */
+const MEMBERS_FRESH_MS = 30000;
+/** RoomState -> {at, names}: the member lists read for suggestions. */
+const memberLists = new WeakMap();
+
 /** The protocol relays typing at most once a second per user and room. */
 const TYPING_SEND_INTERVAL_MS = 1000;
 /** How long "X is typing" stays up after the last typing event. */
@@ -49,6 +56,31 @@ export const messageMethods = {
     if (!msg) return;
     const reactions = withReaction(msg.reactions, emoji, this.me.username, on);
     if (reactions !== msg.reactions) this.onReactions({ roomId, id, reactions });
+  },
+
+  /**
+   * Who "@prefix" may mention in a room (usernames, not us): the members
+   * of a private or direct room, or the directory's users for a public one.
+   */
+  async mentionCandidates(roomId, prefix) {
+    const rs = this.rooms.get(roomId);
+    if (!rs) return [];
+    const isPublic = rs.room.kind ? rs.room.kind === 'public' : !rs.room.private;
+    let names;
+    if (isPublic) {
+      names = (await this.api.findUsers(prefix, MENTION_SUGGESTIONS + 1)).map((u) => u.username);
+    } else {
+      let cached = memberLists.get(rs);
+      if (!cached || Date.now() - cached.at > MEMBERS_FRESH_MS) {
+        cached = { at: Date.now(), names: (await this.api.roomMembers(roomId)).map((m) => m.username) };
+        memberLists.set(rs, cached);
+      }
+      const wanted = prefix.toLowerCase();
+      names = cached.names.filter((n) => n.toLowerCase().startsWith(wanted));
+    }
+    return names.filter((n) => n !== this.me.username)
+      .sort((a, b) => a.localeCompare(b, undefined, { sensitivity: 'base' }))
+      .slice(0, MENTION_SUGGESTIONS);
   },
 
   /** Tell the room we are typing, at most once per TYPING_SEND_INTERVAL_MS. */

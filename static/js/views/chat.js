@@ -9,6 +9,7 @@ import { MAX_COMPOSER_ROWS, messageTooLong } from '../message-fields.js';
 import { setReactions } from '../reactions.js';
 import { decorate, messageNode, setActions, updateMessageNode } from '../render.js';
 import { confirmAction } from './confirm.js';
+import { mountMentionComplete } from './mention-complete.js';
 import { mountMessageEditor } from './message-editor.js';
 import { mountReactionChooser } from './reaction-chooser.js';
 import { mountReadMarker } from './read-marker.js';
@@ -70,6 +71,8 @@ export function mountChat({ session }) {
     showError: (text) => { error.textContent = text; },
   });
   const marker = mountReadMarker({ session, scroller, getRoomId: () => roomId, rowOf });
+  // Before the composer's keydown below: with names offered, Enter picks one.
+  const mentions = mountMentionComplete({ session, input, getRoomId: () => roomId });
 
   /**
    * History inserted in bulk should not be read out message by message;
@@ -317,7 +320,7 @@ export function mountChat({ session }) {
   form.addEventListener('submit', (ev) => { ev.preventDefault(); send(); });
   input.addEventListener('keydown', (ev) => {
     // Enter sends; Shift+Enter (or composing an IME word) inserts a newline.
-    if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
+    if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing && !ev.defaultPrevented) {
       ev.preventDefault();
       send();
     }
@@ -388,6 +391,7 @@ export function mountChat({ session }) {
         editor.close(false);
         reactions.close(false);
         marker.opened(current());
+        mentions.close();
         error.textContent = '';
         renderAll();
         renderTyping();
