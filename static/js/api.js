@@ -80,11 +80,15 @@ export function createApi({ getToken, onUnauthorized }) {
     editMessage: (roomId, id, message) =>
       request('PATCH', `/api/rooms/${enc(roomId)}/messages/${enc(id)}`, { message }),
     deleteMessage: (roomId, id) => request('DELETE', `/api/rooms/${enc(roomId)}/messages/${enc(id)}`),
+    // Add (on) or take back the caller's reaction.
+    react: (roomId, id, emoji, on) =>
+      request(on ? 'PUT' : 'DELETE', `/api/rooms/${enc(roomId)}/messages/${enc(id)}/reactions/${enc(emoji)}`),
     users: () => request('GET', '/api/admin/users'),
     createUser: (user) => request('POST', '/api/admin/users', user),
     setUserDisabled: (userId, disabled) =>
       request('POST', `/api/admin/users/${enc(userId)}/${disabled ? 'disable' : 'enable'}`),
-    // The user directory, direct rooms, member lists, and admins managing accounts.
+    // The user directory (pickers, @-mentions), direct rooms, member lists,
+    // and admins managing accounts.
     searchUsers: (prefix, limit) =>
       request('GET', `/api/users?${new URLSearchParams({ q: prefix, limit: String(limit) })}`),
     startDirect: (usernames) => request('POST', '/api/dms', { usernames }),

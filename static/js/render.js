@@ -86,10 +86,11 @@ export function avatar(name) {
 
 /**
  * Build one message row. `mine` marks the viewer's own messages; `canEdit`
- * and `canDelete` add the matching action buttons (see setActions).
+ * and `canDelete` add the matching action buttons (see setActions);
+ * `mentionsMe` highlights a message that mentions the viewer.
  * The row keeps the message id in data-id so edits and deletes find it.
  */
-export function messageNode(msg, { mine = false, canEdit = false, canDelete = false } = {}) {
+export function messageNode(msg, { mine = false, canEdit = false, canDelete = false, mentionsMe = false } = {}) {
   const body = el('div', { className: 'msg-text' });
   appendLinkified(body, msg.message);
   const time = el('time', {
@@ -98,15 +99,19 @@ export function messageNode(msg, { mine = false, canEdit = false, canDelete = fa
     attrs: { datetime: msg.timestamp, title: fullFormat.format(new Date(msg.timestamp)) },
   });
   const head = el('div', { className: 'msg-head' }, el('span', { className: 'msg-author', text: msg.user }), time);
-  const bubble = el('div', { className: 'msg-bubble' }, head, body);
+  // Said to screen readers too: the highlight is only a colour.
+  const mention = mentionsMe ? el('span', { className: 'visually-hidden', text: 'Mentions you. ' }) : null;
+  const bubble = el('div', { className: 'msg-bubble' }, head, mention, body);
   const node = el('div', { className: mine ? 'msg mine' : 'msg', dataset: { id: msg.id } }, avatar(msg.user), bubble);
+  node.classList.toggle('mentions-me', mentionsMe);
   if (msg.editedAt) markEdited(node, msg);
   setActions(node, { canEdit, canDelete });
   return node;
 }
 
 /**
- * (Re)build the row's action buttons: shown on hover or keyboard focus (and
+ * (Re)build the row's action buttons (react, and edit / delete when
+ * allowed): shown on hover or keyboard focus (and
  * on a tap on touch screens, see style.css); the chat view handles their
  * clicks by `data-action`.
  */
@@ -114,8 +119,9 @@ export function setActions(node, { canEdit, canDelete }) {
   const bubble = node.querySelector('.msg-bubble');
   const old = bubble.querySelector(':scope > .msg-actions');
   if (old) old.remove();
-  if (!canEdit && !canDelete) return;
+  // Everyone who sees a message may react to it.
   bubble.append(el('div', { className: 'msg-actions' },
+    actionButton('react', 'Add reaction', ICONS.smile),
     canEdit ? actionButton('edit', 'Edit message', ICONS.edit) : null,
     canDelete ? actionButton('delete', 'Delete message', ICONS.trash) : null));
 }

@@ -4,68 +4,27 @@
 // the server's roomAdded / roomUpdated / roomRemoved / roomDeleted events;
 // it is read again from GET /api/rooms only after a reconnect. Views read this state and
 // listen to the events it dispatches; they never talk to the socket.
+// One room's history lives in room-state.js; what the session does with
+// messages (send, edit, delete, typing and their frames) in session-messages.js;
+// read marks and unread counts in session-read.js and read-state.js.
 
 import { isDirect } from './directory.js';
+import { RoomState } from './room-state.js';
+import { messageMethods } from './session-messages.js';
+import { readMethods } from './session-read.js';
 import { ChatSocket, SocketError } from './socket.js';
 
-/** Messages per history request (the server allows up to 200). */
-const PAGE_SIZE = 50;
-/** The protocol relays typing at most once a second per user and room. */
-const TYPING_SEND_INTERVAL_MS = 1000;
-/** How long "X is typing" stays up after the last typing event. */
-const TYPING_SHOW_MS = 3000;
-/** A history load retried because a (re)join happened during it. */
-const LOAD_ATTEMPTS = 3;
 /**
  * WebSocket close code "policy violation": the server's answer both to a
  * client that misbehaves and to the connections of a disabled user.
  */
 const CLOSE_POLICY = 1008;
 
-/** What the client knows about one room. */
-class RoomState {
-  constructor(room) {
-    this.room = room;
-    this.users = new Set(); // online usernames, from the join ack + events
-    this.joined = false;
-    this.joinPromise = null;
-    this.joinGen = 0; // bumped on every successful join (see load())
-    this.messages = []; // oldest first; only filled once loaded
-    this.ids = new Set(); // ids in `messages`
-    this.seen = new Set(); // every live id received: drops duplicated frames
-    this.lastId = null; // newest message id we have: the resume cursor
-    this.loaded = false;
-    this.loadPromise = null;
-    this.buffer = null; // live messages arriving while a load is in flight
-    this.hasMore = false;
-    this.olderPromise = null;
-    this.generation = 0; // bumped on reset so stale page results are dropped
-    this.unread = 0;
-    this.typing = new Map(); // username -> expiry time (ms)
-    this.lastTypingSent = 0;
-  }
-
-  get online() {
-    return this.joined ? this.users.size : (this.room.online ?? 0);
-  }
-
-  /** Forget the loaded history; loads still in flight see the new generation and give up. */
-  reset() {
-    this.messages = [];
-    this.ids = new Set();
-    this.loaded = false;
-    this.hasMore = false;
-    this.loadPromise = null;
-    this.olderPromise = null;
-    this.buffer = null;
-    this.generation += 1;
-  }
-}
-
 /**
  * Events (CustomEvent; detail has roomId where relevant):
  * rooms · connection {state, delayMs} · reset · appended {messages} ·
- * prepended {messages} · updated {message} · removed {id} · presence ·
+ * prepended {messages} · updated {message} · removed {id} ·
+ * reactions {message} · presence ·
  * typing · room-dropped {room, reason} · notice {code, message} ·
  * me (the user's own record changed, e.g. its role)
  */
@@ -193,6 +152,7 @@ export class ChatSession extends EventTarget {
       return;
     }
     const fresh = new RoomState(room);
+    fresh.read.adopt(room, null, this.me.id);
     this.rooms.set(room.id, fresh);
     if (this.socket.connected) this.join(fresh);
   }
@@ -257,12 +217,11 @@ export class ChatSession extends EventTarget {
     this.emit('rooms');
   }
 
-  /** Make `roomId` the viewed room: clears its unread count, loads history. */
+  /** Make `roomId` the viewed room and load its history (what is on screen then counts as read). */
   select(roomId) {
     const rs = this.rooms.get(roomId);
     if (!rs) return null;
     this.currentRoomId = roomId;
-    rs.unread = 0;
     this.emit('rooms');
     if (!rs.loaded) this.load(rs).catch((err) => this.emit('notice', { code: err.code, message: err.message }));
     return rs;
@@ -317,71 +276,15 @@ export class ChatSession extends EventTarget {
 
   /** Load the newest page of a room, merging live messages that raced it. */
   load(rs) {
-    if (rs.loaded) return Promise.resolve();
-    if (rs.loadPromise) return rs.loadPromise;
-    const gen = rs.generation;
-    const buffer = [];
-    rs.buffer = buffer;
-    const p = (async () => {
-      try {
-        let page;
-        for (let i = 0; i < LOAD_ATTEMPTS; i++) {
-          // Fetching before the join is subscribed could miss messages
-          // stored in between, so wait for a join already under way.
-          if (rs.joinPromise) await rs.joinPromise.catch(() => {});
-          const joinGen = rs.joinGen;
-          page = await this.api.messages(rs.room.id, { limit: PAGE_SIZE });
-          if (rs.joinGen === joinGen) break;
-        }
-        if (gen !== rs.generation || !this.rooms.has(rs.room.id)) return;
-        rs.messages = page.messages.slice();
-        rs.ids = new Set(rs.messages.map((m) => m.id));
-        // Live messages that arrived during the fetch: keep the ones the
-        // page does not have; they are newer, so they go at the end.
-        for (const m of buffer) {
-          if (!rs.ids.has(m.id)) {
-            rs.messages.push(m);
-            rs.ids.add(m.id);
-          }
-        }
-        rs.hasMore = Boolean(page.hasMore);
-        if (rs.messages.length) rs.lastId = rs.messages[rs.messages.length - 1].id;
-        rs.loaded = true;
-        this.emit('reset', { roomId: rs.room.id });
-      } finally {
-        if (rs.buffer === buffer) rs.buffer = null;
-        if (rs.loadPromise === p) rs.loadPromise = null;
-      }
-    })();
-    rs.loadPromise = p;
-    return p;
+    return rs.load(this.api, {
+      stillListed: () => this.rooms.has(rs.room.id),
+      onLoaded: () => this.emit('reset', { roomId: rs.room.id }),
+    });
   }
 
   /** Load the page before the oldest message we have (scroll-up). */
   loadOlder(rs) {
-    if (!rs.loaded || !rs.hasMore) return Promise.resolve();
-    if (rs.olderPromise) return rs.olderPromise;
-    const oldest = rs.messages[0];
-    if (!oldest) {
-      rs.hasMore = false;
-      return Promise.resolve();
-    }
-    const gen = rs.generation;
-    const p = (async () => {
-      try {
-        const page = await this.api.messages(rs.room.id, { before: oldest.id, limit: PAGE_SIZE });
-        if (gen !== rs.generation) return;
-        const fresh = page.messages.filter((m) => !rs.ids.has(m.id));
-        for (const m of fresh) rs.ids.add(m.id);
-        rs.messages.unshift(...fresh);
-        rs.hasMore = Boolean(page.hasMore);
-        this.emit('prepended', { roomId: rs.room.id, messages: fresh });
-      } finally {
-        if (rs.olderPromise === p) rs.olderPromise = null;
-      }
-    })();
-    rs.olderPromise = p;
-    return p;
+    return rs.loadOlder(this.api, (messages) => this.emit('prepended', { roomId: rs.room.id, messages }));
   }
 
   // ---- socket ------------------------------------------------------------
@@ -392,22 +295,27 @@ export class ChatSession extends EventTarget {
     // were away: the server does not replay room-list events.
     if (this.everConnected) this.refreshRooms().catch(() => {});
     this.everConnected = true;
+    this.flushMarks();
   }
 
   /**
-   * Join a room on the current connection. With a message in hand we pass
-   * it as `since`, and the server replays everything after it: nothing
-   * missed while disconnected, nothing twice.
+   * Join a room on the current connection. With its history loaded we
+   * pass the newest message as `since`, and the server replays everything
+   * after it: nothing missed while disconnected, nothing twice. A room
+   * not loaded needs no replay: the ack's read state has its counts.
    */
   join(rs) {
     rs.joined = false;
-    const since = rs.lastId;
+    const since = rs.loaded ? rs.lastId : null;
     const data = since ? { roomId: rs.room.id, since } : { roomId: rs.room.id };
     const p = this.socket.request('joinRoom', data).then((ack) => {
       if (this.rooms.get(rs.room.id) !== rs) return;
       rs.joined = true;
       rs.joinGen += 1;
-      if (ack.room) rs.room = { ...rs.room, ...ack.room };
+      if (ack.room) {
+        rs.room = { ...rs.room, ...ack.room };
+        this.applyRead(rs.room.id, ack.room, since ? 'resumed' : 'joined');
+      }
       rs.users = new Set(Array.isArray(ack.users) ? ack.users : []);
       this.emit('presence', { roomId: rs.room.id });
       this.emit('rooms');
@@ -419,9 +327,7 @@ export class ChatSession extends EventTarget {
       if (err.code === 'validation_failed' && since) {
         // The cursor is not a message of this room any more (e.g. it was
         // deleted): start over from the newest history.
-        rs.lastId = null;
-        rs.seen.clear();
-        rs.reset();
+        rs.forgetCursor();
         this.emit('reset', { roomId: rs.room.id });
         if (this.rooms.get(rs.room.id) === rs) this.join(rs);
         if (this.currentRoomId === rs.room.id) this.load(rs).catch(() => {});
@@ -452,49 +358,6 @@ export class ChatSession extends EventTarget {
     }
   }
 
-  /** Send a message; resolves with the ack. The message itself comes back as receiveMessage. */
-  send(roomId, text) {
-    return this.socket.request('sendMessage', { roomId, message: text });
-  }
-
-  /**
-   * Change the text of one of our messages. The answer is applied at once;
-   * the messageEdited event that follows changes nothing more.
-   */
-  async editMessage(roomId, id, text) {
-    const msg = await this.api.editMessage(roomId, id, text);
-    if (msg) this.onEdited({ ...msg, roomId: msg.roomId || roomId });
-    return msg;
-  }
-
-  /** Delete a message for everyone. Already gone (404) counts as done. */
-  async deleteMessage(roomId, id) {
-    try {
-      await this.api.deleteMessage(roomId, id);
-    } catch (err) {
-      if (err.status !== 404) throw err;
-    }
-    this.onDeleted({ roomId, id });
-  }
-
-  /** Tell the room we are typing, at most once per TYPING_SEND_INTERVAL_MS. */
-  typing(roomId) {
-    const rs = this.rooms.get(roomId);
-    if (!rs || !rs.joined || !this.socket.connected) return;
-    const now = Date.now();
-    if (now - rs.lastTypingSent < TYPING_SEND_INTERVAL_MS) return;
-    rs.lastTypingSent = now;
-    this.socket.request('typing', { roomId }).catch(() => {}); // best effort
-  }
-
-  /** Usernames currently typing in a room (excluding us). */
-  typers(roomId) {
-    const rs = this.rooms.get(roomId);
-    if (!rs) return [];
-    const now = Date.now();
-    return [...rs.typing].filter(([, until]) => until > now).map(([user]) => user);
-  }
-
   onFrame({ event, data }) {
     switch (event) {
       case 'receiveMessage': return this.onMessage(data);
@@ -507,28 +370,10 @@ export class ChatSession extends EventTarget {
       case 'roomDeleted': return this.onRoomGone(data.roomId, 'deleted');
       case 'messageDeleted': return this.onDeleted(data);
       case 'messageEdited': return this.onEdited(data);
+      case 'reactionsUpdated': return this.onReactions(data);
+      case 'readUpdated': return this.applyRead(data.roomId, data, 'live');
       case 'error': return this.emit('notice', { code: data.code, message: data.message });
       default: return undefined; // future events: ignore
-    }
-  }
-
-  onMessage(msg) {
-    const rs = this.rooms.get(msg.roomId);
-    if (!rs || !msg.id) return;
-    if (rs.seen.has(msg.id) || rs.ids.has(msg.id)) return; // duplicate frame
-    rs.seen.add(msg.id);
-    rs.lastId = msg.id;
-    this.clearTyping(rs, msg.user);
-    if (rs.buffer) {
-      rs.buffer.push(msg);
-    } else if (rs.loaded) {
-      rs.messages.push(msg);
-      rs.ids.add(msg.id);
-      this.emit('appended', { roomId: msg.roomId, messages: [msg] });
-    }
-    if (msg.roomId !== this.currentRoomId && msg.userId !== this.me.id) {
-      rs.unread += 1;
-      this.emit('rooms');
     }
   }
 
@@ -543,34 +388,9 @@ export class ChatSession extends EventTarget {
     this.emit('presence', { roomId });
     this.emit('rooms');
   }
-
-  onTyping({ roomId, user }) {
-    const rs = this.rooms.get(roomId);
-    if (!rs || !user || user === this.me.username) return;
-    rs.typing.set(user, Date.now() + TYPING_SHOW_MS);
-    this.emit('typing', { roomId });
-    // Re-announce when it runs out so the indicator disappears on time.
-    setTimeout(() => this.emit('typing', { roomId }), TYPING_SHOW_MS + 50);
-  }
-
-  clearTyping(rs, user) {
-    if (rs.typing.delete(user)) this.emit('typing', { roomId: rs.room.id });
-  }
-
-  onDeleted({ roomId, id }) {
-    const rs = this.rooms.get(roomId);
-    if (!rs || !rs.ids.has(id)) return;
-    rs.ids.delete(id);
-    rs.messages = rs.messages.filter((m) => m.id !== id);
-    this.emit('removed', { roomId, id });
-  }
-
-  onEdited(msg) {
-    const rs = this.rooms.get(msg.roomId);
-    if (!rs) return;
-    const i = rs.messages.findIndex((m) => m.id === msg.id);
-    if (i < 0) return;
-    rs.messages[i] = { ...rs.messages[i], ...msg };
-    this.emit('updated', { roomId: msg.roomId, message: rs.messages[i] });
-  }
 }
+
+// Sending, editing, deleting, typing and the frames about messages.
+Object.assign(ChatSession.prototype, messageMethods);
+// Read marks and the counts after them.
+Object.assign(ChatSession.prototype, readMethods);

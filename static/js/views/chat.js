@@ -1,20 +1,23 @@
 // The open room: its message log (with older history on scroll-up), the
-// per-message actions (edit in place, delete), the room's own actions
-// (leave, delete), the typing line and the composer.
+// per-message actions (react, see reaction-chooser.js; edit in place, see
+// message-editor.js; delete), the room's own actions (leave, delete), the
+// typing line and the composer. What has been read: read-marker.js.
 
-import { byId, el } from '../dom.js';
+import { byId } from '../dom.js';
 import { describeError } from '../errors.js';
+import { MAX_COMPOSER_ROWS, messageTooLong } from '../message-fields.js';
+import { setReactions } from '../reactions.js';
 import { decorate, messageNode, setActions, updateMessageNode } from '../render.js';
 import { confirmAction } from './confirm.js';
+import { mountMentionComplete } from './mention-complete.js';
+import { mountMessageEditor } from './message-editor.js';
+import { mountReactionChooser } from './reaction-chooser.js';
+import { mountReadMarker } from './read-marker.js';
 
 /** Start fetching older messages when the reader is this close to the top. */
 const LOAD_OLDER_THRESHOLD_PX = 240;
 /** Within this distance of the bottom we follow new messages. */
 const STICK_TO_BOTTOM_PX = 80;
-/** The contract's message limit, in characters. */
-const MAX_MESSAGE_CHARS = 4000;
-/** The composer grows up to this many lines, then scrolls. */
-const MAX_COMPOSER_ROWS = 8;
 /** Screens without hover show a message's actions when it is tapped. */
 const TOUCH_QUERY = '(hover: none)';
 
@@ -42,23 +45,34 @@ export function mountChat({ session }) {
   let nodes = new Map();
   let roomId = null;
   let sending = false;
-  /** The message being edited: {roomId, id, form, input, error, busy}. */
-  let editing = null;
-  let editorCount = 0;
 
   const current = () => (roomId ? session.rooms.get(roomId) : null);
   const isMine = (m) => m.userId === session.me.id;
-  const rowFor = (m) => messageNode(m, {
-    mine: isMine(m),
-    canEdit: session.canEdit(m),
-    canDelete: session.canDelete(roomId, m),
-  });
+  const rowFor = (m) => {
+    const n = messageNode(m, {
+      mine: isMine(m),
+      canEdit: session.canEdit(m),
+      canDelete: session.canDelete(roomId, m),
+      mentionsMe: Array.isArray(m.mentions) && m.mentions.includes(session.me.id),
+    });
+    setReactions(n, m.reactions, session.me.username);
+    return n;
+  };
   const findMessage = (id) => {
     const rs = current();
     return rs ? rs.messages.find((m) => m.id === id) || null : null;
   };
   const nearBottom = () => scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < STICK_TO_BOTTOM_PX;
   const scrollToBottom = () => { scroller.scrollTop = scroller.scrollHeight; jump.hidden = true; };
+  const rowOf = (id) => nodes.get(id) || null;
+  const editor = mountMessageEditor({ session, getRoomId: () => roomId, rowOf, findMessage, fallbackFocus: scroller });
+  const reactions = mountReactionChooser({
+    session, getRoomId: () => roomId, rowOf, findMessage, fallbackFocus: scroller,
+    showError: (text) => { error.textContent = text; },
+  });
+  const marker = mountReadMarker({ session, scroller, getRoomId: () => roomId, rowOf });
+  // Before the composer's keydown below: with names offered, Enter picks one.
+  const mentions = mountMentionComplete({ session, input, getRoomId: () => roomId });
 
   /**
    * History inserted in bulk should not be read out message by message;
@@ -91,12 +105,15 @@ export function mountChat({ session }) {
       rows.push(n);
       prev = m;
     }
-    const hadFocus = Boolean(editing) && editing.form.contains(document.activeElement);
+    const hadFocus = editor.hasFocus();
     bulk(() => log.replaceChildren(...rows));
-    reattachEditor(hadFocus);
+    editor.reattach(hadFocus);
+    reactions.reattach();
     updateEdges();
-    scrollToBottom();
+    marker.place();
+    if (!marker.scrollToDivider()) scrollToBottom();
     fillViewport();
+    marker.check();
   }
 
   /** If the history does not fill the screen there is nothing to scroll: load more. */
@@ -122,6 +139,7 @@ export function mountChat({ session }) {
     }
     if (follow || ownMessage) scrollToBottom();
     else jump.hidden = false;
+    marker.check();
   }
 
   function prepend(messages) {
@@ -144,6 +162,7 @@ export function mountChat({ session }) {
     if (next && nodes.has(next.id)) decorate(nodes.get(next.id), next, prev);
     scroller.scrollTop = scroller.scrollHeight - fromBottom;
     updateEdges();
+    marker.place();
   }
 
   async function loadOlder() {
@@ -174,16 +193,25 @@ export function mountChat({ session }) {
   session.addEventListener('prepended', forThisRoom(({ messages }) => { prepend(messages); fillViewport(); }));
   session.addEventListener('updated', forThisRoom(({ message }) => {
     const n = nodes.get(message.id);
-    if (n) updateMessageNode(n, message);
+    if (n) {
+      updateMessageNode(n, message);
+      setReactions(n, message.reactions, session.me.username);
+    }
+  }));
+  session.addEventListener('reactions', forThisRoom(({ message }) => {
+    const n = nodes.get(message.id);
+    if (!n) return;
+    // A row of reactions appearing under the last message must not push it out of view.
+    const follow = nearBottom();
+    setReactions(n, message.reactions, session.me.username);
+    if (follow) scrollToBottom();
   }));
   session.addEventListener('removed', forThisRoom(({ id }) => {
     const n = nodes.get(id);
     if (!n) return;
     const next = n.nextElementSibling;
-    if (editing && editing.id === id) {
-      editing = null;
-      error.textContent = 'The message you were editing was deleted.';
-    }
+    if (editor.dropIfEditing(id)) error.textContent = 'The message you were editing was deleted.';
+    reactions.drop(id);
     // Focus inside the row (its buttons, its editor) would be lost with it.
     if (n.contains(document.activeElement)) scroller.focus({ preventScroll: true });
     n.remove();
@@ -195,6 +223,7 @@ export function mountChat({ session }) {
       const i = rs.messages.indexOf(nextMsg);
       decorate(next, nextMsg, i > 0 ? rs.messages[i - 1] : null);
     }
+    marker.place();
   }));
   session.addEventListener('typing', forThisRoom(renderTyping));
   // Our role changed (e.g. made an admin): offer the matching actions.
@@ -215,12 +244,13 @@ export function mountChat({ session }) {
     if (!row || !log.contains(row)) return;
     const btn = ev.target.closest('button[data-action]');
     if (btn) {
-      if (btn.dataset.action === 'edit') openEditor(row.dataset.id);
+      if (reactions.handleClick(row, btn)) return;
+      if (btn.dataset.action === 'edit') editor.open(row.dataset.id);
       else if (btn.dataset.action === 'delete') askDelete(row.dataset.id);
       return;
     }
     // Without hover, a tap on a message shows its actions (another tap hides them).
-    if (touch.matches && !ev.target.closest('a, .msg-editor')) {
+    if (touch.matches && !ev.target.closest('a, .msg-editor, .reaction-chooser')) {
       const on = !row.classList.contains('show-actions');
       for (const other of log.querySelectorAll('.msg.show-actions')) other.classList.remove('show-actions');
       row.classList.toggle('show-actions', on);
@@ -243,117 +273,6 @@ export function mountChat({ session }) {
     });
   }
 
-  function openEditor(id) {
-    const msg = findMessage(id);
-    const node = nodes.get(id);
-    if (!msg || !node || !session.canEdit(msg)) return;
-    if (editing) closeEditor(false);
-    const n = ++editorCount;
-    const box = el('textarea', {
-      id: `msg-edit-${n}`,
-      className: 'msg-edit-input',
-      rows: Math.min(MAX_COMPOSER_ROWS, msg.message.split('\n').length),
-      maxLength: MAX_MESSAGE_CHARS,
-      value: msg.message,
-      attrs: { 'aria-describedby': `msg-edit-help-${n}` },
-    });
-    const err = el('p', { className: 'form-error', attrs: { role: 'alert' } });
-    // Inside the log's live region, but not news: keep screen readers from announcing it.
-    const form = el('form', { className: 'msg-editor', noValidate: true, attrs: { 'aria-live': 'off' } },
-      el('label', { className: 'visually-hidden', text: 'Edit message', attrs: { for: box.id } }),
-      box,
-      el('div', { className: 'msg-editor-foot' },
-        el('span', { id: `msg-edit-help-${n}`, className: 'msg-editor-hint', text: 'Enter to save · Escape to cancel' }),
-        el('button', { type: 'button', className: 'btn tiny', text: 'Cancel', dataset: { role: 'cancel' } }),
-        el('button', { type: 'submit', className: 'btn tiny primary', text: 'Save' })),
-      err);
-    editing = { roomId, id, form, input: box, error: err, busy: false };
-    form.addEventListener('submit', (ev) => { ev.preventDefault(); saveEdit(); });
-    form.querySelector('[data-role="cancel"]').addEventListener('click', () => closeEditor(true));
-    box.addEventListener('keydown', (ev) => {
-      if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
-        ev.preventDefault();
-        saveEdit();
-      } else if (ev.key === 'Escape') {
-        ev.preventDefault();
-        ev.stopPropagation();
-        closeEditor(true);
-      }
-    });
-    box.addEventListener('input', () => { err.textContent = ''; });
-    attachEditor(node);
-    box.focus();
-    box.setSelectionRange(box.value.length, box.value.length);
-  }
-
-  /** Put the open editor into `node` in place of the message text. */
-  function attachEditor(node) {
-    node.classList.add('editing');
-    node.classList.remove('show-actions');
-    node.querySelector('.msg-text').hidden = true;
-    node.querySelector('.msg-text').after(editing.form);
-  }
-
-  /** After a re-render the editor moves to the message's new row, if it still exists. */
-  function reattachEditor(refocus) {
-    if (!editing) return;
-    const node = editing.roomId === roomId ? nodes.get(editing.id) : null;
-    if (!node) {
-      editing = null;
-      return;
-    }
-    attachEditor(node);
-    if (refocus) editing.input.focus({ preventScroll: true });
-  }
-
-  /** Close the editor; `refocus` puts the keyboard back on the message's Edit button. */
-  function closeEditor(refocus) {
-    if (!editing) return;
-    const { form } = editing;
-    editing = null;
-    const node = form.closest('.msg');
-    form.remove();
-    if (!node) return;
-    node.classList.remove('editing');
-    node.querySelector('.msg-text').hidden = false;
-    if (refocus) {
-      const btn = node.querySelector('button[data-action="edit"]');
-      (btn || scroller).focus({ preventScroll: true });
-    }
-  }
-
-  async function saveEdit() {
-    const ed = editing;
-    if (!ed || ed.busy) return;
-    const text = ed.input.value;
-    const msg = findMessage(ed.id);
-    if (!text.trim()) {
-      ed.error.textContent = 'A message cannot be empty. To remove it, use Delete instead.';
-      return;
-    }
-    if ([...text].length > MAX_MESSAGE_CHARS) {
-      ed.error.textContent = `Messages are at most ${MAX_MESSAGE_CHARS} characters.`;
-      return;
-    }
-    if (msg && msg.message === text) {
-      closeEditor(true);
-      return;
-    }
-    ed.busy = true;
-    ed.input.setAttribute('aria-busy', 'true');
-    for (const b of ed.form.querySelectorAll('button')) b.disabled = true;
-    try {
-      await session.editMessage(ed.roomId, ed.id, text);
-      if (editing === ed) closeEditor(true);
-    } catch (err) {
-      if (editing === ed) ed.error.textContent = describeError(err);
-    } finally {
-      ed.busy = false;
-      ed.input.removeAttribute('aria-busy');
-      for (const b of ed.form.querySelectorAll('button')) b.disabled = false;
-    }
-  }
-
   function renderTyping() {
     const users = roomId ? session.typers(roomId) : [];
     typing.textContent = users.length === 0 ? ''
@@ -374,8 +293,9 @@ export function mountChat({ session }) {
     const text = input.value;
     if (sending || !roomId) return;
     if (!text.trim()) return;
-    if ([...text].length > MAX_MESSAGE_CHARS) {
-      error.textContent = `Messages are at most ${MAX_MESSAGE_CHARS} characters.`;
+    const tooLong = messageTooLong(text);
+    if (tooLong) {
+      error.textContent = tooLong;
       return;
     }
     sending = true;
@@ -400,7 +320,7 @@ export function mountChat({ session }) {
   form.addEventListener('submit', (ev) => { ev.preventDefault(); send(); });
   input.addEventListener('keydown', (ev) => {
     // Enter sends; Shift+Enter (or composing an IME word) inserts a newline.
-    if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
+    if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing && !ev.defaultPrevented) {
       ev.preventDefault();
       send();
     }
@@ -468,7 +388,10 @@ export function mountChat({ session }) {
       if (!id) return;
       renderHeader();
       if (changed) {
-        if (editing) closeEditor(false);
+        editor.close(false);
+        reactions.close(false);
+        marker.opened(current());
+        mentions.close();
         error.textContent = '';
         renderAll();
         renderTyping();

@@ -54,6 +54,11 @@ export function mountSidebar({ session, directory, onSelect }) {
       ? el('span', { className: 'badge' }, String(rs.unread > 99 ? '99+' : rs.unread),
         el('span', { className: 'visually-hidden', text: ' unread' }))
       : null;
+    // Mentions of me among the unread messages, apart from their count.
+    const mentionBadge = rs.mentions > 0
+      ? el('span', { className: 'mention-badge' }, `@${rs.mentions > 99 ? '99+' : rs.mentions}`,
+        el('span', { className: 'visually-hidden', text: rs.mentions === 1 ? ' mention' : ' mentions' }))
+      : null;
     const btn = el('button', {
       type: 'button',
       className: rs.unread > 0 ? 'room-btn has-unread' : 'room-btn',
@@ -63,6 +68,7 @@ export function mountSidebar({ session, directory, onSelect }) {
     },
     roomIcon(room),
     el('span', { className: 'room-text' }, label, meta),
+    mentionBadge,
     badge);
     return el('li', {}, btn);
   }
