@@ -62,6 +62,19 @@ impl App {
         .await;
     }
 
+    /// `roomUpdated {room}` to the members of the private `room` but
+    /// `changed`, who was added to it or removed from it (and hears
+    /// `roomAdded` or `roomRemoved`): a client showing the member list
+    /// reads it again. The room object itself is unchanged.
+    pub async fn announce_members_changed(&self, room: RoomId, changed: UserId) {
+        self.in_turn("roomUpdated", move |store, hub| {
+            let mut others = store.members(room)?;
+            others.retain(|u| *u != changed);
+            carry_room(store, hub, room, Viewers::Only(others), Carrying::Updated)
+        })
+        .await;
+    }
+
     /// `roomRemoved {roomId}` to every connection of `user`, who is no
     /// longer a member of the private `room`; those that joined it are
     /// unsubscribed. Nothing if `user` was added back meanwhile (that

@@ -308,6 +308,7 @@ async fn add_member(
     if added {
         app.announce_room(room.id, Viewers::Only(vec![target]))
             .await;
+        app.announce_members_changed(room.id, target).await;
     }
     Ok(StatusCode::NO_CONTENT)
 }
@@ -341,5 +342,6 @@ async fn remove_member(
         })
         .await?;
     app.announce_member_removed(room.id, target).await;
+    app.announce_members_changed(room.id, target).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -163,6 +163,8 @@ export class ChatSession extends EventTarget {
     this.noteRoomEvent(room.id);
     this.putRoom(room);
     this.emit('rooms');
+    // Also sent to a private room's members when someone joins or leaves it.
+    this.emit('roomchange', { roomId: room.id });
   }
 
   /** roomRemoved / roomDeleted: the room is gone from our list. */

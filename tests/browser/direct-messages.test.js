@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
 import {
-  PASSWORD, SCREENSHOT_DIR, TEST_TIMEOUT_MS, createAdmin, createRoom, escapeRe, loginViaUI, openRoomViaUI, registerUser,
+  PASSWORD, SCREENSHOT_DIR, api, TEST_TIMEOUT_MS, createAdmin, createRoom, escapeRe, loginViaUI, openRoomViaUI, registerUser,
   roomButton, sendViaUI, serverAndBrowser, waitForFocus, waitForMessage,
 } from './helpers.js';
 
@@ -119,7 +119,7 @@ test('alice starts a conversation with bob through the picker; both talk live', 
 });
 
 test('the owner adds a member with the picker; the member lists follow', { timeout: TEST_TIMEOUT_MS }, async () => {
-  await createRoom(env.server, env.alice.token, 'plans', { private: true });
+  const plans = await createRoom(env.server, env.alice.token, 'plans', { private: true });
   const a = await openPage('alice');
   await openRoomViaUI(a.page, 'plans');
   await memberRow(a.page, 'alice').locator('.tag', { hasText: 'owner' }).waitFor();
@@ -154,6 +154,9 @@ test('the owner adds a member with the picker; the member lists follow', { timeo
   await memberRow(c.page, 'alice').locator('.tag', { hasText: 'owner' }).waitFor();
   assert.equal(await c.page.locator('#member-list button').count(), 0);
   assert.equal(await c.page.locator('#members-admin').isVisible(), false);
+  // Someone added elsewhere appears in the other members' lists at once.
+  await api(env.server, 'POST', `/api/rooms/${plans.id}/members`, { token: env.alice.token, body: { username: 'bob' } });
+  await memberRow(c.page, 'bob').waitFor({ timeout: LIVE_MS });
   await a.page.screenshot({ path: path.join(SCREENSHOT_DIR, 'member-list.png') });
   // Public rooms have no member list.
   await createRoom(env.server, env.alice.token, 'square');

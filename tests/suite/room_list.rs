@@ -427,3 +427,43 @@ async fn a_rename_survives_a_restart() {
     create_room(&s, &alice, "BEFORE", false).await;
     assert_name_taken(&s, &alice, "after").await;
 }
+
+#[tokio::test]
+async fn the_members_of_a_private_room_are_told_when_someone_joins_or_leaves() {
+    let s = Server::start();
+    let [alice, bob, carol] = register_all(&s, ["alice", "bob", "carol"]).await;
+    let secret = id_of(&create_room(&s, &alice, "secret", true).await);
+    add_member(&s, &alice, &secret, "bob").await;
+    let mut b = Client::connect(&s, &bob).await;
+    let mut c = Client::connect(&s, &carol).await;
+    // Both connections are registered once they hear of a new room.
+    let m0 = marker(&s, &alice, "first marker").await;
+    frames_until(&mut b, "roomAdded", &m0).await;
+    frames_until(&mut c, "roomAdded", &m0).await;
+
+    add_member(&s, &alice, &secret, "carol").await;
+    let seen = frames_until(&mut b, "roomUpdated", &secret).await;
+    assert_eq!(
+        seen.last().expect("roomUpdated")["data"]["room"]["name"],
+        "secret"
+    );
+    // Carol hears roomAdded, not an update of a room she did not have.
+    let added = frames_until(&mut c, "roomAdded", &secret).await;
+    assert_eq!(count(&added, "roomUpdated", &secret), 0, "{added:?}");
+
+    let path = format!("/api/rooms/{secret}/members/carol");
+    assert_eq!(request(&s, "DELETE", &alice, &path, None).await.0, 204);
+    frames_until(&mut b, "roomUpdated", &secret).await;
+    let m = marker(&s, &alice, "marker").await;
+    let carol_saw = frames_until(&mut c, "roomAdded", &m).await;
+    assert_eq!(
+        count(&carol_saw, "roomRemoved", &secret),
+        1,
+        "{carol_saw:?}"
+    );
+    assert_eq!(
+        count(&carol_saw, "roomUpdated", &secret),
+        0,
+        "{carol_saw:?}"
+    );
+}

@@ -182,6 +182,12 @@ export function mountMembers({ session, directory, getRoomId }) {
     if (added.length) refresh();
   });
 
+  // roomUpdated: the room changed, or someone was added to it or removed.
+  session.addEventListener('roomchange', (ev) => {
+    const rs = current();
+    if (hasMembers(rs) && ev.detail.roomId === rs.room.id) refreshSoon();
+  });
+
   session.addEventListener('presence', (ev) => {
     const rs = current();
     if (!hasMembers(rs) || ev.detail.roomId !== rs.room.id) return;
