@@ -26,6 +26,7 @@ mod reads;
 mod rest;
 mod restore;
 mod room_list;
+mod schema;
 mod socketio;
 mod ws;
 mod ws_limits;
