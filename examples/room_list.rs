@@ -1,7 +1,7 @@
 //! Measures `GET /api/rooms` for a user in many rooms with long histories
 //! and unread messages, the case the read counters exist for:
 //!
-//!     cargo run --profile testing --example room_list -- DIR [ROOMS] [MESSAGES] [REQUESTS]
+//!     cargo run --profile testing --example room_list -- DIR [ROOMS] [MESSAGES] [REQUESTS] [OTHERS]
 //!
 //! On a new DIR it creates users `reader` and `writer`, ROOMS (default
 //! 100) private rooms of the writer with the reader a member, and
@@ -10,6 +10,12 @@
 //! the live writer takes them). The reader never read a quarter of the
 //! rooms and read the others up to a point from 10 to 3,000 messages
 //! before the end. A DIR filled before is reused as it is.
+//!
+//! OTHERS (default 0) adds, once, that many direct rooms among 200 other
+//! people, one message each: rooms the reader cannot see, as a server of
+//! a few hundred people soon holds by the thousand. What they cost the
+//! reader's room list shows whether listing reads only what the reader
+//! sees.
 //!
 //! Then it times what the handler does on the blocking pool (list the
 //! rooms, build each with the reader's read state, serialise), REQUESTS
@@ -21,11 +27,16 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use chatroom::model::{Role, RoomId, Timestamp, UserId};
-use chatroom::store::{NewMessage, Store};
+use chatroom::store::{NewMessage, Participant, Store};
 
 const PASSWORD: &str = "reader password";
 const BATCH: usize = 4096;
 const WARM_UP: usize = 100;
+/// How long the server waits for the lock the measure's store held.
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+/// The other people OTHERS direct rooms are shared among: 200 make
+/// 19,900 pairs.
+const PEOPLE: usize = 200;
 
 type Error = Box<dyn std::error::Error>;
 
@@ -33,7 +44,7 @@ fn main() -> Result<(), Error> {
     let mut args = std::env::args().skip(1);
     let dir = PathBuf::from(
         args.next()
-            .ok_or("usage: room_list DIR [ROOMS] [MESSAGES] [REQUESTS]")?,
+            .ok_or("usage: room_list DIR [ROOMS] [MESSAGES] [REQUESTS] [OTHERS]")?,
     );
     let mut number = |default: usize| -> Result<usize, Error> {
         Ok(args
@@ -43,18 +54,26 @@ fn main() -> Result<(), Error> {
             .unwrap_or(default))
     };
     let (rooms, messages, requests) = (number(100)?, number(100_000)?, number(2_000)?);
+    let others = number(0)?;
     std::fs::create_dir_all(&dir)?;
-    fill(&dir, rooms, messages)?;
-    measure_store(&dir, requests)?;
+    {
+        let start = Instant::now();
+        let store = Store::open(&dir, 64 << 20)?;
+        println!("{} opened in {:.0?}", dir.display(), start.elapsed());
+        fill(&store, rooms, messages)?;
+        if others > 0 {
+            fill_others(&store, others)?;
+        }
+        measure_store(&store, requests)?;
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(measure(&dir, requests))
 }
 
-/// Fills a new DIR (one without the reader); leaves a filled one alone.
-fn fill(dir: &Path, rooms: usize, messages: usize) -> Result<(), Error> {
-    let store = Store::open(dir, 64 << 20)?;
+/// Fills a new store (one without the reader); leaves a filled one alone.
+fn fill(store: &Store, rooms: usize, messages: usize) -> Result<(), Error> {
     if store.user_by_name("reader")?.is_some() {
-        println!("reusing the history in {}", dir.display());
+        println!("reusing the history");
         return Ok(());
     }
     let hash = chatroom::auth::hash_password_blocking(PASSWORD)?;
@@ -64,7 +83,7 @@ fn fill(dir: &Path, rooms: usize, messages: usize) -> Result<(), Error> {
     for i in 0..rooms {
         let room = store.create_room(&format!("room {i:03}"), "", true, writer)?;
         store.add_member(room.id, reader)?;
-        let ids = append(&store, room.id, writer, reader, messages)?;
+        let ids = append(store, room.id, writer, reader, messages)?;
         // Read up to 10..3000 messages before the end, or never (a quarter).
         if i % 4 != 0 {
             let unread = 10 + (i * 397) % 2990;
@@ -77,6 +96,43 @@ fn fill(dir: &Path, rooms: usize, messages: usize) -> Result<(), Error> {
             println!("{} rooms filled in {:.0?}", i + 1, start.elapsed());
         }
     }
+    Ok(())
+}
+
+/// Adds `n` direct rooms of pairs of other people, one message each,
+/// unless the people exist already.
+fn fill_others(store: &Store, n: usize) -> Result<(), Error> {
+    if store.user_by_name("person000")?.is_some() {
+        println!("reusing the other people's rooms");
+        return Ok(());
+    }
+    let hash = chatroom::auth::hash_password_blocking(PASSWORD)?;
+    let mut people = Vec::with_capacity(PEOPLE);
+    for i in 0..PEOPLE {
+        let username = format!("person{i:03}");
+        let id = store.create_user(&username, &hash, Role::User)?.id;
+        people.push(Participant { id, username });
+    }
+    let pairs = (0..PEOPLE).flat_map(|a| (a + 1..PEOPLE).map(move |b| (a, b)));
+    let mut firsts = Vec::with_capacity(BATCH);
+    for (a, b) in pairs.take(n) {
+        let pair = [people[a].clone(), people[b].clone()];
+        let (room, _) = store.open_direct_room(pair[0].id, &pair)?;
+        firsts.push(NewMessage {
+            room_id: room.id,
+            user_id: pair[0].id,
+            user: pair[0].username.clone(),
+            message: format!("hello {}", pair[1].username),
+            timestamp: Timestamp::now(),
+            mentions: vec![],
+        });
+        if firsts.len() == BATCH {
+            store.append_batch(std::mem::take(&mut firsts))?;
+        }
+    }
+    store.append_batch(firsts)?;
+    store.flush()?;
+    println!("{n} direct rooms of other people added");
     Ok(())
 }
 
@@ -113,8 +169,7 @@ fn append(
 }
 
 /// Times the store's part of a room list, without HTTP.
-fn measure_store(dir: &Path, requests: usize) -> Result<(), Error> {
-    let store = Store::open(dir, 64 << 20)?;
+fn measure_store(store: &Store, requests: usize) -> Result<(), Error> {
     let (reader, _) = store.user_by_name("reader")?.ok_or("no reader")?;
     let mut times = Vec::with_capacity(requests);
     for i in 0..WARM_UP + requests {
@@ -152,10 +207,21 @@ fn report(what: &str, mut times: Vec<Duration>) {
 async fn measure(dir: &Path, requests: usize) -> Result<(), Error> {
     let data_dir = dir.to_str().ok_or("DIR must be UTF-8")?;
     let argv = ["--bind", "127.0.0.1:0", "--data-dir", data_dir];
-    let serve = chatroom::cli::serve_args(&argv, &[])?;
-    let settings = chatroom::config::Settings::resolve_with(serve, |_| None)?;
-    let listener = chatroom::server::bind(settings.bind).await?;
-    let ready = chatroom::server::open(settings, listener).await?;
+    // sled lets go of the directory's lock a moment after the store of
+    // the fill and the first measure was dropped.
+    let deadline = Instant::now() + LOCK_WAIT;
+    let ready = loop {
+        let serve = chatroom::cli::serve_args(&argv, &[])?;
+        let settings = chatroom::config::Settings::resolve_with(serve, |_| None)?;
+        let listener = chatroom::server::bind(settings.bind).await?;
+        match chatroom::server::open(settings, listener).await {
+            Ok(ready) => break ready,
+            Err(e) if Instant::now() < deadline && e.to_string().contains("acquire lock") => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
     let base = format!("http://{}", ready.local_addr());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(chatroom::server::run(

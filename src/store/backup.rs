@@ -183,7 +183,7 @@ impl Store {
     /// checked again before it is written (the file may have changed since
     /// [`Store::check_backup`]); the caller removes a database a failed
     /// load started. Indexes (names, memberships by user, direct rooms by
-    /// their people) are rebuilt from the records.
+    /// their people, public rooms) are rebuilt from the records.
     pub fn restore(&self, input: &mut dyn BufRead) -> Result<BackupCounts, StoreError> {
         let t = &self.inner;
         if !t.users.is_empty() || !t.rooms.is_empty() || !t.messages.is_empty() {
@@ -230,6 +230,7 @@ impl Store {
             Ok(())
         })?;
         self.rebuild_direct_index()?;
+        self.rebuild_public_index()?;
         self.recount_all()?;
         self.flush()?;
         Ok(counts)

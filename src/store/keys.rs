@@ -10,6 +10,7 @@
 //! | `usernames`  | lowercase username (UTF-8)            | user id (u64 BE)         |
 //! | `rooms`      | room id (u64 BE)                      | JSON `Room`              |
 //! | `room_names` | lowercase room name (UTF-8)           | room id (u64 BE)         |
+//! | `public_rooms` | room id (u64 BE)                    | empty                    |
 //! | `members`    | room id (u64 BE) ++ user id (u64 BE)  | empty                    |
 //! | `user_rooms` | user id (u64 BE) ++ room id (u64 BE)  | empty                    |
 //! | `messages`   | room id (u64 BE) ++ message id (u64 BE) | JSON `StoredMessage`   |
@@ -28,6 +29,12 @@
 //! `direct_rooms` is the index of direct rooms by their set of people, so
 //! that one set has one room; it is rebuilt from the rooms and memberships
 //! at restore.
+//!
+//! `public_rooms` lists every public room, written and removed in the
+//! transactions that create and delete the room (a room's privacy never
+//! changes), so that a user's room list reads it and the user's
+//! `user_rooms` instead of every room. It is rebuilt from the rooms at
+//! restore and when a schema-1 directory is upgraded (`schema.rs`).
 //!
 //! `reads` keeps everything of a room's read state under the room's id, so
 //! that one prefix scan finds (or deletes) it, and one batch or transaction

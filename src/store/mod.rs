@@ -16,6 +16,7 @@ mod reactions;
 mod reads;
 mod room_edits;
 mod rooms;
+mod schema;
 mod users;
 
 use std::path::Path;
@@ -32,10 +33,12 @@ pub use reactions::{ReactionChange, MAX_DISTINCT_REACTIONS};
 pub use room_edits::RoomEdit;
 
 /// The schema this build writes. A data directory with a larger number was
-/// written by a newer chatroom and is refused rather than misread.
-pub const SCHEMA_VERSION: u32 = 1;
-
-const SCHEMA_KEY: &[u8] = b"schema_version";
+/// written by a newer chatroom and is refused rather than misread; one
+/// with a smaller number is upgraded at open ([`schema`]).
+///
+/// 2: direct rooms, reactions, mentions, read state and the index of
+/// public rooms.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +101,7 @@ struct Trees {
     usernames: sled::Tree,
     rooms: sled::Tree,
     room_names: sled::Tree,
+    public_rooms: sled::Tree,
     members: sled::Tree,
     user_rooms: sled::Tree,
     messages: sled::Tree,
@@ -180,19 +184,8 @@ impl Store {
             .cache_capacity(sled_cache_capacity(cache_bytes))
             .open()?;
         let meta = db.open_tree("meta")?;
-        match meta.get(SCHEMA_KEY)? {
-            Some(v) => {
-                let found = <[u8; 4]>::try_from(v.as_ref())
-                    .map(u32::from_be_bytes)
-                    .map_err(|_| StoreError::Corrupt("schema version".into()))?;
-                if found > SCHEMA_VERSION {
-                    return Err(StoreError::NewerSchema { found });
-                }
-            }
-            None => {
-                meta.insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
-            }
-        }
+        // Before anything is written: a newer schema is refused untouched.
+        let found = schema::stored_version(&meta)?;
         let messages = db.open_tree("messages")?;
         let rooms = db.open_tree("rooms")?;
         let reads = db.open_tree("reads")?;
@@ -213,6 +206,7 @@ impl Store {
             usernames: db.open_tree("usernames")?,
             rooms,
             room_names: db.open_tree("room_names")?,
+            public_rooms: db.open_tree("public_rooms")?,
             members: db.open_tree("members")?,
             user_rooms: db.open_tree("user_rooms")?,
             messages,
@@ -229,6 +223,7 @@ impl Store {
         let store = Store {
             inner: Arc::new(trees),
         };
+        store.settle_schema(&meta, found)?;
         store.settle_reads()?;
         store.inner.db.flush()?;
         Ok(store)
@@ -365,22 +360,6 @@ pub(crate) fn reopen(dir: &Path, cache_bytes: u64) -> Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn refuses_a_newer_schema() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        {
-            let db = sled::open(dir.path().join("db")).expect("sled");
-            let meta = db.open_tree("meta").expect("meta");
-            meta.insert(SCHEMA_KEY, &(SCHEMA_VERSION + 1).to_be_bytes())
-                .expect("insert");
-            db.flush().expect("flush");
-        }
-        match Store::open(dir.path(), 1 << 20) {
-            Err(StoreError::NewerSchema { found }) => assert_eq!(found, SCHEMA_VERSION + 1),
-            other => panic!("expected NewerSchema, got {:?}", other.map(|_| ())),
-        }
-    }
 
     #[test]
     fn reopens_an_existing_store() {

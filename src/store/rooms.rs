@@ -1,6 +1,10 @@
-//! Rooms and memberships: the `rooms`, `room_names`, `members` and
-//! `user_rooms` trees. Memberships are kept in both directions so that
-//! "members of a room" and "private rooms of a user" are prefix scans.
+//! Rooms and memberships: the `rooms`, `room_names`, `public_rooms`,
+//! `members` and `user_rooms` trees. Memberships are kept in both
+//! directions so that "members of a room" and "private rooms of a user"
+//! are prefix scans; `public_rooms` lists the rooms everyone sees, so that
+//! a user's room list reads those and the user's own, never every room.
+
+use std::collections::BTreeMap;
 
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use sled::Transactional;
@@ -8,8 +12,18 @@ use sled::Transactional;
 use super::{from_json, keys, random_id, to_json, Store, StoreError};
 use crate::model::{Room, RoomId, Timestamp, UserId};
 
-/// The views of the trees a room's deletion changes together.
+/// The views of the trees a room's creation changes together.
 type Trees5 = (
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+);
+
+/// The views of the trees a room's deletion changes together.
+type Trees6 = (
+    TransactionalTree,
     TransactionalTree,
     TransactionalTree,
     TransactionalTree,
@@ -20,7 +34,9 @@ type Trees5 = (
 impl Store {
     /// Creates a room owned by `owner`, who becomes its first member. The
     /// name's uniqueness (case-insensitive, across private rooms too) is
-    /// checked and claimed in the same transaction as the room is written.
+    /// checked and claimed in the same transaction as the room is written,
+    /// and a public room enters `public_rooms` in it too (a room's privacy
+    /// never changes afterwards).
     pub fn create_room(
         &self,
         name: &str,
@@ -40,25 +56,28 @@ impl Store {
         };
         let folded = keys::fold_name(name);
         let value = to_json(&room)?;
-        let res = (&t.rooms, &t.room_names, &t.members, &t.user_rooms).transaction(
-            |(rooms, names, members, user_rooms): &(
-                TransactionalTree,
-                TransactionalTree,
-                TransactionalTree,
-                TransactionalTree,
-            )| {
-                if names.get(&folded)?.is_some() {
-                    return Err(ConflictableTransactionError::Abort(
-                        StoreError::RoomNameTaken,
-                    ));
-                }
-                names.insert(folded.as_slice(), &keys::id(room.id.0))?;
-                rooms.insert(&keys::id(room.id.0), value.as_slice())?;
-                members.insert(&keys::member(room.id, owner), &[])?;
-                user_rooms.insert(&keys::user_room(owner, room.id), &[])?;
-                Ok(())
-            },
+        let trees = (
+            &t.rooms,
+            &t.room_names,
+            &t.public_rooms,
+            &t.members,
+            &t.user_rooms,
         );
+        let res = trees.transaction(|(rooms, names, public, members, user_rooms): &Trees5| {
+            if names.get(&folded)?.is_some() {
+                return Err(ConflictableTransactionError::Abort(
+                    StoreError::RoomNameTaken,
+                ));
+            }
+            names.insert(folded.as_slice(), &keys::id(room.id.0))?;
+            rooms.insert(&keys::id(room.id.0), value.as_slice())?;
+            if !room.private {
+                public.insert(&keys::id(room.id.0), &[])?;
+            }
+            members.insert(&keys::member(room.id, owner), &[])?;
+            user_rooms.insert(&keys::user_room(owner, room.id), &[])?;
+            Ok(())
+        });
         match res {
             Ok(()) => Ok(room),
             Err(sled::transaction::TransactionError::Abort(e)) => Err(e),
@@ -136,25 +155,40 @@ impl Store {
             let (_, v) = kv?;
             out.push(from_json::<Room>(&v)?);
         }
-        out.sort_by(|a, b| {
-            a.name
-                .to_lowercase()
-                .cmp(&b.name.to_lowercase())
-                .then(a.id.cmp(&b.id))
-        });
+        sort_by_name(&mut out);
         Ok(out)
     }
 
-    /// Every public room and every private room `user` belongs to, by name.
+    /// Every public room and every private or direct room `user` belongs
+    /// to, sorted by name (case-insensitive). Reads `public_rooms` and the
+    /// user's memberships, then each of those rooms once: the cost follows
+    /// what the user sees, not how many rooms the server holds. A room
+    /// deleted meanwhile is left out.
     pub fn visible_rooms(&self, user: UserId) -> Result<Vec<Room>, StoreError> {
-        let mut rooms = self.all_rooms()?;
-        let mut keep = Vec::with_capacity(rooms.len());
-        for room in rooms.drain(..) {
-            if !room.private || self.is_member(room.id, user)? {
-                keep.push(room);
+        // Room id -> whether `user` is a member; a public room the user is
+        // in appears once.
+        let mut ids = BTreeMap::new();
+        for key in self.inner.public_rooms.iter().keys() {
+            let id = keys::read_u64(&key?)
+                .ok_or_else(|| StoreError::Corrupt("public room key".into()))?;
+            ids.insert(id, false);
+        }
+        for key in self.inner.user_rooms.scan_prefix(keys::id(user.0)).keys() {
+            let (_, id) = keys::split_pair(&key?)
+                .ok_or_else(|| StoreError::Corrupt("user room key".into()))?;
+            ids.insert(id, true);
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        for (id, member) in ids {
+            match self.room(RoomId(id))? {
+                // The index names public rooms only; a private room is
+                // shown to its members whatever the index says.
+                Some(room) if member || !room.private => out.push(room),
+                _ => {}
             }
         }
-        Ok(keep)
+        sort_by_name(&mut out);
+        Ok(out)
     }
 
     /// Whether `user` is a member of `room` (meaningful for private rooms).
@@ -204,14 +238,16 @@ impl Store {
         let existed = (
             &t.rooms,
             &t.room_names,
+            &t.public_rooms,
             &t.members,
             &t.user_rooms,
             &t.direct_rooms,
         )
-            .transaction(|(rooms, names, m, ur, index): &Trees5| {
+            .transaction(|(rooms, names, public, m, ur, index): &Trees6| {
                 let Some(stored) = rooms.remove(&keys::id(id.0))? else {
                     return Ok(false);
                 };
+                public.remove(&keys::id(id.0))?;
                 let room: Room = from_json(&stored).map_err(ConflictableTransactionError::Abort)?;
                 if room.is_direct() {
                     index.remove(direct_key.as_slice())?;
@@ -247,6 +283,22 @@ impl Store {
         Ok(true)
     }
 
+    /// Writes `public_rooms` again from the rooms themselves: after a
+    /// restore, which writes rooms only, and when a data directory of an
+    /// older schema is upgraded. Whatever the tree held goes first, so
+    /// running it again (after a crash) gives the same index.
+    pub(super) fn rebuild_public_index(&self) -> Result<(), StoreError> {
+        let t = &self.inner;
+        t.public_rooms.clear()?;
+        for kv in t.rooms.iter() {
+            let (k, v) = kv?;
+            if !from_json::<Room>(&v)?.private {
+                t.public_rooms.insert(k, &[])?;
+            }
+        }
+        Ok(())
+    }
+
     /// The members of a room, in user-id order.
     pub fn members(&self, room: RoomId) -> Result<Vec<UserId>, StoreError> {
         let mut out = Vec::new();
@@ -260,9 +312,16 @@ impl Store {
     }
 }
 
+/// Sorts rooms by name without regard to case, then by id: the order of
+/// every room list the store hands out.
+fn sort_by_name(rooms: &mut [Room]) {
+    rooms.sort_by_cached_key(|r| (r.name.to_lowercase(), r.id));
+}
+
 #[cfg(test)]
 mod tests {
-    use crate::model::UserId;
+    use crate::model::{Room, UserId};
+    use crate::store::keys;
     use crate::store::testing::temp_store;
     use crate::store::{Store, StoreError};
 
@@ -311,15 +370,20 @@ mod tests {
         ));
     }
 
+    /// A fresh store with a public and a private room of user 1.
+    fn public_and_private(public: &str, private: &str) -> (Store, tempfile::TempDir, [Room; 2]) {
+        let (store, dir) = temp_store();
+        let rooms = [(public, false), (private, true)].map(|(name, private)| {
+            store
+                .create_room(name, "", private, UserId(1))
+                .expect("create")
+        });
+        (store, dir, rooms)
+    }
+
     #[test]
     fn private_rooms_are_visible_to_members_only() {
-        let (store, _dir) = temp_store();
-        let public = store
-            .create_room("b-public", "", false, UserId(1))
-            .expect("create");
-        let private = store
-            .create_room("a-private", "", true, UserId(1))
-            .expect("create");
+        let (store, _dir, [public, private]) = public_and_private("b-public", "a-private");
         let ids = |u| {
             store
                 .visible_rooms(UserId(u))
@@ -349,5 +413,30 @@ mod tests {
         store
             .create_room("A-PRIVATE", "", false, UserId(1))
             .expect("name is free again");
+    }
+
+    #[test]
+    fn the_public_index_follows_creations_and_deletions() {
+        let (store, _dir, [public, _]) = public_and_private("pub", "priv");
+        let index = || {
+            let keys = store.inner.public_rooms.iter().keys();
+            keys.map(|k| k.expect("key").to_vec()).collect::<Vec<_>>()
+        };
+        assert_eq!(index(), vec![keys::id(public.id.0).to_vec()]);
+        // An entry whose room is gone (never left by the store) is passed over.
+        store
+            .inner
+            .public_rooms
+            .insert(keys::id(7), &[])
+            .expect("stale");
+        let names = |u| {
+            let rooms = store.visible_rooms(UserId(u)).expect("list");
+            rooms.into_iter().map(|r| r.name).collect::<Vec<_>>()
+        };
+        assert_eq!(names(2), ["pub"]);
+        assert_eq!(names(1), ["priv", "pub"]);
+        assert!(store.delete_room(public.id).expect("delete"));
+        assert_eq!(index(), vec![keys::id(7).to_vec()]);
+        assert!(names(2).is_empty());
     }
 }

@@ -27,6 +27,7 @@ mod reads;
 mod rest;
 mod restore;
 mod room_list;
+mod schema;
 mod socketio;
 mod write_limits;
 mod ws;
