@@ -49,6 +49,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             message: text.clone(),
             timestamp: Timestamp::now(),
             mentions: Vec::new(),
+            client_id: None,
         });
         store.append_batch(batch)?;
         store.flush()?;

@@ -125,6 +125,7 @@ fn fill_others(store: &Store, n: usize) -> Result<(), Error> {
             message: format!("hello {}", pair[1].username),
             timestamp: Timestamp::now(),
             mentions: vec![],
+            client_id: None,
         });
         if firsts.len() == BATCH {
             store.append_batch(std::mem::take(&mut firsts))?;
@@ -157,6 +158,7 @@ fn append(
             },
             timestamp: Timestamp::now(),
             mentions: if k % 50 == 0 { vec![reader] } else { vec![] },
+            client_id: None,
         });
         ids.extend(
             store

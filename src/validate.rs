@@ -58,6 +58,21 @@ pub fn message(text: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Most characters in a `sendMessage`'s `clientId`.
+pub const CLIENT_ID_MAX_CHARS: usize = 64;
+
+/// A `sendMessage`'s `clientId`: 1 to 64 characters, no control
+/// characters (it is a key the client chose, kept for a day).
+pub fn client_id(id: &str) -> Result<(), String> {
+    let n = id.chars().count();
+    if n == 0 || n > CLIENT_ID_MAX_CHARS || id.chars().any(char::is_control) {
+        return Err(format!(
+            "clientId must be 1 to {CLIENT_ID_MAX_CHARS} characters, without control characters"
+        ));
+    }
+    Ok(())
+}
+
 /// Most characters in one reaction: room for any emoji sequence (a
 /// family emoji is 7 to 11) or a short word such as `+1` or `lgtm`.
 pub const REACTION_MAX_CHARS: usize = 32;

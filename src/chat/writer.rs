@@ -11,12 +11,19 @@
 //! paying a flush each (a read mark) ask for a [`Writer::sync`]: it is
 //! answered after the next flush, which a batch of messages shares.
 //!
+//! A message that carries a `clientId` its user already sent within a day
+//! is not stored again: its sender is answered with the stored message,
+//! and nobody else hears of it (see `store::client_ids`). The writer is
+//! the one place that can check and store a key without a race.
+//!
 //! A batch whose write or flush fails is quarantined (hidden now, deleted
 //! at the next start; see `store::quarantine`), and from then on the
 //! writer refuses every message without writing: sled cannot write again
 //! in this process, and ids past the failure stay hidden.
 
+use std::collections::HashMap;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -29,6 +36,9 @@ pub const MAX_BATCH: usize = 4096;
 
 /// Capacity of the writer's queue; senders wait (backpressure) when it is full.
 pub const QUEUE: usize = 16_384;
+
+/// How often the writer forgets the client ids older than a day.
+const FORGET_EVERY: Duration = Duration::from_secs(60 * 60);
 
 /// What a sender learns of its message.
 pub type Reply = Result<Message, WriteFailed>;
@@ -57,6 +67,9 @@ pub struct Outgoing {
     pub message: String,
     /// The users `message` mentions, resolved by the session.
     pub mentions: Vec<UserId>,
+    /// The client's key for the message: a second message of the same
+    /// user with the same key within a day is not stored again.
+    pub client_id: Option<String>,
 }
 
 impl Outgoing {
@@ -68,6 +81,7 @@ impl Outgoing {
             message: self.message,
             timestamp,
             mentions: self.mentions,
+            client_id: self.client_id,
         }
     }
 }
@@ -163,18 +177,81 @@ fn flush_alone(store: &Store) -> Result<(), WriteFailed> {
     })
 }
 
+/// The messages of one batch that repeat a client id: those already
+/// stored are answered at once; those repeating one of the batch wait for
+/// it.
+#[derive(Default)]
+struct Repeats {
+    /// (user, client id) of the batch's new messages, and their place.
+    in_batch: HashMap<(UserId, String), usize>,
+    /// Replies owed the message at a place in the batch.
+    waiting: Vec<(usize, oneshot::Sender<Reply>)>,
+}
+
+impl Repeats {
+    /// Takes `m` if its client id was used before: answers it, or holds
+    /// its reply until the batch is stored. Gives it back otherwise.
+    fn take(
+        &mut self,
+        store: &Store,
+        m: Outgoing,
+        reply: oneshot::Sender<Reply>,
+        next_place: usize,
+    ) -> Option<(Outgoing, oneshot::Sender<Reply>)> {
+        let Some(client_id) = &m.client_id else {
+            return Some((m, reply));
+        };
+        let key = (m.user_id, client_id.clone());
+        if let Some(&place) = self.in_batch.get(&key) {
+            self.waiting.push((place, reply));
+            return None;
+        }
+        match store.sent_with_client_id(m.user_id, client_id) {
+            Ok(Some(stored)) => {
+                let _ = reply.send(Ok(stored));
+                None
+            }
+            Ok(None) => {
+                self.in_batch.insert(key, next_place);
+                Some((m, reply))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "reading a client id failed");
+                let _ = reply.send(Err(WriteFailed));
+                None
+            }
+        }
+    }
+
+    /// Answers the held replies with the stored batch (or its failure).
+    fn settle(&mut self, stored: Result<&[Message], WriteFailed>) {
+        self.in_batch.clear();
+        for (place, reply) in self.waiting.drain(..) {
+            let answer = match stored {
+                Ok(batch) => batch.get(place).cloned().ok_or(WriteFailed),
+                Err(e) => Err(e),
+            };
+            let _ = reply.send(answer);
+        }
+    }
+}
+
 fn run(store: Store, hub: Hub, mut rx: mpsc::Receiver<Request>) {
     let mut news = Vec::with_capacity(MAX_BATCH);
     let mut replies = Vec::with_capacity(MAX_BATCH);
     let mut barriers = Vec::new();
     let mut syncs = Vec::new();
+    let mut repeats = Repeats::default();
+    let mut forgot = Instant::now();
     while let Some(first) = rx.blocking_recv() {
         let mut next = Some(first);
         while let Some(req) = next.take() {
             match req {
                 Request::Append(m, reply) => {
-                    news.push(m.stamped(Timestamp::now()));
-                    replies.push(reply);
+                    if let Some((m, reply)) = repeats.take(&store, m, reply, news.len()) {
+                        news.push(m.stamped(Timestamp::now()));
+                        replies.push(reply);
+                    }
                 }
                 Request::Barrier(done) => barriers.push(done),
                 Request::Sync(done) => syncs.push(done),
@@ -192,16 +269,24 @@ fn run(store: Store, hub: Hub, mut rx: mpsc::Receiver<Request>) {
                 Ok(stored) => {
                     flushed = Some(Ok(()));
                     hub.publish(&stored);
+                    repeats.settle(Ok(&stored));
                     for (reply, m) in replies.drain(..).zip(stored) {
                         let _ = reply.send(Ok(m));
                     }
                 }
                 Err(()) => {
                     flushed = Some(Err(WriteFailed));
+                    repeats.settle(Err(WriteFailed));
                     for reply in replies.drain(..) {
                         let _ = reply.send(Err(WriteFailed));
                     }
                 }
+            }
+        }
+        if forgot.elapsed() >= FORGET_EVERY {
+            forgot = Instant::now();
+            if let Err(e) = store.forget_old_client_ids() {
+                tracing::warn!(error = %e, "forgetting old client ids failed");
             }
         }
         if !syncs.is_empty() {

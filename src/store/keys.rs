@@ -16,6 +16,7 @@
 //! | `messages`   | room id (u64 BE) ++ message id (u64 BE) | JSON `StoredMessage`   |
 //! | `reactions`  | room id (u64 BE) ++ message id (u64 BE) ++ emoji (UTF-8) ++ `0x00` ++ user id (u64 BE) | JSON `StoredReaction` |
 //! | `direct_rooms` | every participant's user id (u64 BE), ascending | room id (u64 BE) |
+//! | `client_ids` | user id (u64 BE) ++ client id (UTF-8) | JSON `Entry` (the message, when) |
 //! | `reads`      | room id (u64 BE)                      | JSON `RoomTally`         |
 //! | `reads`      | room id ++ user id ++ `t` (17 bytes)  | JSON `Counts` (the user's tally) |
 //! | `reads`      | room id ++ user id ++ `r` (17 bytes)  | JSON `Mark` (where the user stopped reading) |
@@ -117,6 +118,14 @@ pub fn direct(participants: &[UserId]) -> Vec<u8> {
     ids.sort_unstable();
     ids.dedup();
     ids.iter().flat_map(|v| v.to_be_bytes()).collect()
+}
+
+/// Key of a user's `clientId` in `client_ids`.
+pub fn client_id(user: UserId, client_id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(8 + client_id.len());
+    k.extend_from_slice(&user.0.to_be_bytes());
+    k.extend_from_slice(client_id.as_bytes());
+    k
 }
 
 /// What a 17-byte key of `reads` holds.

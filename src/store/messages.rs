@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use serde::{Deserialize, Serialize};
 
-use super::{keys, Store, StoreError};
+use super::{client_ids, keys, Store, StoreError};
 use crate::model::{Message, MessageId, RoomId, Timestamp, UserId};
 
 /// A message accepted for storage, before it has an id.
@@ -20,6 +20,9 @@ pub struct NewMessage {
     pub timestamp: Timestamp,
     /// The users the text mentions, resolved when it was accepted.
     pub mentions: Vec<UserId>,
+    /// The client's key for the message, remembered for a day (see
+    /// `client_ids.rs`).
+    pub client_id: Option<String>,
 }
 
 /// The stored value: the key already holds the room and the id.
@@ -139,9 +142,14 @@ impl Store {
             })
             .map_err(|_| StoreError::Refused("message ids are exhausted".into()))?;
         let mut batch = sled::Batch::default();
+        let mut keyed = sled::Batch::default();
         let mut out = Vec::with_capacity(new.len());
         // fetch_update checked that `first + wanted` does not overflow.
         for (id, n) in (first..first + wanted).zip(new) {
+            if let Some(client_id) = &n.client_id {
+                let (k, v) = client_ids::entry(n.user_id, client_id, n.room_id, MessageId(id))?;
+                keyed.insert(k, v);
+            }
             let m = Message {
                 id: MessageId(id),
                 room_id: n.room_id,
@@ -157,6 +165,7 @@ impl Store {
             out.push(m);
         }
         self.inner.messages.apply_batch(batch)?;
+        self.inner.client_ids.apply_batch(keyed)?;
         self.count_appended(&out)?;
         Ok(out)
     }
@@ -257,6 +266,7 @@ mod tests {
             message: "m".into(),
             timestamp: Timestamp::now(),
             mentions: Vec::new(),
+            client_id: None,
         };
         assert!(store.append_batch(vec![new.clone(), new]).is_err());
         assert_eq!(store.message_cutoff(), MessageId(u64::MAX - 1 + 1));

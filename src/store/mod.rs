@@ -5,6 +5,7 @@
 //! Callers speak in domain types; no sled type escapes this module.
 
 mod backup;
+mod client_ids;
 mod direct;
 mod export;
 mod history;
@@ -109,6 +110,9 @@ struct Trees {
     direct_rooms: sled::Tree,
     /// Read state and the counters behind it; see [`reads`].
     reads: sled::Tree,
+    /// The keys clients gave their messages in the last day; see
+    /// [`client_ids`].
+    client_ids: sled::Tree,
     /// The next message id. Only the writer appends, so an in-memory counter
     /// recovered at open (one past the largest stored id) is exact: an id
     /// lost in a crash was never acknowledged nor delivered.
@@ -217,6 +221,7 @@ impl Store {
             room_creation: std::array::from_fn(|_| Mutex::new(())),
             reaction_locks: std::array::from_fn(|_| Mutex::new(())),
             reads,
+            client_ids: db.open_tree("client_ids")?,
             read_serial: std::array::from_fn(|_| Mutex::new(())),
             db,
         };
@@ -225,6 +230,7 @@ impl Store {
         };
         store.settle_schema(&meta, found)?;
         store.settle_reads()?;
+        store.forget_old_client_ids()?;
         store.inner.db.flush()?;
         Ok(store)
     }
@@ -303,6 +309,7 @@ pub(crate) mod testing {
                 message: format!("m{i}"),
                 timestamp: crate::model::Timestamp::now(),
                 mentions: Vec::new(),
+                client_id: None,
             })
             .collect::<Vec<_>>();
         store
@@ -329,6 +336,7 @@ pub(crate) mod testing {
                 message: format!("m{i}"),
                 timestamp: Timestamp(1000 + i),
                 mentions: Vec::new(),
+                client_id: None,
             };
             store.append_batch(vec![m]).expect("append");
         }

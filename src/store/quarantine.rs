@@ -287,6 +287,7 @@ mod tests {
                 message: text.into(),
                 timestamp: Timestamp::now(),
                 mentions: Vec::new(),
+                client_id: None,
             }])
             .expect("append")
             .remove(0)

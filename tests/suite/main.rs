@@ -13,6 +13,7 @@ mod accounts;
 mod admin;
 mod auth;
 mod cli;
+mod client_ids;
 mod connections;
 mod crash_conversations;
 mod directory;

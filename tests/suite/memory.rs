@@ -49,6 +49,7 @@ fn fill(dir: &Path) {
             message: text.clone(),
             timestamp: Timestamp::now(),
             mentions: Vec::new(),
+            client_id: None,
         });
         store.append_batch(batch).expect("append");
         store.flush().expect("flush");

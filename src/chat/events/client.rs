@@ -53,6 +53,10 @@ pub struct SendMessage {
     #[serde(default)]
     pub room_id: Option<String>,
     pub message: String,
+    /// An addition to the contract: the client's own key for this
+    /// message, so that sending it again (after a lost ack) stores it once.
+    #[serde(default)]
+    pub client_id: Option<String>,
 }
 
 /// `markRead {roomId, messageId}`: the user read the room up to the
@@ -206,9 +210,15 @@ mod tests {
             p.event,
             Ok(ClientEvent::SendMessage(SendMessage {
                 room_id: None,
-                message: "hi".into()
+                message: "hi".into(),
+                client_id: None,
             }))
         );
+        let p = parse(r#"{"event":"sendMessage","data":{"message":"hi","clientId":"c-1"}}"#);
+        assert!(matches!(
+            p.event,
+            Ok(ClientEvent::SendMessage(SendMessage { client_id: Some(ref c), .. })) if c == "c-1"
+        ));
     }
 
     #[test]

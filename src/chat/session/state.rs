@@ -219,8 +219,14 @@ impl State {
                 self.h.hub.typing(room, self.user.id, &self.user.username);
                 Step::Reply(reference.map(events::ack))
             }
-            ClientEvent::SendMessage(SendMessage { room_id, message }) => {
-                let rx = self.send_message(room_id.as_deref(), message).await?;
+            ClientEvent::SendMessage(SendMessage {
+                room_id,
+                message,
+                client_id,
+            }) => {
+                let rx = self
+                    .send_message(room_id.as_deref(), message, client_id)
+                    .await?;
                 let reference = reference.map(|r| r.to_owned());
                 Step::Pending(Box::pin(async move {
                     answer(reference, rx.await.unwrap_or(Err(WriteFailed)))
@@ -339,9 +345,13 @@ impl State {
         &mut self,
         room_id: Option<&str>,
         message: String,
+        client_id: Option<String>,
     ) -> Result<oneshot::Receiver<Reply>, Refusal> {
         let (room, private) = self.room_or_last(room_id)?;
         validate::message(&message).map_err(|m| Refusal::new(ErrorCode::ValidationFailed, m))?;
+        if let Some(id) = &client_id {
+            validate::client_id(id).map_err(|m| Refusal::new(ErrorCode::ValidationFailed, m))?;
+        }
         if private
             && !self
                 .h
@@ -367,6 +377,7 @@ impl State {
             user: self.user.username.clone(),
             message,
             mentions,
+            client_id,
         };
         self.h
             .writer

@@ -29,6 +29,7 @@ fn append(store: &Store, room: RoomId, author: UserId, mentions: Vec<UserId>) ->
         message: "m".into(),
         timestamp: Timestamp::now(),
         mentions,
+        client_id: None,
     };
     store.append_batch(vec![m]).expect("append")[0].id
 }
@@ -106,6 +107,7 @@ fn marking_the_newest_of_a_long_history_reads_nothing_of_it() {
         message: "m".into(),
         timestamp: Timestamp::now(),
         mentions: vec![USERS[2]],
+        client_id: None,
     });
     let ids = store
         .append_batch(batch.collect::<Vec<_>>())
