@@ -10,10 +10,15 @@ import { ChatSession } from './session.js';
 import { mountAccount } from './views/account.js';
 import { mountAdmin } from './views/admin.js';
 import { mountAuth } from './views/auth.js';
+import { mountCharLimits } from './views/char-limit.js';
 import { mountChat } from './views/chat.js';
+import { mountHeaderOverflow } from './views/header-overflow.js';
+import { mountJumpCount } from './views/jump-count.js';
+import { mountOfflinePresence } from './views/offline-presence.js';
 import { mountPeople } from './views/people.js';
 import { mountRoomSettings } from './views/room-settings.js';
 import { mountSidebar } from './views/sidebar.js';
+import { mountTabAlert } from './views/tab-alert.js';
 
 const TOKEN_KEY = 'chatroom.token';
 const LAST_ROOM_KEY = 'chatroom.lastRoom';
@@ -186,7 +191,13 @@ function mountViews(s) {
   mountAdmin({ session: s });
   mountAccount({ username: s.me.username, onChange: changePassword });
   byId('logout-btn').addEventListener('click', () => endSession(''));
-  return { sidebar, chat, people };
+  // Nothing is missed: the counted pill, the tab's title and icon, stale presence, cut-off and over-long text.
+  mountJumpCount({ session: s, getRoomId: () => chat.roomId });
+  const tab = mountTabAlert({ session: s, getRoomId: () => chat.roomId });
+  mountOfflinePresence({ session: s });
+  mountHeaderOverflow();
+  mountCharLimits();
+  return { sidebar, chat, people, tab };
 }
 
 const CONNECTION_TEXT = {
@@ -204,9 +215,9 @@ function showConnection({ state, delayMs }) {
   byId('conn-text').textContent = text;
 }
 
+/** The tab's title and icon: views/tab-alert.js. */
 function updateTitle() {
-  const n = session ? session.totalUnread() : 0;
-  document.title = n > 0 ? `(${n}) Chatroom` : 'Chatroom';
+  if (views) views.tab.update();
 }
 
 /**

@@ -12,6 +12,7 @@ import { isDirect } from '../directory.js';
 import { byId, el } from '../dom.js';
 import { describeError } from '../errors.js';
 import { avatar } from '../render.js';
+import { presenceKnown } from './offline-presence.js';
 import { mountUserPicker } from './user-picker.js';
 
 /** Presence changes come in bursts (a reconnect): read the list once they settle. */
@@ -110,7 +111,7 @@ export function mountMembers({ session, directory, getRoomId }) {
 
   function memberItem(member, rs, manage) {
     const me = member.id === session.me.id;
-    const isOnline = rs.users.has(member.username);
+    const isOnline = presenceKnown(session) && rs.users.has(member.username);
     const owner = member.role === 'owner';
     return el('li', { className: isOnline ? 'person' : 'person offline' },
       avatar(member.username),

@@ -5,6 +5,7 @@
 import { el } from '../dom.js';
 import { describeError } from '../errors.js';
 import { MAX_COMPOSER_ROWS, MAX_MESSAGE_CHARS, messageTooLong } from '../message-fields.js';
+import { limitField } from './char-limit.js';
 
 /**
  * `rowOf(id)` is the row of message `id` in the open room (or null),
@@ -12,7 +13,7 @@ import { MAX_COMPOSER_ROWS, MAX_MESSAGE_CHARS, messageTooLong } from '../message
  * `fallbackFocus` where the keyboard goes when the row has no Edit button.
  */
 export function mountMessageEditor({ session, getRoomId, rowOf, findMessage, fallbackFocus }) {
-  /** The message being edited: {roomId, id, form, input, error, busy}. */
+  /** The message being edited: {roomId, id, form, input, error, busy, unwatch}. */
   let editing = null;
   let editorCount = 0;
 
@@ -26,7 +27,6 @@ export function mountMessageEditor({ session, getRoomId, rowOf, findMessage, fal
       id: `msg-edit-${n}`,
       className: 'msg-edit-input',
       rows: Math.min(MAX_COMPOSER_ROWS, msg.message.split('\n').length),
-      maxLength: MAX_MESSAGE_CHARS,
       value: msg.message,
       attrs: { 'aria-describedby': `msg-edit-help-${n}` },
     });
@@ -40,7 +40,7 @@ export function mountMessageEditor({ session, getRoomId, rowOf, findMessage, fal
         el('button', { type: 'button', className: 'btn tiny', text: 'Cancel', dataset: { role: 'cancel' } }),
         el('button', { type: 'submit', className: 'btn tiny primary', text: 'Save' })),
       err);
-    editing = { roomId: getRoomId(), id, form, input: box, error: err, busy: false };
+    editing = { roomId: getRoomId(), id, form, input: box, error: err, busy: false, unwatch: () => {} };
     form.addEventListener('submit', (ev) => { ev.preventDefault(); save(); });
     form.querySelector('[data-role="cancel"]').addEventListener('click', () => close(true));
     box.addEventListener('keydown', (ev) => {
@@ -54,9 +54,25 @@ export function mountMessageEditor({ session, getRoomId, rowOf, findMessage, fal
       }
     });
     box.addEventListener('input', () => { err.textContent = ''; });
+    limitField(box, MAX_MESSAGE_CHARS);
     attach(node);
     box.focus();
     box.setSelectionRange(box.value.length, box.value.length);
+    editing.unwatch = keepInView(form);
+  }
+
+  /**
+   * Keep the whole editor, Save and Cancel included, on screen: the newest
+   * message grows into it below the fold, and so does a box that grows
+   * with its text or an error shown under it, while it has the keyboard.
+   */
+  function keepInView(form) {
+    form.scrollIntoView({ block: 'nearest' });
+    const grown = new ResizeObserver(() => {
+      if (form.contains(document.activeElement)) form.scrollIntoView({ block: 'nearest' });
+    });
+    grown.observe(form);
+    return () => grown.disconnect();
   }
 
   /** Put the open editor into `node` in place of the message text. */
@@ -72,6 +88,7 @@ export function mountMessageEditor({ session, getRoomId, rowOf, findMessage, fal
     if (!editing) return;
     const node = editing.roomId === getRoomId() ? rowOf(editing.id) : null;
     if (!node) {
+      editing.unwatch();
       editing = null;
       return;
     }
@@ -82,8 +99,9 @@ export function mountMessageEditor({ session, getRoomId, rowOf, findMessage, fal
   /** Close the editor; `refocus` puts the keyboard back on the message's Edit button. */
   function close(refocus) {
     if (!editing) return;
-    const { form } = editing;
+    const { form, unwatch } = editing;
     editing = null;
+    unwatch();
     const node = form.closest('.msg');
     form.remove();
     if (!node) return;
@@ -137,6 +155,7 @@ export function mountMessageEditor({ session, getRoomId, rowOf, findMessage, fal
     /** The message was deleted: forget an editor open on it; true when there was one. */
     dropIfEditing(id) {
       if (!editing || editing.id !== id) return false;
+      editing.unwatch();
       editing = null;
       return true;
     },

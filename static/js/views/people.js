@@ -4,6 +4,7 @@
 import { byId, el } from '../dom.js';
 import { avatar } from '../render.js';
 import { mountMembers } from './members.js';
+import { presenceKnown } from './offline-presence.js';
 
 /** Wide screens show the panel beside the log; narrower ones as an overlay. */
 const OVERLAY_QUERY = '(max-width: 1100px)';
@@ -13,6 +14,7 @@ export function mountPeople({ session, directory, getRoomId }) {
   const toggle = byId('people-toggle');
   const closeBtn = byId('people-close');
   const count = byId('people-count');
+  const countSuffix = toggle.querySelector('.visually-hidden');
   const onlineCount = byId('online-count');
   const list = byId('online-list');
   const members = mountMembers({ session, directory, getRoomId });
@@ -39,9 +41,12 @@ export function mountPeople({ session, directory, getRoomId }) {
     const rs = session.rooms.get(getRoomId());
     if (!rs) return;
     const users = [...rs.users].sort((a, b) => a.localeCompare(b, undefined, { sensitivity: 'base' }));
-    count.textContent = String(rs.online);
-    onlineCount.textContent = `(${rs.online})`;
-    list.replaceChildren(...users.map((name) => el('li', { className: 'person' },
+    // Disconnected: the last known people stay, greyed, under "offline".
+    const known = presenceKnown(session);
+    count.textContent = known ? String(rs.online) : 'offline';
+    countSuffix.textContent = known ? ' online, show people' : ', show people';
+    onlineCount.textContent = known ? `(${rs.online})` : '(offline)';
+    list.replaceChildren(...users.map((name) => el('li', { className: known ? 'person' : 'person offline' },
       avatar(name),
       el('span', { className: 'person-name', text: name }),
       name === session.me.username ? el('span', { className: 'tag', text: 'you' }) : null)));

@@ -7,6 +7,7 @@ import { describeError } from '../errors.js';
 import { roomFieldsProblem } from '../room-fields.js';
 import { avatar } from '../render.js';
 import { mountDirectMessages } from './direct-messages.js';
+import { presenceKnown } from './offline-presence.js';
 
 /** Below this width the sidebar is a drawer (keep in step with style.css). */
 const DRAWER_QUERY = '(max-width: 800px)';
@@ -45,11 +46,13 @@ export function mountSidebar({ session, directory, onSelect }) {
   function roomItem(rs) {
     const { room } = rs;
     const current = room.id === session.currentRoomId;
-    const label = el('span', { className: 'room-name', text: room.name });
-    const online = rs.online;
+    // The tooltip shows a name the sidebar cuts off.
+    const label = el('span', { className: 'room-name', text: room.name, attrs: { title: room.name } });
+    const known = presenceKnown(session);
+    const online = known ? rs.online : 0;
     const meta = el('span', { className: 'room-meta' },
       el('span', { className: online > 0 ? 'dot online' : 'dot', attrs: { 'aria-hidden': 'true' } }),
-      el('span', { className: 'room-online', text: `${online} online` }));
+      el('span', { className: 'room-online', text: known ? `${online} online` : 'offline' }));
     const badge = rs.unread > 0
       ? el('span', { className: 'badge' }, String(rs.unread > 99 ? '99+' : rs.unread),
         el('span', { className: 'visually-hidden', text: ' unread' }))
