@@ -6,6 +6,14 @@
 //! clients that say they accept gzip (`curl` without `--compressed` gets the
 //! file as it is), and every answer says `Vary: Accept-Encoding` so caches
 //! keep the two forms apart.
+//!
+//! `sw.js`, the service worker that lets the page open while the server is
+//! unreachable, is the one file not served as stored: its placeholders get
+//! this build's id and the list of the client's files, so that a new build
+//! is a new worker script (the browser installs it and refills its cache)
+//! and the worker knows what to keep without a list kept by hand.
+
+use std::sync::OnceLock;
 
 use rust_embed::RustEmbed;
 use warp::http::{header, HeaderValue, Response, StatusCode};
@@ -74,17 +82,58 @@ fn gzip_allowed(accept: &str) -> bool {
     star.unwrap_or(false)
 }
 
+/// The service worker's path, and the placeholders filled in when it is served.
+const WORKER: &str = "sw.js";
+const BUILD_MARK: &str = "__CHATROOM_BUILD__";
+const FILES_MARK: &str = "[\"__CHATROOM_FILES__\"]";
+
+/// This build's id: a hash of every embedded file's path and content hash,
+/// so it changes whenever any of them does (FNV-1a; no secret, no collision
+/// attack to fear, only "did anything change").
+fn build_id() -> &'static str {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(|| {
+        let mut names: Vec<_> = Assets::iter().collect();
+        names.sort();
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for name in names {
+            let hash = Assets::get(&name).map(|f| f.metadata.sha256_hash());
+            let bytes = name.as_bytes().iter().chain(hash.iter().flatten());
+            for b in bytes.chain(std::iter::once(&0u8)) {
+                h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        format!("{h:016x}")
+    })
+}
+
+/// The worker script of this build: placeholders replaced by the build id
+/// and a JSON array of the client's files (the worker itself left out).
+fn worker_script(raw: &[u8]) -> Vec<u8> {
+    let files: Vec<String> = Assets::iter()
+        .filter(|n| n != WORKER)
+        .map(|n| n.into_owned())
+        .collect();
+    let list = serde_json::to_string(&files).unwrap_or_else(|_| "[]".into());
+    String::from_utf8_lossy(raw)
+        .replace(BUILD_MARK, build_id())
+        .replace(FILES_MARK, &list)
+        .into_bytes()
+}
+
 fn serve(path: &str, if_none_match: Option<&str>) -> Result<Response<Bytes>, Rejection> {
     let path = if path.is_empty() { "index.html" } else { path };
     let file = Assets::get(path).ok_or_else(warp::reject::not_found)?;
-    let etag = format!(
-        "\"{}\"",
+    let tag = if path == WORKER {
+        build_id().to_owned()
+    } else {
         file.metadata
             .sha256_hash()
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect::<String>()
-    );
+    };
+    let etag = format!("\"{tag}\"");
     let mime = file.metadata.mimetype();
     let mut builder = Response::builder()
         .header(header::ETAG, &etag)
@@ -97,6 +146,8 @@ fn serve(path: &str, if_none_match: Option<&str>) -> Result<Response<Bytes>, Rej
     let body = if if_none_match.is_some_and(|v| v.split(',').any(|t| t.trim() == etag)) {
         builder = builder.status(StatusCode::NOT_MODIFIED);
         Bytes::new()
+    } else if path == WORKER {
+        Bytes::from(worker_script(&file.data))
     } else {
         Bytes::from(file.data.into_owned())
     };

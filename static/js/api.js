@@ -65,9 +65,10 @@ export function createApi({ getToken, onUnauthorized }) {
       request('POST', '/api/users/me/password', { currentPassword, newPassword }),
     rooms: () => request('GET', '/api/rooms'),
     createRoom: (room) => request('POST', '/api/rooms', room),
-    messages: (roomId, { before, limit } = {}) => {
+    messages: (roomId, { before, after, limit } = {}) => {
       const q = new URLSearchParams();
       if (before) q.set('before', before);
+      if (after) q.set('after', after);
       if (limit) q.set('limit', String(limit));
       const qs = q.toString();
       return request('GET', `/api/rooms/${enc(roomId)}/messages${qs ? `?${qs}` : ''}`);

@@ -5,8 +5,10 @@ import { createApi, ApiError } from './api.js';
 import { Directory } from './directory.js';
 import { byId, el, icon, ICONS } from './dom.js';
 import { SESSION_ENDED, describeError } from './errors.js';
+import { clearOutbox } from './outbox.js';
 import { avatar } from './render.js';
 import { ChatSession } from './session.js';
+import { registerShellCache } from './shell-cache.js';
 import { mountAccount } from './views/account.js';
 import { mountAdmin } from './views/admin.js';
 import { mountAuth } from './views/auth.js';
@@ -15,6 +17,7 @@ import { mountChat } from './views/chat.js';
 import { mountHeaderOverflow } from './views/header-overflow.js';
 import { mountJumpCount } from './views/jump-count.js';
 import { mountOfflinePresence } from './views/offline-presence.js';
+import { mountOutbox, showOfflineQueue } from './views/outbox.js';
 import { mountPeople } from './views/people.js';
 import { mountRoomSettings } from './views/room-settings.js';
 import { mountSidebar } from './views/sidebar.js';
@@ -99,6 +102,7 @@ function toast(text, kind = 'info') {
 
 async function boot() {
   addIcons();
+  registerShellCache();
   if (!token) {
     show('auth');
     auth.notice(takeNotice());
@@ -120,8 +124,11 @@ async function boot() {
       if (err instanceof ApiError && err.status === 401) return; // endSession ran
       // Server down or restarting: keep the token and try again.
       const wait = BOOT_RETRY_MS[Math.min(attempt, BOOT_RETRY_MS.length - 1)];
-      const why = err instanceof ApiError && err.status === 0 ? 'Cannot reach the server.' : describeError(err);
+      const offline = err instanceof ApiError && err.status === 0;
+      const why = offline ? 'Offline: cannot reach the server.' : describeError(err);
       byId('splash-text').textContent = `${why} Retrying in ${Math.round(wait / 1000)} s…`;
+      // Messages queued before a reload still wait: show them.
+      if (offline) showOfflineQueue();
       await new Promise((r) => setTimeout(r, wait));
     }
   }
@@ -177,6 +184,7 @@ function openRoom(id) {
     session.currentRoomId = null;
   }
   views.chat.show(id);
+  views.outbox.show();
   if (id) views.people.show();
   views.sidebar.render();
   updateTitle();
@@ -187,6 +195,7 @@ function mountViews(s) {
   const sidebar = mountSidebar({ session: s, directory, onSelect: openRoom });
   const chat = mountChat({ session: s });
   const people = mountPeople({ session: s, directory, getRoomId: () => chat.roomId });
+  const outbox = mountOutbox({ session: s, getRoomId: () => chat.roomId });
   mountRoomSettings({ session: s, getRoomId: () => chat.roomId });
   mountAdmin({ session: s });
   mountAccount({ username: s.me.username, onChange: changePassword });
@@ -197,7 +206,7 @@ function mountViews(s) {
   mountOfflinePresence({ session: s });
   mountHeaderOverflow();
   mountCharLimits();
-  return { sidebar, chat, people, tab };
+  return { sidebar, chat, people, tab, outbox };
 }
 
 const CONNECTION_TEXT = {
@@ -258,6 +267,9 @@ function endSession(message) {
   if (session) session.stop();
   session = null;
   saveToken(null);
+  // Logging out: what waits unsent is dropped (another user may log in next;
+  // an expired token keeps it for the same user's next login).
+  if (!message) clearOutbox();
   try {
     if (message) sessionStorage.setItem(NOTICE_KEY, message);
   } catch { /* ignore */ }

@@ -19,9 +19,13 @@ const TYPING_SEND_INTERVAL_MS = 1000;
 const TYPING_SHOW_MS = 3000;
 
 export const messageMethods = {
-  /** Send a message; resolves with the ack. The message itself comes back as receiveMessage. */
+  /**
+   * Send a message; resolves with the ack, or with {queued: true} when it
+   * waits in the outbox for the connection (outbox.js). The message itself
+   * comes back as receiveMessage.
+   */
   send(roomId, text) {
-    return this.socket.request('sendMessage', { roomId, message: text });
+    return this.outbox.send(roomId, text);
   },
 
   /**

@@ -10,6 +10,7 @@
 
 import { isDirect } from './directory.js';
 import { RoomState } from './room-state.js';
+import { Outbox } from './outbox.js';
 import { messageMethods } from './session-messages.js';
 import { readMethods } from './session-read.js';
 import { ChatSocket, SocketError } from './socket.js';
@@ -26,7 +27,8 @@ const CLOSE_POLICY = 1008;
  * prepended {messages} · updated {message} · removed {id} ·
  * reactions {message} · presence ·
  * typing · room-dropped {room, reason} · notice {code, message} ·
- * me (the user's own record changed, e.g. its role)
+ * me (the user's own record changed, e.g. its role) ·
+ * outbox {roomId} (messages waiting to be sent changed, outbox.js)
  */
 export class ChatSession extends EventTarget {
   constructor({ api, token, me }) {
@@ -52,12 +54,18 @@ export class ChatSession extends EventTarget {
     // Disabling a user closes its connections with 1008; so does misbehaving.
     // Only the token check tells them apart (401 ends the session).
     this.socket.addEventListener('closed', (e) => { if (e.detail.code === CLOSE_POLICY) this.checkToken(); });
+    /** Set once the room list was read: queued messages wait for it. */
+    this.roomsKnown = false;
+    /** Messages written while disconnected (outbox.js). */
+    this.outbox = new Outbox(this);
   }
 
   /** Connect and fetch the room list; rooms found after the socket opened are joined as they come. */
   async start() {
     this.socket.start();
     await this.refreshRooms();
+    this.roomsKnown = true;
+    this.outbox.flush();
   }
 
   stop() {
@@ -298,6 +306,7 @@ export class ChatSession extends EventTarget {
     if (this.everConnected) this.refreshRooms().catch(() => {});
     this.everConnected = true;
     this.flushMarks();
+    this.outbox.flush();
   }
 
   /**

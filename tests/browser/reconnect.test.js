@@ -47,18 +47,19 @@ test('after a server restart the page reconnects and resumes without loss or dup
   assert.equal(await page.locator('#conn-status').getAttribute('data-state'), 'reconnecting');
   assert.deepEqual(await logTexts(page), before, 'nothing arrived while disconnected');
 
-  // Sending while disconnected says so and keeps the text.
+  // Sending while disconnected queues the message (shown as waiting); it
+  // is sent once the page is back, after the catch-up.
   const box = page.getByRole('textbox', { name: 'Message', exact: true });
-  await box.fill('not sent');
+  await box.fill('written while away');
   await box.press('Enter');
-  await page.locator('#composer-error', { hasText: 'Not connected' }).waitFor();
-  assert.equal(await box.inputValue(), 'not sent');
-  await box.fill('');
+  await page.locator('#outbox-log .msg-text', { hasText: 'written while away' }).waitFor();
+  assert.equal(await box.inputValue(), '');
 
   // Back online: the page reconnects by itself and catches up.
   await ctx.setOffline(false);
   await waitConnected(page, 30000);
   await waitForMessage(page, 'while away 5');
+  await waitForMessage(page, 'written while away');
 
   // Live messages keep flowing after the catch-up, both ways.
   await bot.send(bob.token, room.id, ['after 1', 'after 2']);
@@ -68,7 +69,7 @@ test('after a server restart the page reconnects and resumes without loss or dup
   await sleep(300); // give any stray duplicate time to show up
 
   const texts = await logTexts(page);
-  assert.deepEqual(texts, [...before, ...away, 'after 1', 'after 2', 'alice is back']);
+  assert.deepEqual(texts, [...before, ...away, 'written while away', 'after 1', 'after 2', 'alice is back']);
   const ids = await page.$$eval('#message-log .msg', (n) => n.map((m) => m.dataset.id));
   assert.equal(new Set(ids).size, ids.length, 'no message shown twice');
 

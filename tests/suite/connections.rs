@@ -480,3 +480,50 @@ async fn static_files_are_gzipped_only_when_the_client_accepts_gzip() {
         assert_eq!(&body[..2], &[0x1f, 0x8b], "{enc}: gzip magic");
     }
 }
+
+#[tokio::test]
+async fn the_service_worker_names_this_build_and_its_files() {
+    let s = Server::start();
+    let res = common::http()
+        .get(s.url("/sw.js"))
+        .send()
+        .await
+        .expect("get /sw.js");
+    assert_eq!(res.status(), 200);
+    let h = res.headers().clone();
+    let ctype = h
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    assert!(ctype.contains("javascript"), "{ctype}");
+    assert!(h.get("content-security-policy").is_some());
+    let etag = h
+        .get("etag")
+        .expect("etag")
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    let body = res.text().await.expect("body");
+    assert!(!body.contains("__CHATROOM_"), "placeholders left: {body}");
+    // The build id is the ETag, so a new build is a new script.
+    let build = etag.trim_matches('"');
+    assert_eq!(build.len(), 16, "{etag}");
+    assert!(body.contains(&format!("const BUILD = '{build}';")));
+    for file in [
+        "\"index.html\"",
+        "\"style.css\"",
+        "\"js/app.js\"",
+        "\"favicon.svg\"",
+    ] {
+        assert!(body.contains(file), "{file} missing from the file list");
+    }
+    assert!(!body.contains("\"sw.js\""), "the worker lists itself");
+
+    let again = common::http()
+        .get(s.url("/sw.js"))
+        .header("if-none-match", etag.as_str())
+        .send()
+        .await
+        .expect("revalidate /sw.js");
+    assert_eq!(again.status(), 304);
+}
