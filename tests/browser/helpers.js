@@ -141,9 +141,13 @@ export async function openBot(browser, server) {
   const page = await context.newPage();
   await page.goto(`${server.url}/favicon.svg`);
   return {
-    /** Join `roomId` and send each text in order, awaiting each ack. Returns the acked ids. */
-    async send(token, roomId, texts) {
-      return page.evaluate(async ({ token, roomId, texts }) => {
+    /**
+     * Join `roomId` and send each text in order, awaiting each ack. Returns the acked ids.
+     * `inFlight` > 1 sends that many before awaiting their acks: quicker, but the
+     * server may store each batch in another order than `texts`.
+     */
+    async send(token, roomId, texts, { inFlight = 1 } = {}) {
+      return page.evaluate(async ({ token, roomId, texts, inFlight }) => {
         const ws = new WebSocket(`ws://${location.host}/ws?token=${encodeURIComponent(token)}`);
         const pending = new Map();
         let n = 0;
@@ -169,12 +173,15 @@ export async function openBot(browser, server) {
         try {
           await request('joinRoom', { roomId });
           const ids = [];
-          for (const message of texts) ids.push((await request('sendMessage', { roomId, message })).id);
+          for (let i = 0; i < texts.length; i += inFlight) {
+            const acks = texts.slice(i, i + inFlight).map((message) => request('sendMessage', { roomId, message }));
+            for (const ack of await Promise.all(acks)) ids.push(ack.id);
+          }
           return ids;
         } finally {
           ws.close();
         }
-      }, { token, roomId, texts });
+      }, { token, roomId, texts, inFlight });
     },
     close: () => context.close(),
   };

@@ -1,7 +1,8 @@
 // The open room: its message log (with older history on scroll-up), the
 // per-message actions (react, see reaction-chooser.js; edit in place, see
 // message-editor.js; delete), the room's own actions (leave, delete), the
-// typing line and the composer. What has been read: read-marker.js.
+// typing line and the composer. What has been read: read-marker.js. Which
+// rows are on the page (a window around the view): message-window.js.
 
 import { byId } from '../dom.js';
 import { describeError } from '../errors.js';
@@ -11,6 +12,7 @@ import { decorate, messageNode, setActions, updateMessageNode } from '../render.
 import { confirmAction } from './confirm.js';
 import { mountMentionComplete } from './mention-complete.js';
 import { mountMessageEditor } from './message-editor.js';
+import { mountMessageWindow } from './message-window.js';
 import { mountReactionChooser } from './reaction-chooser.js';
 import { mountReadMarker } from './read-marker.js';
 
@@ -41,8 +43,6 @@ export function mountChat({ session }) {
   const settingsBtn = byId('room-settings-btn');
   const touch = window.matchMedia(TOUCH_QUERY);
 
-  /** id -> row of the room on screen, for edits, deletes and regrouping. */
-  let nodes = new Map();
   let roomId = null;
   let sending = false;
 
@@ -63,8 +63,20 @@ export function mountChat({ session }) {
     return rs ? rs.messages.find((m) => m.id === id) || null : null;
   };
   const nearBottom = () => scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < STICK_TO_BOTTOM_PX;
-  const scrollToBottom = () => { scroller.scrollTop = scroller.scrollHeight; jump.hidden = true; };
-  const rowOf = (id) => nodes.get(id) || null;
+  const rows = mountMessageWindow({
+    scroller, log, buildRow: rowFor, decorate,
+    getMessages: () => current()?.messages || [],
+    // afterRows (below) needs the views mounted after this one.
+    onRows: () => afterRows(),
+    // A chooser open under a message that leaves the page closes.
+    onDrop: (row) => { if (row.querySelector('.reaction-chooser')) reactions.close(false); },
+  });
+  const scrollToBottom = () => {
+    rows.toBottom();
+    scroller.scrollTop = scroller.scrollHeight;
+    jump.hidden = true;
+  };
+  const rowOf = (id) => rows.rowOf(id);
   const editor = mountMessageEditor({ session, getRoomId: () => roomId, rowOf, findMessage, fallbackFocus: scroller });
   const reactions = mountReactionChooser({
     session, getRoomId: () => roomId, rowOf, findMessage, fallbackFocus: scroller,
@@ -73,15 +85,10 @@ export function mountChat({ session }) {
   const marker = mountReadMarker({ session, scroller, getRoomId: () => roomId, rowOf });
   // Before the composer's keydown below: with names offered, Enter picks one.
   const mentions = mountMentionComplete({ session, input, getRoomId: () => roomId });
-
-  /**
-   * History inserted in bulk should not be read out message by message;
-   * aria-busy asks screen readers to hold off until the log settles.
-   */
-  function bulk(fn) {
-    log.setAttribute('aria-busy', 'true');
-    fn();
-    requestAnimationFrame(() => log.removeAttribute('aria-busy'));
+  /** Rows were built or dropped: the divider and the editor go back onto theirs. */
+  function afterRows() {
+    marker.place();
+    editor.reattach(false);
   }
 
   function updateEdges() {
@@ -94,19 +101,8 @@ export function mountChat({ session }) {
   }
 
   function renderAll() {
-    const rs = current();
-    nodes = new Map();
-    const rows = [];
-    let prev = null;
-    for (const m of rs ? rs.messages : []) {
-      const n = rowFor(m);
-      decorate(n, m, prev);
-      nodes.set(m.id, n);
-      rows.push(n);
-      prev = m;
-    }
     const hadFocus = editor.hasFocus();
-    bulk(() => log.replaceChildren(...rows));
+    rows.reset(roomId, marker.firstUnreadId());
     editor.reattach(hadFocus);
     reactions.reattach();
     updateEdges();
@@ -125,42 +121,18 @@ export function mountChat({ session }) {
   }
 
   function append(messages) {
-    const rs = current();
     const follow = nearBottom();
-    let ownMessage = false;
-    for (const m of messages) {
-      if (nodes.has(m.id)) continue;
-      const i = rs.messages.indexOf(m);
-      const n = rowFor(m);
-      decorate(n, m, i > 0 ? rs.messages[i - 1] : null);
-      nodes.set(m.id, n);
-      log.append(n);
-      ownMessage ||= isMine(m);
-    }
+    const ownMessage = messages.some(isMine);
+    rows.appended(messages, follow || ownMessage);
     if (follow || ownMessage) scrollToBottom();
     else jump.hidden = false;
     marker.check();
   }
 
   function prepend(messages) {
-    const rs = current();
     if (!messages.length) { updateEdges(); return; }
-    // Keep the message the reader is looking at in place.
-    const fromBottom = scroller.scrollHeight - scroller.scrollTop;
-    const rows = [];
-    let prev = null;
-    for (const m of messages) {
-      const n = rowFor(m);
-      decorate(n, m, prev);
-      nodes.set(m.id, n);
-      rows.push(n);
-      prev = m;
-    }
-    bulk(() => log.prepend(...rows));
-    // The former first message may now continue a group or share a day.
-    const next = rs.messages[messages.length];
-    if (next && nodes.has(next.id)) decorate(nodes.get(next.id), next, prev);
-    scroller.scrollTop = scroller.scrollHeight - fromBottom;
+    // The message the reader is looking at stays in place.
+    rows.prepended();
     updateEdges();
     marker.place();
   }
@@ -192,37 +164,26 @@ export function mountChat({ session }) {
   session.addEventListener('appended', forThisRoom(({ messages }) => append(messages)));
   session.addEventListener('prepended', forThisRoom(({ messages }) => { prepend(messages); fillViewport(); }));
   session.addEventListener('updated', forThisRoom(({ message }) => {
-    const n = nodes.get(message.id);
+    const n = rowOf(message.id);
     if (n) {
       updateMessageNode(n, message);
       setReactions(n, message.reactions, session.me.username);
     }
+    rows.changed(message.id);
   }));
   session.addEventListener('reactions', forThisRoom(({ message }) => {
-    const n = nodes.get(message.id);
-    if (!n) return;
+    const n = rowOf(message.id);
     // A row of reactions appearing under the last message must not push it out of view.
     const follow = nearBottom();
-    setReactions(n, message.reactions, session.me.username);
-    if (follow) scrollToBottom();
+    if (n) setReactions(n, message.reactions, session.me.username);
+    rows.changed(message.id);
+    if (n && follow) scrollToBottom();
   }));
   session.addEventListener('removed', forThisRoom(({ id }) => {
-    const n = nodes.get(id);
-    if (!n) return;
-    const next = n.nextElementSibling;
     if (editor.dropIfEditing(id)) error.textContent = 'The message you were editing was deleted.';
     reactions.drop(id);
-    // Focus inside the row (its buttons, its editor) would be lost with it.
-    if (n.contains(document.activeElement)) scroller.focus({ preventScroll: true });
-    n.remove();
-    nodes.delete(id);
-    // Re-group the message that followed the removed one.
-    const rs = current();
-    const nextMsg = next && rs.messages.find((m) => m.id === next.dataset.id);
-    if (nextMsg) {
-      const i = rs.messages.indexOf(nextMsg);
-      decorate(next, nextMsg, i > 0 ? rs.messages[i - 1] : null);
-    }
+    // Focus inside the row (its buttons, its editor) is kept in the log; the window regroups what followed.
+    rows.removed(id);
     marker.place();
   }));
   session.addEventListener('typing', forThisRoom(renderTyping));
@@ -231,7 +192,7 @@ export function mountChat({ session }) {
     const rs = current();
     if (!rs) return;
     for (const m of rs.messages) {
-      const n = nodes.get(m.id);
+      const n = rowOf(m.id);
       if (n) setActions(n, { canEdit: session.canEdit(m), canDelete: session.canDelete(roomId, m) });
     }
     renderHeader();

@@ -83,16 +83,23 @@ export function mountMessageEditor({ session, getRoomId, rowOf, findMessage, fal
     node.querySelector('.msg-text').after(editing.form);
   }
 
-  /** After a re-render the editor moves to the message's new row, if it still exists. */
+  /**
+   * After a re-render the editor moves to the message's new row, if it
+   * still exists. A message of the open room whose row is off the page
+   * (views/message-window.js) keeps its editor until the row is built again.
+   */
   function reattach(refocus) {
     if (!editing) return;
-    const node = editing.roomId === getRoomId() ? rowOf(editing.id) : null;
+    const here = editing.roomId === getRoomId();
+    const node = here ? rowOf(editing.id) : null;
     if (!node) {
-      editing.unwatch();
-      editing = null;
+      if (!here || !findMessage(editing.id)) {
+        editing.unwatch();
+        editing = null;
+      }
       return;
     }
-    attach(node);
+    if (!node.contains(editing.form)) attach(node);
     if (refocus) editing.input.focus({ preventScroll: true });
   }
 

@@ -104,5 +104,12 @@ export function mountReadMarker({ session, scroller, getRoomId, rowOf }) {
   window.addEventListener('focus', checkSoon);
   window.addEventListener('resize', checkSoon);
 
-  return { opened, place, scrollToDivider, check, checkSoon };
+  /** The first unread message while the room still has to scroll there (the rows built around it), else null. */
+  function firstUnreadId() {
+    const rs = current();
+    const first = scrollPending && rs ? firstUnread(rs) : null;
+    return first ? first.id : null;
+  }
+
+  return { opened, place, scrollToDivider, check, checkSoon, firstUnreadId };
 }
