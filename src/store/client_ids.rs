@@ -80,25 +80,25 @@ impl Store {
         self.inner.client_ids.apply_batch(batch)?;
         Ok(n)
     }
-
-    /// Backdates every key by `ms` (tests of the expiry).
-    #[cfg(test)]
-    pub(crate) fn age_client_ids(&self, ms: i64) {
-        for (k, v) in self.inner.client_ids.iter().flatten() {
-            let mut e: Entry = from_json(&v).expect("entry");
-            e.at -= ms;
-            self.inner
-                .client_ids
-                .insert(k, to_json(&e).expect("json"))
-                .expect("insert");
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::NewMessage;
+
+    /// Backdates every key of `store` by `ms`.
+    fn age_client_ids(store: &Store, ms: i64) {
+        for (k, v) in store.inner.client_ids.iter().flatten() {
+            let mut e: Entry = from_json(&v).expect("entry");
+            e.at -= ms;
+            store
+                .inner
+                .client_ids
+                .insert(k, to_json(&e).expect("json"))
+                .expect("insert");
+        }
+    }
 
     fn send(store: &Store, text: &str, client_id: Option<&str>) -> Message {
         let m = NewMessage {
@@ -127,7 +127,7 @@ mod tests {
             .is_none());
         assert_eq!(store.forget_old_client_ids().expect("forget"), 0);
 
-        store.age_client_ids(KEEP_MS + 1);
+        age_client_ids(&store, KEEP_MS + 1);
         assert!(store
             .sent_with_client_id(UserId(1), "k1")
             .expect("get")
