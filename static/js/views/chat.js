@@ -12,6 +12,7 @@ import { decorate, messageNode, setActions, updateMessageNode } from '../render.
 import { confirmAction } from './confirm.js';
 import { mountMentionComplete } from './mention-complete.js';
 import { mountMessageEditor } from './message-editor.js';
+import { mountMessageKeys } from './message-keys.js';
 import { mountMessageWindow } from './message-window.js';
 import { mountReactionChooser } from './reaction-chooser.js';
 import { mountReadMarker } from './read-marker.js';
@@ -83,6 +84,7 @@ export function mountChat({ session }) {
     showError: (text) => { error.textContent = text; },
   });
   const marker = mountReadMarker({ session, scroller, getRoomId: () => roomId, rowOf });
+  mountMessageKeys({ log, scroller });
   // Before the composer's keydown below: with names offered, Enter picks one.
   const mentions = mountMentionComplete({ session, input, getRoomId: () => roomId });
   /** Rows were built or dropped: the divider and the editor go back onto theirs. */
