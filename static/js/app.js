@@ -21,6 +21,7 @@ import { mountOutbox, showOfflineQueue } from './views/outbox.js';
 import { mountPeople } from './views/people.js';
 import { mountRoomSettings } from './views/room-settings.js';
 import { mountSidebar } from './views/sidebar.js';
+import { mountSkipLink } from './views/skip-link.js';
 import { mountTabAlert } from './views/tab-alert.js';
 
 const TOKEN_KEY = 'chatroom.token';
@@ -102,6 +103,7 @@ function toast(text, kind = 'info') {
 
 async function boot() {
   addIcons();
+  mountSkipLink();
   registerShellCache();
   if (!token) {
     show('auth');

@@ -202,9 +202,9 @@ test('an admin made while the server runs disables and enables a user', { timeou
     action: [...tr.querySelectorAll('button')].map((b) => b.getAttribute('aria-label')),
   })));
   assert.deepEqual(table, [
-    { name: 'ann', you: false, role: 'User', state: 'Active', action: ['Make ann an admin', 'Reset ann’s password', 'Disable ann'] },
-    { name: 'bob', you: false, role: 'User', state: 'Active', action: ['Make bob an admin', 'Reset bob’s password', 'Disable bob'] },
-    { name: 'root', you: true, role: 'Admin', state: 'Active', action: ['Remove root’s admin role'] },
+    { name: 'ann', you: false, role: 'User', state: 'Active', action: ['Make admin: ann', 'Reset password: ann', 'Disable ann'] },
+    { name: 'bob', you: false, role: 'User', state: 'Active', action: ['Make admin: bob', 'Reset password: bob', 'Disable bob'] },
+    { name: 'root', you: true, role: 'Admin', state: 'Active', action: ['Remove admin role: root'] },
   ], 'no Disable or password reset button for yourself');
 
   // Filtering.

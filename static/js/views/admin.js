@@ -91,11 +91,11 @@ export function mountAdmin({ session }) {
     const disabled = Boolean(user.disabled);
     // Offered to the admin for itself too: the server's refusal says why not.
     const roleBtn = admin
-      ? rowButton(user, ACTION.role, 'Remove admin', `Remove ${user.username}’s admin role`, () => changeRole(user, 'user'))
-      : rowButton(user, ACTION.role, 'Make admin', `Make ${user.username} an admin`, () => changeRole(user, 'admin'));
+      ? rowButton(user, ACTION.role, 'Remove admin', `Remove admin role: ${user.username}`, () => changeRole(user, 'user'))
+      : rowButton(user, ACTION.role, 'Make admin', `Make admin: ${user.username}`, () => changeRole(user, 'admin'));
     // Admins change their own password with the current one (the lock in the top bar).
     const resetBtn = me ? null
-      : rowButton(user, ACTION.password, 'Reset password', `Reset ${user.username}’s password`, () => reset(user));
+      : rowButton(user, ACTION.password, 'Reset password', `Reset password: ${user.username}`, () => reset(user));
     const enableBtn = () => rowButton(user, ACTION.state, 'Enable', `Enable ${user.username}`, () => enable(user));
     const disableBtn = () =>
       rowButton(user, ACTION.state, 'Disable', `Disable ${user.username}`, () => disable(user), 'btn tiny danger-ghost');

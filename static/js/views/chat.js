@@ -12,6 +12,7 @@ import { decorate, messageNode, setActions, updateMessageNode } from '../render.
 import { confirmAction } from './confirm.js';
 import { mountMentionComplete } from './mention-complete.js';
 import { mountMessageEditor } from './message-editor.js';
+import { mountMessageKeys } from './message-keys.js';
 import { mountMessageWindow } from './message-window.js';
 import { mountReactionChooser } from './reaction-chooser.js';
 import { mountReadMarker } from './read-marker.js';
@@ -83,6 +84,7 @@ export function mountChat({ session }) {
     showError: (text) => { error.textContent = text; },
   });
   const marker = mountReadMarker({ session, scroller, getRoomId: () => roomId, rowOf });
+  mountMessageKeys({ log, scroller });
   // Before the composer's keydown below: with names offered, Enter picks one.
   const mentions = mountMentionComplete({ session, input, getRoomId: () => roomId });
   /** Rows were built or dropped: the divider and the editor go back onto theirs. */
@@ -286,6 +288,24 @@ export function mountChat({ session }) {
       send();
     }
   });
+  // Up in an empty composer edits my last message, as in the chats people know.
+  input.addEventListener('keydown', (ev) => {
+    if (ev.key !== 'ArrowUp' || input.value || ev.shiftKey || ev.altKey || ev.ctrlKey || ev.metaKey) return;
+    if (ev.isComposing || ev.defaultPrevented) return;
+    if (editLast()) ev.preventDefault();
+  });
+  /** Open the editor on my newest message of the open room; false when there is none to edit. */
+  function editLast() {
+    const msgs = current()?.messages || [];
+    let i = msgs.length - 1;
+    while (i >= 0 && !session.canEdit(msgs[i])) i--;
+    if (i < 0) return false;
+    // Its row may be off the page (message-window.js): the newest rows come back first.
+    if (!rowOf(msgs[i].id)) scrollToBottom();
+    if (!rowOf(msgs[i].id)) return false;
+    editor.open(msgs[i].id);
+    return true;
+  }
   input.addEventListener('input', () => {
     autosize();
     if (error.textContent && !sending) error.textContent = '';

@@ -7,6 +7,7 @@
 import { el } from '../dom.js';
 import { describeError } from '../errors.js';
 import { QUICK_REACTIONS, REACTION_MAX_CHARS, reactedBy, reactionProblem } from '../reactions.js';
+import { moveAmong } from './roving.js';
 
 /**
  * `rowOf(id)` is the row of message `id` in the open room (or null),
@@ -59,7 +60,7 @@ export function mountReactionChooser({ session, getRoomId, rowOf, findMessage, s
       const pick = ev.target.closest('button[data-emoji]');
       if (pick) choose(pick.dataset.emoji);
     });
-    quick.addEventListener('keydown', (ev) => moveAmong(quick, ev));
+    quick.addEventListener('keydown', (ev) => moveAmong([...quick.querySelectorAll('button')], ev));
     form.addEventListener('submit', (ev) => {
       ev.preventDefault();
       const text = input.value.trim();
@@ -190,15 +191,4 @@ export function mountReactionChooser({ session, getRoomId, rowOf, findMessage, s
       if (chooser && chooser.id === id) chooser = null;
     },
   };
-}
-
-/** Left / Right (and Home / End) move along the row of emoji. */
-function moveAmong(container, ev) {
-  const buttons = [...container.querySelectorAll('button')];
-  const i = buttons.indexOf(document.activeElement);
-  if (i < 0) return;
-  const to = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: buttons.length - 1 }[ev.key];
-  if (to === undefined) return;
-  ev.preventDefault();
-  buttons[(to + buttons.length) % buttons.length].focus();
 }

@@ -8,6 +8,7 @@ import { roomFieldsProblem } from '../room-fields.js';
 import { avatar } from '../render.js';
 import { mountDirectMessages } from './direct-messages.js';
 import { presenceKnown } from './offline-presence.js';
+import { mountRoving } from './roving.js';
 
 /** Below this width the sidebar is a drawer (keep in step with style.css). */
 const DRAWER_QUERY = '(max-width: 800px)';
@@ -42,6 +43,12 @@ export function mountSidebar({ session, directory, onSelect }) {
     }
   });
   drawer.addEventListener('change', () => setOpen(false));
+  // Rooms and conversations together are one Tab stop, the open room; the arrow keys move inside.
+  mountRoving({
+    container: sidebar,
+    items: () => [...sidebar.querySelectorAll('button[data-room-id]')].filter((b) => !b.closest('[hidden]')),
+    home: () => sidebar.querySelector('button[data-room-id][aria-current="page"]'),
+  });
 
   function roomItem(rs) {
     const { room } = rs;
