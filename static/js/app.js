@@ -197,7 +197,7 @@ function mountViews(s) {
   const sidebar = mountSidebar({ session: s, directory, onSelect: openRoom });
   const chat = mountChat({ session: s });
   const people = mountPeople({ session: s, directory, getRoomId: () => chat.roomId });
-  const outbox = mountOutbox({ session: s, getRoomId: () => chat.roomId });
+  const outbox = mountOutbox({ session: s, getRoomId: () => chat.roomId, toBottom: () => chat.toBottom() });
   mountRoomSettings({ session: s, getRoomId: () => chat.roomId });
   mountAdmin({ session: s });
   mountAccount({ username: s.me.username, onChange: changePassword });

@@ -4,14 +4,15 @@
 // the whole history produces no long task (over 50 ms; still a todo on a
 // loaded machine). The figures are measured in the browser
 // (performance.now(), the long-task observer) and printed. Messages changed or deleted while their rows are off the page
-// show as they now are once scrolled back to.
+// show as they now are once scrolled back to, and messages queued while
+// offline wait after the newest one.
 
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
 import {
-  SCREENSHOT_DIR, TEST_TIMEOUT_MS, api, createRoom, loginViaUI, messageRow, openRoomViaUI, registerUser,
-  serverAndBrowser, waitForMessage,
+  SCREENSHOT_DIR, TEST_TIMEOUT_MS, api, createRoom, loginViaUI, messageRow, openRoomViaUI, registerUser, sendViaUI,
+  serverAndBrowser, waitConnected, waitForMessage,
 } from './helpers.js';
 
 const TOTAL = 5000;
@@ -273,6 +274,60 @@ test('messages changed while their rows are off the page show as they now are', 
   assert.match(last, /^late \d+$/, 'scrolled down to the newest message');
   assert.ok((await counts(page)).rows <= MAX_ROWS);
 
+  assert.deepEqual(ctx.errors, []);
+  await ctx.close();
+});
+
+test('messages queued while far up in the room wait after the newest one', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const ctx = await env.newContext();
+  const page = await ctx.newPage();
+  await loginViaUI(page, env.server, 'alice');
+  await openRoomViaUI(page, 'big-room');
+  await page.locator('#message-log .msg').first().waitFor();
+  // Up until the newest rows have left the page (bounded: a few pages of history).
+  const scroller = page.locator('#log-scroll');
+  const bottomSpacer = () => page.$eval('#log-scroll > .log-spacer:last-of-type', (n) => n.getBoundingClientRect().height);
+  for (let i = 0; i < 100 && !(await bottomSpacer()); i++) {
+    await scroller.evaluate((n) => { n.scrollTop = 0; });
+    await page.waitForTimeout(50);
+  }
+  assert.ok(await bottomSpacer() > 0, 'the newest rows are off the page');
+
+  await env.server.stop();
+  await page.locator('#conn-status[data-state="reconnecting"]').waitFor();
+  const queued = ['waits after the newest 1', 'waits after the newest 2'];
+  for (const text of queued) await sendViaUI(page, text);
+  const where = await page.evaluate(() => {
+    const scroller = document.getElementById('log-scroll');
+    const outbox = document.getElementById('outbox-log');
+    const rows = document.querySelectorAll('#message-log .msg');
+    const spacers = scroller.querySelectorAll(':scope > .log-spacer');
+    const view = scroller.getBoundingClientRect();
+    const box = outbox.getBoundingClientRect();
+    return {
+      last: scroller.lastElementChild === outbox,
+      spacersBefore: [...spacers].every((s) => s.compareDocumentPosition(outbox) & Node.DOCUMENT_POSITION_FOLLOWING),
+      belowNewest: box.top >= rows[rows.length - 1].getBoundingClientRect().bottom - 1,
+      onScreen: box.bottom <= view.bottom + 1 && box.top >= view.top,
+      spacerBelow: spacers[spacers.length - 1].getBoundingClientRect().height,
+      newest: rows[rows.length - 1].querySelector('.msg-text').textContent,
+      texts: [...outbox.querySelectorAll('.msg-text')].map((n) => n.textContent),
+    };
+  });
+  assert.deepEqual(where.texts, queued, 'pending, in order');
+  assert.ok(where.last && where.spacersBefore, 'the pending list is the last thing in the log, after its spacers');
+  assert.equal(where.spacerBelow, 0, 'the newest messages are on the page');
+  assert.ok(where.belowNewest, `pending below the newest message (${where.newest})`);
+  assert.ok(where.onScreen, 'and on screen');
+  await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'big-room-offline-queue.png') });
+
+  // Back: sent once, at the end of the room.
+  await env.restart();
+  await waitConnected(page, 30000);
+  await waitForMessage(page, queued[1], 20000);
+  await page.locator('#outbox-log').waitFor({ state: 'hidden' });
+  const last = await page.$$eval('#message-log .msg .msg-text', (n) => n.slice(-2).map((m) => m.textContent));
+  assert.deepEqual(last, queued);
   assert.deepEqual(ctx.errors, []);
   await ctx.close();
 });

@@ -1,5 +1,6 @@
 // Screenshots of a lived-in chat at phone and desktop sizes, written to
-// target/screenshots/ on every run so a person can look at the client.
+// target/screenshots/ on every run so a person can look at the client:
+// also a sidebar of 50 rooms, and messages queued while offline.
 // Also checks the security headers the page is served with.
 
 import assert from 'node:assert/strict';
@@ -7,7 +8,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import {
-  SCREENSHOT_DIR, TEST_TIMEOUT_MS, createRoom, registerUser, openRoomViaUI, roomButton, serverAndBrowser, sleep,
+  SCREENSHOT_DIR, TEST_TIMEOUT_MS, createRoom, registerUser, openRoomViaUI, roomButton, sendViaUI, serverAndBrowser, sleep,
   waitConnected, waitForMessage, api,
 } from './helpers.js';
 
@@ -48,6 +49,21 @@ async function loggedIn(token, options = {}) {
   return ctx;
 }
 
+/** Alice's page logged in with `options`, on the room `general`. */
+async function onGeneral(options) {
+  const ctx = await loggedIn(world.alice.token, options);
+  const page = await ctx.newPage();
+  await page.goto(env.server.url + '/');
+  await waitConnected(page);
+  await page.evaluate(() => document.fonts.ready);
+  if (!(await page.locator('#room-title', { hasText: /^general$/ }).isVisible())) {
+    if (await page.locator('#rooms-toggle').isVisible()) await page.locator('#rooms-toggle').click();
+    await roomButton(page, 'general').click();
+  }
+  await waitForMessage(page, 'Thanks Bob!');
+  return { ctx, page };
+}
+
 test('security headers are set on /', { timeout: TEST_TIMEOUT_MS }, async () => {
   const res = await fetch(env.server.url + '/', { signal: AbortSignal.timeout(10000) });
   assert.equal(res.status, 200);
@@ -75,16 +91,7 @@ test('phone and desktop screenshots', { timeout: TEST_TIMEOUT_MS }, async () => 
   const bot = await env.openBot();
 
   async function shoot(name, options) {
-    const ctx = await loggedIn(world.alice.token, options);
-    const page = await ctx.newPage();
-    await page.goto(env.server.url + '/');
-    await waitConnected(page);
-    await page.evaluate(() => document.fonts.ready);
-    if (!(await page.locator('#room-title', { hasText: /^general$/ }).isVisible())) {
-      if (await page.locator('#rooms-toggle').isVisible()) await page.locator('#rooms-toggle').click();
-      await roomButton(page, 'general').click();
-    }
-    await waitForMessage(page, 'Thanks Bob!');
+    const { ctx, page } = await onGeneral(options);
     await page.locator('#online-list .person-name', { hasText: 'carol' }).waitFor({ state: 'attached' });
     // Something unread elsewhere, and someone typing here.
     await bot.send(world.bob.token, world.random.id, [`Lunch at noon? (${name})`]);
@@ -115,4 +122,45 @@ test('phone and desktop screenshots', { timeout: TEST_TIMEOUT_MS }, async () => 
 
   await bot.close();
   for (const o of others) await o.ctx.close();
+});
+
+/** Names of the rooms of a busy workspace, for the 50-room sidebar. */
+const MORE_ROOMS = [
+  'backend', 'frontend', 'mobile', 'infra', 'ops-alerts', 'on-call', 'security', 'releases', 'qa', 'support',
+  'sales', 'marketing', 'product', 'research', 'data', 'analytics', 'billing', 'docs', 'hiring', 'onboarding',
+  'office-berlin', 'office-lyon', 'office-austin', 'book-club', 'running', 'music', 'games', 'pets', 'food', 'travel',
+  'standup', 'retro', 'planning', 'incidents', 'customer-feedback', 'partners', 'legal', 'finance', 'events', 'kudos',
+  'help-desk', 'it', 'accessibility', 'performance', 'design-system', 'a-room-with-a-rather-long-name-that-gets-cut',
+];
+
+// Last in the file: it stops the server.
+test('a 50-room sidebar, and messages queued offline, in both themes and on the phone', { timeout: TEST_TIMEOUT_MS }, async () => {
+  const rooms = await Promise.all(MORE_ROOMS.map((name) => createRoom(env.server, world.bob.token, name)));
+  const bot = await env.openBot();
+  await Promise.all(rooms.filter((_, i) => i % 7 === 2).map((room) => bot.send(world.bob.token, room.id, [`News in #${room.name}`])));
+  await bot.close();
+
+  const light = await onGeneral({ viewport: { width: 1280, height: 800 } });
+  await roomButton(light.page, 'standup').waitFor();
+  await light.page.screenshot({ path: path.join(SCREENSHOT_DIR, 'sidebar-50-rooms.png') });
+  await light.ctx.close();
+  const dark = await onGeneral({ viewport: { width: 1280, height: 800 }, colorScheme: 'dark' });
+  await roomButton(dark.page, 'standup').waitFor();
+  await dark.page.screenshot({ path: path.join(SCREENSHOT_DIR, 'sidebar-50-rooms-dark.png') });
+  assert.equal(await dark.page.locator('#room-list .room-btn').count(), 4 + MORE_ROOMS.length);
+
+  // The server goes away: what is sent meanwhile waits, shown as pending.
+  const phone = await onGeneral({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+  await env.server.stop();
+  for (const { page } of [dark, phone]) {
+    await page.locator('#conn-status[data-state="reconnecting"]').waitFor();
+    for (const text of ['On the train, the connection keeps dropping', 'This one waits too']) await sendViaUI(page, text);
+    await page.locator('#outbox-log .msg').nth(1).waitFor();
+  }
+  await dark.page.screenshot({ path: path.join(SCREENSHOT_DIR, 'offline-queue-dark.png') });
+  await phone.page.screenshot({ path: path.join(SCREENSHOT_DIR, 'offline-queue-phone.png') });
+  for (const { ctx } of [dark, phone]) {
+    assert.deepEqual(ctx.errors, []);
+    await ctx.close();
+  }
 });

@@ -381,5 +381,7 @@ export function mountChat({ session }) {
       }
     },
     get roomId() { return roomId; },
+    /** Bring the newest messages onto the page and scroll to the end (e.g. below them, to what waits to be sent). */
+    toBottom: scrollToBottom,
   };
 }

@@ -14,6 +14,14 @@ import { el } from '../dom.js';
 
 /** The page holds at most this many message rows (a room smaller than that keeps all of them)... */
 const MAX_ROWS = 200;
+/**
+ * ...and a bigger room at most this many: every frame that changes rows
+ * repaints and commits the rows on the page, so fewer rows keep each frame
+ * short. They cover the view and REACH on either side with room to spare.
+ */
+const WINDOW_ROWS = 100;
+/** How many rows a room of `n` messages may have on the page. */
+const capOf = (n) => (n <= MAX_ROWS ? MAX_ROWS : WINDOW_ROWS);
 /** ...and a room opens with its newest rows, at least this many. */
 const FIRST_ROWS = 60;
 /** Rows are kept built this far above and below the visible part, in heights of the visible part. */
@@ -288,9 +296,9 @@ export function mountMessageWindow({ scroller, log, getMessages, buildRow, decor
     else if (count) {
       const us = Math.min(a, cs);
       const ue = Math.max(b, ce);
-      if (ue - us <= MAX_ROWS) [s, e] = [us, ue];
-      else if (a < cs) [s, e] = [a, Math.max(b, Math.min(ue, a + MAX_ROWS))];
-      else [s, e] = [Math.min(a, Math.max(us, b - MAX_ROWS)), b];
+      if (ue - us <= WINDOW_ROWS) [s, e] = [us, ue];
+      else if (a < cs) [s, e] = [a, Math.max(b, Math.min(ue, a + WINDOW_ROWS))];
+      else [s, e] = [Math.min(a, Math.max(us, b - WINDOW_ROWS)), b];
     }
     if (spread && n > MAX_ROWS && count && e > cs && s < ce) {
       // Rows in view now; those only in reach a few at a time (a small room has all its rows at once).
@@ -346,7 +354,7 @@ export function mountMessageWindow({ scroller, log, getMessages, buildRow, decor
       const u = fromId ? msgs.findIndex((m) => m.id === fromId) : -1;
       if (u >= 0 && u - BEFORE_UNREAD < s) {
         s = Math.max(0, u - BEFORE_UNREAD);
-        if (e - s > MAX_ROWS) e = Math.min(e, s + FIRST_ROWS);
+        if (e - s > capOf(msgs.length)) e = Math.min(e, s + FIRST_ROWS);
       }
       log.replaceChildren();
       render(s, e, null);
@@ -360,9 +368,10 @@ export function mountMessageWindow({ scroller, log, getMessages, buildRow, decor
       if (!fresh) return;
       const atEnd = !count || ce >= msgs.length - fresh;
       let s = count ? cs : Math.max(0, msgs.length - fresh);
-      if (atEnd && msgs.length - s > MAX_ROWS) {
+      const cap = capOf(msgs.length);
+      if (atEnd && msgs.length - s > cap) {
         if (!follow) { setSpacers(); return; }
-        s = msgs.length - MAX_ROWS;
+        s = msgs.length - cap;
       }
       if (atEnd) render(s, msgs.length, follow ? 'bottom' : anchorRow());
       else setSpacers();
@@ -424,7 +433,7 @@ export function mountMessageWindow({ scroller, log, getMessages, buildRow, decor
       const [cs, ce] = span();
       if (count && ce === msgs.length) return;
       let s = tailStart(msgs, scroller.clientHeight * (1 + REACH));
-      if (count && ce >= s && msgs.length - cs <= MAX_ROWS) s = cs;
+      if (count && ce >= s && msgs.length - cs <= capOf(msgs.length)) s = cs;
       render(s, msgs.length, 'bottom');
     },
 

@@ -16,12 +16,15 @@ const STATUS = {
 /** Within this distance of the bottom the log follows new rows. */
 const FOLLOW_PX = 80;
 
-export function mountOutbox({ session, getRoomId }) {
+/** `toBottom()` brings the newest messages onto the page and scrolls to the end. */
+export function mountOutbox({ session, getRoomId, toBottom }) {
   const scroller = byId('log-scroll');
   // Beside the message log, not in it: that list is the server's history.
+  // Last in the scroller, after what stands for the rows off the page too:
+  // what waits comes after the newest message, wherever the reader is.
   const list = el('ol', { id: 'outbox-log', className: 'outbox-log', attrs: { 'aria-label': 'Messages waiting to be sent' } });
   list.hidden = true;
-  byId('message-log').after(list);
+  scroller.append(list);
 
   function row(e) {
     const status = e.state === 'failed' && e.error ? `${STATUS.failed}: ${e.error}` : STATUS[e.state] || e.state;
@@ -42,7 +45,8 @@ export function mountOutbox({ session, getRoomId }) {
     const grew = entries.length > list.childElementCount;
     list.replaceChildren(...entries.map(row));
     list.hidden = entries.length === 0;
-    if (grew || follow) scroller.scrollTop = scroller.scrollHeight;
+    if (grew) toBottom();
+    else if (follow) scroller.scrollTop = scroller.scrollHeight;
   }
 
   list.addEventListener('click', (ev) => {
