@@ -61,12 +61,13 @@ test('who may edit or delete which message', { timeout: TEST_TIMEOUT_MS }, async
   assert.equal(await ann.getByRole('button', { name: 'Delete room' }).isVisible(), true);
   assert.equal(await ann.locator('#users-btn').isVisible(), false);
 
-  // The actions are hidden until hover or keyboard focus reveals them.
+  // The actions are not displayed until hover or keyboard focus on the message reveals them.
   const actions = messageRow(bob, 'hello from bob').locator('.msg-actions');
   await bob.mouse.move(0, 0);
-  await bob.waitForFunction((n) => getComputedStyle(n).pointerEvents === 'none', await actions.elementHandle());
+  await bob.waitForFunction((n) => getComputedStyle(n).display === 'none', await actions.elementHandle());
+  await messageRow(bob, 'hello from bob').focus();
   await messageRow(bob, 'hello from bob').getByRole('button', { name: 'Edit message' }).focus();
-  assert.equal(await actions.evaluate((n) => getComputedStyle(n).pointerEvents), 'auto', 'focus reveals the actions');
+  assert.equal(await actions.evaluate((n) => getComputedStyle(n).display), 'flex', 'focus reveals the actions');
   checkClean(open.ann.ctx, open.bob.ctx);
 });
 
@@ -76,6 +77,7 @@ test('the author edits a message in place; both pages show it as edited', { time
 
   // Keyboard only: Enter on the Edit button opens the editor, Escape cancels.
   const edit = row.getByRole('button', { name: 'Edit message' });
+  await row.focus();
   await edit.focus();
   await edit.press('Enter');
   const box = bob.getByRole('textbox', { name: 'Edit message' });

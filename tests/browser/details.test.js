@@ -181,6 +181,7 @@ test('grouped messages show their time; combining marks stay in the bubble; the 
   await page.waitForFunction(() => [...document.querySelectorAll('#message-log .msg.continued .msg-time')]
     .every((n) => getComputedStyle(n).opacity === '0'), null, { timeout: UI_TIMEOUT_MS });
   // Keyboard focus in the row shows it too.
+  await middle.focus();
   await middle.getByRole('button', { name: 'Add reaction' }).focus();
   await page.waitForFunction(() => {
     const row = document.activeElement.closest('.msg');

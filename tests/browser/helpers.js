@@ -258,7 +258,7 @@ export async function messageAction(page, text, name) {
   const row = messageRow(page, text);
   const button = row.getByRole('button', { name, exact: true });
   // Scroll first: scrolling after the hover could move the row from under the mouse.
-  await button.scrollIntoViewIfNeeded();
+  await row.scrollIntoViewIfNeeded();
   await row.hover();
   await button.click();
 }

@@ -120,8 +120,9 @@ test('the chooser by keyboard: a typed reaction, its checks and the server\'s re
   const b = await openPage('bob');
   await waitForMessage(b.page, 'plain');
 
-  // Tab onto the message's "Add reaction" (focus shows it), Enter opens the chooser on its first emoji.
+  // From the focused message onto its "Add reaction" (focus shows it), Enter opens the chooser on its first emoji.
   const add = messageRow(b.page, 'plain').locator('.msg-actions').getByRole('button', { name: 'Add reaction' });
+  await messageRow(b.page, 'plain').focus();
   await add.focus();
   await add.press('Enter');
   const chooser = b.page.getByRole('group', { name: 'Add a reaction' });

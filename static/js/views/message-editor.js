@@ -110,14 +110,19 @@ export function mountMessageEditor({ session, getRoomId, rowOf, findMessage, fal
     editing = null;
     unwatch();
     const node = form.closest('.msg');
-    form.remove();
-    if (!node) return;
+    if (!node) {
+      form.remove();
+      return;
+    }
     node.classList.remove('editing');
     node.querySelector('.msg-text').hidden = false;
+    // Focus moves before the form goes: the message's actions are displayed
+    // only while focus is within the message.
     if (refocus) {
       const btn = node.querySelector('button[data-action="edit"]');
       (btn || fallbackFocus).focus({ preventScroll: true });
     }
+    form.remove();
   }
 
   async function save() {

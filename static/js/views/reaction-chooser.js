@@ -102,10 +102,12 @@ export function mountReactionChooser({ session, getRoomId, rowOf, findMessage, s
     if (!chooser) return;
     const { box, id, opener } = chooser;
     chooser = null;
+    // Focus moves before the box goes: the message's actions are displayed
+    // only while focus is within the message, so the opener can take focus
+    // only while the box still holds it.
+    if (refocus && opener.isConnected) opener.focus({ preventScroll: true });
     box.remove();
-    if (!refocus) return;
-    if (opener.isConnected) opener.focus({ preventScroll: true });
-    else focusIn(id, null);
+    if (refocus && !opener.isConnected) focusIn(id, null);
   }
 
   /** Put the keyboard on the reaction `emoji` of message `id`, else its "Add reaction", else the log. */
