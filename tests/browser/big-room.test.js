@@ -1,9 +1,9 @@
 // A room with 5,000 messages stays fast: once the whole history was loaded
 // by scrolling up, the page holds a bounded number of message rows,
 // switching away and back renders in under 150 ms, and scrolling through
-// the whole history produces no long task (over 50 ms; still a todo on a
-// loaded machine). The figures are measured in the browser
-// (performance.now(), the long-task observer) and printed. Messages changed or deleted while their rows are off the page
+// the whole history produces no long task (over 50 ms). The figures are
+// measured in the browser (performance.now(), the long-task observer) and
+// printed. Messages changed or deleted while their rows are off the page
 // show as they now are once scrolled back to, and messages queued while
 // offline wait after the newest one.
 
@@ -182,12 +182,7 @@ test('a 5,000-message room keeps a bounded page and switches in under 150 ms', {
   assert.deepEqual(ctx.errors, []);
 });
 
-// The bound holds on a quiet machine; on a loaded one (2 cores, load 5-12)
-// a few percent of the frames still take over 50 ms: kept as a todo until
-// it holds there too. The figures are printed either way.
-test('scrolling through the 5,000 messages produces no task over 50 ms', {
-  timeout: TEST_TIMEOUT_MS, todo: 'long frames remain on a loaded machine',
-}, async () => {
+test('scrolling through the 5,000 messages produces no task over 50 ms', { timeout: TEST_TIMEOUT_MS }, async () => {
   const { ctx, page } = await bigRoomPage();
   const scroll = await scrollThrough(page);
   console.log(`big room: scrolled through ${TOTAL} messages in ${scroll.steps} steps (${Math.round(scroll.ms)} ms); ` +
@@ -202,7 +197,7 @@ test('scrolling through the 5,000 messages produces no task over 50 ms', {
   await page.locator('#log-scroll').evaluate((n) => { n.scrollTop = n.scrollHeight / 2; });
   await page.waitForTimeout(200);
   await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'big-room-middle.png') });
-  assert.deepEqual(scroll.tasks, [], `no task over ${LONG_TASK_MS} ms while scrolling`);
+  assert.ok(maxOf(scroll.tasks) <= LONG_TASK_MS, `no task over ${LONG_TASK_MS} ms while scrolling: ${JSON.stringify(scroll.tasks.map(Math.round))}`);
 
   assert.deepEqual(ctx.foreign, []);
   assert.deepEqual(ctx.errors, []);
