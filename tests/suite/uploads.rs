@@ -655,3 +655,33 @@ async fn a_kill_during_an_upload_leaves_no_file_visible() {
     let res = get_file(&s, &format!("/api/files/{id}"), Some(&alice.token), &[]).await;
     assert_eq!(res.text().await.expect("text"), "after the crash");
 }
+
+#[tokio::test]
+async fn deleting_a_room_deletes_its_files_and_keeps_bytes_shared_with_another() {
+    let (s, [alice], room) = general(["alice"]).await;
+    let other = room_id(&s, &alice, "other", false).await;
+    let shared = noise(10_000, 7);
+    let only_here = noise(10_000, 8);
+    let gone = uploaded(&s, &alice, &room, "shared.bin", &shared).await;
+    uploaded(&s, &alice, &room, "only.bin", &only_here).await;
+    let kept = uploaded(&s, &alice, &other, "shared-too.bin", &shared).await;
+    assert_eq!(blobs_on_disk(&s.dir).len(), 2);
+    let (status, v) = request(&s, "DELETE", &alice, &format!("/api/rooms/{room}"), None).await;
+    assert_eq!(status, 204, "{v}");
+    let blobs = blobs_on_disk(&s.dir);
+    assert_eq!(
+        blobs.len(),
+        1,
+        "only the bytes another room's file uses stay"
+    );
+    assert!(blobs[0].ends_with(sha_hex(&shared)));
+    let path = |id: &str| format!("/api/files/{id}");
+    assert_eq!(
+        get_file(&s, &path(&gone), Some(&alice.token), &[])
+            .await
+            .status(),
+        404
+    );
+    let res = get_file(&s, &path(&kept), Some(&alice.token), &[]).await;
+    assert_eq!(res.bytes().await.expect("body").as_ref(), shared.as_slice());
+}

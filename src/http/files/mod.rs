@@ -17,6 +17,7 @@ use super::{body, caller, reply};
 use crate::app::{App, AuthUser};
 use crate::error::ApiError;
 use crate::files::links::{unix_now, LINK_LIFETIME};
+use crate::files::Sha256;
 use crate::model::FileId;
 use crate::store::FileRecord;
 
@@ -72,6 +73,24 @@ pub async fn visible_file(app: &App, user: &AuthUser, id: &str) -> Result<FileRe
         .await?;
     app.visible_room(user, &rec.room_id.to_string()).await?;
     Ok(rec)
+}
+
+/// Removes from disk the blobs among `candidates` that no record refers
+/// to any more, once the change that dropped them is durable (a room's
+/// deletion). Blocking work, on the blocking pool; a crash before it
+/// leaves blobs nothing refers to, which waste space only.
+pub async fn remove_blobs(app: &App, candidates: Vec<Sha256>) {
+    if candidates.is_empty() {
+        return;
+    }
+    let (store, blobs) = (app.store.clone(), app.blobs.clone());
+    let removed = tokio::task::spawn_blocking(move || {
+        blobs.remove_unreferenced(&candidates, |sha| store.blob_referenced(sha));
+    })
+    .await;
+    if let Err(e) = removed {
+        tracing::warn!(error = %e, "removing unused files failed");
+    }
 }
 
 #[derive(Deserialize)]
