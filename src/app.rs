@@ -36,6 +36,10 @@ pub struct AppInner {
     pub shutdown: Shutdown,
     /// One permit per open WebSocket.
     pub connections: Arc<Semaphore>,
+    /// The bytes of uploaded files.
+    pub blobs: crate::files::Blobs,
+    /// Signs and checks the links that fetch a file without a token.
+    pub file_links: crate::files::links::Signer,
 }
 
 impl Deref for App {

@@ -221,6 +221,9 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub write_limits: WriteLimitArgs,
 
+    #[command(flatten)]
+    pub upload_limits: UploadLimitArgs,
+
     /// Milliseconds between two Engine.IO pings of a Socket.IO client.
     #[arg(
         long,
@@ -274,6 +277,28 @@ pub struct WriteLimitArgs {
         value_name = "N"
     )]
     pub room_edit_rate: u32,
+}
+
+/// The bounds of uploaded files (see [`crate::config::UploadLimits`]).
+#[derive(Debug, Args, Clone)]
+pub struct UploadLimitArgs {
+    /// Largest file a user may upload, in MiB.
+    #[arg(
+        long,
+        env = "CHATROOM_MAX_UPLOAD_MB",
+        default_value_t = 25,
+        value_name = "MIB"
+    )]
+    pub max_upload_mb: u64,
+
+    /// MiB of files one user may have stored in all; 0 means no quota.
+    #[arg(
+        long,
+        env = "CHATROOM_UPLOAD_QUOTA_MB",
+        default_value_t = 1024,
+        value_name = "MIB"
+    )]
+    pub upload_quota_mb: u64,
 }
 
 /// `serve`'s arguments from `args` (what follows `chatroom serve`) with

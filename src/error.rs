@@ -35,6 +35,12 @@ pub enum ApiError {
     RoomNameTaken,
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: u64 },
+    /// An uploaded file over `--max-upload-mb`.
+    #[error("the file is larger than {limit} bytes")]
+    FileTooLarge { limit: u64 },
+    /// A `Range` of a file that has none of its bytes (`size` long).
+    #[error("the range is outside the file")]
+    RangeNotSatisfiable { size: u64 },
     #[error("request target is longer than {limit} bytes")]
     UriTooLong { limit: usize },
     #[error("request headers are larger than {limit} bytes or more than 100 fields")]
@@ -68,6 +74,8 @@ impl ApiError {
             ApiError::UsernameTaken => "username_taken",
             ApiError::RoomNameTaken => "room_name_taken",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::FileTooLarge { .. } => "too_large",
+            ApiError::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             ApiError::UriTooLong { .. } => "uri_too_long",
             ApiError::HeadersTooLarge { .. } => "headers_too_large",
             ApiError::RateLimited { .. } => "rate_limited",
@@ -91,7 +99,10 @@ impl ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UsernameTaken | ApiError::RoomNameTaken => StatusCode::CONFLICT,
-            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PayloadTooLarge { .. } | ApiError::FileTooLarge { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
             ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -105,8 +116,9 @@ impl ApiError {
     }
 
     /// The response for this error: status, JSON body, for 429 and 503
-    /// `Retry-After`, and for 408 `Connection: close` (the rest of a late
-    /// body may still be on its way; the connection cannot be reused).
+    /// `Retry-After`, for 416 the file's size in `Content-Range`, and for
+    /// 408 and an upload's 413 `Connection: close` (the rest of the body
+    /// may still be on its way; the connection cannot be reused).
     pub fn into_response(self) -> Response {
         if let ApiError::Internal(detail) = &self {
             tracing::error!(error = %detail, "internal error");
@@ -124,7 +136,16 @@ impl ApiError {
                 res.headers_mut().insert(warp::http::header::RETRY_AFTER, v);
             }
         }
-        if matches!(self, ApiError::RequestTimeout) {
+        if let ApiError::RangeNotSatisfiable { size } = self {
+            if let Ok(v) = warp::http::HeaderValue::from_str(&format!("bytes */{size}")) {
+                res.headers_mut()
+                    .insert(warp::http::header::CONTENT_RANGE, v);
+            }
+        }
+        if matches!(
+            self,
+            ApiError::RequestTimeout | ApiError::FileTooLarge { .. }
+        ) {
             res.headers_mut().insert(
                 warp::http::header::CONNECTION,
                 warp::http::HeaderValue::from_static("close"),

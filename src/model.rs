@@ -60,6 +60,10 @@ id_type!(
     /// acceptance order, so it doubles as a room's history cursor.
     MessageId
 );
+id_type!(
+    /// An uploaded file's id (random, like a room's).
+    FileId
+);
 
 /// A string that is not a well-formed id: treated by callers as "unknown id".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

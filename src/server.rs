@@ -79,6 +79,10 @@ pub async fn open(settings: Settings, listener: TcpListener) -> Result<Ready, Se
     let tcp_cap = conn::tcp_cap(settings.max_tcp_connections, descriptors);
     let store = Store::open(&settings.data_dir, settings.cache_bytes)
         .map_err(|e| ServeError(format!("cannot open the database: {e}")))?;
+    // Only once the store holds the directory's lock: a second server
+    // started on it by mistake must not empty the first one's uploads.
+    let blobs = crate::files::Blobs::open(&settings.data_dir)
+        .map_err(|e| ServeError(format!("cannot open the files directory: {e}")))?;
     let hub = Hub::default();
     let (writer, writer_thread) = Writer::start(store.clone(), hub.clone())
         .map_err(|e| ServeError(format!("cannot start the writer: {e}")))?;
@@ -110,6 +114,8 @@ pub async fn open(settings: Settings, listener: TcpListener) -> Result<Ready, Se
         login_throttle: LoginThrottle::default(),
         shutdown: Shutdown::default(),
         connections: Arc::new(Semaphore::new(settings.max_connections)),
+        blobs,
+        file_links: crate::files::links::Signer::new(&settings.jwt_secret),
         settings,
     });
     Ok(Ready {

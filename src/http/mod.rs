@@ -5,6 +5,7 @@ mod admin;
 mod body;
 mod directory;
 mod dms;
+mod files;
 mod members;
 mod messages;
 mod reactions;
@@ -71,6 +72,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/users"),
     ("POST", "/api/dms"),
     ("GET", "/api/rooms/{roomId}/members"),
+    ("POST", "/api/rooms/{roomId}/files"),
+    ("POST", "/api/files/links"),
+    ("GET", "/api/files/{fileId}"),
+    ("GET", "/api/files/{fileId}/thumbnail"),
     ("GET", "/api/admin/users"),
     ("POST", "/api/admin/users"),
     ("POST", "/api/admin/users/{userId}/disable"),
@@ -93,7 +98,8 @@ pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Infallib
         .or(admin::routes(app.clone()))
         .or(directory::routes(app.clone()))
         .or(dms::routes(app.clone()))
-        .or(members::routes(app.clone()));
+        .or(members::routes(app.clone()))
+        .or(files::routes(app.clone()));
     let openapi = warp::path!("openapi.json")
         .and(warp::get())
         .map(|| warp::reply::with_header(OPENAPI, "content-type", "application/json"));
@@ -103,7 +109,7 @@ pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Infallib
         .or(ws::route(app))
         .or(crate::web::routes())
         .recover(error::recover)
-        .with(warp::reply::with::headers(security_headers()))
+        .map(with_security_headers)
         .with(warp::log::custom(log_request))
 }
 
@@ -175,6 +181,18 @@ fn security_headers() -> HeaderMap {
     set("referrer-policy", "no-referrer");
     set("x-frame-options", "DENY");
     h
+}
+
+/// Adds the headers every answer carries, keeping any a route set itself
+/// (a file's stricter `Content-Security-Policy: sandbox`).
+fn with_security_headers(reply: impl Reply) -> warp::reply::Response {
+    let mut res = reply.into_response();
+    for (name, value) in security_headers() {
+        if let Some(name) = name {
+            res.headers_mut().entry(name).or_insert(value);
+        }
+    }
+    res
 }
 
 /// One line per request. `path()` has no query string, so a `?token=`

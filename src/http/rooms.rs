@@ -259,7 +259,7 @@ async fn delete(app: App, user: AuthUser, id: &str) -> Result<impl Reply, ApiErr
             "only the room's owner or an admin can delete it",
         ));
     }
-    let audience = app
+    let (audience, unused) = app
         .change(move |store| {
             let audience = if room.private {
                 Audience::Users(store.members(room.id)?)
@@ -267,9 +267,11 @@ async fn delete(app: App, user: AuthUser, id: &str) -> Result<impl Reply, ApiErr
                 Audience::Everyone
             };
             store.delete_room(room.id)?;
-            Ok(audience)
+            let files: Vec<_> = store.room_files(room.id)?.iter().map(|f| f.id).collect();
+            Ok((audience, store.delete_files(&files)?))
         })
         .await?;
+    super::files::remove_blobs(&app, unused).await;
     app.announce_room_deleted(room.id, audience).await;
     Ok(StatusCode::NO_CONTENT)
 }

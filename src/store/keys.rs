@@ -20,6 +20,10 @@
 //! | `reads`      | room id (u64 BE)                      | JSON `RoomTally`         |
 //! | `reads`      | room id ++ user id ++ `t` (17 bytes)  | JSON `Counts` (the user's tally) |
 //! | `reads`      | room id ++ user id ++ `r` (17 bytes)  | JSON `Mark` (where the user stopped reading) |
+//! | `files`      | file id (u64 BE)                      | JSON `FileRecord`        |
+//! | `file_blobs` | blob SHA-256 (32 bytes) ++ file id (u64 BE) | empty              |
+//! | `room_files` | room id (u64 BE) ++ file id (u64 BE)  | empty                    |
+//! | `file_usage` | user id (u64 BE)                      | bytes uploaded (u64 BE)  |
 //!
 //! A reaction's key begins with its message's key, so a message's
 //! reactions, and those of a page of history, are one range. The emoji
@@ -37,11 +41,16 @@
 //! `user_rooms` instead of every room. It is rebuilt from the rooms at
 //! restore and when a schema-1 directory is upgraded (`schema.rs`).
 //!
+//! `file_blobs` says which records use a blob (as their file or their
+//! thumbnail): a blob is removed from disk only once its prefix is empty.
+//! It, `room_files` and `file_usage` are derived from `files` and change
+//! with it in one transaction (see `files.rs`).
+//!
 //! `reads` keeps everything of a room's read state under the room's id, so
 //! that one prefix scan finds (or deletes) it, and one batch or transaction
 //! on one tree changes it atomically (see `reads.rs`).
 
-use crate::model::{MessageId, RoomId, UserId};
+use crate::model::{FileId, MessageId, RoomId, UserId};
 
 /// Encodes one id as its 8 big-endian bytes.
 pub fn id(v: u64) -> [u8; 8] {
@@ -108,6 +117,14 @@ pub fn split_reaction(key: &[u8]) -> Option<(MessageId, &str, UserId)> {
     let emoji = head.get(16..)?.strip_suffix(&[0])?;
     let emoji = std::str::from_utf8(emoji).ok()?;
     Some((MessageId(msg), emoji, UserId(read_u64(user)?)))
+}
+
+/// Key of one record's use of a blob in `file_blobs`.
+pub fn file_blob(sha: &crate::files::Sha256, file: FileId) -> [u8; 40] {
+    let mut k = [0u8; 40];
+    k[..32].copy_from_slice(&sha.0);
+    k[32..].copy_from_slice(&file.0.to_be_bytes());
+    k
 }
 
 /// Key of a direct room in `direct_rooms`: its participants' ids in

@@ -1,13 +1,15 @@
 //! The only code that touches sled.
 //!
-//! Everything persistent (users, rooms, memberships, messages, reactions)
-//! lives in typed trees whose key layouts are documented in [`keys`].
+//! Everything persistent (users, rooms, memberships, messages, reactions,
+//! files' metadata) lives in typed trees whose key layouts are documented
+//! in [`keys`].
 //! Callers speak in domain types; no sled type escapes this module.
 
 mod backup;
 mod client_ids;
 mod direct;
 mod export;
+mod files;
 mod history;
 mod idset;
 mod keys;
@@ -27,6 +29,7 @@ use std::sync::{Arc, Mutex};
 pub use backup::{BackupCounts, MAX_LINE as MAX_BACKUP_LINE};
 pub use direct::{Participant, Viewers};
 pub use export::ExportLine;
+pub use files::{FileCreated, FileRecord, NewFile};
 pub use history::Page;
 pub use messages::NewMessage;
 pub use quarantine::stop_when_disk_recovers;
@@ -113,6 +116,11 @@ struct Trees {
     /// The keys clients gave their messages in the last day; see
     /// [`client_ids`].
     client_ids: sled::Tree,
+    /// Uploaded files' records and their indexes; see [`files`].
+    files: sled::Tree,
+    file_blobs: sled::Tree,
+    room_files: sled::Tree,
+    file_usage: sled::Tree,
     /// The next message id. Only the writer appends, so an in-memory counter
     /// recovered at open (one past the largest stored id) is exact: an id
     /// lost in a crash was never acknowledged nor delivered.
@@ -222,6 +230,10 @@ impl Store {
             reaction_locks: std::array::from_fn(|_| Mutex::new(())),
             reads,
             client_ids: db.open_tree("client_ids")?,
+            files: db.open_tree("files")?,
+            file_blobs: db.open_tree("file_blobs")?,
+            room_files: db.open_tree("room_files")?,
+            file_usage: db.open_tree("file_usage")?,
             read_serial: std::array::from_fn(|_| Mutex::new(())),
             db,
         };

@@ -30,6 +30,7 @@ mod restore;
 mod room_list;
 mod schema;
 mod socketio;
+mod uploads;
 mod write_limits;
 mod ws;
 mod ws_limits;
