@@ -11,6 +11,7 @@ pub mod chat;
 pub mod cli;
 pub mod config;
 pub mod error;
+pub mod files;
 pub mod http;
 mod lines;
 pub mod model;
