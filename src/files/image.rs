@@ -16,6 +16,8 @@
 //! (EXIF, GPS position, camera serial, comments) reaches it; the original
 //! is served unchanged.
 
+#[cfg(test)]
+mod fuzz;
 mod jpeg;
 #[cfg(test)]
 mod tests;

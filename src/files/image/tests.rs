@@ -37,21 +37,21 @@ fn encode_as(image: &DynamicImage, format: ::image::ImageFormat) -> Vec<u8> {
     out.into_inner()
 }
 
-fn jpeg_of(width: u32, height: u32) -> Vec<u8> {
+pub(super) fn jpeg_of(width: u32, height: u32) -> Vec<u8> {
     encode_as(
         &DynamicImage::ImageRgb8(gradient(width, height)),
         ::image::ImageFormat::Jpeg,
     )
 }
 
-fn png_of(width: u32, height: u32) -> Vec<u8> {
+pub(super) fn png_of(width: u32, height: u32) -> Vec<u8> {
     encode_as(
         &DynamicImage::ImageRgb8(gradient(width, height)),
         ::image::ImageFormat::Png,
     )
 }
 
-fn gif_of(width: u32, height: u32, frames: usize) -> Vec<u8> {
+pub(super) fn gif_of(width: u32, height: u32, frames: usize) -> Vec<u8> {
     let mut out = Vec::new();
     {
         let mut encoder = GifEncoder::new(&mut out);
@@ -64,7 +64,7 @@ fn gif_of(width: u32, height: u32, frames: usize) -> Vec<u8> {
     out
 }
 
-fn webp_of(width: u32, height: u32) -> Vec<u8> {
+pub(super) fn webp_of(width: u32, height: u32) -> Vec<u8> {
     let image = gradient(width, height);
     let mut out = Vec::new();
     WebPEncoder::new_lossless(&mut out)
