@@ -8,8 +8,10 @@
 //! directory, then times `files::image::thumbnail` on it RUNS times
 //! (default 7) and prints the minimum and the median, and the process's
 //! peak resident memory (`VmHWM`) over those runs, counted from after the
-//! photo was written. Then, for the choice of filter, it times each way of
-//! scaling the decoded photo down to 400 pixels.
+//! photo was written. Then, for reference, it times decoding alone and
+//! each of the image crate's own ways of scaling the decoded photo down to
+//! 400 pixels: the alternatives to the server's block average
+//! (`src/files/image/scale.rs`).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -83,8 +85,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Times decoding alone and each way of scaling down, so the filter the
-/// server uses is chosen on figures.
+/// Times decoding alone and each of the crate's ways of scaling down, so
+/// the server's way is chosen on figures.
 fn compare_filters(path: &Path) -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let photo = image::open(path)?;

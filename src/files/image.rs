@@ -19,6 +19,7 @@
 #[cfg(test)]
 mod fuzz;
 mod jpeg;
+mod scale;
 #[cfg(test)]
 mod tests;
 
@@ -214,7 +215,7 @@ pub fn thumbnail(path: &Path, max_side: u32) -> Result<Thumbnail, ImageError> {
         (decoder, orientation)
     };
     let image = DynamicImage::from_decoder(decoder)?;
-    let mut small = shrink(image, max_side);
+    let mut small = scale::shrink(image, max_side);
     if let Some(orientation) = orientation {
         // After shrinking: a quarter turn copies the image, and the
         // thumbnail is the small one.
@@ -301,19 +302,6 @@ fn displayed(width: u32, height: u32, orientation: Option<Orientation>) -> (u32,
         ) => (height, width),
         _ => (width, height),
     }
-}
-
-/// Scales down to at most `max_side` on the long side, keeping the aspect
-/// ratio. `thumbnail` averages every source pixel into the one target
-/// pixel it falls in: as smooth as a triangle filter when shrinking by
-/// the factor of 10 a photo needs, and several times faster (the
-/// `thumbnail` example measures both).
-fn shrink(image: DynamicImage, max_side: u32) -> DynamicImage {
-    let max_side = max_side.max(1);
-    if image.width().max(image.height()) <= max_side {
-        return image;
-    }
-    image.thumbnail(max_side, max_side)
 }
 
 /// JPEG unless a pixel is not opaque; then PNG, which keeps it.

@@ -218,6 +218,7 @@ fn thumbnail_keeps_the_aspect_ratio_within_the_longest_side() {
         ("wide.jpg", jpeg_of(1000, 500), (400, 200)),
         ("tall.png", png_of(300, 1200), (100, 400)),
         ("wide.webp", webp_of(1600, 900), (400, 225)),
+        ("near.png", png_of(500, 300), (400, 240)),
         ("small.jpg", jpeg_of(120, 80), (120, 80)),
     ] {
         let thumb = thumbnail(&write(&dir, name, &bytes), 400).expect("thumbnail");
