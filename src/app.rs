@@ -40,6 +40,8 @@ pub struct AppInner {
     pub blobs: crate::files::Blobs,
     /// Signs and checks the links that fetch a file without a token.
     pub file_links: crate::files::links::Signer,
+    /// Permits to decode an uploaded image (`http::files::preview`).
+    pub image_permits: Arc<Semaphore>,
 }
 
 impl Deref for App {

@@ -116,6 +116,7 @@ pub async fn open(settings: Settings, listener: TcpListener) -> Result<Ready, Se
         connections: Arc::new(Semaphore::new(settings.max_connections)),
         blobs,
         file_links: crate::files::links::Signer::new(&settings.jwt_secret),
+        image_permits: crate::http::files::preview::image_permits(),
         settings,
     });
     Ok(Ready {
@@ -153,6 +154,7 @@ pub async fn run(
     let admin_task = tokio::spawn(crate::admin::socket::serve(
         ready.admin,
         store.clone(),
+        app.blobs.clone(),
         app.hub.clone(),
         app.shutdown.stop_reading.clone(),
     ));

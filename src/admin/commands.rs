@@ -11,6 +11,7 @@ use super::ops::{self, OpError};
 use super::socket;
 use super::Request;
 use crate::cli::{BackupArgs, CreateAdminArgs, ExportArgs, ExportFormat, RestoreArgs};
+use crate::files::Blobs;
 use crate::model::Timestamp;
 use crate::store::{Store, StoreError};
 
@@ -64,6 +65,17 @@ fn open_target(data_dir: &Path, create: bool) -> Result<Target, String> {
             Err(e) => return Err(format!("cannot open the database in {}: {e}", data_dir.display())),
         }
     }
+}
+
+/// The files of a data directory whose store this process holds (so no
+/// upload is under way: what is left in their `tmp` is removed).
+fn local_blobs(data_dir: &Path) -> Result<Blobs, OpError> {
+    Blobs::open(data_dir).map_err(|e| {
+        OpError(format!(
+            "cannot open the files directory in {}: {e}",
+            data_dir.display()
+        ))
+    })
 }
 
 /// `create-admin`.
@@ -257,7 +269,9 @@ pub fn backup(args: BackupArgs) -> Result<(), String> {
     let mut out = BufWriter::with_capacity(256 * 1024, file);
     let result = match target {
         Target::Server(stream) => socket::request(stream, &Request::Backup, &mut out),
-        Target::Local(store) => ops::backup(&store, &mut out),
+        Target::Local(store) => {
+            local_blobs(&args.data.data_dir).and_then(|blobs| ops::backup(&store, &blobs, &mut out))
+        }
     };
     let finish = result.and_then(|summary| {
         let file = out
@@ -301,13 +315,18 @@ pub fn restore(args: RestoreArgs) -> Result<(), String> {
     let fresh = !dir.join("db").exists();
     let store = Store::open(dir, COMMAND_CACHE_BYTES)
         .map_err(|e| format!("cannot open the database in {}: {e}", dir.display()))?;
-    let result = store.restore(&mut open()?);
+    let mut input = open()?;
+    let result = match local_blobs(dir) {
+        Ok(blobs) => store.restore_with(Some(&blobs), &mut input),
+        Err(e) => Err(StoreError::Refused(e.0)),
+    };
     drop(store);
     let counts = match result {
         Ok(c) => c,
         Err(e) => {
             if fresh && !matches!(e, StoreError::Refused(_)) {
                 let _ = std::fs::remove_dir_all(dir.join("db"));
+                let _ = std::fs::remove_dir_all(dir.join(crate::files::blobs::FILES_DIR));
             }
             return Err(format!("restore failed: {e}"));
         }
@@ -320,5 +339,11 @@ pub fn restore(args: RestoreArgs) -> Result<(), String> {
         counts.messages,
         dir.display()
     );
+    if counts.files > 0 {
+        eprintln!(
+            "restored {} files ({} blobs, every hash checked)",
+            counts.files, counts.blobs
+        );
+    }
     Ok(())
 }

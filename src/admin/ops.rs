@@ -3,6 +3,7 @@
 
 use std::io::Write;
 
+use crate::files::Blobs;
 use crate::model::{Role, RoomId, Timestamp, UserId};
 use crate::store::{Store, StoreError};
 
@@ -108,9 +109,10 @@ pub fn export(
     })
 }
 
-/// Writes a backup of the whole database to `out`. Returns the counts as
-/// a JSON object, the summary the command prints.
-pub fn backup(store: &Store, out: &mut dyn Write) -> Result<String, OpError> {
-    let counts = store.backup(out)?;
+/// Writes a backup of the whole database and the files of `blobs` to
+/// `out`. Returns the counts as a JSON object, the summary the command
+/// prints.
+pub fn backup(store: &Store, blobs: &Blobs, out: &mut dyn Write) -> Result<String, OpError> {
+    let counts = store.backup_with(Some(blobs), out)?;
     serde_json::to_string(&counts).map_err(|e| OpError(format!("cannot encode the counts: {e}")))
 }

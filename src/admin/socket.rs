@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::ops::{self, OpError};
 use super::{socket_path, Request, DONE, FAIL};
 use crate::chat::hub::Hub;
+use crate::files::Blobs;
 use crate::lines::{read_line, Line};
 use crate::store::Store;
 
@@ -44,7 +45,13 @@ pub fn listen(data_dir: &Path) -> std::io::Result<UnixListener> {
 /// Serves admin clients until `stop`; each runs on the blocking pool (they
 /// are rare, and their work is disk-bound). The hub is there to close the
 /// WebSockets of a user whose password `create-admin` reset.
-pub async fn serve(listener: UnixListener, store: Store, hub: Hub, stop: CancellationToken) {
+pub async fn serve(
+    listener: UnixListener,
+    store: Store,
+    blobs: Blobs,
+    hub: Hub,
+    stop: CancellationToken,
+) {
     loop {
         let stream = tokio::select! {
             r = listener.accept() => match r {
@@ -57,8 +64,7 @@ pub async fn serve(listener: UnixListener, store: Store, hub: Hub, stop: Cancell
             },
             _ = stop.cancelled() => break,
         };
-        let store = store.clone();
-        let hub = hub.clone();
+        let (store, blobs, hub) = (store.clone(), blobs.clone(), hub.clone());
         let std_stream = match stream
             .into_std()
             .and_then(|s| s.set_nonblocking(false).map(|()| s))
@@ -69,11 +75,11 @@ pub async fn serve(listener: UnixListener, store: Store, hub: Hub, stop: Cancell
                 continue;
             }
         };
-        tokio::task::spawn_blocking(move || handle(&store, &hub, std_stream));
+        tokio::task::spawn_blocking(move || handle(&store, &blobs, &hub, std_stream));
     }
 }
 
-fn handle(store: &Store, hub: &Hub, stream: UnixStream) {
+fn handle(store: &Store, blobs: &Blobs, hub: &Hub, stream: UnixStream) {
     let _ = stream.set_read_timeout(Some(REQUEST_TIMEOUT));
     let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
     let mut out = std::io::BufWriter::with_capacity(
@@ -84,7 +90,7 @@ fn handle(store: &Store, hub: &Hub, stream: UnixStream) {
         },
     );
     let result = match read_request(&stream) {
-        Ok(req) => run(store, hub, req, &mut out),
+        Ok(req) => run(store, blobs, hub, req, &mut out),
         Err(e) => Err(e),
     };
     let last = match result {
@@ -154,7 +160,13 @@ fn read_request(stream: &UnixStream) -> Result<Request, OpError> {
     serde_json::from_slice::<Request>(&line).map_err(|e| OpError(format!("bad admin request: {e}")))
 }
 
-fn run(store: &Store, hub: &Hub, req: Request, out: &mut dyn Write) -> Result<String, OpError> {
+fn run(
+    store: &Store,
+    blobs: &Blobs,
+    hub: &Hub,
+    req: Request,
+    out: &mut dyn Write,
+) -> Result<String, OpError> {
     match req {
         Request::CreateAdmin {
             username,
@@ -178,7 +190,7 @@ fn run(store: &Store, hub: &Hub, req: Request, out: &mut dyn Write) -> Result<St
             )?;
             Ok(n.to_string())
         }
-        Request::Backup => ops::backup(store, out),
+        Request::Backup => ops::backup(store, blobs, out),
     }
 }
 

@@ -22,6 +22,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use sha2::Digest;
 
+mod writer;
+pub use writer::BlobWriter;
+
 /// Directory of the blobs, inside the data directory.
 pub const FILES_DIR: &str = "files";
 

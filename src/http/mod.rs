@@ -5,7 +5,7 @@ mod admin;
 mod body;
 mod directory;
 mod dms;
-mod files;
+pub(crate) mod files;
 mod members;
 mod messages;
 mod reactions;

@@ -3,6 +3,7 @@
 //! A backup is JSON lines in a fixed order: the header, every user, every
 //! room each followed by its memberships, every message (room by room, each
 //! room's in id order) each followed by its reactions, every read mark,
+//! every uploaded file each after the blobs it names (see [`files`]),
 //! and an end record with the counts. The read counters are not in it:
 //! restore counts them again. `backup` writes
 //! exactly that order and stops at the message cutoff taken when it starts,
@@ -16,16 +17,20 @@
 //! a file of one huge line is refused without being held.
 
 mod check;
+mod files;
 
 use std::io::{BufRead, Write};
 
 use serde::{Deserialize, Serialize};
 
+use super::files::FileRecord;
 use super::reactions::ReactionRecord;
 use super::{from_json, keys, to_json, Store, StoreError};
+use crate::files::Blobs;
 use crate::lines::{read_line, Line};
 use crate::model::{Message, MessageId, Room, RoomId, UserId, UserRecord};
 use check::Checker;
+use files::{BlobData, BlobHead, FilesRestore};
 
 /// Longest line a backup may hold. The longest real one, a message of 4000
 /// characters each escaped as `\uXXXX`, is under 30 KiB; a longer line is
@@ -54,6 +59,12 @@ pub struct BackupCounts {
     /// have none.
     #[serde(default)]
     pub reads: u64,
+    /// Uploaded files, and the distinct blobs of their bytes and
+    /// thumbnails; absent when there are none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub files: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub blobs: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -85,14 +96,29 @@ enum BackupRecord {
         user: UserId,
         last: MessageId,
     },
+    /// A blob's hash and size; its bytes follow in `blobData` lines.
+    Blob(BlobHead),
+    BlobData(BlobData),
+    /// An uploaded file's record, after the blobs it names.
+    File(Box<FileRecord>),
     End(BackupCounts),
 }
 
 impl Store {
-    /// Writes a complete, consistent copy of the database as JSON lines.
-    /// The last line counts the records, so a truncated file is detected
-    /// at restore.
+    /// Writes a backup of a store whose files are not at hand (tests):
+    /// [`Store::backup_with`] without its files section.
     pub fn backup(&self, out: &mut dyn Write) -> Result<BackupCounts, StoreError> {
+        self.backup_with(None, out)
+    }
+
+    /// Writes a complete, consistent copy of the database as JSON lines,
+    /// with the files of `blobs` when given. The last line counts the
+    /// records, so a truncated file is detected at restore.
+    pub fn backup_with(
+        &self,
+        blobs: Option<&Blobs>,
+        out: &mut dyn Write,
+    ) -> Result<BackupCounts, StoreError> {
         let cutoff = self.message_cutoff();
         let mut line = |rec: &BackupRecord| -> Result<(), StoreError> {
             let mut v = to_json(rec)?;
@@ -166,6 +192,15 @@ impl Store {
                 counts.reads += 1;
             }
         }
+        if let Some(blobs) = blobs {
+            (counts.files, counts.blobs) = files::write_files(self, blobs, |l| {
+                line(&match l {
+                    files::Line::Blob(h) => BackupRecord::Blob(h),
+                    files::Line::Data(d) => BackupRecord::BlobData(d),
+                    files::Line::File(f) => BackupRecord::File(Box::new(f)),
+                })
+            })?;
+        }
         line(&BackupRecord::End(counts.clone()))?;
         out.flush().map_err(StoreError::BackupOutput)?;
         Ok(counts)
@@ -176,22 +211,35 @@ impl Store {
     /// after this passed, so a truncated or damaged file leaves the data
     /// directory untouched.
     pub fn check_backup(input: &mut dyn BufRead) -> Result<BackupCounts, StoreError> {
-        read_backup(input, |_| Ok(()))
+        read_backup(input, |_, _| Ok(()))
+    }
+
+    /// [`Store::restore_with`] without a files directory: a backup with
+    /// files is refused.
+    pub fn restore(&self, input: &mut dyn BufRead) -> Result<BackupCounts, StoreError> {
+        self.restore_with(None, input)
     }
 
     /// Loads a backup into this store, which must be empty. Every record is
     /// checked again before it is written (the file may have changed since
     /// [`Store::check_backup`]); the caller removes a database a failed
     /// load started. Indexes (names, memberships by user, direct rooms by
-    /// their people, public rooms) are rebuilt from the records.
-    pub fn restore(&self, input: &mut dyn BufRead) -> Result<BackupCounts, StoreError> {
+    /// their people, public rooms, files by blob and room, bytes used) are
+    /// rebuilt from the records. Blobs are written through `blobs`.
+    pub fn restore_with(
+        &self,
+        blobs: Option<&Blobs>,
+        input: &mut dyn BufRead,
+    ) -> Result<BackupCounts, StoreError> {
         let t = &self.inner;
+        let mut files = blobs.map(FilesRestore::new);
+        let mut usage: std::collections::HashMap<u64, u64> = std::collections::HashMap::new();
         if !t.users.is_empty() || !t.rooms.is_empty() || !t.messages.is_empty() {
             return Err(StoreError::Refused(
                 "the data directory already holds data; restore into a new, empty one".into(),
             ));
         }
-        let counts = read_backup(input, |rec| {
+        let counts = read_backup(input, |rec, bytes| {
             match rec {
                 BackupRecord::User { id, record } => {
                     t.usernames
@@ -225,10 +273,18 @@ impl Store {
                     self.restore_reaction(&r, &user.username)?;
                 }
                 BackupRecord::Read { room, user, last } => self.restore_mark(room, user, last)?,
+                BackupRecord::Blob(head) => files::needed(&mut files)?.blob(&head)?,
+                BackupRecord::BlobData(_) => files::needed(&mut files)?.data(&bytes)?,
+                BackupRecord::File(rec) => {
+                    let used = usage.entry(rec.uploader_id.0).or_default();
+                    *used = used.saturating_add(rec.size);
+                    self.restore_file(&rec)?;
+                }
                 BackupRecord::Header { .. } | BackupRecord::End(_) => {}
             }
             Ok(())
         })?;
+        self.restore_usage(&usage)?;
         self.rebuild_direct_index()?;
         self.rebuild_public_index()?;
         self.recount_all()?;
@@ -238,11 +294,12 @@ impl Store {
 }
 
 /// Parses a backup line by line, checks each record against those before
-/// it, and hands it to `apply`. Fails on the first bad line, a missing
-/// header or end record, or counts that do not match.
+/// it, and hands it to `apply` (with the decoded bytes of a blob's line).
+/// Fails on the first bad line, a missing header or end record, or counts
+/// that do not match.
 fn read_backup(
     input: &mut dyn BufRead,
-    mut apply: impl FnMut(BackupRecord) -> Result<(), StoreError>,
+    mut apply: impl FnMut(BackupRecord, Vec<u8>) -> Result<(), StoreError>,
 ) -> Result<BackupCounts, StoreError> {
     let bad = |n: u64, what: &str| StoreError::BadBackup(format!("line {n}: {what}"));
     let mut checker = Checker::default();
@@ -263,7 +320,7 @@ fn read_backup(
         }
         let rec: BackupRecord = serde_json::from_slice(&buf).map_err(|e| bad(n, &e.to_string()))?;
         checker.check(n, &rec).map_err(|e| bad(n, &e))?;
-        apply(rec)?;
+        apply(rec, checker.take_bytes())?;
     }
     checker.finish()
 }

@@ -4,6 +4,7 @@
 //! one ([`serve`]), `POST /api/files/links` signs links that fetch them
 //! without a token (for `<img>` and `<video>`).
 
+pub mod preview;
 mod range;
 mod serve;
 mod upload;

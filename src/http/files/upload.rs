@@ -156,6 +156,7 @@ async fn upload(
         sha256: done.sha256,
     };
     let record = keep(&app, done, new).await?;
+    let record = super::preview::add(&app, record).await;
     let body = serde_json::to_vec(&FileInfo::of(&record))
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(warp::reply::with_status(

@@ -6,6 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::files::FilesCheck;
 use super::{BackupCounts, BackupRecord, BACKUP_FORMAT, MAX_MESSAGE_ID};
 use crate::model::{MessageId, Room, RoomId, UserId, DIRECT_MAX_OTHERS, DIRECT_NAME_SEPARATOR};
 use crate::store::idset::IdSet;
@@ -20,6 +21,7 @@ enum Section {
     Rooms,
     Messages,
     Reads,
+    Files,
     End,
 }
 
@@ -53,6 +55,11 @@ pub(super) struct Checker {
     direct_sets: HashSet<Vec<u8>>,
     /// (room, user) of each read mark: one mark per user and room.
     marks: HashSet<(u64, u64)>,
+    /// The files section: blobs whole and matching their names, records
+    /// naming blobs before them.
+    files: FilesCheck,
+    /// The decoded bytes of the last `blobData` line, for the restore.
+    bytes: Vec<u8>,
 }
 
 /// A reaction among its message's: its emoji and its user.
@@ -70,6 +77,9 @@ impl Checker {
             BackupRecord::Room(_) | BackupRecord::Member { .. } => Section::Rooms,
             BackupRecord::Message(_) | BackupRecord::Reaction(_) => Section::Messages,
             BackupRecord::Read { .. } => Section::Reads,
+            BackupRecord::Blob(_) | BackupRecord::BlobData(_) | BackupRecord::File(_) => {
+                Section::Files
+            }
             BackupRecord::End(_) => Section::End,
         };
         if n == 1 {
@@ -89,7 +99,7 @@ impl Checker {
         }
         if section < self.section || section == Section::Start {
             return Err(format!(
-                "a {} record out of place (a backup holds users, then rooms each with its memberships, then messages, then read marks)",
+                "a {} record out of place (a backup holds users, then rooms each with its memberships, then messages, then read marks, then files)",
                 kind(rec)
             ));
         }
@@ -245,7 +255,19 @@ impl Checker {
                 }
                 self.counts.reads += 1;
             }
-            BackupRecord::End(c) => self.end = Some((n, c.clone())),
+            BackupRecord::Blob(head) => {
+                self.files.blob(head)?;
+                self.counts.blobs += 1;
+            }
+            BackupRecord::BlobData(d) => self.bytes = self.files.data(d)?,
+            BackupRecord::File(rec) => {
+                self.files.file(rec, &self.users, &self.rooms)?;
+                self.counts.files += 1;
+            }
+            BackupRecord::End(c) => {
+                self.files.finish()?;
+                self.end = Some((n, c.clone()));
+            }
         }
         Ok(())
     }
@@ -271,14 +293,20 @@ impl Checker {
         Ok(())
     }
 
+    /// The decoded bytes of the `blobData` line just checked (empty after
+    /// any other line).
+    pub(super) fn take_bytes(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.bytes)
+    }
+
     /// The counts, once the whole file was read.
     pub(super) fn finish(self) -> Result<BackupCounts, StoreError> {
         match self.end {
             Some((_, c)) if c == self.counts => Ok(self.counts),
             Some((n, c)) => Err(StoreError::BadBackup(format!(
-                "line {n}: the end record counts {} users, {} rooms, {} memberships, {} messages, {} reactions and {} read marks, but the file holds {} users, {} rooms, {} memberships, {} messages, {} reactions and {} read marks",
-                c.users, c.rooms, c.members, c.messages, c.reactions, c.reads,
-                self.counts.users, self.counts.rooms, self.counts.members, self.counts.messages, self.counts.reactions, self.counts.reads
+                "line {n}: the end record counts {} users, {} rooms, {} memberships, {} messages, {} reactions, {} read marks, {} files and {} blobs, but the file holds {} users, {} rooms, {} memberships, {} messages, {} reactions, {} read marks, {} files and {} blobs",
+                c.users, c.rooms, c.members, c.messages, c.reactions, c.reads, c.files, c.blobs,
+                self.counts.users, self.counts.rooms, self.counts.members, self.counts.messages, self.counts.reactions, self.counts.reads, self.counts.files, self.counts.blobs
             ))),
             None => Err(StoreError::BadBackup(
                 "it is truncated (no end record)".into(),
@@ -312,6 +340,9 @@ fn kind(rec: &BackupRecord) -> &'static str {
         BackupRecord::Message(_) => "message",
         BackupRecord::Reaction(_) => "reaction",
         BackupRecord::Read { .. } => "read mark",
+        BackupRecord::Blob(_) => "blob",
+        BackupRecord::BlobData(_) => "blob data",
+        BackupRecord::File(_) => "file",
         BackupRecord::End(_) => "end",
     }
 }
