@@ -2,6 +2,7 @@
 // ever placed with text nodes, and links are built with createElement.
 
 import { el, icon, ICONS } from './dom.js';
+import { parseMarkdown } from './markdown.js';
 
 /** Consecutive messages of one author within this gap share one header. */
 const GROUP_GAP_MS = 5 * 60 * 1000;
@@ -35,6 +36,27 @@ export function appendLinkified(parent, text) {
     last = match.index + raw.length;
   }
   if (last < text.length) parent.append(document.createTextNode(text.slice(last)));
+}
+
+/**
+ * Append message text with its Markdown subset (see markdown.js): styles
+ * become elements, code shows literally, and the rest is linkified text.
+ */
+export function appendMessageText(parent, text) {
+  for (const block of parseMarkdown(text)) {
+    if (block.type === 'code-block') parent.append(el('pre', { className: 'msg-code-block' }, el('code', { text: block.text })));
+    else appendInline(parent, block.children);
+  }
+}
+
+const INLINE_TAGS = { strong: 'strong', em: 'em', del: 'del' };
+
+function appendInline(parent, nodes) {
+  for (const n of nodes) {
+    if (n.type === 'text') appendLinkified(parent, n.text);
+    else if (n.type === 'code') parent.append(el('code', { className: 'msg-code', text: n.text }));
+    else appendInline(parent.appendChild(el(INLINE_TAGS[n.type])), n.children);
+  }
 }
 
 function safeUrl(raw) {
@@ -92,7 +114,7 @@ export function avatar(name) {
  */
 export function messageNode(msg, { mine = false, canEdit = false, canDelete = false, mentionsMe = false } = {}) {
   const body = el('div', { className: 'msg-text' });
-  appendLinkified(body, msg.message);
+  appendMessageText(body, msg.message);
   const time = el('time', {
     className: 'msg-time',
     text: formatTime(msg.timestamp),
@@ -139,7 +161,7 @@ function actionButton(action, label, path) {
 export function updateMessageNode(node, msg) {
   const body = node.querySelector('.msg-text');
   body.replaceChildren();
-  appendLinkified(body, msg.message);
+  appendMessageText(body, msg.message);
   if (msg.editedAt) markEdited(node, msg);
 }
 
