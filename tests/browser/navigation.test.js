@@ -100,6 +100,12 @@ test('the filter box narrows the list; its arrow keys and Escape', { timeout: TE
 
   await filter.fill('no such room');
   await page.locator('#room-filter-status', { hasText: 'No rooms match.' }).waitFor({ timeout: SHOW_MS });
+  // Up from the first room reaches the box (not a Tab stop of its own); Escape clears it.
+  await filter.fill('room-2');
+  await filter.press('ArrowDown');
+  await waitForFocus(roomButton(page, 'room-20'), SHOW_MS);
+  await page.keyboard.press('ArrowUp');
+  await waitForFocus(filter, SHOW_MS);
   await filter.press('Escape');
   assert.equal(await filter.inputValue(), '');
   await page.waitForFunction(() => document.querySelectorAll('#room-list li:not([hidden])').length >= 24, null, { timeout: SHOW_MS });

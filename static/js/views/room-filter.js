@@ -23,6 +23,18 @@ export function mountRoomFilter({ sidebar }) {
     status.hidden = text === '';
   }
 
+  // Not a Tab stop of its own (the composer stays a few presses from the top):
+  // Up from the first room reaches it, as does a click.
+  input.tabIndex = -1;
+  sidebar.addEventListener('keydown', (ev) => {
+    if (ev.key !== 'ArrowUp' || ev.altKey || ev.ctrlKey || ev.metaKey || ev.shiftKey) return;
+    const first = [...sidebar.querySelectorAll('button[data-room-id]')].find((b) => !b.closest('[hidden]'));
+    if (first && document.activeElement === first) {
+      ev.preventDefault();
+      ev.stopImmediatePropagation();
+      input.focus();
+    }
+  }, true);
   input.addEventListener('input', apply);
   input.addEventListener('keydown', (ev) => {
     if (ev.key === 'Escape' && input.value) {
@@ -32,7 +44,8 @@ export function mountRoomFilter({ sidebar }) {
       apply();
     } else if (ev.key === 'ArrowDown') {
       const first = [...sidebar.querySelectorAll('button[data-room-id]')].find((b) => !b.closest('[hidden]'));
-      if (first) { ev.preventDefault(); first.focus(); }
+      // Not also a step down the list (views/roving.js listens above).
+      if (first) { ev.preventDefault(); ev.stopPropagation(); first.focus(); }
     }
   });
   return { apply };
