@@ -173,9 +173,8 @@ async function startSession(me) {
     toast(describeError(err), 'error');
   }
   const last = readStorage(localStorage, LAST_ROOM_KEY);
-  // Ranking by recency needs each room's newest message: wait for it only when it picks the room.
-  const learning = learnNewest(api, publicRooms());
-  if (!last || !session.rooms.has(last)) await learning;
+  // Ranking by recency needs each room's newest message: asked only when it picks the room.
+  if (!last || !session.rooms.has(last)) await learnNewest(api, publicRooms());
   openRoom(last || firstRoomId());
 }
 

@@ -5,7 +5,7 @@
 // for the newest message (one short request per room, at start-up only).
 
 /** At most this many rooms are asked for their newest message. */
-const ASK_AT_MOST = 100;
+const ASK_AT_MOST = 60;
 
 /** Newest message id seen per room id, from the requests below. */
 const asked = new Map();
@@ -37,7 +37,8 @@ export async function learnNewest(api, rooms) {
     try {
       const page = await api.messages(rs.room.id, { limit: 1 });
       const last = page.messages[page.messages.length - 1];
-      if (last) asked.set(rs.room.id, last.id);
+      // 0: asked, and empty (older than any message, not asked again).
+      asked.set(rs.room.id, last ? last.id : 0);
     } catch {
       // A room gone or refused meanwhile: it just counts as quiet.
     }

@@ -6,7 +6,7 @@
 
 import { isDirect } from '../directory.js';
 import { byId, el, icon, ICONS } from '../dom.js';
-import { byRecency } from '../room-recency.js';
+import { byRecency, learnNewest } from '../room-recency.js';
 
 /** Matches listed at most. */
 const SHOWN = 8;
@@ -62,6 +62,8 @@ export function mountQuickSwitcher({ session, onSelect }) {
     show();
     dialog.showModal();
     input.focus();
+    // Rooms not opened here yet: their newest message sets their place.
+    learnNewest(session.api, session.roomList()).then(() => { if (dialog.open) show(); });
   }
 
   document.addEventListener('keydown', (ev) => {
