@@ -57,8 +57,9 @@ export function mountSidebar({ session, directory, onSelect }) {
     // The tooltip shows a name the sidebar cuts off.
     const known = presenceKnown(session);
     const online = known ? rs.online : 0;
-    // One line per room: the online count shows for the open room, in the tooltip for the others.
-    const label = el('span', { className: 'room-name', text: room.name, attrs: { title: known ? `${room.name} (${online} online)` : room.name } });
+    // The tooltip shows a name the sidebar cuts off. One line per room: the
+    // online count shows for the open room and on hover (style.css).
+    const label = el('span', { className: 'room-name', text: room.name, attrs: { title: room.name } });
     const meta = el('span', { className: 'room-meta' },
       el('span', { className: online > 0 ? 'dot online' : 'dot', attrs: { 'aria-hidden': 'true' } }),
       el('span', { className: 'room-online', text: known ? `${online} online` : 'offline' }));
