@@ -54,7 +54,6 @@ export function mountSidebar({ session, directory, onSelect }) {
   function roomItem(rs) {
     const { room } = rs;
     const current = room.id === session.currentRoomId;
-    // The tooltip shows a name the sidebar cuts off.
     const known = presenceKnown(session);
     const online = known ? rs.online : 0;
     // The tooltip shows a name the sidebar cuts off. One line per room: the
