@@ -2,12 +2,13 @@
 // and the chat, and wires the views to the session.
 
 import { createApi, ApiError } from './api.js';
-import { Directory } from './directory.js';
+import { Directory, isDirect } from './directory.js';
 import { byId, el, icon, ICONS } from './dom.js';
 import { SESSION_ENDED, describeError } from './errors.js';
 import { clearOutbox } from './outbox.js';
 import { avatar } from './render.js';
 import { ChatSession } from './session.js';
+import { byRecency, learnNewest } from './room-recency.js';
 import { registerShellCache } from './shell-cache.js';
 import { mountAccount } from './views/account.js';
 import { mountAdmin } from './views/admin.js';
@@ -19,6 +20,7 @@ import { mountJumpCount } from './views/jump-count.js';
 import { mountOfflinePresence } from './views/offline-presence.js';
 import { mountOutbox, showOfflineQueue } from './views/outbox.js';
 import { mountPeople } from './views/people.js';
+import { mountQuickSwitcher } from './views/quick-switcher.js';
 import { mountRoomSettings } from './views/room-settings.js';
 import { mountSidebar } from './views/sidebar.js';
 import { mountSkipLink } from './views/skip-link.js';
@@ -158,7 +160,9 @@ async function startSession(me) {
   session.addEventListener('room-dropped', (e) => {
     const { room, reason } = e.detail;
     if (reason !== 'left') toast(reason === 'deleted' ? `The room “${room.name}” was deleted.` : `You no longer have access to “${room.name}”.`);
-    if (views.chat.roomId === room.id) openRoom(firstRoomId());
+    if (views.chat.roomId !== room.id) return;
+    // The same rule as at start-up: the public room with the newest message.
+    learnNewest(api, publicRooms()).then(() => { if (views.chat.roomId === room.id) openRoom(firstRoomId()); });
   });
 
   show('app');
@@ -168,11 +172,19 @@ async function startSession(me) {
     if (err.status === 401) return;
     toast(describeError(err), 'error');
   }
-  openRoom(readStorage(localStorage, LAST_ROOM_KEY) || firstRoomId());
+  const last = readStorage(localStorage, LAST_ROOM_KEY);
+  // Ranking by recency needs each room's newest message: asked only when it picks the room.
+  if (!last || !session.rooms.has(last)) await learnNewest(api, publicRooms());
+  openRoom(last || firstRoomId());
 }
 
+function publicRooms() {
+  return session.roomList().filter((rs) => !rs.room.private && !isDirect(rs.room));
+}
+
+/** Where to land without a last room: the public room with the newest message, else the first listed. */
 function firstRoomId() {
-  const first = session.roomList()[0];
+  const first = byRecency(publicRooms())[0] || session.roomList()[0];
   return first ? first.room.id : null;
 }
 
@@ -201,6 +213,7 @@ function mountViews(s) {
   mountRoomSettings({ session: s, getRoomId: () => chat.roomId });
   mountAdmin({ session: s });
   mountAccount({ username: s.me.username, onChange: changePassword });
+  mountQuickSwitcher({ session: s, onSelect: openRoom });
   byId('logout-btn').addEventListener('click', () => endSession(''));
   // Nothing is missed: the counted pill, the tab's title and icon, stale presence, cut-off and over-long text.
   mountJumpCount({ session: s, getRoomId: () => chat.roomId });

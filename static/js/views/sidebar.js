@@ -8,6 +8,7 @@ import { roomFieldsProblem } from '../room-fields.js';
 import { avatar } from '../render.js';
 import { mountDirectMessages } from './direct-messages.js';
 import { presenceKnown } from './offline-presence.js';
+import { mountRoomFilter } from './room-filter.js';
 import { mountRoving } from './roving.js';
 
 /** Below this width the sidebar is a drawer (keep in step with style.css). */
@@ -53,10 +54,11 @@ export function mountSidebar({ session, directory, onSelect }) {
   function roomItem(rs) {
     const { room } = rs;
     const current = room.id === session.currentRoomId;
-    // The tooltip shows a name the sidebar cuts off.
-    const label = el('span', { className: 'room-name', text: room.name, attrs: { title: room.name } });
     const known = presenceKnown(session);
     const online = known ? rs.online : 0;
+    // The tooltip shows a name the sidebar cuts off. One line per room: the
+    // online count shows for the open room and on hover (style.css).
+    const label = el('span', { className: 'room-name', text: room.name, attrs: { title: room.name } });
     const meta = el('span', { className: 'room-meta' },
       el('span', { className: online > 0 ? 'dot online' : 'dot', attrs: { 'aria-hidden': 'true' } }),
       el('span', { className: 'room-online', text: known ? `${online} online` : 'offline' }));
@@ -83,6 +85,8 @@ export function mountSidebar({ session, directory, onSelect }) {
     return el('li', {}, btn);
   }
 
+  const filter = mountRoomFilter({ sidebar });
+
   function render() {
     const all = session.roomList();
     const rooms = all.filter((rs) => !isDirect(rs.room));
@@ -94,6 +98,7 @@ export function mountSidebar({ session, directory, onSelect }) {
     empty.hidden = rooms.length > 0;
     dmList.replaceChildren(...direct.map(roomItem));
     dmEmpty.hidden = direct.length > 0;
+    filter.apply();
     if (focusedId) {
       const again = sidebar.querySelector(`[data-room-id="${CSS.escape(focusedId)}"]`);
       if (again) again.focus();
