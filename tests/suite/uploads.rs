@@ -613,7 +613,7 @@ async fn a_200_mib_upload_leaves_the_servers_memory_flat() {
 }
 
 #[tokio::test]
-async fn a_kill_during_an_upload_leaves_no_file_visible() {
+async fn a_kill_during_an_upload_leaves_no_file_visible_and_one_after_its_answer_keeps_it() {
     let mut s = Server::start_process_with(&["--message-rate", "0"]);
     let alice = register(&s, "alice").await;
     let room = room_id(&s, &alice, "general", false).await;
@@ -654,6 +654,18 @@ async fn a_kill_during_an_upload_leaves_no_file_visible() {
     let id = uploaded(&s, &alice, &room, "after.txt", b"after the crash").await;
     let res = get_file(&s, &format!("/api/files/{id}"), Some(&alice.token), &[]).await;
     assert_eq!(res.text().await.expect("text"), "after the crash");
+
+    // An answered upload is on disk: `kill -9` right after its 201 keeps
+    // its record and its bytes.
+    let bytes = noise(300_000, 7);
+    let kept = uploaded(&s, &alice, &room, "answered.bin", &bytes).await;
+    s.signal("KILL");
+    s.wait_exit();
+    s.respawn();
+    let res = get_file(&s, &format!("/api/files/{kept}"), Some(&alice.token), &[]).await;
+    assert_eq!(res.status().as_u16(), 200);
+    let body = res.bytes().await.expect("body");
+    assert_eq!(sha_hex(&body), sha_hex(&bytes), "the bytes survived");
 }
 
 #[tokio::test]
