@@ -277,6 +277,16 @@ pub struct WriteLimitArgs {
         value_name = "N"
     )]
     pub room_edit_rate: u32,
+
+    /// File uploads per minute per user, refilled continuously, a minute's
+    /// worth at once; 0 turns the limit off.
+    #[arg(
+        long,
+        env = "CHATROOM_UPLOAD_RATE",
+        default_value_t = 60,
+        value_name = "N"
+    )]
+    pub upload_rate: u32,
 }
 
 /// The bounds of uploaded files (see [`crate::config::UploadLimits`]).

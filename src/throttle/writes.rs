@@ -1,5 +1,5 @@
-//! Per-user allowances of the small REST writes that each cost a flush of
-//! the database (an fsync): reaction changes and room edits. Messages have
+//! Per-user allowances of the REST writes that each cost a flush of the
+//! database (an fsync): reaction changes, room edits and file uploads. Messages have
 //! the group commit, which shares one flush among many senders; these
 //! answer only once their own change is on disk, so a client looping on
 //! them would make the disk its bottleneck. The defaults are far above
@@ -15,7 +15,7 @@ use super::TokenBuckets;
 const MINUTE: f64 = 60.0;
 
 /// The allowances as configured (`--reaction-rate`, `--reaction-burst`,
-/// `--room-edit-rate`).
+/// `--room-edit-rate`, `--upload-rate`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WriteRates {
     /// Reaction changes (`PUT` or `DELETE`) a minute per user, refilled
@@ -27,6 +27,10 @@ pub struct WriteRates {
     /// continuously, a whole minute's worth allowed at once; `None` when
     /// the limit is off.
     pub room_edits_per_minute: Option<u32>,
+    /// File uploads a minute per user, likewise; `None` when the limit is
+    /// off. The byte quota bounds what is stored; this bounds how many
+    /// records and fsyncs a user's script can cause.
+    pub uploads_per_minute: Option<u32>,
 }
 
 impl WriteRates {
@@ -44,6 +48,7 @@ impl WriteRates {
             reactions_per_minute: on(args.reaction_rate),
             reaction_burst: args.reaction_burst,
             room_edits_per_minute: on(args.room_edit_rate),
+            uploads_per_minute: on(args.upload_rate),
         })
     }
 }
@@ -55,6 +60,7 @@ impl WriteRates {
 pub struct WriteLimits {
     reactions: Option<TokenBuckets<UserId>>,
     room_edits: Option<TokenBuckets<UserId>>,
+    uploads: Option<TokenBuckets<UserId>>,
 }
 
 impl WriteLimits {
@@ -65,9 +71,8 @@ impl WriteLimits {
             reactions: rates
                 .reactions_per_minute
                 .map(|n| TokenBuckets::new(f64::from(n) / MINUTE, rates.reaction_burst)),
-            room_edits: rates
-                .room_edits_per_minute
-                .map(|n| TokenBuckets::new(f64::from(n) / MINUTE, n)),
+            room_edits: rates.room_edits_per_minute.map(a_minutes_worth),
+            uploads: rates.uploads_per_minute.map(a_minutes_worth),
         }
     }
 
@@ -82,6 +87,18 @@ impl WriteLimits {
     pub fn room_edit(&self, user: UserId) -> Result<(), u64> {
         take(self.room_edits.as_ref(), user)
     }
+
+    /// Takes one file upload for `user`, or says in how many seconds one
+    /// is allowed.
+    pub fn upload(&self, user: UserId) -> Result<(), u64> {
+        take(self.uploads.as_ref(), user)
+    }
+}
+
+/// `n` a minute, refilled continuously, with a whole minute's worth allowed
+/// at once.
+fn a_minutes_worth(n: u32) -> TokenBuckets<UserId> {
+    TokenBuckets::new(f64::from(n) / MINUTE, n)
 }
 
 fn take(buckets: Option<&TokenBuckets<UserId>>, user: UserId) -> Result<(), u64> {
@@ -101,6 +118,7 @@ mod tests {
             reaction_rate,
             reaction_burst,
             room_edit_rate,
+            upload_rate: room_edit_rate,
         })
         .expect("valid rates")
     }
@@ -115,6 +133,8 @@ mod tests {
         assert!(limits.reaction(user(2)).is_ok(), "another user");
         assert!(limits.room_edit(user(1)).is_ok(), "another kind");
         assert!(limits.room_edit(user(1)).is_err(), "a minute's worth");
+        assert!(limits.upload(user(1)).is_ok(), "another kind");
+        assert!(limits.upload(user(1)).is_err(), "a minute's worth");
     }
 
     #[test]
@@ -123,11 +143,13 @@ mod tests {
         for _ in 0..1000 {
             assert!(limits.reaction(user(1)).is_ok());
             assert!(limits.room_edit(user(1)).is_ok());
+            assert!(limits.upload(user(1)).is_ok());
         }
         let no_burst = WriteLimitArgs {
             reaction_rate: 60,
             reaction_burst: 0,
             room_edit_rate: 20,
+            upload_rate: 60,
         };
         assert!(WriteRates::of(&no_burst).is_err());
     }

@@ -1,6 +1,6 @@
 //! Per-user allowances of the REST writes that each cost a flush
-//! (docs/protocol-additions.md, "Write limits"): reaction changes and room
-//! edits. The allowance holds under concurrent requests, a refusal is 429
+//! (docs/protocol-additions.md, "Write limits"): reaction changes, room
+//! edits and file uploads. The allowance holds under concurrent requests, a refusal is 429
 //! `rate_limited` with `Retry-After`, one user's spending leaves the others
 //! alone, and the allowance refills.
 
@@ -25,7 +25,11 @@ struct Answer {
 
 /// `method path` as `u` with an optional JSON body.
 async fn send(s: &Server, u: &User, method: &str, path: &str, body: Option<Value>) -> Answer {
-    let res = send_as(s, method, u, path, body).await;
+    answer(send_as(s, method, u, path, body).await).await
+}
+
+/// The parts of `res` these tests look at.
+async fn answer(res: reqwest::Response) -> Answer {
     let retry_after = res
         .headers()
         .get("retry-after")
@@ -49,6 +53,20 @@ async fn describe(s: &Server, u: &User, room: &str, text: impl Into<String>) -> 
     let text = text.into();
     let body = json!({ "description": text });
     send(s, u, "PATCH", &format!("/api/rooms/{room}"), Some(body)).await
+}
+
+/// `u` uploads a small text file named `name` to `room`.
+async fn upload(s: &Server, u: &User, room: &str, name: &str) -> Answer {
+    let res = http()
+        .post(s.url(&format!("/api/rooms/{room}/files")))
+        .bearer_auth(&u.token)
+        .header("content-type", "text/plain")
+        .header("x-filename", name)
+        .body(format!("the file {name}"))
+        .send()
+        .await
+        .expect("upload");
+    answer(res).await
 }
 
 /// Asserts a refusal of the allowance: 429 `rate_limited` in the
@@ -172,6 +190,25 @@ async fn a_rate_of_zero_turns_the_limits_off() {
     assert_eq!(admitted, 30);
 }
 
+#[tokio::test]
+async fn concurrent_uploads_are_held_to_the_allowance_per_user() {
+    let (s, [alice, bob], room, _) = a_message(&["--upload-rate", "3"]).await;
+    let names: Vec<String> = (0..20).map(|i| format!("f{i}.txt")).collect();
+    let uploads = names.iter().map(|n| upload(&s, &alice, &room, n));
+    let answers = join_all(uploads).await;
+    // Three a minute, a minute's worth at once: one token per 20 s.
+    let (admitted, refused) = tally(&answers, 201, 20);
+    assert_eq!((admitted, refused), (3, 17), "{answers:?}");
+    let a = upload(&s, &bob, &room, "bobs.txt").await;
+    assert_eq!(a.status, 201, "bob is not affected: {a:?}");
+    // The admitted ones are stored and served.
+    for a in answers.iter().filter(|a| a.status == 201) {
+        let id = str_of(&a.body["id"]);
+        let (status, _) = get(&s, &alice, &format!("/api/files/{id}")).await;
+        assert_eq!(status, 200, "{a:?}");
+    }
+}
+
 #[test]
 fn the_limits_are_read_from_flags_and_the_environment() {
     use chatroom::cli::serve_args;
@@ -179,19 +216,30 @@ fn the_limits_are_read_from_flags_and_the_environment() {
     let args = serve_args(&[], &[]).expect("defaults");
     let w = &args.write_limits;
     assert_eq!(
-        (w.reaction_rate, w.reaction_burst, w.room_edit_rate),
-        (60, 30, 20)
+        (
+            w.reaction_rate,
+            w.reaction_burst,
+            w.room_edit_rate,
+            w.upload_rate
+        ),
+        (60, 30, 20, 60)
     );
     let env = [
         ("CHATROOM_REACTION_RATE", "7"),
         ("CHATROOM_REACTION_BURST", "3"),
         ("CHATROOM_ROOM_EDIT_RATE", "0"),
+        ("CHATROOM_UPLOAD_RATE", "5"),
     ];
     let args = serve_args(&[], &env).expect("environment");
     let w = &args.write_limits;
     assert_eq!(
-        (w.reaction_rate, w.reaction_burst, w.room_edit_rate),
-        (7, 3, 0)
+        (
+            w.reaction_rate,
+            w.reaction_burst,
+            w.room_edit_rate,
+            w.upload_rate
+        ),
+        (7, 3, 0, 5)
     );
     let args = serve_args(&["--reaction-rate", "9"], &env).expect("flag over env");
     assert_eq!(args.write_limits.reaction_rate, 9);

@@ -118,6 +118,11 @@ async fn upload(
         None => None,
         Some(v) => Some(filename_header(v.as_bytes())?),
     };
+    // Counted once the checks that read nothing passed: each upload that
+    // follows writes a file and flushes a record, whatever its outcome.
+    app.write_limits
+        .upload(uploader)
+        .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
     let sink = Sink {
         upload: app
             .blobs
