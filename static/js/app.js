@@ -175,7 +175,8 @@ async function startSession(me) {
   const last = readStorage(localStorage, LAST_ROOM_KEY);
   // Ranking by recency needs each room's newest message: asked only when it picks the room.
   if (!last || !session.rooms.has(last)) await learnNewest(api, publicRooms());
-  openRoom(last || firstRoomId());
+  // A room picked while the rooms were being ranked is the user's choice: keep it.
+  if (!session.currentRoomId) openRoom(last || firstRoomId());
 }
 
 function publicRooms() {

@@ -80,6 +80,35 @@ test('first screen: newest public room, then the last visited, then the rule aga
   await closePage(p);
 });
 
+test('a room picked while the first screen is being worked out stays open', { timeout: TEST_MS }, async () => {
+  const ctx = await env.newContext({ viewport: LAPTOP });
+  const page = await ctx.newPage();
+  // The questions for each room's newest message are held until a room is picked.
+  let release;
+  const held = new Promise((resolve) => { release = resolve; });
+  let asked = 0;
+  let answered = 0;
+  await page.route(/\/api\/rooms\/[^/]+\/messages\?(.*&)?limit=1(&|$)/, async (route) => {
+    asked++;
+    await held;
+    await route.fulfill({ response: await route.fetch() });
+    answered++;
+  });
+  await loginViaUI(page, env.server, 'alice');
+  await roomButton(page, 'room-05').click();
+  await title(page, 'room-05');
+  release();
+  const deadline = Date.now() + SHOW_MS;
+  while (asked === 0 || answered < asked) {
+    assert.ok(Date.now() < deadline, `${answered} of ${asked} newest-message questions answered`);
+    await page.waitForTimeout(50);
+  }
+  // The ranking is done and chose room-13; the page keeps the room picked meanwhile.
+  await page.waitForTimeout(300);
+  assert.equal(await page.locator('#room-title').textContent(), 'room-05');
+  await closePage({ ctx, page });
+});
+
 test('the filter box narrows the list; its arrow keys and Escape', { timeout: TEST_MS }, async () => {
   const p = await openPage();
   const { page } = p;
