@@ -65,6 +65,9 @@ id_type!(
     FileId
 );
 
+mod attachment;
+pub use attachment::Attachment;
+
 /// A string that is not a well-formed id: treated by callers as "unknown id".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("malformed id")]
@@ -333,73 +336,6 @@ pub struct Message {
     pub attachments: Vec<Attachment>,
 }
 
-/// A file attached to a message, as the message object lists it. Kept
-/// with the message itself (a file never changes once attached), so that
-/// serving history needs no lookup per file. `url` and `thumbnailUrl` are
-/// derived from the id on the wire and ignored when read back.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "AttachmentWire", into = "AttachmentWire")]
-pub struct Attachment {
-    pub id: FileId,
-    pub name: String,
-    pub size: u64,
-    pub content_type: String,
-    pub width: Option<u32>,
-    pub height: Option<u32>,
-    /// Whether the file has a thumbnail (served at `thumbnailUrl`).
-    pub thumbnail: bool,
-}
-
-/// [`Attachment`] as the wire spells it.
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct AttachmentWire {
-    id: FileId,
-    name: String,
-    size: u64,
-    #[serde(rename = "type")]
-    content_type: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    width: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    height: Option<u32>,
-    #[serde(default)]
-    url: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    thumbnail_url: Option<String>,
-}
-
-impl From<AttachmentWire> for Attachment {
-    fn from(w: AttachmentWire) -> Attachment {
-        Attachment {
-            id: w.id,
-            name: w.name,
-            size: w.size,
-            content_type: w.content_type,
-            width: w.width,
-            height: w.height,
-            thumbnail: w.thumbnail_url.is_some(),
-        }
-    }
-}
-
-impl From<Attachment> for AttachmentWire {
-    fn from(a: Attachment) -> AttachmentWire {
-        AttachmentWire {
-            url: format!("/api/files/{}", a.id),
-            thumbnail_url: a
-                .thumbnail
-                .then(|| format!("/api/files/{}/thumbnail", a.id)),
-            id: a.id,
-            name: a.name,
-            size: a.size,
-            content_type: a.content_type,
-            width: a.width,
-            height: a.height,
-        }
-    }
-}
-
 /// One reaction of a message: an emoji (or short token) and who chose it,
 /// in the order they did.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -483,32 +419,6 @@ mod tests {
         let view = serde_json::to_value(RoomView::new(&room, "carol", 0)).expect("json");
         assert_eq!(view["kind"], "direct");
         assert_eq!(view["name"], "alice, Bob");
-    }
-
-    #[test]
-    fn attachments_carry_their_urls_and_read_back_without_them() {
-        let a = Attachment {
-            id: FileId(0xab),
-            name: "p.png".into(),
-            size: 3,
-            content_type: "image/png".into(),
-            width: Some(4),
-            height: Some(2),
-            thumbnail: true,
-        };
-        let v = serde_json::to_value(&a).expect("json");
-        assert_eq!(v["url"], "/api/files/00000000000000ab");
-        assert_eq!(v["thumbnailUrl"], "/api/files/00000000000000ab/thumbnail");
-        assert_eq!(v["type"], "image/png");
-        assert_eq!(serde_json::from_value::<Attachment>(v).expect("back"), a);
-        let plain = Attachment {
-            width: None,
-            height: None,
-            thumbnail: false,
-            ..a
-        };
-        let v = serde_json::to_value(&plain).expect("json");
-        assert!(v.get("thumbnailUrl").is_none() && v.get("width").is_none());
     }
 
     #[test]

@@ -178,7 +178,8 @@ impl Appended {
 impl Store {
     /// [`Store::append_batch`] for messages that may attach files: each
     /// with files is written with them in one transaction, or refused
-    /// (its id is then never used). Not yet durable: the caller flushes.
+    /// (its id is then never used). Messages become visible in id order,
+    /// as with `append_batch`. Not yet durable: the caller flushes.
     pub fn append_attaching<I>(&self, new: I) -> Result<Appended, StoreError>
     where
         I: IntoIterator<Item = (NewMessage, Vec<FileId>)>,
@@ -199,6 +200,8 @@ impl Store {
             if files.is_empty() {
                 batch.insert(&keys::message(m.room_id, m.id), messages::encode(&m)?);
             } else {
+                // The messages before it first: readers see ids in order.
+                t.messages.apply_batch(std::mem::take(&mut batch))?;
                 let key = keys::message(m.room_id, m.id);
                 let room_key = keys::id(m.room_id.0);
                 let res = (&t.messages, &t.files, &t.rooms).transaction(|(msgs, ft, rooms)| {
