@@ -25,10 +25,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 mod sha256;
+mod sweep;
 mod upload;
 mod writer;
 
 pub use sha256::Sha256;
+pub use sweep::Found;
 pub use upload::{Finished, Upload};
 pub use writer::BlobWriter;
 
@@ -78,12 +80,16 @@ impl Blobs {
         if left > 0 {
             tracing::info!(files = left, "removed unfinished uploads");
         }
-        Ok(Blobs {
+        Ok(Blobs::with_root(root))
+    }
+
+    fn with_root(root: PathBuf) -> Blobs {
+        Blobs {
             inner: Arc::new(Inner {
                 root,
                 locks: std::array::from_fn(|_| Mutex::new(())),
             }),
-        })
+        }
     }
 
     /// Where the blob `sha` is (or would be) on disk.

@@ -2,10 +2,11 @@
 //! per content ([`blobs`]); what type they are, judged from their own
 //! bytes ([`kind`]); and the short-lived signed links that let a browser
 //! fetch one without the account token ([`links`]); the size and thumbnail
-//! of images ([`image`]). Their metadata lives
-//! in the store (`store/files.rs`).
+//! of images ([`image`]); the sweep of what uploads leave behind
+//! ([`gc`]). Their metadata lives in the store (`store/files.rs`).
 
 pub mod blobs;
+pub mod gc;
 pub mod image;
 pub mod kind;
 pub mod links;
