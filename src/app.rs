@@ -42,6 +42,8 @@ pub struct AppInner {
     pub file_links: crate::files::links::Signer,
     /// Permits to decode an uploaded image (`http::files::preview`).
     pub image_permits: Arc<Semaphore>,
+    /// Whether the data directory's disk is low on space (`crate::disk`).
+    pub low_disk: crate::disk::LowDisk,
 }
 
 impl Deref for App {

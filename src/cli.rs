@@ -7,6 +7,13 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod commands;
+
+pub use commands::{
+    BackupArgs, CreateAdminArgs, ExportArgs, ExportFormat, FilesArgs, FilesCommand, GcArgs,
+    RestoreArgs,
+};
+
 /// A self-hosted chat server in one binary.
 #[derive(Debug, Parser)]
 #[command(name = "chatroom", version, about, long_about = None, propagate_version = true)]
@@ -27,6 +34,8 @@ pub enum Command {
     Backup(BackupArgs),
     /// Load a backup into a new, empty data directory (no server running on it).
     Restore(RestoreArgs),
+    /// Uploaded files: `files gc` reports and removes what nothing refers to.
+    Files(FilesArgs),
 }
 
 /// The data directory option shared by every command.
@@ -104,6 +113,18 @@ pub struct ServeArgs {
         value_name = "MIB"
     )]
     pub cache_mb: u64,
+
+    /// Warn (in the log and in `/healthz`) when the filesystem of the data
+    /// directory has less than this percentage of its space free; 0 turns
+    /// the warning off.
+    #[arg(
+        long,
+        env = "CHATROOM_LOW_DISK_PERCENT",
+        value_parser = clap::value_parser!(u8).range(0..=100),
+        default_value_t = 5,
+        value_name = "PERCENT"
+    )]
+    pub low_disk_percent: u8,
 
     /// Behind a reverse proxy: take the client's address from the last
     /// `X-Forwarded-For` entry (for login throttling) instead of the peer.
@@ -351,71 +372,6 @@ pub fn serve_args(args: &[&str], env: &[(&str, &'static str)]) -> Result<ServeAr
 pub enum Registration {
     Open,
     Closed,
-}
-
-#[derive(Debug, Args)]
-pub struct CreateAdminArgs {
-    /// Name of the admin account to create or promote.
-    #[arg(long, value_name = "NAME")]
-    pub username: String,
-
-    /// Read the password from standard input (first line) instead of a no-echo prompt.
-    #[arg(long)]
-    pub password_stdin: bool,
-
-    #[command(flatten)]
-    pub data: DataDirArg,
-}
-
-#[derive(Debug, Args)]
-pub struct ExportArgs {
-    #[command(flatten)]
-    pub data: DataDirArg,
-
-    /// Only this room, by id or by name (without regard to case).
-    #[arg(long, value_name = "NAME_OR_ID")]
-    pub room: Option<String>,
-
-    /// Only messages at or after this RFC 3339 time or date (2026-11-24 = its start in UTC).
-    #[arg(long, value_name = "TIME")]
-    pub since: Option<String>,
-
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
-    pub format: ExportFormat,
-
-    /// Write to this file instead of standard output.
-    #[arg(long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
-}
-
-#[derive(Debug, Args)]
-pub struct BackupArgs {
-    #[command(flatten)]
-    pub data: DataDirArg,
-
-    /// File to write the backup to (replaced only once the backup is complete).
-    #[arg(long, value_name = "FILE")]
-    pub output: PathBuf,
-}
-
-#[derive(Debug, Args)]
-pub struct RestoreArgs {
-    /// Backup file written by `chatroom backup`.
-    #[arg(long, value_name = "FILE")]
-    pub input: PathBuf,
-
-    #[command(flatten)]
-    pub data: DataDirArg,
-}
-
-/// How `export` writes messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ExportFormat {
-    /// One JSON object per line.
-    Jsonl,
-    /// One JSON array.
-    Json,
 }
 
 #[cfg(test)]

@@ -70,6 +70,9 @@ pub struct Settings {
     pub token_ttl: Duration,
     pub body_limit: u64,
     pub cache_bytes: u64,
+    /// Free space (percent of the data directory's filesystem) under which
+    /// the server warns; `None` when the warning is off.
+    pub low_disk_percent: Option<u8>,
     pub max_connections: usize,
     /// Whether `X-Forwarded-For` names the client (set by a trusted proxy).
     pub trust_forwarded_for: bool,
@@ -198,6 +201,7 @@ impl Settings {
             token_ttl: Duration::from_secs(args.token_ttl),
             body_limit: args.body_limit,
             cache_bytes: args.cache_mb * 1024 * 1024,
+            low_disk_percent: Some(args.low_disk_percent).filter(|p| *p > 0),
             max_connections: args.max_connections.max(1),
             trust_forwarded_for: args.trust_forwarded_for,
             max_tcp_connections: args.max_tcp_connections,

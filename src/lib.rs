@@ -10,6 +10,7 @@ pub mod auth;
 pub mod chat;
 pub mod cli;
 pub mod config;
+pub mod disk;
 pub mod error;
 pub mod files;
 pub mod http;

@@ -62,6 +62,9 @@ fn main() -> ExitCode {
         Command::Export(args) => admin::export(args),
         Command::Backup(args) => admin::backup(args),
         Command::Restore(args) => admin::restore(args),
+        Command::Files(files) => match files.command {
+            cli::FilesCommand::Gc(args) => admin::files_gc(args),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

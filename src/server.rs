@@ -117,6 +117,7 @@ pub async fn open(settings: Settings, listener: TcpListener) -> Result<Ready, Se
         blobs,
         file_links: crate::files::links::Signer::new(&settings.jwt_secret),
         image_permits: crate::http::files::preview::image_permits(),
+        low_disk: crate::disk::LowDisk::default(),
         settings,
     });
     Ok(Ready {
@@ -168,9 +169,20 @@ pub async fn run(
         app.settings.uploads.unattached_for,
         app.shutdown.stop_reading.clone(),
     ));
+    let disk_watch = app.settings.low_disk_percent.map(|percent| {
+        tokio::spawn(crate::disk::watch(
+            app.settings.data_dir.clone(),
+            percent,
+            app.low_disk.clone(),
+            app.shutdown.stop_reading.clone(),
+        ))
+    });
     accept_loop(app.clone(), ready.listener, ready.tcp_cap).await;
     signal.abort();
     store_watch.abort();
+    if let Some(task) = disk_watch {
+        task.abort();
+    }
     let _ = sweep.await;
     let _ = admin_task.await;
     let _ = std::fs::remove_file(crate::admin::socket_path(&app.settings.data_dir));

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::ops::{self, OpError};
 use super::socket;
 use super::Request;
-use crate::cli::{BackupArgs, CreateAdminArgs, ExportArgs, ExportFormat, RestoreArgs};
+use crate::cli::{BackupArgs, CreateAdminArgs, ExportArgs, ExportFormat, GcArgs, RestoreArgs};
 use crate::files::Blobs;
 use crate::model::Timestamp;
 use crate::store::{Store, StoreError};
@@ -291,6 +291,34 @@ pub fn backup(args: BackupArgs) -> Result<(), String> {
             Err(e.0)
         }
     }
+}
+
+/// `files gc`: run by the server when one holds the data directory (its
+/// uploads and the check before removing a blob share the blob's lock),
+/// else here, on the store opened by this process, which no upload can
+/// then write to. The report's lines go to standard output.
+pub fn files_gc(args: GcArgs) -> Result<(), String> {
+    let dir = &args.data.data_dir;
+    let summary = match open_target(dir, false)? {
+        Target::Server(stream) => socket::request(
+            stream,
+            &Request::FilesGc {
+                dry_run: args.dry_run,
+            },
+            &mut std::io::sink(),
+        ),
+        // Not `Blobs::open`: it would empty `tmp` before the report.
+        Target::Local(store) => ops::files_gc(&store, &Blobs::at(dir), args.dry_run),
+    }
+    .map_err(|e| e.0)?;
+    let report: crate::files::gc::GcReport = serde_json::from_str(&summary).map_err(|e| {
+        format!("the server's report is not understood ({e}); is it the same version?")
+    })?;
+    let mut out = std::io::stdout().lock();
+    for line in report.lines() {
+        writeln!(out, "{line}").map_err(|e| format!("cannot write the report: {e}"))?;
+    }
+    Ok(())
 }
 
 /// `restore`: into a data directory no server holds and no data is in.

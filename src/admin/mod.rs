@@ -1,7 +1,7 @@
 //! Administration while the server runs.
 //!
 //! sled lets one process open a database, so the admin commands
-//! (`create-admin`, `export`, `backup`) cannot simply open the store while
+//! (`create-admin`, `export`, `backup`, `files gc`) cannot simply open the store while
 //! `serve` holds it. Instead `serve` listens on a Unix socket inside the
 //! data directory (mode 0600: only the data's owner can use it) and runs
 //! the same operations on its own store. When no server holds the data
@@ -51,6 +51,10 @@ pub enum Request {
     },
     /// Stream a backup of the whole database.
     Backup,
+    /// Report, and unless `dry_run` remove, what uploads left behind; the
+    /// summary is the JSON of a `files::gc::GcReport`.
+    #[serde(rename_all = "camelCase")]
+    FilesGc { dry_run: bool },
 }
 
 /// Prefix of the final line of a success.

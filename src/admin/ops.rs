@@ -116,3 +116,11 @@ pub fn backup(store: &Store, blobs: &Blobs, out: &mut dyn Write) -> Result<Strin
     let counts = store.backup_with(Some(blobs), out)?;
     serde_json::to_string(&counts).map_err(|e| OpError(format!("cannot encode the counts: {e}")))
 }
+
+/// Runs `files gc` over the store and blobs of the process holding them.
+/// Returns the report as JSON, the summary the command prints.
+pub fn files_gc(store: &Store, blobs: &Blobs, dry_run: bool) -> Result<String, OpError> {
+    let report = crate::files::gc::run(store, blobs, dry_run)
+        .map_err(|e| OpError(format!("files gc: {e}")))?;
+    serde_json::to_string(&report).map_err(|e| OpError(format!("cannot encode the report: {e}")))
+}

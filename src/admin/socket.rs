@@ -191,6 +191,7 @@ fn run(
             Ok(n.to_string())
         }
         Request::Backup => ops::backup(store, blobs, out),
+        Request::FilesGc { dry_run } => ops::files_gc(store, blobs, dry_run),
     }
 }
 

@@ -3,10 +3,11 @@
 //! bytes ([`kind`]); and the short-lived signed links that let a browser
 //! fetch one without the account token ([`links`]); the size and thumbnail
 //! of images ([`image`]); the removal of files never attached to a
-//! message ([`sweep`]). Their metadata lives
-//! in the store (`store/files.rs`).
+//! message ([`sweep`]); and the collection of what uploads leave behind
+//! ([`gc`]). Their metadata lives in the store (`store/files.rs`).
 
 pub mod blobs;
+pub mod gc;
 pub mod image;
 pub mod kind;
 pub mod links;

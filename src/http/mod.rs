@@ -161,6 +161,11 @@ pub fn refuse_oversized_head<B>(req: &warp::http::Request<B>) -> Option<warp::re
 /// even though reads still work.
 fn health(app: &App) -> warp::reply::Response {
     match app.store.write_failure() {
+        // `lowDisk` only while the disk is low: the contract's body is
+        // unchanged otherwise.
+        None if app.low_disk.is_low() => {
+            warp::reply::json(&serde_json::json!({"status": "ok", "lowDisk": true})).into_response()
+        }
         None => warp::reply::json(&serde_json::json!({"status": "ok"})).into_response(),
         Some(reason) => warp::reply::with_status(
             warp::reply::json(&serde_json::json!({"status": "unavailable", "reason": reason})),

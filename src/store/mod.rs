@@ -11,6 +11,7 @@ mod client_ids;
 mod direct;
 mod export;
 mod files;
+mod files_gc;
 mod history;
 mod idset;
 mod keys;
@@ -32,6 +33,7 @@ pub use backup::{BackupCounts, MAX_LINE as MAX_BACKUP_LINE};
 pub use direct::{Participant, Viewers};
 pub use export::ExportLine;
 pub use files::{FileCreated, FileRecord, NewFile};
+pub use files_gc::{FileAudit, IndexFix, UsageFix};
 pub use history::Page;
 pub use messages::NewMessage;
 pub use quarantine::stop_when_disk_recovers;
@@ -301,6 +303,29 @@ fn random_id() -> Result<u64, StoreError> {
 #[cfg(test)]
 pub(crate) mod testing {
     use super::Store;
+
+    /// A file of `bytes` to record in `room`, uploaded by user 4.
+    pub fn new_file(room: crate::model::RoomId, bytes: &[u8]) -> super::NewFile {
+        super::NewFile {
+            room_id: room,
+            uploader_id: crate::model::UserId(4),
+            name: "a.bin".into(),
+            size: bytes.len() as u64,
+            content_type: "application/octet-stream".into(),
+            sha256: crate::files::Sha256::of(bytes),
+        }
+    }
+
+    /// A room "r" of a user "ann", for what needs a room that exists.
+    pub fn some_room(store: &Store) -> crate::model::RoomId {
+        let owner = store
+            .create_user("ann", "hash", crate::model::Role::User)
+            .expect("user");
+        store
+            .create_room("r", "", false, owner.id)
+            .expect("room")
+            .id
+    }
 
     /// A store in a fresh temporary directory that lives as long as the guard.
     pub fn temp_store() -> (Store, tempfile::TempDir) {

@@ -22,6 +22,7 @@ mod directory;
 mod durability;
 mod faults;
 mod files;
+mod files_gc;
 mod fuzz;
 mod memory;
 mod openapi;
