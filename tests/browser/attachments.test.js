@@ -324,6 +324,7 @@ test('too large, over quota, and cancelled uploads: said in words, nothing sent'
   assert.equal(await page.locator('#send-btn').getAttribute('aria-disabled'), 'true');
   await page.getByRole('textbox', { name: 'Message', exact: true }).press('Enter');
   await error.filter({ hasText: 'Wait: a file is still uploading.' }).waitFor();
+  assert.deepEqual(await seriousViolations(page), [], 'the chips have no serious accessibility violation');
   await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'attachments-uploading.png') });
   await slow.getByRole('button', { name: 'Cancel upload of slow.png' }).click();
   await slow.waitFor({ state: 'detached' });

@@ -235,11 +235,13 @@ export function mountChat({ session }) {
     const msg = findMessage(id);
     if (!msg) return;
     const rid = roomId;
+    const n = msg.attachments ? msg.attachments.length : 0;
+    const withFiles = n ? ` Its ${n === 1 ? 'file goes' : `${n} files go`} with it.` : '';
     confirmAction({
       title: 'Delete message?',
-      text: isMine(msg)
+      text: (isMine(msg)
         ? 'Your message is removed for everyone in the room. This cannot be undone.'
-        : `This message by ${msg.user} is removed for everyone in the room. This cannot be undone.`,
+        : `This message by ${msg.user} is removed for everyone in the room. This cannot be undone.`) + withFiles,
       quote: msg.message,
       confirmLabel: 'Delete',
       action: () => session.deleteMessage(rid, id),

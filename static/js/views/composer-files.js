@@ -42,7 +42,8 @@ export function mountComposerFiles({ session, form, input, sendBtn, area, getRoo
     if (!roomId || !files.length) return;
     const room = uploads.forRoom(roomId).length;
     const take = [...files].slice(0, Math.max(0, MAX_ATTACHMENTS - room));
-    if (take.length < files.length) showError(`A message carries at most ${MAX_ATTACHMENTS} files: ${files.length - take.length} were left out.`);
+    const left = files.length - take.length;
+    if (left) showError(`A message carries at most ${MAX_ATTACHMENTS} files: ${left} ${left === 1 ? 'was' : 'were'} left out.`);
     for (const f of take) uploads.add(roomId, f, nameOf(f));
   }
 
@@ -100,9 +101,13 @@ export function mountComposerFiles({ session, form, input, sendBtn, area, getRoo
     list.hidden = items.length === 0;
     const { running, failed } = roomId ? uploads.status(roomId) : { running: 0, failed: 0 };
     const wait = waitReason(running, failed);
-    if (wait) sendBtn.setAttribute('aria-disabled', 'true');
-    else sendBtn.removeAttribute('aria-disabled');
-    sendBtn.title = wait || '';
+    if (wait) {
+      sendBtn.setAttribute('aria-disabled', 'true');
+      sendBtn.title = wait;
+    } else {
+      sendBtn.removeAttribute('aria-disabled');
+      sendBtn.removeAttribute('title');
+    }
     status.textContent = running ? `Uploading ${running} file${running === 1 ? '' : 's'}… Send waits until ${running === 1 ? 'it is' : 'they are'} done.` : '';
   }
 
