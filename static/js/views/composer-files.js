@@ -99,7 +99,7 @@ export function mountComposerFiles({ session, form, input, sendBtn, area, getRoo
       paint(node, item);
     }
     list.hidden = items.length === 0;
-    const { running, failed } = roomId ? uploads.status(roomId) : { running: 0, failed: 0 };
+    const { running, failed, ready } = roomId ? uploads.status(roomId) : { running: 0, failed: 0, ready: [] };
     const wait = waitReason(running, failed);
     if (wait) {
       sendBtn.setAttribute('aria-disabled', 'true');
@@ -108,7 +108,10 @@ export function mountComposerFiles({ session, form, input, sendBtn, area, getRoo
       sendBtn.removeAttribute('aria-disabled');
       sendBtn.removeAttribute('title');
     }
-    status.textContent = running ? `Uploading ${running} file${running === 1 ? '' : 's'}… Send waits until ${running === 1 ? 'it is' : 'they are'} done.` : '';
+    // Said to screen readers as it changes (role=status): uploading, then ready.
+    const n = ready.length;
+    status.textContent = running ? `Uploading ${running} file${running === 1 ? '' : 's'}… Send waits until ${running === 1 ? 'it is' : 'they are'} done.`
+      : n ? `${n === 1 ? '1 file' : `${n} files`} ready to send.` : '';
   }
 
   function waitReason(running, failed) {
