@@ -309,6 +309,17 @@ pub struct UploadLimitArgs {
         value_name = "MIB"
     )]
     pub upload_quota_mb: u64,
+
+    /// Hours an uploaded file may stay unattached to any message before
+    /// it is removed (checked at start and every hour); 0 removes them
+    /// at the next check.
+    #[arg(
+        long,
+        env = "CHATROOM_UNATTACHED_FILE_HOURS",
+        default_value_t = 24,
+        value_name = "HOURS"
+    )]
+    pub unattached_file_hours: u64,
 }
 
 /// `serve`'s arguments from `args` (what follows `chatroom serve`) with

@@ -65,6 +65,9 @@ id_type!(
     FileId
 );
 
+mod attachment;
+pub use attachment::Attachment;
+
 /// A string that is not a well-formed id: treated by callers as "unknown id".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("malformed id")]
@@ -327,6 +330,10 @@ pub struct Message {
     /// (`@name`), resolved when it was sent; omitted when none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mentions: Vec<UserId>,
+    /// An addition to the contract: the files attached when it was sent
+    /// (they never change after); omitted when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
 }
 
 /// One reaction of a message: an emoji (or short token) and who chose it,

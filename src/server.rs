@@ -162,9 +162,16 @@ pub async fn run(
         store.clone(),
         app.shutdown.stop_reading.clone(),
     ));
+    let sweep = tokio::spawn(crate::files::sweep::run(
+        store.clone(),
+        app.blobs.clone(),
+        app.settings.uploads.unattached_for,
+        app.shutdown.stop_reading.clone(),
+    ));
     accept_loop(app.clone(), ready.listener, ready.tcp_cap).await;
     signal.abort();
     store_watch.abort();
+    let _ = sweep.await;
     let _ = admin_task.await;
     let _ = std::fs::remove_file(crate::admin::socket_path(&app.settings.data_dir));
 

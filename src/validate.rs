@@ -58,6 +58,15 @@ pub fn message(text: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A message's text: [`message`]'s rules, except that a message with
+/// attachments may have none.
+pub fn message_text(text: &str, attached: bool) -> Result<(), String> {
+    if attached && text.trim().is_empty() {
+        return Ok(());
+    }
+    message(text)
+}
+
 /// Most characters in a `sendMessage`'s `clientId`.
 pub const CLIENT_ID_MAX_CHARS: usize = 64;
 

@@ -400,6 +400,7 @@ pub(super) mod tests {
                 edited_at: None,
                 reactions: Vec::new(),
                 mentions: Vec::new(),
+                attachments: Vec::new(),
             })
             .collect();
         for m in &msgs {

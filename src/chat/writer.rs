@@ -16,6 +16,11 @@
 //! and nobody else hears of it (see `store::client_ids`). The writer is
 //! the one place that can check and store a key without a race.
 //!
+//! A message that attaches files is written with them in one
+//! transaction, or refused (`invalid_attachment`) while the rest of its
+//! batch goes on (see `store::attachments`): the writer is the one
+//! place that decides, in order, which of two messages gets a file.
+//!
 //! A batch whose write or flush fails is quarantined (hidden now, deleted
 //! at the next start; see `store::quarantine`), and from then on the
 //! writer refuses every message without writing: sled cannot write again
@@ -28,8 +33,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 use super::hub::Hub;
-use crate::model::{Message, RoomId, Timestamp, UserId};
-use crate::store::{NewMessage, Store};
+use crate::model::{FileId, Message, RoomId, Timestamp, UserId};
+use crate::store::{Appended, AttachRefused, NewMessage, Store};
 
 /// Most messages written under one flush.
 pub const MAX_BATCH: usize = 4096;
@@ -41,7 +46,16 @@ pub const QUEUE: usize = 16_384;
 const FORGET_EVERY: Duration = Duration::from_secs(60 * 60);
 
 /// What a sender learns of its message.
-pub type Reply = Result<Message, WriteFailed>;
+pub type Reply = Result<Message, NotSent>;
+
+/// Why a message was not sent; nothing of it was stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotSent {
+    /// See [`WriteFailed`].
+    Failed,
+    /// Its attachments were refused.
+    Refused(AttachRefused),
+}
 
 /// The store could not make a message durable; nothing was acknowledged or
 /// delivered.
@@ -70,11 +84,13 @@ pub struct Outgoing {
     /// The client's key for the message: a second message of the same
     /// user with the same key within a day is not stored again.
     pub client_id: Option<String>,
+    /// The files it attaches, checked by the writer as it stores them.
+    pub attachments: Vec<FileId>,
 }
 
 impl Outgoing {
-    fn stamped(self, timestamp: Timestamp) -> NewMessage {
-        NewMessage {
+    fn stamped(self, timestamp: Timestamp) -> (NewMessage, Vec<FileId>) {
+        let new = NewMessage {
             room_id: self.room_id,
             user_id: self.user_id,
             user: self.user,
@@ -82,7 +98,8 @@ impl Outgoing {
             timestamp,
             mentions: self.mentions,
             client_id: self.client_id,
-        }
+        };
+        (new, self.attachments)
     }
 }
 
@@ -151,14 +168,17 @@ impl Writer {
 }
 
 /// Writes and flushes one batch; on failure hides it for good.
-fn store_batch(store: &Store, batch: std::vec::Drain<'_, NewMessage>) -> Result<Vec<Message>, ()> {
+fn store_batch(
+    store: &Store,
+    batch: std::vec::Drain<'_, (NewMessage, Vec<FileId>)>,
+) -> Result<Appended, ()> {
     if store.write_failure().is_some() {
         return Err(());
     }
     // Every id of this batch is at least this (only the writer appends).
     let first = store.message_cutoff();
     store
-        .append_batch(batch)
+        .append_attaching(batch)
         .and_then(|stored| store.flush().map(|()| stored))
         .map_err(|e| {
             tracing::error!(error = %e, "storing a batch of messages failed");
@@ -217,22 +237,37 @@ impl Repeats {
             }
             Err(e) => {
                 tracing::error!(error = %e, "reading a client id failed");
-                let _ = reply.send(Err(WriteFailed));
+                let _ = reply.send(Err(NotSent::Failed));
                 None
             }
         }
     }
 
     /// Answers the held replies with the stored batch (or its failure).
-    fn settle(&mut self, stored: Result<&[Message], WriteFailed>) {
+    fn settle(&mut self, stored: Result<&Appended, WriteFailed>) {
         self.in_batch.clear();
         for (place, reply) in self.waiting.drain(..) {
-            let answer = match stored {
-                Ok(batch) => batch.get(place).cloned().ok_or(WriteFailed),
-                Err(e) => Err(e),
+            let answer = match stored.map(|batch| batch.at(place)) {
+                Ok(Some(Ok(m))) => Ok(m.clone()),
+                Ok(Some(Err(why))) => Err(NotSent::Refused(why.clone())),
+                Ok(None) | Err(WriteFailed) => Err(NotSent::Failed),
             };
             let _ = reply.send(answer);
         }
+    }
+}
+
+/// Answers each sender of a stored batch, in order: its message, or why
+/// its attachments were refused.
+fn answer_batch(replies: impl Iterator<Item = oneshot::Sender<Reply>>, appended: Appended) {
+    let mut refused = appended.refused.into_iter().peekable();
+    let mut stored = appended.stored.into_iter();
+    for (place, reply) in replies.enumerate() {
+        let answer = match refused.next_if(|(p, _)| *p == place) {
+            Some((_, why)) => Err(NotSent::Refused(why)),
+            None => stored.next().ok_or(NotSent::Failed),
+        };
+        let _ = reply.send(answer);
     }
 }
 
@@ -266,19 +301,17 @@ fn run(store: Store, hub: Hub, mut rx: mpsc::Receiver<Request>) {
             // Drained, not taken: the buffer keeps its capacity for the
             // next batch.
             match store_batch(&store, news.drain(..)) {
-                Ok(stored) => {
+                Ok(appended) => {
                     flushed = Some(Ok(()));
-                    hub.publish(&stored);
-                    repeats.settle(Ok(&stored));
-                    for (reply, m) in replies.drain(..).zip(stored) {
-                        let _ = reply.send(Ok(m));
-                    }
+                    hub.publish(&appended.stored);
+                    repeats.settle(Ok(&appended));
+                    answer_batch(replies.drain(..), appended);
                 }
                 Err(()) => {
                     flushed = Some(Err(WriteFailed));
                     repeats.settle(Err(WriteFailed));
                     for reply in replies.drain(..) {
-                        let _ = reply.send(Err(WriteFailed));
+                        let _ = reply.send(Err(NotSent::Failed));
                     }
                 }
             }

@@ -1,5 +1,7 @@
-//! The bounds of uploaded files, resolved from `--max-upload-mb` and
-//! `--upload-quota-mb`.
+//! The bounds of uploaded files, resolved from `--max-upload-mb`,
+//! `--upload-quota-mb` and `--unattached-file-hours`.
+
+use std::time::Duration;
 
 use super::ConfigError;
 use crate::cli::UploadLimitArgs;
@@ -14,6 +16,9 @@ pub struct UploadLimits {
     /// Bytes of files one user may have stored; `None` when there is no
     /// quota.
     pub quota: Option<u64>,
+    /// How long a file may stay unattached to any message before the
+    /// sweep removes it.
+    pub unattached_for: Duration,
 }
 
 impl UploadLimits {
@@ -33,6 +38,7 @@ impl UploadLimits {
                 0 => None,
                 n => Some(mib(n, "--upload-quota-mb")?),
             },
+            unattached_for: Duration::from_secs(args.unattached_file_hours.saturating_mul(60 * 60)),
         })
     }
 }
@@ -54,9 +60,11 @@ mod tests {
         .expect("parse");
         let l = UploadLimits::of(&args.upload_limits).expect("resolve");
         assert_eq!((l.max_file, l.quota), (200 * MIB, None));
+        assert_eq!(l.unattached_for, Duration::from_secs(24 * 60 * 60));
         let zero = UploadLimitArgs {
             max_upload_mb: 0,
             upload_quota_mb: 1,
+            unattached_file_hours: 0,
         };
         assert!(UploadLimits::of(&zero).is_err());
     }

@@ -118,13 +118,22 @@ async fn delete(app: App, user: AuthUser, room: &str, id: &str) -> Result<impl R
         ));
     }
     let (room_id, msg_id) = (room.id, msg.id);
-    let existed = app
-        .change(move |store| Ok(store.delete_message(room_id, msg_id)?))
+    let files: Vec<_> = msg.attachments.iter().map(|a| a.id).collect();
+    // The message and then its files' records, flushed together; their
+    // bytes go once that is on disk and nothing else refers to them.
+    let unused = app
+        .change(move |store| {
+            if !store.delete_message(room_id, msg_id)? {
+                return Ok(None);
+            }
+            Ok(Some(store.delete_files(&files)?))
+        })
         .await?;
-    if !existed {
+    let Some(unused) = unused else {
         // Deleted meanwhile: that deletion answered and announced it.
         return Err(ApiError::NotFound);
-    }
+    };
+    super::files::remove_blobs(&app, unused).await;
     app.hub
         .broadcast(room.id, events::message_deleted(room.id, msg.id));
     Ok(StatusCode::NO_CONTENT)
@@ -141,7 +150,8 @@ async fn edit(
     if msg.user_id != user.id {
         return Err(ApiError::Forbidden("only the author can edit a message"));
     }
-    validate::message(&b.message).map_err(ApiError::Validation)?;
+    validate::message_text(&b.message, !msg.attachments.is_empty())
+        .map_err(ApiError::Validation)?;
     let (room_id, msg_id) = (room.id, msg.id);
     let edited = app
         .change(move |store| {

@@ -26,6 +26,19 @@ pub struct ExportLine<'a> {
     pub user: &'a str,
     pub message: &'a str,
     pub timestamp: Timestamp,
+    /// The files the message attaches; omitted when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<ExportFile<'a>>,
+}
+
+/// An attached file as `export` lists it: what a reader of the history
+/// needs to know of it, not where to fetch it.
+#[derive(Serialize)]
+pub struct ExportFile<'a> {
+    pub name: &'a str,
+    pub size: u64,
+    #[serde(rename = "type")]
+    pub content_type: &'a str,
 }
 
 struct Cursor {
@@ -113,6 +126,15 @@ impl Store {
                 user: &m.user,
                 message: &m.message,
                 timestamp: m.timestamp,
+                attachments: m
+                    .attachments
+                    .iter()
+                    .map(|a| ExportFile {
+                        name: &a.name,
+                        size: a.size,
+                        content_type: &a.content_type,
+                    })
+                    .collect(),
             })?;
             n += 1;
             if let Some(next) = c.peek(self, cutoff, since)? {

@@ -190,18 +190,32 @@ impl Store {
     /// disk once this change is durable (`Blobs::remove_unreferenced`,
     /// which asks again under the blob's lock). Not yet durable.
     pub fn delete_files(&self, ids: &[FileId]) -> Result<Vec<Sha256>, StoreError> {
+        self.delete_files_where(ids, |_| true)
+    }
+
+    /// [`Store::delete_files`] for the records of `ids` that `doomed`
+    /// (asked inside the transaction) picks.
+    pub(super) fn delete_files_where(
+        &self,
+        ids: &[FileId],
+        doomed: impl Fn(&FileRecord) -> bool,
+    ) -> Result<Vec<Sha256>, StoreError> {
         let res = self
             .file_trees()
             .transaction(|(files, blobs, rooms, usage): &FileTrees| {
                 let mut gone = Vec::new();
                 for id in ids {
-                    let Some(v) = files.remove(&keys::id(id.0))? else {
+                    let Some(v) = files.get(keys::id(id.0))? else {
                         continue;
                     };
                     let rec: FileRecord = match from_json(&v) {
                         Ok(rec) => rec,
                         Err(e) => return abort(e),
                     };
+                    if !doomed(&rec) {
+                        continue;
+                    }
+                    files.remove(&keys::id(id.0))?;
                     rooms.remove(&keys::pair(rec.room_id.0, id.0))?;
                     for sha in std::iter::once(rec.sha256).chain(rec.thumb_sha256) {
                         blobs.remove(&keys::file_blob(&sha, rec.id)[..])?;

@@ -30,6 +30,16 @@ pub struct IdSet {
 }
 
 impl IdSet {
+    /// Whether `id` is in the set.
+    pub fn contains(&self, id: u64) -> bool {
+        let offset = (id & (BLOCK_IDS as u64 - 1)) as u16;
+        match self.blocks.get(&(id >> BLOCK_BITS)) {
+            None => false,
+            Some(Block::List(list)) => list.binary_search(&offset).is_ok(),
+            Some(Block::Bitmap(bits)) => bits[usize::from(offset) / 64] & (1 << (offset % 64)) != 0,
+        }
+    }
+
     /// Adds `id`; returns false when it was already there.
     pub fn insert(&mut self, id: u64) -> bool {
         let offset = (id & (BLOCK_IDS as u64 - 1)) as u16;

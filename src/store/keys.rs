@@ -25,6 +25,10 @@
 //! | `room_files` | room id (u64 BE) ++ file id (u64 BE)  | empty                    |
 //! | `file_usage` | user id (u64 BE)                      | bytes uploaded (u64 BE)  |
 //!
+//! A message with attachments keeps their descriptors in its
+//! `StoredMessage` (`a`), and each attached `FileRecord` names the message
+//! (`messageId`); both are written in one transaction (`attachments.rs`).
+//!
 //! A reaction's key begins with its message's key, so a message's
 //! reactions, and those of a page of history, are one range. The emoji
 //! holds no `0x00` (control characters are refused), so the terminator

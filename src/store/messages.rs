@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 
 use serde::{Deserialize, Serialize};
 
+use super::attachments::StoredAttachment;
 use super::{client_ids, keys, Store, StoreError};
 use crate::model::{Message, MessageId, RoomId, Timestamp, UserId};
 
@@ -25,6 +26,24 @@ pub struct NewMessage {
     pub client_id: Option<String>,
 }
 
+impl NewMessage {
+    /// The message as stored under `id`, without attachments.
+    pub(super) fn into_message(self, id: MessageId) -> Message {
+        Message {
+            id,
+            room_id: self.room_id,
+            user: self.user,
+            user_id: self.user_id,
+            message: self.message,
+            timestamp: self.timestamp,
+            edited_at: None,
+            reactions: Vec::new(),
+            mentions: self.mentions,
+            attachments: Vec::new(),
+        }
+    }
+}
+
 /// The stored value: the key already holds the room and the id.
 #[derive(Serialize, Deserialize)]
 struct StoredMessage {
@@ -40,6 +59,8 @@ struct StoredMessage {
     edited_at: Option<i64>,
     #[serde(rename = "@", default, skip_serializing_if = "Vec::is_empty")]
     mentions: Vec<u64>,
+    #[serde(rename = "a", default, skip_serializing_if = "Vec::is_empty")]
+    attachments: Vec<StoredAttachment>,
 }
 
 /// What the read counters need of a stored message: who wrote it and whom
@@ -84,6 +105,7 @@ pub(super) fn decode(key: &[u8], value: &[u8]) -> Result<Message, StoreError> {
         edited_at: v.edited_at.map(Timestamp),
         reactions: Vec::new(),
         mentions: v.mentions.into_iter().map(UserId).collect(),
+        attachments: v.attachments.into_iter().map(Into::into).collect(),
     })
 }
 
@@ -95,6 +117,7 @@ pub(super) fn encode(m: &Message) -> Result<Vec<u8>, StoreError> {
         timestamp: m.timestamp.0,
         edited_at: m.edited_at.map(|t| t.0),
         mentions: m.mentions.iter().map(|u| u.0).collect(),
+        attachments: m.attachments.iter().map(StoredAttachment::from).collect(),
     })
 }
 
@@ -133,34 +156,16 @@ impl Store {
         I::IntoIter: ExactSizeIterator,
     {
         let new = new.into_iter();
-        let wanted = u64::try_from(new.len()).unwrap_or(u64::MAX);
-        let first = self
-            .inner
-            .next_message_id
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |next| {
-                next.checked_add(wanted)
-            })
-            .map_err(|_| StoreError::Refused("message ids are exhausted".into()))?;
+        let ids = self.reserve_ids(new.len())?;
         let mut batch = sled::Batch::default();
         let mut keyed = sled::Batch::default();
         let mut out = Vec::with_capacity(new.len());
-        // fetch_update checked that `first + wanted` does not overflow.
-        for (id, n) in (first..first + wanted).zip(new) {
+        for (id, n) in ids.zip(new) {
             if let Some(client_id) = &n.client_id {
                 let (k, v) = client_ids::entry(n.user_id, client_id, n.room_id, MessageId(id))?;
                 keyed.insert(k, v);
             }
-            let m = Message {
-                id: MessageId(id),
-                room_id: n.room_id,
-                user: n.user,
-                user_id: n.user_id,
-                message: n.message,
-                timestamp: n.timestamp,
-                edited_at: None,
-                reactions: Vec::new(),
-                mentions: n.mentions,
-            };
+            let m = n.into_message(MessageId(id));
             batch.insert(&keys::message(m.room_id, m.id), encode(&m)?);
             out.push(m);
         }
@@ -168,6 +173,20 @@ impl Store {
         self.inner.client_ids.apply_batch(keyed)?;
         self.count_appended(&out)?;
         Ok(out)
+    }
+
+    /// Takes the next `n` message ids from the counter.
+    pub(super) fn reserve_ids(&self, n: usize) -> Result<std::ops::Range<u64>, StoreError> {
+        let wanted = u64::try_from(n).unwrap_or(u64::MAX);
+        let first = self
+            .inner
+            .next_message_id
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |next| {
+                next.checked_add(wanted)
+            })
+            .map_err(|_| StoreError::Refused("message ids are exhausted".into()))?;
+        // fetch_update checked that `first + wanted` does not overflow.
+        Ok(first..first + wanted)
     }
 
     /// The id the next appended message will get: every message already

@@ -5,6 +5,7 @@
 //! in [`keys`].
 //! Callers speak in domain types; no sled type escapes this module.
 
+mod attachments;
 mod backup;
 mod client_ids;
 mod direct;
@@ -26,6 +27,7 @@ use std::path::Path;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
+pub use attachments::{attachment_ids, Appended, AttachRefused, MAX_ATTACHMENTS};
 pub use backup::{BackupCounts, MAX_LINE as MAX_BACKUP_LINE};
 pub use direct::{Participant, Viewers};
 pub use export::ExportLine;

@@ -11,6 +11,7 @@ mod common;
 
 mod accounts;
 mod admin;
+mod attachments;
 mod auth;
 mod backup_files;
 mod cli;

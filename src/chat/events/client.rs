@@ -46,7 +46,8 @@ pub struct Typing {
     pub room_id: Option<String>,
 }
 
-/// `sendMessage {roomId?, message}`; without a room, the room joined last.
+/// `sendMessage {roomId?, message, attachments?}`; without a room, the
+/// room joined last.
 #[derive(Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SendMessage {
@@ -57,6 +58,10 @@ pub struct SendMessage {
     /// message, so that sending it again (after a lost ack) stores it once.
     #[serde(default)]
     pub client_id: Option<String>,
+    /// An addition to the contract: ids of files the sender uploaded to
+    /// the room, to attach (checked by the writer as it stores them).
+    #[serde(default)]
+    pub attachments: Vec<String>,
 }
 
 /// `markRead {roomId, messageId}`: the user read the room up to the
@@ -212,7 +217,18 @@ mod tests {
                 room_id: None,
                 message: "hi".into(),
                 client_id: None,
+                attachments: Vec::new(),
             }))
+        );
+        let p = parse(r#"{"event":"sendMessage","data":{"message":"","attachments":["a","b"]}}"#);
+        assert!(matches!(
+            p.event,
+            Ok(ClientEvent::SendMessage(SendMessage { ref attachments, .. })) if attachments.len() == 2
+        ));
+        let p = parse(r#"{"event":"sendMessage","data":{"message":"x","attachments":"a"}}"#);
+        assert_eq!(
+            p.event.expect_err("refused").code,
+            ErrorCode::ValidationFailed
         );
         let p = parse(r#"{"event":"sendMessage","data":{"message":"hi","clientId":"c-1"}}"#);
         assert!(matches!(

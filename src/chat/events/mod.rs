@@ -73,6 +73,9 @@ pub enum ErrorCode {
     NotFound,
     NotJoined,
     RateLimited,
+    /// An addition to the contract: a `sendMessage`'s `attachments`
+    /// named a file it may not attach.
+    InvalidAttachment,
     Internal,
 }
 
@@ -85,6 +88,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::NotJoined => "not_joined",
             ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::InvalidAttachment => "invalid_attachment",
             ErrorCode::Internal => "internal",
         }
     }

@@ -18,9 +18,9 @@ use crate::chat::events::{
     SendMessage, Typing,
 };
 use crate::chat::mentions;
-use crate::chat::writer::{Outgoing, Reply, WriteFailed};
-use crate::model::{MessageId, RoomId, RoomView};
-use crate::store::StoreError;
+use crate::chat::writer::{NotSent, Outgoing, Reply};
+use crate::model::{FileId, MessageId, RoomId, RoomView};
+use crate::store::{self, StoreError};
 use crate::throttle::Bucket;
 use crate::validate;
 
@@ -102,11 +102,15 @@ fn internal(e: StoreError) -> Refusal {
 }
 
 /// The answer to a `sendMessage` once the writer replied: an ack (only if
-/// the client gave a `ref`) or an `internal` error.
+/// the client gave a `ref`), an `invalid_attachment` or an `internal` error.
 fn answer(reference: Option<Box<RawValue>>, reply: Reply) -> Option<Utf8Bytes> {
     match reply {
         Ok(m) => reference.as_deref().map(|r| events::send_ack(&m, r)),
-        Err(WriteFailed) => Some(events::error(
+        Err(NotSent::Refused(why)) => Some(events::error(
+            &Refusal::new(ErrorCode::InvalidAttachment, why.0),
+            reference.as_deref(),
+        )),
+        Err(NotSent::Failed) => Some(events::error(
             &Refusal::new(
                 ErrorCode::Internal,
                 "the message could not be stored; it was not sent",
@@ -223,13 +227,16 @@ impl State {
                 room_id,
                 message,
                 client_id,
+                attachments,
             }) => {
+                let attachments = store::attachment_ids(&attachments)
+                    .map_err(|why| Refusal::new(ErrorCode::InvalidAttachment, why.0))?;
                 let rx = self
-                    .send_message(room_id.as_deref(), message, client_id)
+                    .send_message(room_id.as_deref(), message, client_id, attachments)
                     .await?;
                 let reference = reference.map(|r| r.to_owned());
                 Step::Pending(Box::pin(async move {
-                    answer(reference, rx.await.unwrap_or(Err(WriteFailed)))
+                    answer(reference, rx.await.unwrap_or(Err(NotSent::Failed)))
                 }))
             }
             ClientEvent::MarkRead(MarkRead {
@@ -346,9 +353,11 @@ impl State {
         room_id: Option<&str>,
         message: String,
         client_id: Option<String>,
+        attachments: Vec<FileId>,
     ) -> Result<oneshot::Receiver<Reply>, Refusal> {
         let (room, private) = self.room_or_last(room_id)?;
-        validate::message(&message).map_err(|m| Refusal::new(ErrorCode::ValidationFailed, m))?;
+        validate::message_text(&message, !attachments.is_empty())
+            .map_err(|m| Refusal::new(ErrorCode::ValidationFailed, m))?;
         if let Some(id) = &client_id {
             validate::client_id(id).map_err(|m| Refusal::new(ErrorCode::ValidationFailed, m))?;
         }
@@ -378,6 +387,7 @@ impl State {
             message,
             mentions,
             client_id,
+            attachments,
         };
         self.h
             .writer

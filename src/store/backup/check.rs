@@ -262,6 +262,12 @@ impl Checker {
             BackupRecord::BlobData(d) => self.bytes = self.files.data(d)?,
             BackupRecord::File(rec) => {
                 self.files.file(rec, &self.users, &self.rooms)?;
+                if let Some(m) = rec.message_id.filter(|m| !self.message_ids.contains(m.0)) {
+                    return Err(format!(
+                        "file {} ({:?}) is attached to message {m}, which is not in the backup",
+                        rec.id, rec.name
+                    ));
+                }
                 self.counts.files += 1;
             }
             BackupRecord::End(c) => {

@@ -147,6 +147,7 @@ fn an_open_counts_what_a_stop_left_uncounted() {
         edited_at: None,
         reactions: Vec::new(),
         mentions: vec![USERS[0]],
+        attachments: Vec::new(),
     };
     let value = crate::store::messages::encode(&stray).expect("encode");
     store

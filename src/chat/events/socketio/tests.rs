@@ -27,6 +27,7 @@ fn message(text: &str) -> Message {
         edited_at: None,
         reactions: Vec::new(),
         mentions: Vec::new(),
+        attachments: Vec::new(),
     }
 }
 
