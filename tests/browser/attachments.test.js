@@ -236,8 +236,8 @@ test('pictures dropped and pasted and a PDF attached are sent; another user sees
     // The lightbox: the original at full size; arrows move; Escape goes back to the thumbnail.
     const first = b.page.locator('#message-log .att-thumb').first();
     await first.click();
-    const dialog = b.page.getByRole('dialog', { name: 'sunset.png' });
-    await dialog.waitFor();
+    await b.page.getByRole('dialog', { name: 'sunset.png' }).waitFor();
+    const dialog = b.page.locator('dialog.lightbox');
     const full = dialog.locator('.lightbox-img');
     const natural = () => b.page.waitForFunction(() => {
       const i = document.querySelector('.lightbox-img');
