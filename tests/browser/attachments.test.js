@@ -4,8 +4,9 @@
 // them in the lightbox (arrow keys, Escape back to the thumbnail) and
 // downloads the PDF byte for byte. A file over the server's limit, and one
 // past the user's quota, are refused in words; an upload cancelled while
-// it runs leaves nothing behind and sends nothing. Screenshots of a message
-// with pictures and a card, light and dark.
+// it runs leaves nothing behind and sends nothing. A message whose files
+// are uploaded waits offline with them and goes out once. Screenshots of a
+// message with pictures and a card, light and dark.
 
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -338,3 +339,31 @@ test('too large, over quota, and cancelled uploads: said in words, nothing sent'
   await ctx.close();
   console.log(`refusals and cancel: ${Date.now() - t0} ms`);
 });
+
+test('a message whose files are uploaded waits offline with them and goes out once the server is back',
+  { timeout: FILES_TEST_MS }, async () => {
+    const t0 = Date.now();
+    const { ctx, page } = await openRoom(world.alice);
+    await dropFiles(page, [asFile('offline.png', 'image/png', BLUE)]);
+    await chip(page, 'offline.png').locator('.upload-state', { hasText: 'Ready' }).waitFor();
+
+    await env.server.stop();
+    await page.locator('#conn-status[data-state="reconnecting"]').waitFor();
+    const box = page.getByRole('textbox', { name: 'Message', exact: true });
+    await box.fill('sent while offline');
+    await box.press('Enter');
+    await chips(page).first().waitFor({ state: 'detached' });
+    await page.locator('#outbox-log .outbox-files', { hasText: 'With a file: offline.png' }).waitFor();
+
+    await env.restart();
+    await waitConnected(page, 20000);
+    await page.locator('#outbox-log').waitFor({ state: 'hidden' });
+    const row = page.locator('#message-log .msg', { hasText: 'sent while offline' });
+    await row.locator('.att-thumb img[alt="offline.png"]').waitFor();
+    const mine = (await history(world.alice.token)).filter((m) => m.message === 'sent while offline');
+    assert.equal(mine.length, 1, 'sent once');
+    assert.deepEqual(mine[0].attachments.map((f) => f.name), ['offline.png']);
+    assert.deepEqual(ctx.errors, []);
+    await ctx.close();
+    console.log(`offline with files: ${Date.now() - t0} ms`);
+  });
