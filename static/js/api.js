@@ -96,5 +96,47 @@ export function createApi({ getToken, onUnauthorized }) {
     members: (roomId) => request('GET', `/api/rooms/${enc(roomId)}/members`),
     setUserRole: (userId, role) => request('POST', `/api/admin/users/${enc(userId)}/role`, { role }),
     resetPassword: (userId, password) => request('POST', `/api/admin/users/${enc(userId)}/password`, { password }),
+    // Files (docs/protocol-additions.md): links that work without the token, for <img> and downloads.
+    fileLinks: (ids) => request('POST', '/api/files/links', { ids }),
+    /** Upload `file` to a room: {promise (the file's record), abort()}; see uploadFile. */
+    uploadFile: (roomId, file, name, onProgress) =>
+      uploadFile(`/api/rooms/${enc(roomId)}/files`, file, name, { getToken, onUnauthorized, onProgress }),
   };
+}
+
+/**
+ * Send a file's bytes as the raw body (its name percent-encoded in
+ * X-Filename) with XMLHttpRequest, which, unlike fetch, reports how much of
+ * the body went out. `onProgress(sent, total)`. Resolves with the server's
+ * answer; rejects with an ApiError ('aborted' after abort()).
+ */
+function uploadFile(path, file, name, { getToken, onUnauthorized, onProgress }) {
+  const xhr = new XMLHttpRequest();
+  const promise = new Promise((resolve, reject) => {
+    xhr.open('POST', path);
+    xhr.responseType = 'json';
+    xhr.setRequestHeader('Accept', 'application/json');
+    xhr.setRequestHeader('Content-Type', file.type || 'application/octet-stream');
+    xhr.setRequestHeader('X-Filename', encodeURIComponent(name));
+    const token = getToken();
+    if (token) xhr.setRequestHeader('Authorization', `Bearer ${token}`);
+    xhr.upload.addEventListener('progress', (ev) => onProgress(ev.loaded, ev.lengthComputable ? ev.total : file.size));
+    xhr.addEventListener('abort', () => reject(new ApiError(0, 'aborted', 'Upload cancelled.')));
+    xhr.addEventListener('error', () => reject(new ApiError(0, 'network', 'Cannot reach the server.')));
+    xhr.addEventListener('load', () => {
+      const data = xhr.response;
+      if (xhr.status >= 200 && xhr.status < 300 && data) {
+        resolve(data);
+        return;
+      }
+      const err = data && data.error ? data.error : {};
+      const retry = Number.parseInt(xhr.getResponseHeader('Retry-After') || '', 10);
+      const apiErr = new ApiError(xhr.status, err.code || `http_${xhr.status}`, err.message || xhr.statusText,
+        Number.isFinite(retry) ? retry : null);
+      if (xhr.status === 401 && token) onUnauthorized(apiErr);
+      reject(apiErr);
+    });
+    xhr.send(file);
+  });
+  return { promise, abort: () => xhr.abort() };
 }

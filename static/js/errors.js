@@ -1,6 +1,8 @@
 // Human wording for the contract's error codes. The server's own message is
 // used when we have nothing better (it already says which field is wrong).
 
+import { formatSize } from './file-kinds.js';
+
 /** Shown on the log-in screen when the server stops accepting our token. */
 export const SESSION_ENDED = 'Your account was disabled or your session ended. Please log in again.';
 
@@ -34,6 +36,34 @@ export function describeError(err) {
   if (code === 'validation_failed' || code === 'invalid_json') {
     return err.message ? `Please check your input: ${err.message}` : 'Please check your input.';
   }
+  if (code === 'invalid_attachment') {
+    // The server's message says which file and why (e.g. already attached).
+    return `A file could not be attached${err.message ? ` (${err.message})` : ''}. Remove it and upload it again.`;
+  }
   if (code && TEXT[code]) return TEXT[code];
   return (err && err.message) || 'Something went wrong.';
+}
+
+/**
+ * Why an upload failed, in words rather than codes:
+ * too large says the server's limit, a full quota what to do about it.
+ */
+export function describeUploadError(err) {
+  const code = err && err.code;
+  if (code === 'too_large') {
+    const limit = Number((/(\d+) bytes/.exec((err && err.message) || '') || [])[1]);
+    return limit ? `Too large: files can be at most ${formatSize(limit)} on this server.` : 'Too large for this server.';
+  }
+  if (code === 'quota_exceeded') {
+    return 'Not uploaded: your files would use more space than this server allows you. Deleting messages with files frees space.';
+  }
+  if (code === 'rate_limited') {
+    const secs = err.retryAfter;
+    return secs ? `Too many uploads: wait ${secs} second${secs === 1 ? '' : 's'} and try again.`
+      : 'Too many uploads: wait a moment and try again.';
+  }
+  if (code === 'network') return 'Not uploaded: the server cannot be reached. Files need the connection; try again once connected.';
+  if (code === 'request_timeout' || code === 'timeout') return 'The upload was too slow and was stopped. Try again.';
+  if (code === 'not_found') return 'Not uploaded: this room is gone or you are no longer in it.';
+  return describeError(err);
 }

@@ -11,6 +11,10 @@
 // before sending it again the room's history after the cursor noted at
 // send time is read over REST, and a message of ours with the same text
 // that no ack accounted for counts as the stored one.
+//
+// Files: uploading needs the connection, so a file is never queued, only a
+// message whose files were uploaded already (their ids are good for a day
+// on the server); the entry keeps their names to show what waits.
 
 import { SocketError } from './socket.js';
 
@@ -45,9 +49,10 @@ function newClientId() {
 }
 
 /**
- * One session's queue. Entry: {clientId, roomId, roomName, text, at,
- * state: 'queued' | 'sending' | 'failed', after (the room's newest id when
- * first sent), error}. Changes are announced with the session's `outbox`
+ * One session's queue. Entry: {clientId, roomId, roomName, text, files
+ * (records {id, name, size, type} of its uploaded files; absent when none),
+ * at, state: 'queued' | 'sending' | 'failed', after (the room's newest id
+ * when first sent), error}. Changes are announced with the session's `outbox`
  * event ({roomId}).
  */
 export class Outbox {
@@ -85,36 +90,40 @@ export class Outbox {
   }
 
   /** Queue `text`; `inDoubt` for one whose send was cut off before the ack (`after` noted before it). */
-  add(roomId, text, { clientId = newClientId(), inDoubt = false, after = null } = {}) {
+  add(roomId, text, { clientId = newClientId(), inDoubt = false, after = null, files = [] } = {}) {
     const rs = this.session.rooms.get(roomId);
-    this.entries.push({
+    const entry = {
       clientId, roomId, roomName: rs ? rs.room.name : '', text, at: new Date().toISOString(),
       state: inDoubt ? 'sending' : 'queued', after, error: '',
-    });
+    };
+    if (files.length) entry.files = files.map(({ id, name, size, type }) => ({ id, name, size, type }));
+    this.entries.push(entry);
     this.changed(roomId);
     this.flush();
   }
 
   /** Send a message now, or queue it when the socket is down or others wait before it. */
-  async send(roomId, text) {
+  async send(roomId, text, files = []) {
     if (!this.session.socket.connected || this.waiting(roomId)) {
-      this.add(roomId, text);
+      this.add(roomId, text, { files });
       return { queued: true };
     }
     const clientId = newClientId();
     const after = this.cursor(roomId);
     try {
-      const ack = await this.request(roomId, text, clientId);
+      const ack = await this.request(roomId, text, clientId, files);
       return ack;
     } catch (err) {
       if (!(err instanceof SocketError) || !(IN_DOUBT.has(err.code) || err.code === 'offline')) throw err;
-      this.add(roomId, text, { clientId, inDoubt: IN_DOUBT.has(err.code), after });
+      this.add(roomId, text, { clientId, inDoubt: IN_DOUBT.has(err.code), after, files });
       return { queued: true };
     }
   }
 
-  async request(roomId, message, clientId) {
-    const ack = await this.session.socket.request('sendMessage', { roomId, message, clientId });
+  async request(roomId, message, clientId, files = []) {
+    const data = { roomId, message, clientId };
+    if (files.length) data.attachments = files.map((f) => f.id);
+    const ack = await this.session.socket.request('sendMessage', data);
     if (ack && ack.id) this.acked.add(ack.id);
     return ack;
   }
@@ -180,7 +189,7 @@ export class Outbox {
       this.changed(e.roomId);
     }
     try {
-      await this.request(e.roomId, e.text, e.clientId);
+      await this.request(e.roomId, e.text, e.clientId, e.files || []);
       return this.done(e);
     } catch (err) {
       const code = err && err.code;
@@ -242,9 +251,15 @@ export class Outbox {
       return null;
     }
     const mine = (page && page.messages ? page.messages : [])
-      .find((m) => m.userId === s.me.id && m.message === e.text && !this.acked.has(m.id));
+      .find((m) => m.userId === s.me.id && m.message === e.text && sameFiles(m, e) && !this.acked.has(m.id));
     if (!mine) return false;
     this.acked.add(mine.id);
     return true;
   }
+}
+
+/** Whether stored message `m` carries the files of queued entry `e`. */
+function sameFiles(m, e) {
+  const ids = (list) => (list || []).map((f) => f.id).join(',');
+  return ids(m.attachments) === ids(e.files);
 }

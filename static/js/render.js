@@ -3,6 +3,7 @@
 
 import { el, icon, ICONS } from './dom.js';
 import { parseMarkdown } from './markdown.js';
+import { attachmentsNode } from './views/attachments.js';
 
 /** Consecutive messages of one author within this gap share one header. */
 const GROUP_GAP_MS = 5 * 60 * 1000;
@@ -123,7 +124,9 @@ export function messageNode(msg, { mine = false, canEdit = false, canDelete = fa
   const head = el('div', { className: 'msg-head' }, el('span', { className: 'msg-author', text: msg.user }), time);
   // Said to screen readers too: the highlight is only a colour.
   const mention = mentionsMe ? el('span', { className: 'visually-hidden', text: 'Mentions you. ' }) : null;
-  const bubble = el('div', { className: 'msg-bubble' }, head, mention, body);
+  // Files only cost the rows that have them (a big room's rows are built while scrolling).
+  const files = msg.attachments && msg.attachments.length ? attachmentsNode(msg.attachments) : null;
+  const bubble = el('div', { className: 'msg-bubble' }, head, mention, body, files);
   const node = el('div', { className: mine ? 'msg mine' : 'msg', dataset: { id: msg.id } }, avatar(msg.user), bubble);
   node.classList.toggle('mentions-me', mentionsMe);
   if (msg.editedAt) markEdited(node, msg);

@@ -20,12 +20,13 @@ const TYPING_SHOW_MS = 3000;
 
 export const messageMethods = {
   /**
-   * Send a message; resolves with the ack, or with {queued: true} when it
-   * waits in the outbox for the connection (outbox.js). The message itself
-   * comes back as receiveMessage.
+   * Send a message with the records of the files uploaded for it (may be
+   * empty); resolves with the ack, or with {queued: true} when it waits in
+   * the outbox for the connection (outbox.js). The message itself comes
+   * back as receiveMessage.
    */
-  send(roomId, text) {
-    return this.outbox.send(roomId, text);
+  send(roomId, text, files = []) {
+    return this.outbox.send(roomId, text, files);
   },
 
   /**

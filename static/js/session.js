@@ -10,10 +10,12 @@
 
 import { isDirect } from './directory.js';
 import { RoomState } from './room-state.js';
+import { FileLinks } from './file-links.js';
 import { Outbox } from './outbox.js';
 import { messageMethods } from './session-messages.js';
 import { readMethods } from './session-read.js';
 import { ChatSocket, SocketError } from './socket.js';
+import { Uploads } from './uploads.js';
 
 /**
  * WebSocket close code "policy violation": the server's answer both to a
@@ -58,6 +60,9 @@ export class ChatSession extends EventTarget {
     this.roomsKnown = false;
     /** Messages written while disconnected (outbox.js). */
     this.outbox = new Outbox(this);
+    /** Files on their way to a room (uploads.js), and the signed links that show files (file-links.js). */
+    this.uploads = new Uploads(api);
+    this.fileLinks = new FileLinks(api);
   }
 
   /** Connect and fetch the room list; rooms found after the socket opened are joined as they come. */

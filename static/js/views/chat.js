@@ -9,7 +9,10 @@ import { describeError } from '../errors.js';
 import { MAX_COMPOSER_ROWS, messageTooLong } from '../message-fields.js';
 import { setReactions } from '../reactions.js';
 import { decorate, messageNode, setActions, updateMessageNode } from '../render.js';
+import { picturesOf, useFileLinks } from './attachments.js';
+import { mountComposerFiles } from './composer-files.js';
 import { confirmAction } from './confirm.js';
+import { mountLightbox } from './lightbox.js';
 import { mountMentionComplete } from './mention-complete.js';
 import { mountMessageEditor } from './message-editor.js';
 import { mountMessageKeys } from './message-keys.js';
@@ -46,6 +49,8 @@ export function mountChat({ session }) {
 
   let roomId = null;
   let sending = false;
+  // Rows with files get their signed links from the session.
+  useFileLinks(session.fileLinks);
 
   const current = () => (roomId ? session.rooms.get(roomId) : null);
   const isMine = (m) => m.userId === session.me.id;
@@ -87,6 +92,12 @@ export function mountChat({ session }) {
   mountMessageKeys({ log, scroller });
   // Before the composer's keydown below: with names offered, Enter picks one.
   const mentions = mountMentionComplete({ session, input, getRoomId: () => roomId });
+  // Files: attached, dropped or pasted into the composer; pictures of the room at full size.
+  const files = mountComposerFiles({
+    session, form, input, sendBtn, area: section, getRoomId: () => roomId,
+    getRoomName: () => title.textContent, showError: (text) => { error.textContent = text; },
+  });
+  mountLightbox({ log, links: session.fileLinks, getPictures: () => picturesOf(current()?.messages || []), fallbackFocus: scroller });
   /** Rows were built or dropped: the divider and the editor go back onto theirs. */
   function afterRows() {
     marker.place();
@@ -213,7 +224,7 @@ export function mountChat({ session }) {
       return;
     }
     // Without hover, a tap on a message shows its actions (another tap hides them).
-    if (touch.matches && !ev.target.closest('a, .msg-editor, .reaction-chooser')) {
+    if (touch.matches && !ev.target.closest('a, .msg-editor, .reaction-chooser, .msg-attachments')) {
       const on = !row.classList.contains('show-actions');
       for (const other of log.querySelectorAll('.msg.show-actions')) other.classList.remove('show-actions');
       row.classList.toggle('show-actions', on);
@@ -224,11 +235,13 @@ export function mountChat({ session }) {
     const msg = findMessage(id);
     if (!msg) return;
     const rid = roomId;
+    const n = msg.attachments ? msg.attachments.length : 0;
+    const withFiles = n ? ` Its ${n === 1 ? 'file goes' : `${n} files go`} with it.` : '';
     confirmAction({
       title: 'Delete message?',
-      text: isMine(msg)
+      text: (isMine(msg)
         ? 'Your message is removed for everyone in the room. This cannot be undone.'
-        : `This message by ${msg.user} is removed for everyone in the room. This cannot be undone.`,
+        : `This message by ${msg.user} is removed for everyone in the room. This cannot be undone.`) + withFiles,
       quote: msg.message,
       confirmLabel: 'Delete',
       action: () => session.deleteMessage(rid, id),
@@ -255,7 +268,12 @@ export function mountChat({ session }) {
   async function send() {
     const text = input.value;
     if (sending || !roomId) return;
-    if (!text.trim()) return;
+    const { files: attached, wait } = files.forSend();
+    if (wait) {
+      error.textContent = wait;
+      return;
+    }
+    if (!text.trim() && !attached.length) return;
     const tooLong = messageTooLong(text);
     if (tooLong) {
       error.textContent = tooLong;
@@ -268,7 +286,9 @@ export function mountChat({ session }) {
     try {
       // The message shows up when the server echoes it (receiveMessage);
       // the ack only tells us it was stored, so the text can be cleared.
-      await session.send(roomId, text);
+      const rid = roomId;
+      await session.send(rid, text.trim() ? text : '', attached);
+      if (attached.length) files.sent(rid, attached);
       if (input.value === text) input.value = '';
       autosize();
     } catch (err) {
@@ -374,6 +394,7 @@ export function mountChat({ session }) {
         marker.opened(current());
         mentions.close();
         error.textContent = '';
+        files.render();
         renderAll();
         renderTyping();
         // On touch screens focusing would pop the keyboard over the log.

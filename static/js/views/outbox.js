@@ -34,7 +34,8 @@ export function mountOutbox({ session, getRoomId, toBottom }) {
     const head = el('div', { className: 'msg-head' },
       el('span', { className: 'msg-author', text: session.me.username }),
       el('span', { className: 'msg-status', text: status }));
-    const bubble = el('div', { className: 'msg-bubble' }, head, el('div', { className: 'msg-text', text: e.text }), actions);
+    const files = e.files ? el('p', { className: 'outbox-files', text: filesLine(e.files) }) : null;
+    const bubble = el('div', { className: 'msg-bubble' }, head, el('div', { className: 'msg-text', text: e.text }), files, actions);
     return el('li', { className: `msg mine pending ${e.state}`, dataset: { clientId: e.clientId } }, avatar(session.me.username), bubble);
   }
 
@@ -80,6 +81,13 @@ export function showOfflineQueue() {
     el('h2', { id: 'splash-outbox-title', text: title }),
     el('ol', { className: 'splash-outbox-list' }, entries.map((e) => el('li', {},
       el('span', { className: 'splash-outbox-room', text: e.roomName ? `#${e.roomName}` : '' }),
-      el('span', { className: 'msg-text', text: e.text })))),
+      el('span', { className: 'msg-text', text: e.text }),
+      e.files ? el('span', { className: 'outbox-files', text: filesLine(e.files) }) : null))),
     el('p', { className: 'hint', text: 'They will be sent as soon as the server answers.' }));
+}
+
+/** "With 2 files: a.png, b.pdf" for a queued message's uploaded files. */
+function filesLine(files) {
+  const n = files.length;
+  return `With ${n === 1 ? 'a file' : `${n} files`}: ${files.map((f) => f.name).join(', ')}`;
 }
