@@ -16,6 +16,7 @@ pub mod files;
 pub mod http;
 mod lines;
 pub mod model;
+pub mod push;
 pub mod room_list;
 pub mod server;
 pub mod store;
