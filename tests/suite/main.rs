@@ -26,6 +26,7 @@ mod files_gc;
 mod fuzz;
 mod memory;
 mod openapi;
+mod push_subscriptions;
 mod reactions;
 mod reads;
 mod rest;
