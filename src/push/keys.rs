@@ -95,12 +95,9 @@ fn parse(text: &str) -> Result<SigningKey, &'static str> {
 
 /// The `--vapid-subject`: a `mailto:` or `https:` contact for the
 /// operators of push services (RFC 8292, section 2.1); the default when
-/// none is given, with a warning.
+/// none is given ([`warn_if_default`] says so once the server started).
 pub fn subject(given: Option<&str>) -> Result<String, ConfigError> {
     let Some(s) = given.map(str::trim).filter(|s| !s.is_empty()) else {
-        tracing::warn!(
-            "no --vapid-subject given: push services see {DEFAULT_SUBJECT}; set a contact (mailto: or https:) they can reach"
-        );
         return Ok(DEFAULT_SUBJECT.to_owned());
     };
     let ok =
@@ -111,6 +108,17 @@ pub fn subject(given: Option<&str>) -> Result<String, ConfigError> {
         )));
     }
     Ok(s.to_owned())
+}
+
+/// Logs a warning when `subject` is the default: push services may
+/// refuse, or be unable to reach, `admin@localhost`. Called once the
+/// server started, so that a start that fails says only why.
+pub fn warn_if_default(subject: &str) {
+    if subject == DEFAULT_SUBJECT {
+        tracing::warn!(
+            "no --vapid-subject given: push services see {DEFAULT_SUBJECT}; set a contact (mailto: or https:) they can reach"
+        );
+    }
 }
 
 #[cfg(test)]
