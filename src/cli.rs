@@ -239,6 +239,16 @@ pub struct ServeArgs {
     )]
     pub join_rate: f64,
 
+    /// Contact (`mailto:` or `https:`) push services may use to reach the
+    /// server's operator [default: mailto:admin@localhost, with a warning].
+    #[arg(long, env = "CHATROOM_VAPID_SUBJECT", value_name = "URL")]
+    pub vapid_subject: Option<String>,
+
+    /// For tests only: also accept `http:` push endpoints (a local push
+    /// service stand-in). Never for production: pushes would travel in clear.
+    #[arg(long, hide = true)]
+    pub push_allow_http: bool,
+
     #[command(flatten)]
     pub write_limits: WriteLimitArgs,
 

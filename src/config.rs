@@ -11,6 +11,7 @@ mod data_dir;
 mod uploads;
 
 pub use data_dir::ensure_data_dir;
+pub(crate) use data_dir::write_new_private;
 use data_dir::{load_or_create_secret, secure_data_dir, SECRET_BYTES};
 pub use uploads::UploadLimits;
 
@@ -100,6 +101,12 @@ pub struct Settings {
     pub socketio_ping_timeout: Duration,
     /// The bounds of uploaded files.
     pub uploads: UploadLimits,
+    /// The server's VAPID key pair, kept in the data directory.
+    pub vapid: crate::push::keys::VapidKeys,
+    /// The contact push services are given (`--vapid-subject`).
+    pub vapid_subject: String,
+    /// Whether `http:` push endpoints are accepted (tests only).
+    pub push_allow_http: bool,
 }
 
 impl Settings {
@@ -176,6 +183,7 @@ impl Settings {
             }
             allowed_origins.push(normalize_origin(o));
         }
+        let vapid_subject = crate::push::keys::subject(args.vapid_subject.as_deref())?;
         let data_dir = args.data.data_dir;
         ensure_data_dir(&data_dir)?;
         secure_data_dir(&data_dir);
@@ -190,6 +198,7 @@ impl Settings {
             }
             _ => Secret(load_or_create_secret(&data_dir)?),
         };
+        let vapid = crate::push::keys::VapidKeys::load_or_create(&data_dir)?;
         Ok(Settings {
             bind,
             data_dir,
@@ -218,6 +227,9 @@ impl Settings {
             socketio_ping_interval: Duration::from_millis(args.socketio_ping_interval),
             socketio_ping_timeout: Duration::from_millis(args.socketio_ping_timeout),
             uploads: UploadLimits::of(&args.upload_limits)?,
+            vapid,
+            vapid_subject,
+            push_allow_http: args.push_allow_http,
         })
     }
 }

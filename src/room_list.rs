@@ -22,7 +22,7 @@ use crate::app::App;
 use crate::chat::events;
 use crate::chat::hub::Hub;
 use crate::chat::registry::Audience;
-use crate::model::{ReadView, RoomId, RoomView, UserId};
+use crate::model::{NotificationLevel, ReadView, RoomId, RoomView, UserId};
 use crate::store::{Store, StoreError};
 
 /// Who is told that a room appeared or changed.
@@ -129,7 +129,8 @@ impl App {
 ///
 /// `roomAdded` carries the viewer's read state, as `GET /api/rooms` does.
 /// A public room is added to everyone only when it is created, with no
-/// messages yet, so the empty read state is everyone's. `roomUpdated`
+/// messages yet, so the empty read state (and the default notification
+/// level: nobody chose one yet) is everyone's. `roomUpdated`
 /// carries none: read state moves with `readUpdated`, and a rename must
 /// not cost a read per viewer.
 fn carry_room(
@@ -152,7 +153,8 @@ fn carry_room(
             // Only a direct room's name depends on the viewer.
             let mut view = RoomView::new(&room, "", online);
             if event == Carrying::Added {
-                view = view.with_read(ReadView::default());
+                let level = NotificationLevel::default_for(room.kind());
+                view = view.with_read(ReadView::default(), level);
             }
             let shared = frame(&view);
             hub.send(&Audience::Everyone, &shared, &HashSet::new());

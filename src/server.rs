@@ -146,6 +146,7 @@ pub async fn run(
         max_tcp_connections = ready.tcp_cap,
         "chatroom started"
     );
+    crate::push::keys::warn_if_default(&app.settings.vapid_subject);
 
     let stop = app.shutdown.stop_reading.clone();
     let signal = tokio::spawn(async move {

@@ -101,16 +101,23 @@ pub(super) fn load_or_create_secret(dir: &Path) -> Result<Vec<u8>, ConfigError> 
     getrandom::getrandom(&mut raw)
         .map_err(|e| ConfigError(format!("no randomness from the OS: {e}")))?;
     let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    write_new_private(&path, hex.as_bytes())?;
+    Ok(hex.into_bytes())
+}
+
+/// Creates `path` (which must not exist) with mode 0600 from the start,
+/// writes `bytes` and syncs them: a generated secret is readable only by
+/// the data's owner at every moment, and on disk before it is used.
+pub(crate) fn write_new_private(path: &Path, bytes: &[u8]) -> Result<(), ConfigError> {
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o600)
-        .open(&path)
+        .mode(FILE_MODE)
+        .open(path)
         .map_err(|e| ConfigError(format!("cannot create {}: {e}", path.display())))?;
-    f.write_all(hex.as_bytes())
+    f.write_all(bytes)
         .and_then(|_| f.sync_all())
-        .map_err(|e| ConfigError(format!("cannot write {}: {e}", path.display())))?;
-    Ok(hex.into_bytes())
+        .map_err(|e| ConfigError(format!("cannot write {}: {e}", path.display())))
 }
 
 #[cfg(test)]

@@ -8,6 +8,8 @@ mod dms;
 pub(crate) mod files;
 mod members;
 mod messages;
+mod notifications;
+mod push;
 mod reactions;
 mod reads;
 mod rooms;
@@ -82,6 +84,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/admin/users/{userId}/enable"),
     ("POST", "/api/admin/users/{userId}/role"),
     ("POST", "/api/admin/users/{userId}/password"),
+    ("GET", "/api/push/key"),
+    ("POST", "/api/push/subscriptions"),
+    ("DELETE", "/api/push/subscriptions"),
+    ("PUT", "/api/rooms/{roomId}/notifications"),
 ];
 
 /// Every route of the server, with logging, headers and error mapping.
@@ -99,7 +105,9 @@ pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Infallib
         .or(directory::routes(app.clone()))
         .or(dms::routes(app.clone()))
         .or(members::routes(app.clone()))
-        .or(files::routes(app.clone()));
+        .or(files::routes(app.clone()))
+        .or(push::routes(app.clone()))
+        .or(notifications::routes(app.clone()));
     let openapi = warp::path!("openapi.json")
         .and(warp::get())
         .map(|| warp::reply::with_header(OPENAPI, "content-type", "application/json"));

@@ -1,6 +1,11 @@
-//! Web Push (RFC 8030): notifications delivered by the browser's own push
-//! service, with nothing to register anywhere but the server's VAPID key.
+//! Web Push (RFC 8030, 8291, 8292): notifications delivered straight to
+//! each browser's own push service, with no vendor gateway in between and
+//! nothing to register anywhere but the server's VAPID key. [`keys`] holds
+//! that identity; [`send`] encrypts, signs and posts notifications from a
+//! bounded queue ([`queue`]); the subscriptions and per-room levels live in
+//! the store.
 
+pub mod keys;
 pub mod queue;
 pub mod send;
 mod send_request;

@@ -2,10 +2,12 @@
 //!
 //! A backup is JSON lines in a fixed order: the header, every user, every
 //! room each followed by its memberships, every message (room by room, each
-//! room's in id order) each followed by its reactions, every read mark,
-//! every uploaded file each after the blobs it names (see [`files`]),
+//! room's in id order) each followed by its reactions, every read mark
+//! and notification level, every uploaded file each after the blobs it names (see [`files`]),
 //! and an end record with the counts. The read counters are not in it:
-//! restore counts them again. `backup` writes
+//! restore counts them again. Nor are push subscriptions: they are bound
+//! to this server's VAPID key, which stays in the data directory like the
+//! JWT secret and is not in a backup either. `backup` writes
 //! exactly that order and stops at the message cutoff taken when it starts,
 //! so it is a consistent prefix of every room's history.
 //!
@@ -28,7 +30,7 @@ use super::reactions::ReactionRecord;
 use super::{from_json, keys, to_json, Store, StoreError};
 use crate::files::Blobs;
 use crate::lines::{read_line, Line};
-use crate::model::{Message, MessageId, Room, RoomId, UserId, UserRecord};
+use crate::model::{Message, MessageId, NotificationLevel, Room, RoomId, UserId, UserRecord};
 use check::Checker;
 use files::{BlobData, BlobHead, FilesRestore};
 
@@ -59,6 +61,9 @@ pub struct BackupCounts {
     /// have none.
     #[serde(default)]
     pub reads: u64,
+    /// Notification levels users chose; absent when there are none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub levels: u64,
     /// Uploaded files, and the distinct blobs of their bytes and
     /// thumbnails; absent when there are none.
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -95,6 +100,12 @@ enum BackupRecord {
         room: RoomId,
         user: UserId,
         last: MessageId,
+    },
+    /// The level `user` chose in `room`, among the read marks.
+    Level {
+        room: RoomId,
+        user: UserId,
+        level: NotificationLevel,
     },
     /// A blob's hash and size; its bytes follow in `blobData` lines.
     Blob(BlobHead),
@@ -191,6 +202,11 @@ impl Store {
                 })?;
                 counts.reads += 1;
             }
+            for (user, level) in self.notification_levels(room.id)? {
+                let room = room.id;
+                line(&BackupRecord::Level { room, user, level })?;
+                counts.levels += 1;
+            }
         }
         if let Some(blobs) = blobs {
             (counts.files, counts.blobs) = files::write_files(self, blobs, |l| {
@@ -273,6 +289,9 @@ impl Store {
                     self.restore_reaction(&r, &user.username)?;
                 }
                 BackupRecord::Read { room, user, last } => self.restore_mark(room, user, last)?,
+                BackupRecord::Level { room, user, level } => {
+                    self.set_notification_level(room, user, level)?
+                }
                 BackupRecord::Blob(head) => files::needed(&mut files)?.blob(&head)?,
                 BackupRecord::BlobData(_) => files::needed(&mut files)?.data(&bytes)?,
                 BackupRecord::File(rec) => {

@@ -24,6 +24,9 @@
 //! | `file_blobs` | blob SHA-256 (32 bytes) ++ file id (u64 BE) | empty              |
 //! | `room_files` | room id (u64 BE) ++ file id (u64 BE)  | empty                    |
 //! | `file_usage` | user id (u64 BE)                      | bytes uploaded (u64 BE)  |
+//! | `push_subs`  | push endpoint (UTF-8 URL)             | JSON `PushSubscription`  |
+//! | `user_push_subs` | user id (u64 BE) ++ push endpoint (UTF-8) | empty            |
+//! | `notify_levels` | room id (u64 BE) ++ user id (u64 BE) | level word (`all`, `mentions`, `none`) |
 //!
 //! A message with attachments keeps their descriptors in its
 //! `StoredMessage` (`a`), and each attached `FileRecord` names the message
@@ -49,6 +52,11 @@
 //! thumbnail): a blob is removed from disk only once its prefix is empty.
 //! It, `room_files` and `file_usage` are derived from `files` and change
 //! with it in one transaction (see `files.rs`).
+//!
+//! `push_subs` and `user_push_subs` change together in one transaction
+//! (see `push.rs`); an endpoint is held by one user at a time.
+//! `notify_levels` holds only levels a user chose; the rest are the room
+//! kind's default (see `notification_levels.rs`).
 //!
 //! `reads` keeps everything of a room's read state under the room's id, so
 //! that one prefix scan finds (or deletes) it, and one batch or transaction
@@ -143,10 +151,21 @@ pub fn direct(participants: &[UserId]) -> Vec<u8> {
 
 /// Key of a user's `clientId` in `client_ids`.
 pub fn client_id(user: UserId, client_id: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(8 + client_id.len());
+    user_and(user, client_id)
+}
+
+/// A user's id followed by a text: a key of the user's records of
+/// that text, each user's in one range.
+fn user_and(user: UserId, text: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(8 + text.len());
     k.extend_from_slice(&user.0.to_be_bytes());
-    k.extend_from_slice(client_id.as_bytes());
+    k.extend_from_slice(text.as_bytes());
     k
+}
+
+/// Key of a user's push subscription in `user_push_subs`.
+pub fn user_push(user: UserId, endpoint: &str) -> Vec<u8> {
+    user_and(user, endpoint)
 }
 
 /// What a 17-byte key of `reads` holds.

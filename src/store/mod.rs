@@ -16,6 +16,8 @@ mod history;
 mod idset;
 mod keys;
 mod messages;
+mod notification_levels;
+mod push;
 mod quarantine;
 mod reactions;
 mod reads;
@@ -36,6 +38,7 @@ pub use files::{FileCreated, FileRecord, NewFile};
 pub use files_gc::{FileAudit, IndexFix, UsageFix};
 pub use history::Page;
 pub use messages::NewMessage;
+pub use push::{PushSubscription, Subscribed};
 pub use quarantine::stop_when_disk_recovers;
 pub use reactions::{ReactionChange, MAX_DISTINCT_REACTIONS};
 pub use room_edits::RoomEdit;
@@ -125,6 +128,13 @@ struct Trees {
     file_blobs: sled::Tree,
     room_files: sled::Tree,
     file_usage: sled::Tree,
+    /// Web Push subscriptions and their index by user; see [`push`].
+    push_subs: sled::Tree,
+    user_push_subs: sled::Tree,
+    /// Serialises subscription changes; see [`push`].
+    push_serial: Mutex<()>,
+    /// Notification levels users chose; see [`notification_levels`].
+    notify_levels: sled::Tree,
     /// The next message id. Only the writer appends, so an in-memory counter
     /// recovered at open (one past the largest stored id) is exact: an id
     /// lost in a crash was never acknowledged nor delivered.
@@ -238,6 +248,10 @@ impl Store {
             file_blobs: db.open_tree("file_blobs")?,
             room_files: db.open_tree("room_files")?,
             file_usage: db.open_tree("file_usage")?,
+            push_subs: db.open_tree("push_subs")?,
+            user_push_subs: db.open_tree("user_push_subs")?,
+            push_serial: Mutex::new(()),
+            notify_levels: db.open_tree("notify_levels")?,
             read_serial: std::array::from_fn(|_| Mutex::new(())),
             db,
         };

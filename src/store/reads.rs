@@ -266,8 +266,8 @@ impl Store {
     }
 
     /// The room object as `viewer` (named `viewer_name`) sees it: `room`,
-    /// its online count, and the viewer's read state. Every room shown to
-    /// one user is built here.
+    /// its online count, the viewer's read state and notification level.
+    /// Every room shown to one user is built here (but the `joinRoom` ack).
     pub fn room_view(
         &self,
         room: &Room,
@@ -276,7 +276,8 @@ impl Store {
         online: usize,
     ) -> Result<RoomView, StoreError> {
         let view = RoomView::new(room, viewer_name, online);
-        Ok(view.with_read(self.read_view(room.id, viewer)?))
+        let level = self.notification_level(room, viewer)?;
+        Ok(view.with_read(self.read_view(room.id, viewer)?, level))
     }
 
     /// Every mark of a room: who, and where.

@@ -280,6 +280,7 @@ impl Store {
         }
         self.remove_reactions(&keys::id(id.0))?;
         self.forget_reads(id)?;
+        self.forget_notification_levels(id)?;
         Ok(true)
     }
 

@@ -27,6 +27,7 @@ mod fuzz;
 mod memory;
 mod openapi;
 mod push_send;
+mod push_subscriptions;
 mod reactions;
 mod reads;
 mod rest;

@@ -379,6 +379,12 @@ async fn every_route_answers_with_a_documented_status() {
             ("POST", "/api/admin/users/{userId}/password") => {
                 Some(json!({"password": NEW_PASSWORD}))
             }
+            ("POST" | "DELETE", "/api/push/subscriptions") => Some(json!({
+                "endpoint": "https://push.example.org/1",
+                // The curve's generator: a valid point.
+                "keys": {"p256dh": "BGsX0fLhLEJH-Lzm5WOkQPJ3A32BLeszoPShOUXYmMKWT-NC4v4af5uO5-tKfA-eFivOM1drMV7Oy7ZAaDe_UfU", "auth": "AAAAAAAAAAAAAAAAAAAAAA"},
+            })),
+            ("PUT", "/api/rooms/{roomId}/notifications") => Some(json!({"level": "all"})),
             _ => None,
         };
         if template == "/api/rooms/{roomId}/messages" {

@@ -285,13 +285,18 @@ impl State {
             .store
             .read_view(room.id, self.user.id)
             .map_err(internal)?;
+        let level = self
+            .h
+            .store
+            .notification_level(&room, self.user.id)
+            .map_err(internal)?;
         // Subscribe before reading history: live messages queue up from
         // here on, and the floor set by the catch-up drops the overlap.
         let users = self.h.hub.join(room.id, &self.conn);
         self.joined.retain(|(r, _)| *r != room.id);
         self.joined.push((room.id, room.private));
         Ok(Joined {
-            view: RoomView::new(&room, &self.user.username, users.len()).with_read(read),
+            view: RoomView::new(&room, &self.user.username, users.len()).with_read(read, level),
             users,
             since,
         })

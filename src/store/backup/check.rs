@@ -55,6 +55,8 @@ pub(super) struct Checker {
     direct_sets: HashSet<Vec<u8>>,
     /// (room, user) of each read mark: one mark per user and room.
     marks: HashSet<(u64, u64)>,
+    /// (room, user) of each notification level: one per user and room.
+    levels: HashSet<(u64, u64)>,
     /// The files section: blobs whole and matching their names, records
     /// naming blobs before them.
     files: FilesCheck,
@@ -76,7 +78,7 @@ impl Checker {
             BackupRecord::User { .. } => Section::Users,
             BackupRecord::Room(_) | BackupRecord::Member { .. } => Section::Rooms,
             BackupRecord::Message(_) | BackupRecord::Reaction(_) => Section::Messages,
-            BackupRecord::Read { .. } => Section::Reads,
+            BackupRecord::Read { .. } | BackupRecord::Level { .. } => Section::Reads,
             BackupRecord::Blob(_) | BackupRecord::BlobData(_) | BackupRecord::File(_) => {
                 Section::Files
             }
@@ -255,6 +257,17 @@ impl Checker {
                 }
                 self.counts.reads += 1;
             }
+            BackupRecord::Level { room, user, .. } => {
+                if !self.rooms.contains(&room.0) || !self.users.contains(&user.0) {
+                    return Err(format!("notification level of user {user} in room {room}, one of which is not in the backup"));
+                }
+                if !self.levels.insert((room.0, user.0)) {
+                    return Err(format!(
+                        "a second notification level of user {user} in room {room}"
+                    ));
+                }
+                self.counts.levels += 1;
+            }
             BackupRecord::Blob(head) => {
                 self.files.blob(head)?;
                 self.counts.blobs += 1;
@@ -310,9 +323,9 @@ impl Checker {
         match self.end {
             Some((_, c)) if c == self.counts => Ok(self.counts),
             Some((n, c)) => Err(StoreError::BadBackup(format!(
-                "line {n}: the end record counts {} users, {} rooms, {} memberships, {} messages, {} reactions, {} read marks, {} files and {} blobs, but the file holds {} users, {} rooms, {} memberships, {} messages, {} reactions, {} read marks, {} files and {} blobs",
-                c.users, c.rooms, c.members, c.messages, c.reactions, c.reads, c.files, c.blobs,
-                self.counts.users, self.counts.rooms, self.counts.members, self.counts.messages, self.counts.reactions, self.counts.reads, self.counts.files, self.counts.blobs
+                "line {n}: the end record counts {} users, {} rooms, {} memberships, {} messages, {} reactions, {} read marks, {} notification levels, {} files and {} blobs, but the file holds {} users, {} rooms, {} memberships, {} messages, {} reactions, {} read marks, {} notification levels, {} files and {} blobs",
+                c.users, c.rooms, c.members, c.messages, c.reactions, c.reads, c.levels, c.files, c.blobs,
+                self.counts.users, self.counts.rooms, self.counts.members, self.counts.messages, self.counts.reactions, self.counts.reads, self.counts.levels, self.counts.files, self.counts.blobs
             ))),
             None => Err(StoreError::BadBackup(
                 "it is truncated (no end record)".into(),
@@ -346,6 +359,7 @@ fn kind(rec: &BackupRecord) -> &'static str {
         BackupRecord::Message(_) => "message",
         BackupRecord::Reaction(_) => "reaction",
         BackupRecord::Read { .. } => "read mark",
+        BackupRecord::Level { .. } => "notification level",
         BackupRecord::Blob(_) => "blob",
         BackupRecord::BlobData(_) => "blob data",
         BackupRecord::File(_) => "file",
