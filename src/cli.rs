@@ -318,6 +318,17 @@ pub struct WriteLimitArgs {
         value_name = "N"
     )]
     pub upload_rate: u32,
+
+    /// Settings changes (push subscriptions, notification levels) per
+    /// minute per user, refilled continuously, a minute's worth at once;
+    /// 0 turns the limit off.
+    #[arg(
+        long,
+        env = "CHATROOM_SETTINGS_RATE",
+        default_value_t = 60,
+        value_name = "N"
+    )]
+    pub settings_rate: u32,
 }
 
 /// The bounds of uploaded files (see [`crate::config::UploadLimits`]).

@@ -31,6 +31,7 @@ async fn set(app: App, user: AuthUser, room: &str, b: LevelBody) -> Result<impl 
     let level = NotificationLevel::parse(&b.level)
         .ok_or_else(|| ApiError::validation("level must be \"all\", \"mentions\" or \"none\""))?;
     let room = app.visible_room(&user, room).await?;
+    super::push::settings_change(&app, &user)?;
     let (id, who) = (room.id, user.id);
     app.change(move |store| Ok(store.set_notification_level(id, who, level)?))
         .await?;

@@ -73,6 +73,7 @@ async fn subscribe(app: App, user: AuthUser, b: NewSubscription) -> Result<impl 
         auth: checked_key(&b.keys.auth, "keys.auth", 16)?,
         created_at: Timestamp::now(),
     };
+    settings_change(&app, &user)?;
     let done = app
         .change(move |store| Ok(store.subscribe_push(&sub, MAX_SUBSCRIPTIONS)?))
         .await?;
@@ -90,9 +91,18 @@ async fn subscribe(app: App, user: AuthUser, b: NewSubscription) -> Result<impl 
 /// 204 whether or not the caller held the endpoint: the browser wants it
 /// gone, and another user's subscription is neither removed nor revealed.
 async fn unsubscribe(app: App, user: AuthUser, b: Endpoint) -> Result<impl Reply, ApiError> {
+    settings_change(&app, &user)?;
     app.change(move |store| Ok(store.unsubscribe_push(user.id, &b.endpoint)?))
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Takes one of the caller's settings changes (`--settings-rate`): each
+/// costs a flush of the database.
+pub(super) fn settings_change(app: &App, user: &AuthUser) -> Result<(), ApiError> {
+    app.write_limits
+        .settings(user.id)
+        .map_err(|retry_after| ApiError::RateLimited { retry_after })
 }
 
 /// An absolute `https:` URL with a host (`http:` too under the test-only

@@ -1,5 +1,6 @@
 //! Per-user allowances of the REST writes that each cost a flush of the
-//! database (an fsync): reaction changes, room edits and file uploads. Messages have
+//! database (an fsync): reaction changes, room edits, file uploads and
+//! settings (push subscriptions, notification levels). Messages have
 //! the group commit, which shares one flush among many senders; these
 //! answer only once their own change is on disk, so a client looping on
 //! them would make the disk its bottleneck. The defaults are far above
@@ -15,7 +16,7 @@ use super::TokenBuckets;
 const MINUTE: f64 = 60.0;
 
 /// The allowances as configured (`--reaction-rate`, `--reaction-burst`,
-/// `--room-edit-rate`, `--upload-rate`).
+/// `--room-edit-rate`, `--upload-rate`, `--settings-rate`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WriteRates {
     /// Reaction changes (`PUT` or `DELETE`) a minute per user, refilled
@@ -31,6 +32,9 @@ pub struct WriteRates {
     /// off. The byte quota bounds what is stored; this bounds how many
     /// records and fsyncs a user's script can cause.
     pub uploads_per_minute: Option<u32>,
+    /// Changes of a user's settings (push subscriptions, notification
+    /// levels) a minute, likewise; `None` when the limit is off.
+    pub settings_per_minute: Option<u32>,
 }
 
 impl WriteRates {
@@ -49,6 +53,7 @@ impl WriteRates {
             reaction_burst: args.reaction_burst,
             room_edits_per_minute: on(args.room_edit_rate),
             uploads_per_minute: on(args.upload_rate),
+            settings_per_minute: on(args.settings_rate),
         })
     }
 }
@@ -61,6 +66,7 @@ pub struct WriteLimits {
     reactions: Option<TokenBuckets<UserId>>,
     room_edits: Option<TokenBuckets<UserId>>,
     uploads: Option<TokenBuckets<UserId>>,
+    settings: Option<TokenBuckets<UserId>>,
 }
 
 impl WriteLimits {
@@ -73,6 +79,7 @@ impl WriteLimits {
                 .map(|n| TokenBuckets::new(f64::from(n) / MINUTE, rates.reaction_burst)),
             room_edits: rates.room_edits_per_minute.map(a_minutes_worth),
             uploads: rates.uploads_per_minute.map(a_minutes_worth),
+            settings: rates.settings_per_minute.map(a_minutes_worth),
         }
     }
 
@@ -92,6 +99,12 @@ impl WriteLimits {
     /// is allowed.
     pub fn upload(&self, user: UserId) -> Result<(), u64> {
         take(self.uploads.as_ref(), user)
+    }
+
+    /// Takes one settings change for `user`, or says in how many seconds
+    /// one is allowed.
+    pub fn settings(&self, user: UserId) -> Result<(), u64> {
+        take(self.settings.as_ref(), user)
     }
 }
 
@@ -119,6 +132,7 @@ mod tests {
             reaction_burst,
             room_edit_rate,
             upload_rate: room_edit_rate,
+            settings_rate: room_edit_rate,
         })
         .expect("valid rates")
     }
@@ -135,6 +149,8 @@ mod tests {
         assert!(limits.room_edit(user(1)).is_err(), "a minute's worth");
         assert!(limits.upload(user(1)).is_ok(), "another kind");
         assert!(limits.upload(user(1)).is_err(), "a minute's worth");
+        assert!(limits.settings(user(1)).is_ok(), "another kind");
+        assert!(limits.settings(user(1)).is_err(), "a minute's worth");
     }
 
     #[test]
@@ -144,12 +160,14 @@ mod tests {
             assert!(limits.reaction(user(1)).is_ok());
             assert!(limits.room_edit(user(1)).is_ok());
             assert!(limits.upload(user(1)).is_ok());
+            assert!(limits.settings(user(1)).is_ok());
         }
         let no_burst = WriteLimitArgs {
             reaction_rate: 60,
             reaction_burst: 0,
             room_edit_rate: 20,
             upload_rate: 60,
+            settings_rate: 60,
         };
         assert!(WriteRates::of(&no_burst).is_err());
     }

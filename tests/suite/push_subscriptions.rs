@@ -372,3 +372,23 @@ async fn levels_survive_a_restart_and_a_backup_but_subscriptions_stay_out_of_it(
     let alice = login_user(&r, "alice", "correct horse").await;
     assert_eq!(level_of(&r, &alice, &general).await, "all");
 }
+
+#[tokio::test]
+async fn answered_subscriptions_and_levels_survive_sigkill_right_after_the_answer() {
+    let mut s = Server::start_process();
+    let alice = register(&s, "alice").await;
+    let room = str_of(&create_room(&s, &alice, "family", false).await["id"]);
+    let (status, v) = set_level(&s, &alice, &room, "none").await;
+    assert_eq!(status, 200, "{v}");
+    for i in 0..10 {
+        let (status, v) = subscribe(&s, &alice, subscription(&endpoint(i), i as u8)).await;
+        assert_eq!(status, 201, "{v}");
+    }
+    s.child.kill().expect("SIGKILL");
+    s.child.wait().expect("reaped");
+    s.respawn();
+    assert_eq!(level_of(&s, &alice, &room).await, "none", "level lost");
+    // All ten are still held: an eleventh is over the limit.
+    let (status, v) = subscribe(&s, &alice, subscription(&endpoint(10), 10)).await;
+    assert_eq!(status, 403, "a subscription was lost: {v}");
+}

@@ -209,6 +209,27 @@ async fn concurrent_uploads_are_held_to_the_allowance_per_user() {
     }
 }
 
+#[tokio::test]
+async fn concurrent_settings_changes_are_held_to_the_allowance_per_user() {
+    let (s, [alice, bob], room, _) = a_message(&["--settings-rate", "3"]).await;
+    let path = format!("/api/rooms/{room}/notifications");
+    let levels = ["all", "mentions", "none"];
+    let changes = (0..20).map(|i| {
+        let body = json!({ "level": levels[i % 3] });
+        send(&s, &alice, "PUT", &path, Some(body))
+    });
+    let answers = join_all(changes).await;
+    // Three a minute, a minute's worth at once: one token per 20 s.
+    let (admitted, refused) = tally(&answers, 200, 20);
+    assert_eq!((admitted, refused), (3, 17), "{answers:?}");
+    // Push subscription changes draw on the same allowance, which is spent.
+    let sub = json!({ "endpoint": "https://push.example/x" });
+    let a = send(&s, &alice, "DELETE", "/api/push/subscriptions", Some(sub)).await;
+    assert_limited(&a, 20);
+    let a = send(&s, &bob, "PUT", &path, Some(json!({ "level": "none" }))).await;
+    assert_eq!(a.status, 200, "bob is not affected: {a:?}");
+}
+
 #[test]
 fn the_limits_are_read_from_flags_and_the_environment() {
     use chatroom::cli::serve_args;
