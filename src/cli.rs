@@ -249,6 +249,11 @@ pub struct ServeArgs {
     #[arg(long, hide = true)]
     pub push_allow_http: bool,
 
+    /// For tests only: how long a connection counts as looking at the
+    /// rooms it joined after its page was hidden, in milliseconds.
+    #[arg(long, hide = true, default_value_t = 30_000)]
+    pub push_watch_ms: u64,
+
     #[command(flatten)]
     pub write_limits: WriteLimitArgs,
 

@@ -107,6 +107,9 @@ pub struct Settings {
     pub vapid_subject: String,
     /// Whether `http:` push endpoints are accepted (tests only).
     pub push_allow_http: bool,
+    /// How long after its page was hidden a connection still holds back
+    /// the pushes of the rooms it joined (30 s; shorter in tests).
+    pub push_watch: Duration,
 }
 
 impl Settings {
@@ -230,6 +233,7 @@ impl Settings {
             vapid,
             vapid_subject,
             push_allow_http: args.push_allow_http,
+            push_watch: Duration::from_millis(args.push_watch_ms),
         })
     }
 }

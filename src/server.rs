@@ -7,7 +7,8 @@
 //!
 //! 1. stop accepting and stop reading client frames (`stop_reading`);
 //! 2. let in-flight HTTP requests finish;
-//! 3. wait for the writer to store and deliver everything queued (barrier);
+//! 3. wait for the writer to store and deliver everything queued (barrier),
+//!    and for the push thread to queue its notifications; stop sending;
 //! 4. sessions send what they hold and close with 1001 (`close_sockets`);
 //! 5. the writer drains and exits, the store is flushed, exit 0.
 //!
@@ -35,6 +36,7 @@ use crate::chat::hub::Hub;
 use crate::chat::writer::{Writer, WriterThread};
 use crate::config::Settings;
 use crate::http::ClientAddr;
+use crate::push::service::Push;
 use crate::store::Store;
 use crate::throttle::{LoginThrottle, TokenBuckets, WriteLimits};
 
@@ -61,6 +63,7 @@ pub struct Ready {
     listener: TcpListener,
     admin: tokio::net::UnixListener,
     writer_thread: WriterThread,
+    push: Push,
     local: SocketAddr,
     tcp_cap: usize,
 }
@@ -84,7 +87,8 @@ pub async fn open(settings: Settings, listener: TcpListener) -> Result<Ready, Se
     let blobs = crate::files::Blobs::open(&settings.data_dir)
         .map_err(|e| ServeError(format!("cannot open the files directory: {e}")))?;
     let hub = Hub::default();
-    let (writer, writer_thread) = Writer::start(store.clone(), hub.clone())
+    let push = Push::start(&settings, &store, &hub).map_err(ServeError)?;
+    let (writer, writer_thread) = Writer::start(store.clone(), hub.clone(), push.feed.clone())
         .map_err(|e| ServeError(format!("cannot start the writer: {e}")))?;
     let tokens = Tokens::new(
         &settings.jwt_secret,
@@ -125,6 +129,7 @@ pub async fn open(settings: Settings, listener: TcpListener) -> Result<Ready, Se
         listener,
         admin,
         writer_thread,
+        push,
         local,
         tcp_cap,
     })
@@ -190,6 +195,7 @@ pub async fn run(
 
     // Everything sessions handed to the writer is now stored and delivered.
     app.writer.barrier().await;
+    ready.push.stop_sending().await;
     app.shutdown.close_sockets.cancel();
     app.shutdown.sessions.close();
     if tokio::time::timeout(SESSION_DRAIN, app.shutdown.sessions.wait())
@@ -203,6 +209,7 @@ pub async fn run(
     tokio::task::spawn_blocking(move || ready.writer_thread.join())
         .await
         .map_err(|e| ServeError(e.to_string()))?;
+    ready.push.join().await;
     if let Some(reason) = store.write_failure() {
         return Err(ServeError(format!(
             "stopped because {reason}; start again to reopen the database"

@@ -9,6 +9,7 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_util::sync::CancellationToken;
 
 use super::events::{self, Close, Framing};
+use super::sight::Sight;
 use crate::model::{MessageId, RoomId, UserId};
 
 /// Frames a connection may have waiting before it counts as too slow. The
@@ -124,6 +125,8 @@ pub struct Conn {
     pub pending: Arc<AtomicUsize>,
     /// Bytes of those frames.
     pub pending_bytes: Arc<AtomicUsize>,
+    /// Whether its page is looked at (see [`Sight`]).
+    pub sight: Arc<Sight>,
 }
 
 impl Conn {
@@ -144,6 +147,7 @@ impl Conn {
                 kill: Arc::default(),
                 pending: Arc::default(),
                 pending_bytes: Arc::default(),
+                sight: Arc::default(),
             },
             rx,
         )

@@ -227,6 +227,18 @@ impl Hub {
             .unwrap_or(0)
     }
 
+    /// The users with a connection joined to `room` whose page is shown,
+    /// or was within `window` ([`Sight`](super::sight::Sight)): they have
+    /// the room in front of them, so a new message needs no push.
+    pub fn watching(&self, room: RoomId, window: Duration) -> HashSet<UserId> {
+        let Some(state) = self.room(room) else {
+            return HashSet::new();
+        };
+        let st = lock(&state);
+        let looking = st.conns().filter(|c| c.sight.seen_within(window));
+        looking.map(|c| c.user_id).collect()
+    }
+
     /// Relays a typing notice to the room's other users, at most once per
     /// [`TYPING_INTERVAL`] per user.
     pub fn typing(&self, room: RoomId, user: UserId, username: &str) {

@@ -3,7 +3,8 @@
 //! One thread owns every message write. It takes everything that queued up
 //! while the previous flush ran (up to [`MAX_BATCH`]), gives the messages
 //! their ids, writes them, flushes once, hands the stored batch to the hub
-//! and only then completes each sender's reply (the ack). One fsync thus
+//! (and to the push feed, which never waits) and only then completes each
+//! sender's reply (the ack). One fsync thus
 //! serves a whole batch, ids follow acceptance order, and nothing is
 //! delivered or acknowledged that is not on disk.
 //!
@@ -34,6 +35,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::hub::Hub;
 use crate::model::{FileId, Message, RoomId, Timestamp, UserId};
+use crate::push::notify::PushFeed;
 use crate::store::{Appended, AttachRefused, NewMessage, Store};
 
 /// Most messages written under one flush.
@@ -125,12 +127,17 @@ impl WriterThread {
 }
 
 impl Writer {
-    /// Starts the writer thread.
-    pub fn start(store: Store, hub: Hub) -> std::io::Result<(Writer, WriterThread)> {
+    /// Starts the writer thread, which hands each stored batch to the hub
+    /// and then to `push`.
+    pub fn start(
+        store: Store,
+        hub: Hub,
+        push: PushFeed,
+    ) -> std::io::Result<(Writer, WriterThread)> {
         let (tx, rx) = mpsc::channel(QUEUE);
         let handle = std::thread::Builder::new()
             .name("chatroom-writer".into())
-            .spawn(move || run(store, hub, rx))?;
+            .spawn(move || run(store, hub, push, rx))?;
         Ok((Writer { tx }, WriterThread { handle }))
     }
 
@@ -271,7 +278,7 @@ fn answer_batch(replies: impl Iterator<Item = oneshot::Sender<Reply>>, appended:
     }
 }
 
-fn run(store: Store, hub: Hub, mut rx: mpsc::Receiver<Request>) {
+fn run(store: Store, hub: Hub, push: PushFeed, mut rx: mpsc::Receiver<Request>) {
     let mut news = Vec::with_capacity(MAX_BATCH);
     let mut replies = Vec::with_capacity(MAX_BATCH);
     let mut barriers = Vec::new();
@@ -304,6 +311,7 @@ fn run(store: Store, hub: Hub, mut rx: mpsc::Receiver<Request>) {
                 Ok(appended) => {
                     flushed = Some(Ok(()));
                     hub.publish(&appended.stored);
+                    push.offer(&appended.stored);
                     repeats.settle(Ok(&appended));
                     answer_batch(replies.drain(..), appended);
                 }

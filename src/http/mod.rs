@@ -87,6 +87,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/push/key"),
     ("POST", "/api/push/subscriptions"),
     ("DELETE", "/api/push/subscriptions"),
+    ("GET", "/api/push/subscriptions"),
     ("PUT", "/api/rooms/{roomId}/notifications"),
 ];
 

@@ -1,7 +1,8 @@
 //! `/api/push`: the server's VAPID public key and the caller's Web Push
 //! subscriptions (additions to the contract, documented in
-//! docs/protocol-additions.md). Sending is not here: this only records
-//! where a user's browsers can be reached.
+//! docs/protocol-additions.md). Sending is not here (see `crate::push`):
+//! this only records where a user's browsers can be reached, and tells
+//! them where.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -55,10 +56,28 @@ pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Rejectio
         .and_then(|app, user, b| async move { reply(subscribe(app, user, b).await) });
     let unsubscribe = warp::path!("push" / "subscriptions")
         .and(warp::delete())
-        .and(caller)
+        .and(caller.clone())
         .and(body::json::<Endpoint>(limit))
         .and_then(|app, user, b| async move { reply(unsubscribe(app, user, b).await) });
-    key.or(subscribe).or(unsubscribe)
+    let list = warp::path!("push" / "subscriptions")
+        .and(warp::get())
+        .and(caller)
+        .and_then(|app, user| async move { reply(list(app, user).await) });
+    key.or(subscribe).or(unsubscribe).or(list)
+}
+
+/// The caller's subscriptions, oldest first: where their notifications
+/// go (and, once a push service said one is gone, no longer).
+async fn list(app: App, user: AuthUser) -> Result<impl Reply, ApiError> {
+    let mut subs = app
+        .read(move |store| Ok(store.push_subscriptions(user.id)?))
+        .await?;
+    subs.sort_by(|a, b| (a.created_at, &a.endpoint).cmp(&(b.created_at, &b.endpoint)));
+    let listed: Vec<_> = subs
+        .iter()
+        .map(|s| serde_json::json!({ "endpoint": s.endpoint, "createdAt": s.created_at }))
+        .collect();
+    Ok(warp::reply::json(&listed))
 }
 
 /// 201 `{endpoint}` once stored, whether the endpoint is new or was

@@ -111,6 +111,12 @@ impl Store {
         }
     }
 
+    /// Whether anyone subscribed at all: while nobody did, stored messages
+    /// need no look for whom to notify.
+    pub fn has_push_subscriptions(&self) -> bool {
+        !self.inner.push_subs.is_empty()
+    }
+
     /// Every subscription of `user`: where a notification for them goes.
     pub fn push_subscriptions(&self, user: UserId) -> Result<Vec<PushSubscription>, StoreError> {
         let mut out = Vec::new();

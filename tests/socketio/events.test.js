@@ -123,3 +123,11 @@ test('roomDeleted: every connection in the room is told and unsubscribed', TEST,
     assert.equal(join.error?.code, 'not_found', JSON.stringify(join));
   }
 });
+
+test('presence: a page says whether it is shown (acked like typing; a non-boolean is refused)', TEST, async () => {
+  const { c } = await threeInARoom();
+  assert.deepEqual(await ack(c, 'presence', { visible: false }), {});
+  assert.deepEqual(await ack(c, 'presence', { visible: true }), {});
+  const bad = await ack(c, 'presence', { visible: 'yes' });
+  assert.equal(bad.error?.code, 'validation_failed', JSON.stringify(bad));
+});

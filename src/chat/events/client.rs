@@ -19,6 +19,7 @@ pub enum ClientEvent {
     SendMessage(SendMessage),
     Typing(Typing),
     MarkRead(MarkRead),
+    Presence(Visibility),
 }
 
 /// `joinRoom {roomId, since?}`.
@@ -71,6 +72,14 @@ pub struct SendMessage {
 pub struct MarkRead {
     pub room_id: String,
     pub message_id: String,
+}
+
+/// `presence {visible}`: whether the page of this connection is shown
+/// now (an addition to the contract). A user looking at a room, or who
+/// looked at it moments ago, gets no push notification for it.
+#[derive(Debug, PartialEq, Eq, Deserialize)]
+pub struct Visibility {
+    pub visible: bool,
 }
 
 /// A client frame as read: its `ref` (echoed verbatim in the one answer)
@@ -155,6 +164,7 @@ fn event(name: &str, data: Option<&str>, room_optional: bool) -> Result<ClientEv
         "leaveRoom" => parse_data(data).map(ClientEvent::LeaveRoom),
         "sendMessage" => parse_data(data).map(ClientEvent::SendMessage),
         "markRead" => parse_data(data).map(ClientEvent::MarkRead),
+        "presence" => parse_data(data).map(ClientEvent::Presence),
         "typing" if room_optional => parse_data(data).map(ClientEvent::Typing),
         "typing" => parse_data(data).map(|RoomRef { room_id }| {
             ClientEvent::Typing(Typing {

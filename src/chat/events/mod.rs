@@ -2,7 +2,8 @@
 //!
 //! Every frame is `{"event", "data", "ref"}` JSON text. What a client may
 //! send is parsed once, in [`client`], into a [`ClientEvent`]:
-//! `joinRoom`, `leaveRoom`, `sendMessage`, `typing`, `markRead`. What the
+//! `joinRoom`, `leaveRoom`, `sendMessage`, `typing`, `markRead`,
+//! `presence`. What the
 //! server sends is built by one constructor per event, in [`server`]:
 //! `receiveMessage`, `userJoined`, `userLeft`, `typing`, `roomAdded`,
 //! `roomUpdated`, `roomRemoved`, `roomDeleted`, `messageEdited`,
@@ -18,7 +19,7 @@ pub mod socketio;
 
 pub use client::{
     parse, socketio_event, ClientEvent, JoinRoom, MarkRead, Parsed, Refusal, RoomRef, SendMessage,
-    Typing,
+    Typing, Visibility,
 };
 pub use server::{
     ack, error, join_ack, message_deleted, message_edited, presence, reactions_updated, read_ack,

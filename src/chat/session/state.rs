@@ -15,7 +15,7 @@ use super::{Caller, Handles};
 use crate::chat::conn::{Conn, Outbound};
 use crate::chat::events::{
     self, ClientEvent, ErrorCode, Framing, JoinRoom, MarkRead, Parsed, Refusal, RoomRef,
-    SendMessage, Typing,
+    SendMessage, Typing, Visibility,
 };
 use crate::chat::mentions;
 use crate::chat::writer::{NotSent, Outgoing, Reply};
@@ -243,6 +243,10 @@ impl State {
                 room_id,
                 message_id,
             }) => self.mark_read(&room_id, &message_id, reference)?,
+            ClientEvent::Presence(Visibility { visible }) => {
+                self.conn.sight.set(visible);
+                Step::Reply(reference.map(events::ack))
+            }
         })
     }
 
