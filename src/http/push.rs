@@ -141,8 +141,14 @@ fn checked_endpoint(endpoint: &str, allow_http: bool) -> Result<String, ApiError
         Some("http") => allow_http,
         _ => false,
     };
-    if !scheme_ok || uri.host().is_none_or(str::is_empty) {
+    let host = uri.host().unwrap_or_default();
+    if !scheme_ok || host.is_empty() {
         return Err(bad());
+    }
+    if !allow_http && !crate::push::public_addr::host_allowed(host) {
+        return Err(ApiError::validation(
+            "endpoint must be a push service on the internet, not a private or local address",
+        ));
     }
     Ok(endpoint.to_owned())
 }

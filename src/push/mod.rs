@@ -8,6 +8,7 @@
 
 pub mod keys;
 pub mod notify;
+pub mod public_addr;
 pub mod queue;
 pub mod recipients;
 pub mod send;

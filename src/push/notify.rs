@@ -9,7 +9,8 @@
 //! subscription with the [`PushSender`], which never waits either. So a
 //! push service that hangs delays no ack and no delivery.
 
-use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -19,11 +20,11 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
 use super::queue::{LogEvery, LOG_EVERY};
-use super::recipients::{recipients, Recipient};
+use super::recipients::{Recipient, RoomPeople};
 use super::send::{PushJob, PushSender, SendError, DEFAULT_TTL};
 use crate::chat::hub::Hub;
-use crate::model::{Message, MessageId, Room, RoomId};
-use crate::store::{Store, StoreError};
+use crate::model::{Message, MessageId, Room, RoomId, RoomKind, UserId};
+use crate::store::{PushSubscription, Store, StoreError};
 
 /// Characters of a message's text a notification carries.
 pub const TEXT_CHARS: usize = 200;
@@ -39,6 +40,9 @@ struct Payload<'a> {
     /// The room's name as the recipient sees it (a direct room's is the
     /// other participants').
     room_name: String,
+    /// `public`, `private` or `direct`, as the room object's `kind`: a
+    /// direct message is titled by its sender alone.
+    kind: RoomKind,
     message_id: MessageId,
     user: &'a str,
     text: &'a str,
@@ -171,9 +175,9 @@ fn run(store: &Store, looking: &Looking, sender: &PushSender, mut rx: mpsc::Rece
                 let _ = done.send(());
             }
             Request::Batch(batch) => {
-                let mut rooms = HashMap::new();
+                let mut read = Batch::default();
                 for m in &batch {
-                    if let Err(e) = notify(store, looking, sender, &mut rooms, m) {
+                    if let Err(e) = notify(store, looking, sender, &mut read, m) {
                         tracing::warn!(error = %e, "working out push notifications failed");
                     }
                 }
@@ -182,35 +186,96 @@ fn run(store: &Store, looking: &Looking, sender: &PushSender, mut rx: mpsc::Rece
     }
 }
 
-/// Queues the notifications of one message. `rooms` caches the rooms of
-/// the batch (`None`: deleted meanwhile).
+/// What one batch read from the store, so that its many messages in few
+/// rooms to few people cost a few reads, not a few per message.
+#[derive(Default)]
+struct Batch {
+    /// Each room (`None`: deleted meanwhile) and who may hear of it.
+    rooms: Rooms,
+    /// Each person's username and subscriptions; `None`: none, or the
+    /// account is gone or disabled.
+    people: People,
+    /// Who looks at each room (asked once per batch: a big room has many
+    /// connections to ask).
+    watching: HashMap<RoomId, HashSet<UserId>>,
+}
+
+type Rooms = HashMap<RoomId, Option<(Room, RoomPeople)>>;
+type People = HashMap<UserId, Option<(String, Vec<PushSubscription>)>>;
+
+/// The room `id` and who may hear of it, read once per batch.
+fn room_in<'a>(
+    rooms: &'a mut Rooms,
+    store: &Store,
+    id: RoomId,
+) -> Result<Option<&'a (Room, RoomPeople)>, StoreError> {
+    let read = match rooms.entry(id) {
+        Entry::Occupied(known) => known.into_mut(),
+        Entry::Vacant(slot) => {
+            let read = match store.room(id)? {
+                Some(room) => {
+                    let people = RoomPeople::read(store, &room)?;
+                    Some((room, people))
+                }
+                None => None,
+            };
+            slot.insert(read)
+        }
+    };
+    Ok(read.as_ref())
+}
+
+/// A person's username and subscriptions, read once per batch.
+fn person_in<'a>(
+    people: &'a mut People,
+    store: &Store,
+    id: UserId,
+) -> Result<Option<&'a (String, Vec<PushSubscription>)>, StoreError> {
+    let read = match people.entry(id) {
+        Entry::Occupied(known) => known.into_mut(),
+        Entry::Vacant(slot) => {
+            let subscriptions = store.push_subscriptions(id)?;
+            let read = if subscriptions.is_empty() {
+                None
+            } else {
+                store
+                    .user(id)?
+                    .filter(|u| !u.disabled)
+                    .map(|u| (u.username, subscriptions))
+            };
+            slot.insert(read)
+        }
+    };
+    Ok(read.as_ref())
+}
+
+/// Queues the notifications of one message.
 fn notify(
     store: &Store,
     looking: &Looking,
     sender: &PushSender,
-    rooms: &mut HashMap<RoomId, Option<Room>>,
+    read: &mut Batch,
     m: &Message,
 ) -> Result<(), StoreError> {
-    let room = match rooms.get(&m.room_id) {
-        Some(room) => room,
-        None => {
-            let room = store.room(m.room_id)?;
-            rooms.entry(m.room_id).or_insert(room)
-        }
+    let Batch {
+        rooms,
+        people,
+        watching,
+    } = read;
+    let Some((room, in_room)) = room_in(rooms, store, m.room_id)? else {
+        return Ok(());
     };
-    let Some(room) = room else { return Ok(()) };
-    let watching = looking.hub.watching(room.id, looking.watch);
-    for Recipient { user, urgency } in recipients(store, room, m, &watching)? {
-        let subscriptions = store.push_subscriptions(user)?;
-        if subscriptions.is_empty() {
-            continue;
-        }
-        let Some(person) = store.user(user)?.filter(|u| !u.disabled) else {
+    let watching = watching
+        .entry(room.id)
+        .or_insert_with(|| looking.hub.watching(room.id, looking.watch));
+    for Recipient { user, urgency } in in_room.recipients(m, watching) {
+        let Some((username, subscriptions)) = person_in(people, store, user)? else {
             continue;
         };
         let payload = Payload {
             room_id: room.id,
-            room_name: room.name_seen_by(&person.username),
+            room_name: room.name_seen_by(username),
+            kind: room.kind(),
             message_id: m.id,
             user: &m.user,
             text: cut(&m.message),

@@ -21,44 +21,61 @@ pub struct Recipient {
     pub urgency: Urgency,
 }
 
-/// The people to notify of `m`, posted in `room`, in user-id order.
-/// `watching` are those with a connection showing the room now (or a
-/// moment ago): they see the message arrive.
-pub fn recipients(
-    store: &Store,
-    room: &Room,
-    m: &Message,
-    watching: &HashSet<UserId>,
-) -> Result<Vec<Recipient>, StoreError> {
-    let kind = room.kind();
-    let levels: HashMap<UserId, NotificationLevel> =
-        store.notification_levels(room.id)?.into_iter().collect();
-    let people: BTreeSet<UserId> = match kind {
-        RoomKind::Public => levels
-            .iter()
-            .filter(|(_, level)| **level == NotificationLevel::All)
-            .map(|(user, _)| *user)
-            .chain(m.mentions.iter().copied())
-            .collect(),
-        RoomKind::Private | RoomKind::Direct => store.members(room.id)?.into_iter().collect(),
-    };
-    let default = NotificationLevel::default_for(kind);
-    Ok(people
-        .into_iter()
-        .filter(|user| *user != m.user_id && !watching.contains(user))
-        .filter_map(|user| {
-            let mentioned = m.mentions.contains(&user);
-            let level = levels.get(&user).copied().unwrap_or(default);
-            level.notifies(mentioned).then_some(Recipient {
-                user,
-                urgency: if mentioned || kind == RoomKind::Direct {
-                    Urgency::High
-                } else {
-                    Urgency::Normal
-                },
-            })
+/// What decides who hears of a room's messages: its kind, the levels
+/// its people chose, and for a private or direct room its members. Read
+/// once per room and batch of messages.
+pub struct RoomPeople {
+    kind: RoomKind,
+    levels: HashMap<UserId, NotificationLevel>,
+    /// A private or direct room's members; `None` for a public room.
+    members: Option<Vec<UserId>>,
+}
+
+impl RoomPeople {
+    pub fn read(store: &Store, room: &Room) -> Result<RoomPeople, StoreError> {
+        let kind = room.kind();
+        Ok(RoomPeople {
+            kind,
+            levels: store.notification_levels(room.id)?.into_iter().collect(),
+            members: match kind {
+                RoomKind::Public => None,
+                RoomKind::Private | RoomKind::Direct => Some(store.members(room.id)?),
+            },
         })
-        .collect())
+    }
+
+    /// The people to notify of `m`, in user-id order. `watching` are
+    /// those with a connection showing the room now (or a moment ago):
+    /// they see the message arrive.
+    pub fn recipients(&self, m: &Message, watching: &HashSet<UserId>) -> Vec<Recipient> {
+        let people: BTreeSet<UserId> = match &self.members {
+            Some(members) => members.iter().copied().collect(),
+            None => self
+                .levels
+                .iter()
+                .filter(|(_, level)| **level == NotificationLevel::All)
+                .map(|(user, _)| *user)
+                .chain(m.mentions.iter().copied())
+                .collect(),
+        };
+        let default = NotificationLevel::default_for(self.kind);
+        people
+            .into_iter()
+            .filter(|user| *user != m.user_id && !watching.contains(user))
+            .filter_map(|user| {
+                let mentioned = m.mentions.contains(&user);
+                let level = self.levels.get(&user).copied().unwrap_or(default);
+                level.notifies(mentioned).then_some(Recipient {
+                    user,
+                    urgency: if mentioned || self.kind == RoomKind::Direct {
+                        Urgency::High
+                    } else {
+                        Urgency::Normal
+                    },
+                })
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -112,13 +129,17 @@ mod tests {
         let mut want = vec![(bea, Urgency::High), (cal, Urgency::Normal)];
         want.sort_by_key(|(u, _)| *u);
         assert_eq!(
-            who(recipients(&store, &room, &m, &none).expect("read")),
+            who(RoomPeople::read(&store, &room)
+                .expect("read")
+                .recipients(&m, &none)),
             want,
             "not the author, not a user who chose none"
         );
         let watching: HashSet<UserId> = [bea].into();
         assert_eq!(
-            who(recipients(&store, &room, &m, &watching).expect("read")),
+            who(RoomPeople::read(&store, &room)
+                .expect("read")
+                .recipients(&m, &watching)),
             vec![(cal, Urgency::Normal)],
             "not a user looking at the room"
         );
@@ -137,7 +158,9 @@ mod tests {
         let none = HashSet::new();
         let plain = message(&room, ann, Vec::new());
         assert_eq!(
-            who(recipients(&store, &room, &plain, &none).expect("read")),
+            who(RoomPeople::read(&store, &room)
+                .expect("read")
+                .recipients(&plain, &none)),
             vec![(cal, Urgency::Normal)],
             "bea keeps the default, mentions only"
         );
@@ -145,7 +168,9 @@ mod tests {
         let mut want = vec![(bea, Urgency::High), (cal, Urgency::Normal)];
         want.sort_by_key(|(u, _)| *u);
         assert_eq!(
-            who(recipients(&store, &room, &naming, &none).expect("read")),
+            who(RoomPeople::read(&store, &room)
+                .expect("read")
+                .recipients(&naming, &none)),
             want,
             "someone outside the room is never told"
         );

@@ -98,6 +98,8 @@ pub enum SendError {
     BadEndpoint,
     #[error("http endpoints are not allowed")]
     HttpNotAllowed,
+    #[error("endpoint names a private or local address")]
+    PrivateAddress,
     #[error("p256dh is not a base64url P-256 public key")]
     BadP256dh,
     #[error("auth is not a base64url 16-byte secret")]
@@ -314,8 +316,12 @@ fn check(job: PushJob, allow_http: bool) -> Result<ReadyJob, SendError> {
         Some("http") => return Err(SendError::HttpNotAllowed),
         _ => return Err(SendError::BadEndpoint),
     }
-    if endpoint.host().is_none_or(str::is_empty) {
-        return Err(SendError::BadEndpoint);
+    match endpoint.host() {
+        None | Some("") => return Err(SendError::BadEndpoint),
+        Some(host) if !allow_http && !super::public_addr::host_allowed(host) => {
+            return Err(SendError::PrivateAddress)
+        }
+        Some(_) => {}
     }
     let point = base64url(&job.p256dh).ok_or(SendError::BadP256dh)?;
     let ua_public = p256::PublicKey::from_sec1_bytes(&point).map_err(|_| SendError::BadP256dh)?;

@@ -14,6 +14,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use web_push_native::WebPushBuilder;
 
+use super::public_addr::PublicResolver;
 use super::send::{ReadyJob, SenderConfig, StartError};
 use super::send_vapid::Vapid;
 
@@ -46,16 +47,19 @@ pub(crate) fn outcome_of(status: StatusCode, body: String) -> Outcome {
 
 /// The HTTPS client and the VAPID identity every request uses.
 pub(crate) struct Delivery {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector<PublicResolver>>, Full<Bytes>>,
     vapid: Vapid,
     request_timeout: Duration,
 }
 
 impl Delivery {
     /// A client on rustls with the `ring` provider and the Mozilla roots,
-    /// which speaks `http:` only when `config.allow_http` (tests).
+    /// which connects to public addresses only, and speaks `http:` (to
+    /// any address) only when `config.allow_http` (tests).
     pub(crate) fn new(config: &SenderConfig, vapid: Vapid) -> Result<Delivery, StartError> {
-        let mut tcp = HttpConnector::new();
+        let mut tcp = HttpConnector::new_with_resolver(PublicResolver {
+            any: config.allow_http,
+        });
         tcp.set_connect_timeout(Some(config.connect_timeout));
         tcp.enforce_http(false);
         tcp.set_nodelay(true);

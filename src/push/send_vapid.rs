@@ -4,6 +4,11 @@
 //!
 //! jsonwebtoken, which already signs the server's session tokens, signs it
 //! (ES256): one JWT implementation in the binary rather than two.
+//!
+//! A signature costs about as much as encrypting the payload, and every
+//! notification to one push service (there are a handful: each browser
+//! vendor runs one) may carry the same token: each origin's token is kept
+//! and used again for [`REUSE_SECS`], while it has hours left.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -19,6 +24,13 @@ use super::send::StartError;
 /// that leaves room for a push service whose clock is ahead of ours.
 pub(crate) const TOKEN_LIFETIME_SECS: u64 = 12 * 60 * 60;
 
+/// How long one origin's token is used again: well inside its lifetime.
+pub(crate) const REUSE_SECS: u64 = 60 * 60;
+
+/// Origins whose tokens are kept; past it the cache starts over (only an
+/// odd server would see that many push services).
+const KEPT_ORIGINS: usize = 64;
+
 /// The server's VAPID identity: its signing key, its public key as push
 /// services expect it, and the operator's contact.
 pub(crate) struct Vapid {
@@ -26,6 +38,8 @@ pub(crate) struct Vapid {
     /// The uncompressed public point, base64url: the header's `k=`.
     public_key: String,
     subject: String,
+    /// Origin -> (when signed, the header value).
+    signed: std::sync::Mutex<std::collections::HashMap<String, (u64, String)>>,
 }
 
 #[derive(Serialize)]
@@ -50,13 +64,22 @@ impl Vapid {
             key: EncodingKey::from_ec_der(der.as_bytes()),
             public_key: URL_SAFE_NO_PAD.encode(point.as_bytes()),
             subject: subject.to_string(),
+            signed: std::sync::Mutex::default(),
         })
     }
 
     /// The `Authorization` header value for a request to `endpoint` at
     /// `now` (seconds since the epoch): `vapid t=<JWT>, k=<public key>`.
+    /// The token of a request made within [`REUSE_SECS`] to the same
+    /// origin is used again.
     pub(crate) fn authorization(&self, endpoint: &Uri, now: u64) -> Result<String, String> {
         let aud = origin(endpoint).ok_or("endpoint without scheme or host")?;
+        let mut signed = self.signed.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, header)) = signed.get(&aud) {
+            if now >= *at && now - *at < REUSE_SECS {
+                return Ok(header.clone());
+            }
+        }
         let claims = Claims {
             aud: &aud,
             exp: now + TOKEN_LIFETIME_SECS,
@@ -64,7 +87,12 @@ impl Vapid {
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::ES256), &claims, &self.key)
             .map_err(|e| format!("cannot sign the VAPID token: {e}"))?;
-        Ok(format!("vapid t={token}, k={}", self.public_key))
+        let header = format!("vapid t={token}, k={}", self.public_key);
+        if signed.len() >= KEPT_ORIGINS {
+            signed.clear();
+        }
+        signed.insert(aud, (now, header.clone()));
+        Ok(header)
     }
 }
 
@@ -134,5 +162,16 @@ mod tests {
         let point = URL_SAFE_NO_PAD.decode(k).expect("base64url");
         assert_eq!(point.len(), 65, "an uncompressed P-256 point");
         assert_eq!(point[0], 4);
+    }
+
+    #[test]
+    fn a_token_is_reused_per_origin_for_an_hour_then_signed_anew() {
+        let key = p256::SecretKey::from_slice(&[7u8; 32]).expect("key");
+        let vapid = Vapid::new(&key, "mailto:a@b.c").expect("vapid");
+        let at = |endpoint: &str, now| vapid.authorization(&uri(endpoint), now).expect("header");
+        let first = at("https://push.example/a", 1_000);
+        assert_eq!(at("https://push.example/b", 1_000 + REUSE_SECS - 1), first);
+        assert_ne!(at("https://other.example/a", 1_000), first, "per origin");
+        assert_ne!(at("https://push.example/a", 1_000 + REUSE_SECS), first);
     }
 }

@@ -97,6 +97,7 @@ async fn a_direct_message_reaches_a_closed_tab_signed_encrypted_and_urgent() {
         json!({
             "roomId": room,
             "roomName": "alice",
+            "kind": "direct",
             "messageId": ack["id"],
             "user": "alice",
             "text": cut,
@@ -137,6 +138,7 @@ async fn levels_decide_who_is_told_in_a_shared_room() {
     let told = payload(&bobs, &got[0]);
     assert_eq!(told["messageId"], ack["id"]);
     assert_eq!(told["roomName"], "general");
+    assert_eq!(told["kind"], "public");
     assert!(
         service.drain(QUIET).await.is_empty(),
         "dave chose none, mentioned or not"

@@ -191,13 +191,24 @@ async fn a_full_queue_drops_and_counts_and_shutdown_is_prompt() {
 }
 
 #[tokio::test]
-async fn too_large_payloads_and_http_endpoints_without_the_option_are_refused() {
+async fn too_large_payloads_http_and_private_endpoints_without_the_option_are_refused() {
     let (strict, _, _) = sender(SenderConfig::new(SUBJECT));
     let browser = Subscription::new();
     assert_eq!(
         strict.try_send(browser.job("http://127.0.0.1:9/push", b"x")),
         Err(SendError::HttpNotAllowed)
     );
+    for private in [
+        "https://127.0.0.1:9/push",
+        "https://[::1]/p",
+        "https://localhost/p",
+    ] {
+        assert_eq!(
+            strict.try_send(browser.job(private, b"x")),
+            Err(SendError::PrivateAddress),
+            "{private}"
+        );
+    }
     assert_eq!(
         strict.try_send(browser.job("https://push.example/p", &[0; MAX_PAYLOAD + 1])),
         Err(SendError::TooLarge(MAX_PAYLOAD + 1))

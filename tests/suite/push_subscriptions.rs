@@ -194,12 +194,20 @@ async fn subscriptions_are_validated() {
     let alice = register(&s, "alice").await;
     let good = subscription(&endpoint(0), 1);
     let long = format!("https://push.example.org/{}", "a".repeat(2048));
+    // The last ones: no requests into the server's own network.
     let mut bad: Vec<Value> = [
         "http://push.example.org/a",
         "/send/1",
         "push.example.org/a",
         "",
         &long,
+        "https://127.0.0.1/push",
+        "https://192.168.1.1:8443/push",
+        "https://10.0.0.7/push",
+        "https://169.254.169.254/latest",
+        "https://[::1]/push",
+        "https://[fd12::1]/push",
+        "https://localhost/push",
     ]
     .iter()
     .map(|e| subscription(e, 1))

@@ -155,6 +155,37 @@ impl Http {
     }
 }
 
+impl Http {
+    /// `method path` as `who` with a JSON body; fails unless the status is
+    /// `want`.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        who: &Account,
+        body: Value,
+        want: u16,
+    ) -> Result<(), String> {
+        let url = format!("{}{path}", self.base);
+        let resp = self
+            .client
+            .request(method.clone(), &url)
+            .bearer_auth(&who.token)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| format!("{method} {url}: {e}"))?;
+        let status = resp.status().as_u16();
+        if status != want {
+            let text = resp.text().await.unwrap_or_default();
+            return Err(format!(
+                "{method} {path}: expected {want}, got {status}: {text}"
+            ));
+        }
+        Ok(())
+    }
+}
+
 fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
     let secs: u64 = resp
         .headers()

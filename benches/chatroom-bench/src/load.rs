@@ -25,6 +25,7 @@ use tokio::time::{sleep_until, timeout_at};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::client::{self, Door, Frame, FrameData, Http, Room, Ws, ENGINE_PING, ENGINE_PONG};
+use crate::push::{self, PushMode};
 use crate::server::Server;
 use crate::stats::{self, ConnStats, Ending, Progress, Summary};
 use crate::sys;
@@ -55,6 +56,8 @@ pub struct Plan {
     pub payload: usize,
     pub drain: Duration,
     pub receiver_users: usize,
+    /// Web Push during the run, and how many users each message notifies.
+    pub push: (PushMode, usize),
     pub common: Common,
 }
 
@@ -70,6 +73,7 @@ impl Plan {
             payload: a.payload,
             drain: secs(a.drain),
             receiver_users: a.receiver_users,
+            push: (PushMode::None, 0),
             common: a.common.clone(),
         }
     }
@@ -85,6 +89,7 @@ impl Plan {
             payload: a.payload,
             drain: secs(a.drain),
             receiver_users: 0,
+            push: (a.push, a.push_subscribers),
             common: a.common.clone(),
         }
     }
@@ -101,6 +106,10 @@ impl Plan {
         println!("payload_bytes: {}", self.payload);
         println!("drain_timeout_s: {}", self.drain.as_secs_f64());
         println!("connect_concurrency: {}", self.common.connect_concurrency);
+        if self.push.0 != PushMode::None {
+            println!("push: {:?}", self.push.0);
+            println!("push_subscribers: {}", self.push.1);
+        }
     }
 }
 
@@ -218,6 +227,15 @@ pub async fn run(server: &Server, plan: Plan) -> Result<(), String> {
     let room = http
         .create_room(&sender_accounts[0], &format!("bench-{suffix}"))
         .await?;
+    let pushes = match plan.push {
+        (PushMode::None, _) | (_, 0) => None,
+        (mode, subscribers) => {
+            let (at, received) = push::stand_in(mode).await?;
+            let who = http.register_users("bench_p", subscribers, &suffix).await?;
+            push::subscribe(&http, &who, &room, at).await?;
+            Some(received)
+        }
+    };
     let door = plan.common.door();
     let ws_url = client::ws_url(server.base_url(), door);
     let timeout = plan.common.connect_timeout();
@@ -269,6 +287,12 @@ pub async fn run(server: &Server, plan: Plan) -> Result<(), String> {
 
     // Report.
     report(&outcome, server, rss_before);
+    if let Some(received) = pushes {
+        println!(
+            "push_requests_answered: {}",
+            received.load(std::sync::atomic::Ordering::Relaxed)
+        );
+    }
     let closed = outcome.summary.closed_by_server.values().sum::<u64>() + outcome.summary.dropped;
     if closed > 0 {
         eprintln!(

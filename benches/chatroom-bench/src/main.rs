@@ -10,6 +10,7 @@
 mod client;
 mod idle;
 mod load;
+mod push;
 mod server;
 mod stats;
 mod sys;
@@ -90,6 +91,10 @@ pub struct Common {
     /// `/ws`; also how the Node reference server is driven.
     #[arg(long)]
     pub socketio: bool,
+    /// Arguments a spawned server gets besides the usual ones (set by a
+    /// mode, not on the command line).
+    #[arg(skip)]
+    pub server_args: Vec<String>,
     /// WebSocket connections being opened (and joined) at the same time.
     #[arg(long, default_value_t = 64, value_name = "N")]
     pub connect_concurrency: usize,
@@ -197,6 +202,16 @@ pub struct DurableArgs {
     /// Seconds to wait after the sending stops for outstanding acks.
     #[arg(long, default_value_t = 10.0, value_name = "SECS")]
     pub drain: f64,
+    /// Web Push while sending: `ok` (a push service stand-in that answers
+    /// at once) or `hanging` (one that never answers), each notified of
+    /// every message for each of --push-subscribers users; `none` (the
+    /// default) for the baseline. A spawned server gets
+    /// `--push-allow-http` for the local stand-in.
+    #[arg(long, value_enum, default_value_t = push::PushMode::None)]
+    pub push: push::PushMode,
+    /// Users notified of every message with --push.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub push_subscribers: usize,
     #[command(flatten)]
     pub common: Common,
 }
@@ -252,7 +267,12 @@ const SPARE_FDS: usize = 64;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let common = cli.mode.common().clone();
+    let mut common = cli.mode.common().clone();
+    if let Mode::Durable(a) = &cli.mode {
+        if a.push != push::PushMode::None {
+            common.server_args.push("--push-allow-http".to_string());
+        }
+    }
 
     // Raised before the server is spawned so that it inherits the limit too.
     let nofile = sys::raise_nofile_limit();

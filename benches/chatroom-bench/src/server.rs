@@ -173,6 +173,7 @@ async fn spawn(path: &Path, common: &Common, pinning: Option<Pinning>) -> Result
         .arg("--data-dir")
         .arg(&data_dir)
         .args(SERVER_ARGS)
+        .args(&common.server_args)
         .current_dir(&work_dir)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
