@@ -9,6 +9,7 @@ import { clearOutbox } from './outbox.js';
 import { avatar } from './render.js';
 import { ChatSession } from './session.js';
 import { byRecency, learnNewest } from './room-recency.js';
+import { onOpenRoomRequest, takeRoomFromUrl } from './room-links.js';
 import { registerShellCache } from './shell-cache.js';
 import { mountAccount } from './views/account.js';
 import { mountAdmin } from './views/admin.js';
@@ -46,6 +47,8 @@ let ending = false;
  * must not end the session (the page logs in again with the new password).
  */
 let changingPassword = false;
+/** The room a clicked notification asked for (`/?room=ID`), opened once the rooms are known. */
+let requestedRoom = takeRoomFromUrl();
 
 const api = createApi({
   getToken: () => token,
@@ -172,7 +175,9 @@ async function startSession(me) {
     if (err.status === 401) return;
     toast(describeError(err), 'error');
   }
-  const last = readStorage(localStorage, LAST_ROOM_KEY);
+  const asked = requestedRoom && session.rooms.has(requestedRoom) ? requestedRoom : null;
+  requestedRoom = null;
+  const last = asked || readStorage(localStorage, LAST_ROOM_KEY);
   // Ranking by recency needs each room's newest message: asked only when it picks the room.
   if (!last || !session.rooms.has(last)) await learnNewest(api, publicRooms());
   // A room picked while the rooms were being ranked is the user's choice: keep it.
@@ -291,6 +296,9 @@ function endSession(message) {
   } catch { /* ignore */ }
   location.reload();
 }
+
+// A notification clicked while this tab is open: the service worker asks for the room.
+onOpenRoomRequest((roomId) => { if (session && views) openRoom(roomId); });
 
 // Coming back online: don't wait out the backoff.
 window.addEventListener('online', () => { if (session) session.socket.retryNow(); });
