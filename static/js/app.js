@@ -8,6 +8,7 @@ import { SESSION_ENDED, describeError } from './errors.js';
 import { clearOutbox } from './outbox.js';
 import { avatar } from './render.js';
 import { ChatSession } from './session.js';
+import { PushSubscriber } from './push.js';
 import { byRecency, learnNewest } from './room-recency.js';
 import { onOpenRoomRequest, takeRoomFromUrl } from './room-links.js';
 import { registerShellCache } from './shell-cache.js';
@@ -18,10 +19,12 @@ import { mountCharLimits } from './views/char-limit.js';
 import { mountChat } from './views/chat.js';
 import { mountHeaderOverflow } from './views/header-overflow.js';
 import { mountJumpCount } from './views/jump-count.js';
+import { mountNotificationsSwitch } from './views/notifications-switch.js';
 import { mountOfflinePresence } from './views/offline-presence.js';
 import { mountOutbox, showOfflineQueue } from './views/outbox.js';
 import { mountPeople } from './views/people.js';
 import { mountQuickSwitcher } from './views/quick-switcher.js';
+import { mountRoomBell } from './views/room-bell.js';
 import { mountRoomSettings } from './views/room-settings.js';
 import { mountSidebar } from './views/sidebar.js';
 import { mountSkipLink } from './views/skip-link.js';
@@ -225,6 +228,10 @@ function mountViews(s) {
   mountJumpCount({ session: s, getRoomId: () => chat.roomId });
   const tab = mountTabAlert({ session: s, getRoomId: () => chat.roomId });
   mountOfflinePresence({ session: s });
+  // Notifications: this browser's push switch, each room's bell.
+  mountNotificationsSwitch({ subscriber: new PushSubscriber(s.api) });
+  // The session's room: it changes before the 'rooms' event that the bell follows.
+  mountRoomBell({ session: s, getRoomId: () => s.currentRoomId });
   mountHeaderOverflow();
   mountCharLimits();
   return { sidebar, chat, people, tab, outbox };
