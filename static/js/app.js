@@ -8,10 +8,12 @@ import { SESSION_ENDED, describeError } from './errors.js';
 import { clearOutbox } from './outbox.js';
 import { avatar } from './render.js';
 import { ChatSession } from './session.js';
+import { mountLocalNotifications } from './notify-local.js';
 import { PushSubscriber } from './push.js';
 import { byRecency, learnNewest } from './room-recency.js';
 import { onOpenRoomRequest, takeRoomFromUrl } from './room-links.js';
 import { registerShellCache } from './shell-cache.js';
+import { reportVisibility } from './visibility-report.js';
 import { mountAccount } from './views/account.js';
 import { mountAdmin } from './views/admin.js';
 import { mountAuth } from './views/auth.js';
@@ -228,10 +230,12 @@ function mountViews(s) {
   mountJumpCount({ session: s, getRoomId: () => chat.roomId });
   const tab = mountTabAlert({ session: s, getRoomId: () => chat.roomId });
   mountOfflinePresence({ session: s });
-  // Notifications: this browser's push switch, each room's bell.
+  // Notifications: this browser's push switch, each room's bell, and the hidden page's own.
   mountNotificationsSwitch({ subscriber: new PushSubscriber(s.api) });
   // The session's room: it changes before the 'rooms' event that the bell follows.
   mountRoomBell({ session: s, getRoomId: () => s.currentRoomId });
+  mountLocalNotifications({ session: s, onOpen: openRoom });
+  reportVisibility(s.socket);
   mountHeaderOverflow();
   mountCharLimits();
   return { sidebar, chat, people, tab, outbox };
