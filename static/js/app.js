@@ -27,6 +27,7 @@ import { mountOutbox, showOfflineQueue } from './views/outbox.js';
 import { mountPeople } from './views/people.js';
 import { mountQuickSwitcher } from './views/quick-switcher.js';
 import { mountRoomBell } from './views/room-bell.js';
+import { mountRoving } from './views/roving.js';
 import { mountRoomSettings } from './views/room-settings.js';
 import { mountSidebar } from './views/sidebar.js';
 import { mountSkipLink } from './views/skip-link.js';
@@ -237,6 +238,14 @@ function mountViews(s) {
   mountLocalNotifications({ session: s, onOpen: openRoom });
   reportVisibility(s.socket);
   mountHeaderOverflow();
+  // The account's buttons are one Tab stop, so the chat stays a few presses from the top.
+  const account = document.querySelector('.me');
+  mountRoving({
+    container: account,
+    items: () => [...account.querySelectorAll(':scope > button')].filter((b) => !b.hidden),
+    home: () => null,
+    keys: { back: 'ArrowLeft', forth: 'ArrowRight', wrap: true },
+  });
   mountCharLimits();
   return { sidebar, chat, people, tab, outbox };
 }
