@@ -70,6 +70,16 @@ export function mountNotificationsSwitch({ subscriber }) {
     explain('');
     button.focus();
   });
+  // The sentence lies over the page's top right corner: a click elsewhere or Escape puts it away.
+  document.addEventListener('pointerdown', (ev) => {
+    if (text.textContent && !ev.target.closest('.notify-status, #notify-switch')) explain('');
+  });
+  document.addEventListener('keydown', (ev) => {
+    if (ev.key !== 'Escape' || !text.textContent) return;
+    const inside = dismiss.contains(document.activeElement);
+    explain('');
+    if (inside) button.focus();
+  });
 
   setOn(false);
   if (!pushSupported()) return;
