@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { test } from 'node:test';
 import {
-  api, createRoom, registerUser, serverAndBrowser, waitConnected, waitForFocus, UI_TIMEOUT_MS,
+  api, axe, createRoom, registerUser, serverAndBrowser, waitConnected, waitForFocus, UI_TIMEOUT_MS,
 } from './helpers.js';
 
 let world;
@@ -187,6 +187,30 @@ test('the bell shows the room level, changes it, gives the focus back, and the l
   await page.locator(`#dm-list button[data-room-id="${world.dm.id}"]`).click();
   await page.locator('#bell-btn[title="Notifications: all messages"]').waitFor();
   await api(env.server, 'PUT', `/api/rooms/${world.general.id}/notifications`, { token: world.bob.token, body: { level: 'mentions' } });
+  await ctx.close();
+});
+
+test('the switch, its sentence and the open bell menu pass axe, and the account buttons are one Tab stop', async () => {
+  const { ctx, page } = await openChat();
+  await notifySwitch(page).click();
+  await page.locator('#notify-status-text', { hasText: 'site settings' }).waitFor();
+  assert.deepEqual((await axe(page)).bad, [], 'with the sentence');
+  await page.keyboard.press('Escape');
+  await page.locator('#notify-status-close').waitFor({ state: 'hidden' });
+  assert.equal(await page.locator('#notify-status-text').textContent(), '', 'Escape puts the sentence away');
+  await page.locator('#bell-btn').click();
+  await page.getByRole('menu', { name: 'Notify me about' }).waitFor();
+  assert.deepEqual((await axe(page)).bad, [], 'with the bell menu open');
+  await page.keyboard.press('Escape');
+  await waitForFocus(page.locator('#bell-btn'));
+
+  // The toolbar: the arrow keys move between the account's buttons, Tab leaves it.
+  await notifySwitch(page).focus();
+  await page.keyboard.press('ArrowRight');
+  await waitForFocus(page.getByRole('button', { name: 'Change password' }));
+  await page.keyboard.press('ArrowLeft');
+  await waitForFocus(notifySwitch(page));
+  assert.equal(await page.locator('#password-btn').getAttribute('tabindex'), '-1');
   await ctx.close();
 });
 
