@@ -17,6 +17,17 @@ const FRESH_MS = 120000;
 
 /** `onOpen(roomId)` shows a room (a click on the notification). */
 export function mountLocalNotifications({ session, onOpen }) {
+  // The open room on a visible page has been seen: its notifications go.
+  let cleared = null;
+  const clearSeen = () => {
+    const roomId = document.visibilityState === 'visible' ? session.currentRoomId : null;
+    if (roomId === cleared) return;
+    cleared = roomId;
+    if (roomId) closeShown(roomId);
+  };
+  document.addEventListener('visibilitychange', clearSeen);
+  session.addEventListener('rooms', clearSeen);
+
   session.addEventListener('received', (e) => {
     const msg = e.detail.message;
     const rs = session.rooms.get(msg.roomId);
@@ -55,4 +66,13 @@ function show(title, options, onClick) {
     // worker; its click handler then opens the room.
     navigator.serviceWorker?.ready.then((reg) => reg.showNotification(title, options)).catch(() => {});
   }
+}
+
+/** Close the notifications (pushed or the page's own, through the service worker) of a room. */
+function closeShown(roomId) {
+  if (!('serviceWorker' in navigator) || !navigator.serviceWorker.controller) return;
+  navigator.serviceWorker.ready
+    .then((reg) => reg.getNotifications({ tag: `room-${roomId}` }))
+    .then((shown) => { for (const n of shown) n.close(); })
+    .catch(() => {});
 }

@@ -179,6 +179,8 @@ test('the bell shows the room level, changes it, gives the focus back, and the l
   await page.locator('#bell-btn[title="Notifications: nothing"]').waitFor();
   await waitForFocus(bell);
   assert.ok(await menu.isHidden());
+  // The sidebar says the room is muted.
+  await page.locator(`#room-list button[data-room-id="${world.general.id}"] .room-muted`).waitFor();
 
   await page.reload();
   await waitConnected(page);
@@ -242,6 +244,12 @@ test('a push is shown by the service worker, and its click opens the room in the
   }, world.dm.id);
   await page.locator(`#dm-list button[data-room-id="${world.dm.id}"][aria-current="page"]`).waitFor();
   assert.equal(ctx.pages().length, 1, 'no second tab');
+  // Opening a room on the visible page puts its notifications away.
+  await page.locator(`#room-list button[data-room-id="${world.general.id}"]`).click();
+  for (let i = 0; i < 50 && (await sw.evaluate(() => self.registration.getNotifications().then((n) => n.length))) > 0; i++) {
+    await page.waitForTimeout(100);
+  }
+  assert.equal(await sw.evaluate(() => self.registration.getNotifications().then((n) => n.length)), 0);
   await ctx.close();
 });
 
