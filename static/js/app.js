@@ -226,13 +226,15 @@ function mountViews(s) {
   mountAdmin({ session: s });
   mountAccount({ username: s.me.username, onChange: changePassword });
   mountQuickSwitcher({ session: s, onSelect: openRoom });
-  byId('logout-btn').addEventListener('click', () => endSession(''));
+  const subscriber = new PushSubscriber(s.api);
+  // Whoever uses this browser next must not get this user's notifications.
+  byId('logout-btn').addEventListener('click', () => subscriber.leave().then(() => endSession('')));
   // Nothing is missed: the counted pill, the tab's title and icon, stale presence, cut-off and over-long text.
   mountJumpCount({ session: s, getRoomId: () => chat.roomId });
   const tab = mountTabAlert({ session: s, getRoomId: () => chat.roomId });
   mountOfflinePresence({ session: s });
   // Notifications: this browser's push switch, each room's bell, and the hidden page's own.
-  mountNotificationsSwitch({ subscriber: new PushSubscriber(s.api) });
+  mountNotificationsSwitch({ subscriber });
   // The session's room: it changes before the 'rooms' event that the bell follows.
   mountRoomBell({ session: s, getRoomId: () => s.currentRoomId });
   mountLocalNotifications({ session: s, onOpen: openRoom });

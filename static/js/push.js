@@ -8,6 +8,8 @@
 const WORKER_READY_MS = 10000;
 /** How long the browser's push service may take to hand out a subscription. */
 const SUBSCRIBE_MS = 20000;
+/** Logging out waits this long at most for the subscription to be dropped. */
+const LEAVE_MS = 3000;
 
 /** Why turning notifications on did not work; each has its sentence in the view. */
 export const PUSH_DENIED = 'denied';
@@ -111,6 +113,11 @@ export class PushSubscriber {
       await sub.unsubscribe().catch(() => {});
       throw new PushError(PUSH_FAILED, err.message, err);
     }
+  }
+
+  /** Logging out: drop the subscription if there is one, without ever failing or holding the user up long. */
+  leave() {
+    return within(this.disable().catch(() => {}), LEAVE_MS, () => {});
   }
 
   /** Stop: the browser drops the subscription and the server forgets it. */

@@ -155,6 +155,17 @@ test('turned on, the subscription goes to the server, is posted again at load, a
   await notifySwitch(page).click();
   assert.deepEqual((await removed).postDataJSON(), { endpoint: sub.endpoint });
   await page.locator('#notify-switch[aria-checked="false"]').waitFor();
+
+  // Logging out takes the subscription back too: the next user of this browser gets none of these.
+  await notifySwitch(page).click();
+  await page.locator('#notify-switch[aria-checked="true"]').waitFor();
+  const dropped = page.waitForRequest((r) => r.url().endsWith('/api/push/subscriptions') && r.method() === 'DELETE');
+  await page.getByRole('button', { name: 'Log out' }).click();
+  assert.deepEqual((await dropped).postDataJSON(), { endpoint: sub.endpoint });
+  // The test's saved token logs the reloaded page in again.
+  await page.waitForEvent('load');
+  await waitConnected(page);
+  assert.equal(await page.evaluate(() => localStorage.getItem('test.subscription')), null, 'the browser let go of it');
   await ctx.close();
 });
 
