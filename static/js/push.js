@@ -57,6 +57,8 @@ async function within(promise, ms, late) {
   }
 }
 
+const sameBytes = (a, b) => a.length === b.length && a.every((x, i) => x === b[i]);
+
 /** Base64url (the server's key) to the bytes `pushManager.subscribe` takes. */
 function keyBytes(base64url) {
   const b64 = base64url.replace(/-/g, '+').replace(/_/g, '/');
@@ -81,11 +83,37 @@ export class PushSubscriber {
     }
   }
 
-  /** At load: whether notifications are on; an existing subscription is posted again. */
+  /**
+   * At load: whether notifications are on. An existing subscription is
+   * posted again; one bound to another key than the server's (its data
+   * directory was restored elsewhere) is replaced by a new one first.
+   */
   async refresh() {
-    const sub = await this.current();
-    if (sub) this.api.addPushSubscription(sub.toJSON()).catch(() => {});
+    let sub = await this.current();
+    if (!sub) return false;
+    try {
+      const { publicKey } = await this.api.pushKey();
+      const key = keyBytes(publicKey);
+      const bound = sub.options && sub.options.applicationServerKey;
+      if (bound && !sameBytes(new Uint8Array(bound), key)) {
+        await sub.unsubscribe();
+        sub = null;
+        sub = await this.subscribe(await workerRegistration(), key);
+      }
+      await this.api.addPushSubscription(sub.toJSON());
+    } catch {
+      // Offline or refused: the next load tries again.
+    }
     return sub !== null;
+  }
+
+  /** A new subscription bound to the server's `key` (bytes), within SUBSCRIBE_MS. */
+  subscribe(reg, key) {
+    if (!reg) return Promise.reject(new Error('The service worker did not start.'));
+    const options = { userVisibleOnly: true, applicationServerKey: key };
+    return within(reg.pushManager.subscribe(options), SUBSCRIBE_MS, () => {
+      throw new Error('The push service did not answer in time.');
+    });
   }
 
   /** Ask permission (only now), subscribe, and hand the subscription to the server. Throws a PushError. */
@@ -98,11 +126,7 @@ export class PushSubscriber {
     let sub;
     try {
       const { publicKey } = await this.api.pushKey();
-      sub = await reg.pushManager.getSubscription();
-      const options = { userVisibleOnly: true, applicationServerKey: keyBytes(publicKey) };
-      sub = sub || await within(reg.pushManager.subscribe(options), SUBSCRIBE_MS, () => {
-        throw new Error('The push service did not answer in time.');
-      });
+      sub = await reg.pushManager.getSubscription() || await this.subscribe(reg, keyBytes(publicKey));
     } catch (err) {
       throw new PushError(PUSH_FAILED, err && err.message ? err.message : String(err), err);
     }

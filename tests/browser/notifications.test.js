@@ -122,6 +122,7 @@ function stubPushManager(sub) {
   const key = 'test.subscription';
   const make = (json) => ({
     endpoint: json.endpoint,
+    options: { applicationServerKey: Uint8Array.from(JSON.parse(localStorage.getItem(`${key}.server`) || '[]')).buffer },
     toJSON: () => json,
     unsubscribe: async () => { localStorage.removeItem(key); return true; },
   });
@@ -132,6 +133,7 @@ function stubPushManager(sub) {
   PushManager.prototype.subscribe = async (options) => {
     window.testSubscribeOptions = { userVisibleOnly: options.userVisibleOnly, keyBytes: options.applicationServerKey.byteLength };
     localStorage.setItem(key, JSON.stringify(sub));
+    localStorage.setItem(`${key}.server`, JSON.stringify([...new Uint8Array(options.applicationServerKey)]));
     return make(sub);
   };
 }
@@ -149,6 +151,16 @@ test('turned on, the subscription goes to the server, is posted again at load, a
   await page.reload();
   await waitConnected(page);
   assert.equal((await again).postDataJSON().endpoint, sub.endpoint, 'posted again at load');
+  await page.locator('#notify-switch[aria-checked="true"]').waitFor();
+  assert.equal(await page.evaluate(() => window.testSubscribeOptions), undefined, 'the same key: no new subscription');
+
+  // Bound to another key than the server's (e.g. a restored data directory): subscribed again at load.
+  await page.evaluate(() => localStorage.setItem('test.subscription.server', JSON.stringify(new Array(65).fill(4))));
+  const renewed = page.waitForRequest((r) => r.url().endsWith('/api/push/subscriptions') && r.method() === 'POST');
+  await page.reload();
+  await waitConnected(page);
+  await renewed;
+  assert.deepEqual(await page.evaluate(() => window.testSubscribeOptions), { userVisibleOnly: true, keyBytes: 65 });
   await page.locator('#notify-switch[aria-checked="true"]').waitFor();
 
   const removed = page.waitForRequest((r) => r.url().endsWith('/api/push/subscriptions') && r.method() === 'DELETE');

@@ -55,7 +55,7 @@ export function mountNotificationsSwitch({ subscriber }) {
         setOn(false);
         explain(why(err));
       } else {
-        // The browser let go of it; only the server's copy may be left (it expires there).
+        // The browser let go of it; the server's copy goes when the push service next answers 410.
         setOn(false);
         explain(`Notifications are off in this browser. ${describeError(err)}`);
       }
