@@ -5,7 +5,7 @@
 // room comes too, one replaces the other instead of both showing.
 
 import { isDirect } from './directory.js';
-import { notificationLevel } from './views/room-bell.js';
+import { notificationLevel } from './notification-level.js';
 
 /** The body of a message that carries only files (as in sw.js). */
 const FILES_ONLY = 'sent a file';

@@ -3,17 +3,10 @@
 // in a small menu; the room object carries the level as `notifications`,
 // and the server's answer to a change is the room as it now is.
 
-import { isDirect } from '../directory.js';
 import { byId, icon, ICONS } from '../dom.js';
+import { notificationLevel } from '../notification-level.js';
 
-export const LEVELS = ['all', 'mentions', 'none'];
 const WORDS = { all: 'All messages', mentions: 'Mentions only', none: 'Nothing' };
-
-/** A room's level; the server's default when the room object has none (direct rooms: all). */
-export function notificationLevel(room) {
-  if (room && LEVELS.includes(room.notifications)) return room.notifications;
-  return isDirect(room) ? 'all' : 'mentions';
-}
 
 /** `getRoomId()` is the open room. */
 export function mountRoomBell({ session, getRoomId }) {
