@@ -99,6 +99,11 @@ self.addEventListener('notificationclose', (event) => {
   event.waitUntil(updateBadge());
 });
 
+// The page put away the notifications of a room it shows (notify-local.js): the badge follows.
+self.addEventListener('message', (event) => {
+  if (event.data && event.data.type === 'notificationsClosed') event.waitUntil(updateBadge());
+});
+
 /** Show the notification of one push (named on `self` so that tests can show one without a push service). */
 self.showPushNotification = showPush;
 

@@ -73,6 +73,10 @@ function closeShown(roomId) {
   if (!('serviceWorker' in navigator) || !navigator.serviceWorker.controller) return;
   navigator.serviceWorker.ready
     .then((reg) => reg.getNotifications({ tag: `room-${roomId}` }))
-    .then((shown) => { for (const n of shown) n.close(); })
+    .then((shown) => {
+      for (const n of shown) n.close();
+      // Closed by code, no notificationclose fires: the worker recounts the app's badge when told.
+      if (shown.length) navigator.serviceWorker.controller?.postMessage({ type: 'notificationsClosed' });
+    })
     .catch(() => {});
 }

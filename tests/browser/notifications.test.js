@@ -267,12 +267,19 @@ test('a push is shown by the service worker, and its click opens the room in the
   }, world.dm.id);
   await page.locator(`#dm-list button[data-room-id="${world.dm.id}"][aria-current="page"]`).waitFor();
   assert.equal(ctx.pages().length, 1, 'no second tab');
-  // Opening a room on the visible page puts its notifications away.
+  // Opening a room on the visible page puts its notifications away, and the app's badge with them.
+  await sw.evaluate(() => {
+    self.testBadge = [];
+    navigator.setAppBadge = async (n) => { self.testBadge.push(n); };
+    navigator.clearAppBadge = async () => { self.testBadge.push(0); };
+  });
   await page.locator(`#room-list button[data-room-id="${world.general.id}"]`).click();
   for (let i = 0; i < 50 && (await sw.evaluate(() => self.registration.getNotifications().then((n) => n.length))) > 0; i++) {
     await page.waitForTimeout(100);
   }
   assert.equal(await sw.evaluate(() => self.registration.getNotifications().then((n) => n.length)), 0);
+  for (let i = 0; i < 50 && !(await sw.evaluate(() => self.testBadge.includes(0))); i++) await page.waitForTimeout(100);
+  assert.equal(await sw.evaluate(() => self.testBadge.at(-1)), 0, 'the badge is cleared');
   await ctx.close();
 });
 
