@@ -187,7 +187,7 @@ test('the bell shows the room level, changes it, gives the focus back, and the l
   const { ctx, page } = await openChat({ user: world.bob });
   await title(page).filter({ hasText: 'general' }).waitFor();
   const bell = page.locator('#bell-btn');
-  assert.equal(await bell.getAttribute('title'), 'Notifications: mentions only', 'a named room defaults to mentions');
+  assert.equal(await bell.getAttribute('title'), 'Room notifications: mentions only', 'a named room defaults to mentions');
 
   await bell.click();
   const menu = page.getByRole('menu', { name: 'Notify me about' });
@@ -199,7 +199,7 @@ test('the bell shows the room level, changes it, gives the focus back, and the l
   assert.equal(answer.request().method(), 'PUT');
   assert.deepEqual(answer.request().postDataJSON(), { level: 'none' });
   assert.equal((await answer.json()).notifications, 'none');
-  await page.locator('#bell-btn[title="Notifications: nothing"]').waitFor();
+  await page.locator('#bell-btn[title="Room notifications: nothing"]').waitFor();
   await waitForFocus(bell);
   assert.ok(await menu.isHidden());
   // The sidebar says the room is muted.
@@ -207,10 +207,10 @@ test('the bell shows the room level, changes it, gives the focus back, and the l
 
   await page.reload();
   await waitConnected(page);
-  await page.locator('#bell-btn[title="Notifications: nothing"]').waitFor();
+  await page.locator('#bell-btn[title="Room notifications: nothing"]').waitFor();
   // A direct room defaults to every message.
   await page.locator(`#dm-list button[data-room-id="${world.dm.id}"]`).click();
-  await page.locator('#bell-btn[title="Notifications: all messages"]').waitFor();
+  await page.locator('#bell-btn[title="Room notifications: all messages"]').waitFor();
   await api(env.server, 'PUT', `/api/rooms/${world.general.id}/notifications`, { token: world.bob.token, body: { level: 'mentions' } });
   await ctx.close();
 });

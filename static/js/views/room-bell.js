@@ -20,7 +20,7 @@ export function mountRoomBell({ session, getRoomId }) {
   function update() {
     const rs = session.rooms.get(getRoomId());
     const level = notificationLevel(rs && rs.room);
-    label.textContent = `Notifications: ${WORDS[level].toLowerCase()}`;
+    label.textContent = `Room notifications: ${WORDS[level].toLowerCase()}`;
     button.title = label.textContent;
     if (shown !== level) {
       button.querySelector('svg')?.remove();
