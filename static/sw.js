@@ -1,5 +1,6 @@
-// The service worker: lets the page open while the server is unreachable.
-// It keeps the app shell (the client's own files) of one build in one
+// The service worker: lets the page open while the server is unreachable,
+// and shows the notifications the server sends through the browser's push
+// service (Web Push), also when no tab of the app is open. It keeps the app shell (the client's own files) of one build in one
 // cache, and never touches anything else: API answers, the socket and
 // tokens go straight to the network and are never stored.
 //
@@ -66,3 +67,97 @@ function offline() {
     '<p>Offline: the chat server cannot be reached. Reload to try again.</p>',
   { status: 503, headers: { 'Content-Type': 'text/html; charset=utf-8' } });
 }
+
+// ---- notifications --------------------------------------------------------
+// A push is the server's `{roomId, roomName, messageId, user, text}`; the
+// notification is tagged by room, so a newer one replaces the older one of
+// the same room instead of piling up. Each notification counts the messages
+// it stands for, and the app's badge (where the system has one) shows their
+// sum: the unread messages the notifications told about, known without
+// asking the server.
+
+const ICON = '/icons/icon-192.png';
+/** The body of a message that carries only files. */
+const FILES_ONLY = 'sent a file';
+
+self.addEventListener('push', (event) => {
+  let payload = {};
+  try {
+    payload = event.data ? event.data.json() : {};
+  } catch {
+    // Not JSON: still shown (the browser requires one per push), as a bare notice.
+  }
+  event.waitUntil(showPush(payload || {}));
+});
+
+self.addEventListener('notificationclick', (event) => {
+  event.notification.close();
+  event.waitUntil(self.openRoomFromNotification(event.notification.data || {}));
+});
+
+self.addEventListener('notificationclose', (event) => {
+  event.waitUntil(updateBadge());
+});
+
+// The page put away the notifications of a room it shows (notify-local.js): the badge follows.
+self.addEventListener('message', (event) => {
+  if (event.data && event.data.type === 'notificationsClosed') event.waitUntil(updateBadge());
+});
+
+/** Show the notification of one push (named on `self` so that tests can show one without a push service). */
+self.showPushNotification = showPush;
+
+async function showPush(p) {
+  const roomId = typeof p.roomId === 'string' ? p.roomId : '';
+  const user = typeof p.user === 'string' ? p.user : '';
+  const roomName = typeof p.roomName === 'string' ? p.roomName : '';
+  // A direct room's name is its people: the sender's name says it better.
+  const direct = p.direct === true || p.kind === 'direct' || !roomName;
+  const title = direct ? (user || 'Chatroom') : `#${roomName} — ${user}`;
+  const body = typeof p.text === 'string' && p.text ? p.text : FILES_ONLY;
+  const tag = 'room-' + roomId;
+  const earlier = await self.registration.getNotifications({ tag });
+  const count = earlier.reduce((n, old) => n + ((old.data && old.data.count) || 1), 0) + 1;
+  await self.registration.showNotification(title, {
+    body,
+    tag,
+    renotify: true,
+    icon: ICON,
+    badge: ICON,
+    data: { roomId, messageId: p.messageId || '', count },
+  });
+  await updateBadge();
+}
+
+/** The app's badge: how many messages the open notifications stand for. */
+async function updateBadge() {
+  if (!self.navigator || !('setAppBadge' in self.navigator)) return;
+  const shown = await self.registration.getNotifications();
+  const total = shown.reduce((n, x) => n + ((x.data && x.data.count) || 1), 0);
+  try {
+    if (total > 0) await self.navigator.setAppBadge(total);
+    else await self.navigator.clearAppBadge();
+  } catch {
+    // Not allowed here (e.g. not installed): the notifications still say it.
+  }
+}
+
+/**
+ * Bring a tab of the app to the room of a clicked notification: an open
+ * tab is told to open it (and focused), else a new one opens on it. Named
+ * on `self` so that tests can run what a click runs.
+ */
+self.openRoomFromNotification = async function openRoomFromNotification(data) {
+  const roomId = data && typeof data.roomId === 'string' ? data.roomId : '';
+  const tabs = await self.clients.matchAll({ type: 'window', includeUncontrolled: true });
+  const ours = tabs.filter((c) => new URL(c.url).origin === self.location.origin);
+  const tab = ours.find((c) => c.focused) || ours.find((c) => c.visibilityState === 'visible') || ours[0];
+  if (tab) {
+    if (roomId) tab.postMessage({ type: 'openRoom', roomId });
+    // Focusing needs the click's permission; a call without one is refused, harmlessly.
+    await tab.focus().catch(() => {});
+  } else {
+    await self.clients.openWindow(roomId ? '/?room=' + encodeURIComponent(roomId) : '/');
+  }
+  await updateBadge();
+};

@@ -101,6 +101,11 @@ export function createApi({ getToken, onUnauthorized }) {
     /** Upload `file` to a room: {promise (the file's record), abort()}; see uploadFile. */
     uploadFile: (roomId, file, name, onProgress) =>
       uploadFile(`/api/rooms/${enc(roomId)}/files`, file, name, { getToken, onUnauthorized, onProgress }),
+    // Web Push (docs/protocol-additions.md): the server's key, this browser's subscription, a room's level.
+    pushKey: () => request('GET', '/api/push/key'),
+    addPushSubscription: (subscription) => request('POST', '/api/push/subscriptions', subscription),
+    removePushSubscription: (endpoint) => request('DELETE', '/api/push/subscriptions', { endpoint }),
+    setNotifications: (roomId, level) => request('PUT', `/api/rooms/${enc(roomId)}/notifications`, { level }),
   };
 }
 

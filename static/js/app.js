@@ -8,8 +8,12 @@ import { SESSION_ENDED, describeError } from './errors.js';
 import { clearOutbox } from './outbox.js';
 import { avatar } from './render.js';
 import { ChatSession } from './session.js';
+import { mountLocalNotifications } from './notify-local.js';
+import { PushSubscriber } from './push.js';
 import { byRecency, learnNewest } from './room-recency.js';
+import { onOpenRoomRequest, takeRoomFromUrl } from './room-links.js';
 import { registerShellCache } from './shell-cache.js';
+import { reportVisibility } from './visibility-report.js';
 import { mountAccount } from './views/account.js';
 import { mountAdmin } from './views/admin.js';
 import { mountAuth } from './views/auth.js';
@@ -17,10 +21,13 @@ import { mountCharLimits } from './views/char-limit.js';
 import { mountChat } from './views/chat.js';
 import { mountHeaderOverflow } from './views/header-overflow.js';
 import { mountJumpCount } from './views/jump-count.js';
+import { mountNotificationsSwitch } from './views/notifications-switch.js';
 import { mountOfflinePresence } from './views/offline-presence.js';
 import { mountOutbox, showOfflineQueue } from './views/outbox.js';
 import { mountPeople } from './views/people.js';
 import { mountQuickSwitcher } from './views/quick-switcher.js';
+import { mountRoomBell } from './views/room-bell.js';
+import { mountRoving } from './views/roving.js';
 import { mountRoomSettings } from './views/room-settings.js';
 import { mountSidebar } from './views/sidebar.js';
 import { mountSkipLink } from './views/skip-link.js';
@@ -46,6 +53,8 @@ let ending = false;
  * must not end the session (the page logs in again with the new password).
  */
 let changingPassword = false;
+/** The room a clicked notification asked for (`/?room=ID`), opened once the rooms are known. */
+let requestedRoom = takeRoomFromUrl();
 
 const api = createApi({
   getToken: () => token,
@@ -172,7 +181,9 @@ async function startSession(me) {
     if (err.status === 401) return;
     toast(describeError(err), 'error');
   }
-  const last = readStorage(localStorage, LAST_ROOM_KEY);
+  const asked = requestedRoom && session.rooms.has(requestedRoom) ? requestedRoom : null;
+  requestedRoom = null;
+  const last = asked || readStorage(localStorage, LAST_ROOM_KEY);
   // Ranking by recency needs each room's newest message: asked only when it picks the room.
   if (!last || !session.rooms.has(last)) await learnNewest(api, publicRooms());
   // A room picked while the rooms were being ranked is the user's choice: keep it.
@@ -215,12 +226,28 @@ function mountViews(s) {
   mountAdmin({ session: s });
   mountAccount({ username: s.me.username, onChange: changePassword });
   mountQuickSwitcher({ session: s, onSelect: openRoom });
-  byId('logout-btn').addEventListener('click', () => endSession(''));
+  const subscriber = new PushSubscriber(s.api);
+  // Whoever uses this browser next must not get this user's notifications.
+  byId('logout-btn').addEventListener('click', () => subscriber.leave().then(() => endSession('')));
   // Nothing is missed: the counted pill, the tab's title and icon, stale presence, cut-off and over-long text.
   mountJumpCount({ session: s, getRoomId: () => chat.roomId });
   const tab = mountTabAlert({ session: s, getRoomId: () => chat.roomId });
   mountOfflinePresence({ session: s });
+  // Notifications: this browser's push switch, each room's bell, and the hidden page's own.
+  mountNotificationsSwitch({ subscriber });
+  // The session's room: it changes before the 'rooms' event that the bell follows.
+  mountRoomBell({ session: s, getRoomId: () => s.currentRoomId });
+  mountLocalNotifications({ session: s, onOpen: openRoom });
+  reportVisibility(s.socket);
   mountHeaderOverflow();
+  // The account's buttons are one Tab stop, so the chat stays a few presses from the top.
+  const account = document.querySelector('.me');
+  mountRoving({
+    container: account,
+    items: () => [...account.querySelectorAll(':scope > button')].filter((b) => !b.hidden),
+    home: () => null,
+    keys: { back: 'ArrowLeft', forth: 'ArrowRight', wrap: true },
+  });
   mountCharLimits();
   return { sidebar, chat, people, tab, outbox };
 }
@@ -291,6 +318,9 @@ function endSession(message) {
   } catch { /* ignore */ }
   location.reload();
 }
+
+// A notification clicked while this tab is open: the service worker asks for the room.
+onOpenRoomRequest((roomId) => { if (session && views) openRoom(roomId); });
 
 // Coming back online: don't wait out the backoff.
 window.addEventListener('online', () => { if (session) session.socket.retryNow(); });

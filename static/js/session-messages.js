@@ -110,6 +110,7 @@ export const messageMethods = {
     const rs = this.rooms.get(msg.roomId);
     if (!rs || !msg.id) return;
     if (!rs.noteLive(msg)) return; // duplicate frame
+    this.emit('received', { roomId: msg.roomId, message: msg });
     this.clearTyping(rs, msg.user);
     if (rs.takeLive(msg)) this.emit('appended', { roomId: msg.roomId, messages: [msg] });
     // After 'appended': a message the open room shows may be marked read already.

@@ -25,7 +25,7 @@ const CLOSE_POLICY = 1008;
 
 /**
  * Events (CustomEvent; detail has roomId where relevant):
- * rooms · connection {state, delayMs} · reset · appended {messages} ·
+ * rooms · connection {state, delayMs} · reset · received {message} (each new message, once) · appended {messages} ·
  * prepended {messages} · updated {message} · removed {id} ·
  * reactions {message} · presence ·
  * typing · room-dropped {room, reason} · notice {code, message} ·

@@ -9,15 +9,12 @@
 // violation of impact "serious" or "critical".
 
 import assert from 'node:assert/strict';
-import fs from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { test } from 'node:test';
 import {
-  PASSWORD, api, createAdmin, createRoom, registerUser, serverAndBrowser, sleep, waitConnected, waitForFocus,
+  PASSWORD, api, axe, createAdmin, createRoom, registerUser, serverAndBrowser, sleep, waitConnected, waitForFocus,
   waitForMessage, UI_TIMEOUT_MS,
 } from './helpers.js';
 
-const AXE_SOURCE = await fs.readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 /** Each test is bounded well below the suite's per-test bound. */
 const A11Y_TEST_MS = 20000;
 /** The composer is at most this many Tab presses from the top of the page (it was 135). */
@@ -66,20 +63,6 @@ async function openChat(options = {}) {
   await waitForMessage(page, 'react to me');
   await page.locator('#message-log .reaction').first().waitFor();
   return { ctx, page };
-}
-
-/** axe-core's violations on the page as it is: {counts by impact, the serious and critical ones}. */
-async function axe(page) {
-  // Evaluated through the debugger protocol: the page's CSP allows no injected script tag.
-  if (!(await page.evaluate(() => Boolean(window.axe)))) await page.evaluate(AXE_SOURCE);
-  const violations = await page.evaluate(async () => {
-    const res = await window.axe.run(document, { resultTypes: ['violations'] });
-    return res.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length,
-      targets: v.nodes.slice(0, 3).map((n) => `${n.target.join(' ')}: ${n.failureSummary.split('\n').slice(1, 2).join('')}`) }));
-  });
-  const counts = { critical: 0, serious: 0, moderate: 0, minor: 0 };
-  for (const v of violations) counts[v.impact] = (counts[v.impact] || 0) + v.nodes;
-  return { counts, bad: violations.filter((v) => v.impact === 'serious' || v.impact === 'critical'), all: violations };
 }
 
 /**

@@ -4,6 +4,8 @@
 // Every wait here is bounded.
 
 import { after, before } from 'node:test';
+import fs from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -268,6 +270,22 @@ export async function messageAction(page, text, name) {
 export async function waitForFocus(locator, timeout = UI_TIMEOUT_MS) {
   const handle = await locator.elementHandle({ timeout });
   await locator.page().waitForFunction((n) => n === document.activeElement, handle, { timeout });
+}
+
+const AXE_SOURCE = await fs.readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/** axe-core's violations on the page as it is: {counts by impact, the serious and critical ones}. */
+export async function axe(page) {
+  // Evaluated through the debugger protocol: the page's CSP allows no injected script tag.
+  if (!(await page.evaluate(() => Boolean(window.axe)))) await page.evaluate(AXE_SOURCE);
+  const violations = await page.evaluate(async () => {
+    const res = await window.axe.run(document, { resultTypes: ['violations'] });
+    return res.violations.map((v) => ({ id: v.id, impact: v.impact, nodes: v.nodes.length,
+      targets: v.nodes.slice(0, 3).map((n) => `${n.target.join(' ')}: ${n.failureSummary.split('\n').slice(1, 2).join('')}`) }));
+  });
+  const counts = { critical: 0, serious: 0, moderate: 0, minor: 0 };
+  for (const v of violations) counts[v.impact] = (counts[v.impact] || 0) + v.nodes;
+  return { counts, bad: violations.filter((v) => v.impact === 'serious' || v.impact === 'critical'), all: violations };
 }
 
 export function escapeRe(s) {

@@ -8,8 +8,9 @@
  * `home()` is the item that is the stop while the keyboard is elsewhere
  * (e.g. the open room), else the first one is. The items may be rebuilt at
  * any time: the stop is set again after every change under `container`.
+ * `keys` are moveAmong's: Up and Down for a list, Left and Right for a toolbar.
  */
-export function mountRoving({ container, items, home }) {
+export function mountRoving({ container, items, home, keys = { back: 'ArrowUp', forth: 'ArrowDown', wrap: false } }) {
   /** The item that had the keyboard last, while it still has it. */
   let focused = null;
 
@@ -35,7 +36,7 @@ export function mountRoving({ container, items, home }) {
   });
   container.addEventListener('keydown', (ev) => {
     if (ev.altKey || ev.ctrlKey || ev.metaKey || ev.shiftKey) return;
-    moveAmong(items(), ev, { back: 'ArrowUp', forth: 'ArrowDown', wrap: false });
+    moveAmong(items(), ev, keys);
   });
 
   // Rebuilt, shown or hidden items: one stop again, before anyone can press Tab.

@@ -71,6 +71,11 @@ export function mountSidebar({ session, directory, onSelect }) {
       ? el('span', { className: 'mention-badge' }, `@${rs.mentions > 99 ? '99+' : rs.mentions}`,
         el('span', { className: 'visually-hidden', text: rs.mentions === 1 ? ' mention' : ' mentions' }))
       : null;
+    // A room set to notify nothing (the bell's "Nothing") says so quietly.
+    const muted = room.notifications === 'none'
+      ? el('span', { className: 'room-muted', attrs: { title: 'Notifications off' } }, icon(ICONS.bellOff, 14),
+        el('span', { className: 'visually-hidden', text: ' notifications off' }))
+      : null;
     const btn = el('button', {
       type: 'button',
       className: rs.unread > 0 ? 'room-btn has-unread' : 'room-btn',
@@ -80,6 +85,7 @@ export function mountSidebar({ session, directory, onSelect }) {
     },
     roomIcon(room),
     el('span', { className: 'room-text' }, label, meta),
+    muted,
     mentionBadge,
     badge);
     return el('li', {}, btn);
