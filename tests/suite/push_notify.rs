@@ -257,3 +257,23 @@ async fn a_hanging_push_service_delays_no_ack_and_no_delivery() {
         got += 1;
     }
 }
+
+#[tokio::test]
+async fn a_disabled_account_is_not_pushed() {
+    let s = Server::start_with(&ARGS);
+    let [alice, bob] = register_all(&s, ["alice", "bob"]).await;
+    let password = "a long admin password";
+    run_create_admin(&s, "root", password);
+    let root = login_user(&s, "root", password).await;
+    let mut service = PushService::start(201).await;
+    subscribed(&s, &bob, &service, "/bob").await;
+    let room = direct(&s, &alice, &["bob"]).await;
+    let mut a = Client::joined(&s, &alice, &[&room]).await;
+    a.say(&room, "before").await;
+    assert_eq!(service.next().await.path, "/bob");
+
+    let (status, v) = user_action(&s, &root, &bob.id, "disable").await;
+    assert_eq!(status, 204, "{v}");
+    a.say(&room, "after").await;
+    assert!(service.drain(QUIET).await.is_empty());
+}
