@@ -11,6 +11,7 @@ use crate::app::{App, AuthUser};
 use crate::chat::events;
 use crate::error::ApiError;
 use crate::model::{Message, MessageId, Room};
+use crate::store::{Page, PageAround};
 use crate::validate;
 
 /// Page size when the client names none.
@@ -22,7 +23,18 @@ const MAX_LIMIT: usize = 200;
 struct HistoryQuery {
     before: Option<String>,
     after: Option<String>,
+    /// The page with this message in the middle (a search result opened
+    /// in context).
+    around: Option<String>,
     limit: Option<String>,
+}
+
+/// A page of history as served: one direction, or both around a message.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum History {
+    Page(Page),
+    Around(PageAround),
 }
 
 #[derive(Deserialize)]
@@ -58,12 +70,12 @@ pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Rejectio
     history.or(edit).or(delete)
 }
 
-/// A `before` or `after` cursor; empty is the same as absent.
+/// A `before`, `after` or `around` cursor; empty is the same as absent.
 fn cursor(v: Option<&str>) -> Result<Option<MessageId>, ApiError> {
     v.filter(|s| !s.is_empty())
         .map(|v| {
             v.parse()
-                .map_err(|_| ApiError::validation("before/after must be a message id"))
+                .map_err(|_| ApiError::validation("before/after/around must be a message id"))
         })
         .transpose()
 }
@@ -78,14 +90,20 @@ async fn history(
     let limit = query_limit(q.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
     let before = cursor(q.before.as_deref())?;
     let after = cursor(q.after.as_deref())?;
-    if before.is_some() && after.is_some() {
-        return Err(ApiError::validation("give before or after, not both"));
+    let around = cursor(q.around.as_deref())?;
+    if [before, after, around].iter().flatten().count() > 1 {
+        return Err(ApiError::validation(
+            "give one of before, after and around, not more",
+        ));
     }
     read_json(&app, move |store| {
-        Ok(match (before, after) {
-            (Some(b), _) => store.before(room.id, b, limit)?,
-            (None, Some(a)) => store.after(room.id, a, limit)?,
-            (None, None) => store.latest(room.id, limit)?,
+        Ok(match (before, after, around) {
+            (Some(b), _, _) => History::Page(store.before(room.id, b, limit)?),
+            (_, Some(a), _) => History::Page(store.after(room.id, a, limit)?),
+            (_, _, Some(m)) => {
+                History::Around(store.around(room.id, m, limit)?.ok_or(ApiError::NotFound)?)
+            }
+            (None, None, None) => History::Page(store.latest(room.id, limit)?),
         })
     })
     .await

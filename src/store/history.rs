@@ -101,6 +101,59 @@ impl Store {
     }
 }
 
+/// The page of a room's history around one message (a search result
+/// opened in context), oldest first.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PageAround {
+    pub messages: Vec<Message>,
+    /// Whether older messages exist before the page.
+    pub has_more_before: bool,
+    /// Whether newer messages exist after it.
+    pub has_more_after: bool,
+}
+
+impl Store {
+    /// `limit` messages (at least the one asked for) with `id` in the
+    /// middle: as many older as newer, and where one side runs out the
+    /// other fills the page. `None` when the room has no message `id`.
+    pub fn around(
+        &self,
+        room: RoomId,
+        id: MessageId,
+        limit: usize,
+    ) -> Result<Option<PageAround>, StoreError> {
+        let Some(centre) = self.message(room, id)? else {
+            return Ok(None);
+        };
+        let others = limit.saturating_sub(1);
+        let older = self.before(room, id, others)?;
+        let newer = self.after(room, id, others)?;
+        let newer_n = newer
+            .messages
+            .len()
+            .min(others - older.messages.len().min(others / 2));
+        let older_n = older.messages.len().min(others - newer_n);
+        let centre = self.with_reactions(
+            room,
+            Page {
+                messages: vec![centre],
+                has_more: false,
+            },
+        )?;
+        let skip = older.messages.len() - older_n;
+        let mut messages = Vec::with_capacity(older_n + 1 + newer_n);
+        messages.extend(older.messages.into_iter().skip(skip));
+        messages.extend(centre.messages);
+        messages.extend(newer.messages.iter().take(newer_n).cloned());
+        Ok(Some(PageAround {
+            messages,
+            has_more_before: skip > 0 || older.has_more,
+            has_more_after: newer_n < newer.messages.len() || newer.has_more,
+        }))
+    }
+}
+
 /// A stored key and value, as sled's range scans yield them.
 type Entry = sled::Result<(sled::IVec, sled::IVec)>;
 
@@ -166,5 +219,44 @@ mod tests {
             .iter()
             .all(|m| m.room_id == a));
         assert_eq!(store.latest(RoomId(3), 5).expect("empty").messages.len(), 0);
+    }
+
+    #[test]
+    fn a_page_around_a_message_is_centred_and_filled_from_the_other_side() {
+        let (store, _dir) = temp_store();
+        let (a, b) = (RoomId(1), RoomId(2));
+        let all = append_messages(&store, a, 10);
+        let other = append_messages(&store, b, 1);
+        // (around, limit, the page, more before, more after)
+        let cases = [
+            (5, 5, &all[3..8], true, true),
+            (5, 4, &all[4..8], true, true),
+            (0, 5, &all[..5], false, true),
+            (9, 5, &all[5..], true, false),
+            (8, 5, &all[5..], true, false),
+            (5, 1, &all[5..6], true, true),
+            (5, 50, &all[..], false, false),
+        ];
+        for (at, limit, want, before, after) in cases {
+            let page = store
+                .around(a, all[at], limit)
+                .expect("read")
+                .expect("found");
+            let what = format!("around {at}, limit {limit}");
+            assert_eq!(ids_of(&page.messages), want, "{what}");
+            assert_eq!(
+                (page.has_more_before, page.has_more_after),
+                (before, after),
+                "{what}"
+            );
+        }
+        assert!(
+            store.around(a, other[0], 5).expect("read").is_none(),
+            "another room's"
+        );
+    }
+
+    fn ids_of(messages: &[Message]) -> Vec<MessageId> {
+        messages.iter().map(|m| m.id).collect()
     }
 }

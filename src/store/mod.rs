@@ -36,7 +36,7 @@ pub use direct::{Participant, Viewers};
 pub use export::ExportLine;
 pub use files::{FileCreated, FileRecord, NewFile};
 pub use files_gc::{FileAudit, IndexFix, UsageFix};
-pub use history::Page;
+pub use history::{Page, PageAround};
 pub use messages::NewMessage;
 pub use push::{PushSubscription, Subscribed};
 pub use quarantine::stop_when_disk_recovers;

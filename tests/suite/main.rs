@@ -24,6 +24,7 @@ mod faults;
 mod files;
 mod files_gc;
 mod fuzz;
+mod history_around;
 mod memory;
 mod openapi;
 mod push_notify;

@@ -280,7 +280,7 @@ fn openapi_operations_are_complete() {
         .collect();
     assert_eq!(
         query,
-        ["after", "before", "limit"]
+        ["after", "around", "before", "limit"]
             .iter()
             .map(|s| s.to_string())
             .collect()
