@@ -419,3 +419,32 @@ async fn a_backup_restores_messages_with_attachments_and_refuses_a_file_of_a_mis
     );
     assert!(!target.join("db").exists(), "no database was left");
 }
+
+#[tokio::test]
+async fn a_message_with_files_acked_survives_kill_9_with_its_files_claimed() {
+    let mut s = Server::start_process();
+    let alice = register(&s, "alice").await;
+    let room = room_id(&s, &alice, "general", false).await;
+    let img = up(&s, &alice, &room, "photo.png", &photo()).await;
+    let doc = up(&s, &alice, &room, "notes.txt", b"hello").await;
+    let mut c = Client::joined(&s, &alice, &[&room]).await;
+    let ack = ack_data(&send(&mut c, &room, "look", &[&img, &doc]).await, "sent");
+    // kill -9 the moment the ack is in: it promised the message and its
+    // claims on both files are on disk.
+    s.child.kill().expect("SIGKILL");
+    s.child.wait().expect("reaped");
+    drop(c);
+    s.respawn();
+
+    let page = history(&s, &alice, &room).await;
+    assert_eq!(page.len(), 1, "{page:?}");
+    assert_eq!(page[0]["id"], ack["id"]);
+    assert_photo_and_doc(&page[0], &img, &doc);
+    for (id, bytes) in [(&img, photo()), (&doc, b"hello".to_vec())] {
+        assert_eq!(file_status(&s, &alice, id).await, 200);
+        assert!(blob_path(&s, &bytes).exists(), "the bytes of {id}");
+    }
+    let mut c = Client::joined(&s, &alice, &[&room]).await;
+    let again = send(&mut c, &room, "again", &[&doc]).await;
+    assert_eq!(refusal(&again).0, "invalid_attachment", "still claimed");
+}
