@@ -1,7 +1,8 @@
 // A link to a message (`/?room=ID&message=MID`) or a clicked notification
 // opens the room at that message: shown in the middle, marked and focused,
 // with older history above and newer below loading as the reader scrolls,
-// until the newest message, where the room is live again. A message that
+// until the newest message, where the room is live again (or at once with
+// *Jump to latest*; live messages wait meanwhile). A message that
 // is gone opens the room at its newest messages and says so.
 
 import assert from 'node:assert/strict';
@@ -114,6 +115,27 @@ test('a clicked notification with a message opens the open tab at that message',
   await sw.evaluate(({ roomId, messageId }) => self.openRoomFromNotification({ roomId, messageId }),
     { roomId: world.room.id, messageId: target });
   await assertAnchored(page, target);
+  assert.deepEqual(ctx.errors, []);
+  await ctx.close();
+});
+
+test('opened at a message, a live one waits for the newest page, which Jump to latest loads', { timeout: TEST_TIMEOUT_MS }, async () => {
+  await seed();
+  const { ids } = world;
+  const { ctx, page } = await openAt(`/?room=${world.room.id}&message=${ids[AT]}`);
+  await assertAnchored(page, ids[AT]);
+  const bot = await env.openBot();
+  await bot.send(world.bob.token, world.room.id, ['live while away']);
+  await bot.close();
+  await sleep(500);
+  assert.equal(await page.locator('#message-log .msg-text', { hasText: 'live while away' }).count(), 0,
+    'not appended after older messages');
+  await page.locator('#jump-latest').click();
+  await waitForMessage(page, 'live while away');
+  const last = await page.$$eval('#message-log .msg .msg-text', (n) => n.at(-1).textContent);
+  assert.equal(last, 'live while away');
+  await rowOf(page, ids.at(-1)).waitFor();
+  assert.equal(await page.locator('#message-log .anchored').count(), 0);
   assert.deepEqual(ctx.errors, []);
   await ctx.close();
 });
