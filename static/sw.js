@@ -149,15 +149,18 @@ async function updateBadge() {
  */
 self.openRoomFromNotification = async function openRoomFromNotification(data) {
   const roomId = data && typeof data.roomId === 'string' ? data.roomId : '';
+  // The room opens at the message the notification is about.
+  const messageId = roomId && typeof data.messageId === 'string' ? data.messageId : '';
   const tabs = await self.clients.matchAll({ type: 'window', includeUncontrolled: true });
   const ours = tabs.filter((c) => new URL(c.url).origin === self.location.origin);
   const tab = ours.find((c) => c.focused) || ours.find((c) => c.visibilityState === 'visible') || ours[0];
   if (tab) {
-    if (roomId) tab.postMessage({ type: 'openRoom', roomId });
+    if (roomId) tab.postMessage({ type: 'openRoom', roomId, messageId });
     // Focusing needs the click's permission; a call without one is refused, harmlessly.
     await tab.focus().catch(() => {});
   } else {
-    await self.clients.openWindow(roomId ? '/?room=' + encodeURIComponent(roomId) : '/');
+    const message = messageId ? '&message=' + encodeURIComponent(messageId) : '';
+    await self.clients.openWindow(roomId ? '/?room=' + encodeURIComponent(roomId) + message : '/');
   }
   await updateBadge();
 };

@@ -65,10 +65,12 @@ export function createApi({ getToken, onUnauthorized }) {
       request('POST', '/api/users/me/password', { currentPassword, newPassword }),
     rooms: () => request('GET', '/api/rooms'),
     createRoom: (room) => request('POST', '/api/rooms', room),
-    messages: (roomId, { before, after, limit } = {}) => {
+    messages: (roomId, { before, after, around, limit } = {}) => {
       const q = new URLSearchParams();
       if (before) q.set('before', before);
       if (after) q.set('after', after);
+      // An addition to the contract: the page centred on one message.
+      if (around) q.set('around', around);
       if (limit) q.set('limit', String(limit));
       const qs = q.toString();
       return request('GET', `/api/rooms/${enc(roomId)}/messages${qs ? `?${qs}` : ''}`);

@@ -53,7 +53,7 @@ let ending = false;
  * must not end the session (the page logs in again with the new password).
  */
 let changingPassword = false;
-/** The room a clicked notification asked for (`/?room=ID`), opened once the rooms are known. */
+/** The room (and message) a clicked notification or a link asked for (`/?room=ID&message=MID`), opened once the rooms are known. */
 let requestedRoom = takeRoomFromUrl();
 
 const api = createApi({
@@ -166,6 +166,8 @@ async function startSession(me) {
   session.addEventListener('connection', (e) => showConnection(e.detail));
   session.addEventListener('rooms', updateTitle);
   session.addEventListener('notice', (e) => toast(describeError(e.detail), 'error'));
+  // A link or a notification to a message deleted since: the room opens at its newest messages.
+  session.addEventListener('anchor-missing', () => toast('That message is no longer there'));
   session.addEventListener('room-dropped', (e) => {
     const { room, reason } = e.detail;
     if (reason !== 'left') toast(reason === 'deleted' ? `The room “${room.name}” was deleted.` : `You no longer have access to “${room.name}”.`);
@@ -181,13 +183,14 @@ async function startSession(me) {
     if (err.status === 401) return;
     toast(describeError(err), 'error');
   }
-  const asked = requestedRoom && session.rooms.has(requestedRoom) ? requestedRoom : null;
+  const asked = requestedRoom && session.rooms.has(requestedRoom.roomId) ? requestedRoom.roomId : null;
+  const askedMessage = asked ? requestedRoom.messageId : null;
   requestedRoom = null;
   const last = asked || readStorage(localStorage, LAST_ROOM_KEY);
   // Ranking by recency needs each room's newest message: asked only when it picks the room.
   if (!last || !session.rooms.has(last)) await learnNewest(api, publicRooms());
   // A room picked while the rooms were being ranked is the user's choice: keep it.
-  if (!session.currentRoomId) openRoom(last || firstRoomId());
+  if (!session.currentRoomId) openRoom(last || firstRoomId(), askedMessage);
 }
 
 function publicRooms() {
@@ -200,11 +203,11 @@ function firstRoomId() {
   return first ? first.room.id : null;
 }
 
-/** Show a room (falls back to the first room when it is gone). */
-function openRoom(id) {
-  if (id && !session.rooms.has(id)) id = firstRoomId();
+/** Show a room (falls back to the first room when it is gone), at message `messageId` when given. */
+function openRoom(id, messageId = null) {
+  if (id && !session.rooms.has(id)) [id, messageId] = [firstRoomId(), null];
   if (id) {
-    session.select(id);
+    session.select(id, messageId);
     try { localStorage.setItem(LAST_ROOM_KEY, id); } catch { /* ignore */ }
   } else {
     session.currentRoomId = null;
@@ -320,7 +323,7 @@ function endSession(message) {
 }
 
 // A notification clicked while this tab is open: the service worker asks for the room.
-onOpenRoomRequest((roomId) => { if (session && views) openRoom(roomId); });
+onOpenRoomRequest((roomId, messageId) => { if (session && views) openRoom(roomId, messageId); });
 
 // Coming back online: don't wait out the backoff.
 window.addEventListener('online', () => { if (session) session.socket.retryNow(); });

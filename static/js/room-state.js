@@ -31,6 +31,9 @@ export class RoomState {
     this.loadPromise = null;
     this.buffer = null; // live messages arriving while a load is in flight
     this.hasMore = false;
+    this.hasNewer = false; // opened at a message (room-anchor.js): the newest ones are not loaded yet
+    this.newerPromise = null;
+    this.newerBuffer = null; // live messages arriving while a newer page is in flight
     this.olderPromise = null;
     this.generation = 0; // bumped on reset so stale page results are dropped
     this.read = new ReadState(); // the read mark and the unread and mention counts
@@ -53,7 +56,7 @@ export class RoomState {
 
   /** The loaded history, which reaches the newest message (what read counts are recomputed from), or null. */
   get held() {
-    return this.loaded ? this.messages : null;
+    return this.loaded && !this.hasNewer ? this.messages : null;
   }
 
   get online() {
@@ -66,9 +69,12 @@ export class RoomState {
     this.ids = new Set();
     this.loaded = false;
     this.hasMore = false;
+    this.hasNewer = false;
     this.loadPromise = null;
     this.olderPromise = null;
+    this.newerPromise = null;
     this.buffer = null;
+    this.newerBuffer = null;
     this.generation += 1;
   }
 
@@ -174,6 +180,11 @@ export class RoomState {
       return false;
     }
     if (!this.loaded) return false;
+    if (this.hasNewer) {
+      // Not next to what is held: the next newer page brings it, in order.
+      if (this.newerBuffer) this.newerBuffer.push(msg);
+      return false;
+    }
     this.messages.push(msg);
     this.ids.add(msg.id);
     return true;

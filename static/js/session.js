@@ -13,6 +13,7 @@ import { RoomState } from './room-state.js';
 import { FileLinks } from './file-links.js';
 import { Outbox } from './outbox.js';
 import { messageMethods } from './session-messages.js';
+import { anchorMethods } from './session-anchor.js';
 import { readMethods } from './session-read.js';
 import { ChatSocket, SocketError } from './socket.js';
 import { Uploads } from './uploads.js';
@@ -232,13 +233,18 @@ export class ChatSession extends EventTarget {
     this.emit('rooms');
   }
 
-  /** Make `roomId` the viewed room and load its history (what is on screen then counts as read). */
-  select(roomId) {
+  /**
+   * Make `roomId` the viewed room and load its history (what is on screen
+   * then counts as read); with `messageId`, the history around that message.
+   */
+  select(roomId, messageId = null) {
     const rs = this.rooms.get(roomId);
     if (!rs) return null;
     this.currentRoomId = roomId;
     this.emit('rooms');
-    if (!rs.loaded) this.load(rs).catch((err) => this.emit('notice', { code: err.code, message: err.message }));
+    const notice = (err) => this.emit('notice', { code: err.code, message: err.message });
+    if (messageId) this.loadAround(rs, messageId).catch(notice);
+    else if (!rs.loaded) this.load(rs).catch(notice);
     return rs;
   }
 
@@ -408,5 +414,7 @@ export class ChatSession extends EventTarget {
 
 // Sending, editing, deleting, typing and the frames about messages.
 Object.assign(ChatSession.prototype, messageMethods);
+// Opening a room at one message, and the newer pages after it.
+Object.assign(ChatSession.prototype, anchorMethods);
 // Read marks and the counts after them.
 Object.assign(ChatSession.prototype, readMethods);

@@ -17,6 +17,7 @@ import { mountMentionComplete } from './mention-complete.js';
 import { mountMessageEditor } from './message-editor.js';
 import { mountMessageKeys } from './message-keys.js';
 import { mountMessageWindow } from './message-window.js';
+import { mountMessageAnchor } from './message-anchor.js';
 import { mountReactionChooser } from './reaction-chooser.js';
 import { mountReadMarker } from './read-marker.js';
 
@@ -89,6 +90,7 @@ export function mountChat({ session }) {
     showError: (text) => { error.textContent = text; },
   });
   const marker = mountReadMarker({ session, scroller, getRoomId: () => roomId, rowOf });
+  const anchor = mountMessageAnchor({ scroller });
   mountMessageKeys({ log, scroller });
   // Before the composer's keydown below: with names offered, Enter picks one.
   const mentions = mountMentionComplete({ session, input, getRoomId: () => roomId });
@@ -113,14 +115,19 @@ export function mountChat({ session }) {
     log.classList.toggle('loading', !loaded);
   }
 
-  function renderAll() {
+  /** Show the room's history afresh: at message `anchorId` when it was opened at one. */
+  function renderAll({ anchorId = null } = {}) {
     const hadFocus = editor.hasFocus();
-    rows.reset(roomId, marker.firstUnreadId());
+    anchor.clear();
+    rows.reset(roomId, anchorId || marker.firstUnreadId());
     editor.reattach(hadFocus);
     reactions.reattach();
     updateEdges();
     marker.place();
-    if (!marker.scrollToDivider()) scrollToBottom();
+    if (anchorId) anchor.show(rowOf(anchorId));
+    else if (!marker.scrollToDivider()) scrollToBottom();
+    // Not at the newest messages: the way back to them.
+    jump.hidden = !current()?.hasNewer;
     fillViewport();
     marker.check();
   }
@@ -163,17 +170,40 @@ export function mountChat({ session }) {
     updateEdges();
   }
 
+  /** Opened at a message: the page after the newest one held, on reaching the bottom. */
+  async function loadNewer() {
+    const rs = current();
+    if (!rs || !rs.hasNewer || rs.newerPromise) return;
+    try {
+      await session.loadNewer(rs);
+    } catch (err) {
+      error.textContent = describeError(err);
+    }
+  }
+
   scroller.addEventListener('scroll', () => {
     if (scroller.scrollTop < LOAD_OLDER_THRESHOLD_PX) loadOlder();
-    if (nearBottom()) jump.hidden = true;
+    if (nearBottom() && current()?.hasNewer) loadNewer();
+    else if (nearBottom()) jump.hidden = true;
   }, { passive: true });
   olderBtn.addEventListener('click', loadOlder);
-  jump.addEventListener('click', () => { scrollToBottom(); input.focus(); });
+  jump.addEventListener('click', () => {
+    const rs = current();
+    // Opened at a message: the newest page replaces what is held (and scrolls to its end).
+    if (rs && rs.hasNewer) session.loadLatest(rs).catch((err) => { error.textContent = describeError(err); });
+    else scrollToBottom();
+    input.focus();
+  });
 
   // ---- session events for the open room ---------------------------------
 
   const forThisRoom = (fn) => (ev) => { if (ev.detail.roomId === roomId) fn(ev.detail); };
   session.addEventListener('reset', forThisRoom(renderAll));
+  session.addEventListener('newer', forThisRoom(({ messages }) => {
+    rows.appended(messages, false);
+    if (!current()?.hasNewer && nearBottom()) jump.hidden = true;
+    marker.check();
+  }));
   session.addEventListener('appended', forThisRoom(({ messages }) => append(messages)));
   session.addEventListener('prepended', forThisRoom(({ messages }) => { prepend(messages); fillViewport(); }));
   session.addEventListener('updated', forThisRoom(({ message }) => {
