@@ -62,10 +62,10 @@ enum Request {
     Barrier(oneshot::Sender<()>),
 }
 
-/// The writer's way to the push thread; a feed that is off takes nothing.
+/// The writer's way to the push thread.
 #[derive(Clone)]
 pub struct PushFeed {
-    inner: Option<Arc<FeedInner>>,
+    inner: Arc<FeedInner>,
 }
 
 struct FeedInner {
@@ -87,11 +87,6 @@ impl PushThread {
 }
 
 impl PushFeed {
-    /// A feed that sends nothing.
-    pub fn off() -> PushFeed {
-        PushFeed { inner: None }
-    }
-
     /// Starts the push thread, which turns what is offered to the feed
     /// into jobs for `sender`. A user counts as looking at a room while a
     /// connection of theirs joined to it is visible, or was within
@@ -116,7 +111,7 @@ impl PushFeed {
         };
         Ok((
             PushFeed {
-                inner: Some(Arc::new(inner)),
+                inner: Arc::new(inner),
             },
             PushThread(handle),
         ))
@@ -125,7 +120,7 @@ impl PushFeed {
     /// Hands a stored batch to the push thread, unless nobody subscribed;
     /// never waits.
     pub fn offer(&self, stored: &[Message]) {
-        let Some(feed) = &self.inner else { return };
+        let feed = &self.inner;
         if stored.is_empty() || !feed.store.has_push_subscriptions() {
             return;
         }
@@ -148,7 +143,7 @@ impl PushFeed {
     /// Waits (at most `bound`) until everything offered so far was turned
     /// into jobs: at shutdown, after the writer's last batch.
     pub async fn drained(&self, bound: Duration) {
-        let Some(feed) = &self.inner else { return };
+        let feed = &self.inner;
         let (done, rx) = oneshot::channel();
         let wait = async {
             if feed.tx.send(Request::Barrier(done)).await.is_ok() {

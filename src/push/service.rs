@@ -68,11 +68,8 @@ impl Push {
 /// Deletes a subscription its push service no longer knows (404, 410),
 /// durably: it would never deliver again.
 fn forget(store: &Store, endpoint: &str) {
-    match store.delete_push_subscription(endpoint) {
+    match store.change(|s| s.delete_push_subscription(endpoint)) {
         Ok(true) => {
-            if let Err(e) = store.flush() {
-                tracing::warn!(error = %e, "flushing a removed push subscription failed");
-            }
             tracing::info!("a push subscription its push service no longer knows was removed");
         }
         Ok(false) => {}
