@@ -77,16 +77,11 @@ pub fn reindex(args: ReindexArgs) -> Result<(), String> {
             })?
         }
         Target::Local(store) => {
-            let index = Index::open(dir, crate::search::CACHE_BYTES)
-                .map_err(|e| format!("cannot open the search index: {e}"))?;
-            let n = crate::search::indexer::rebuild_offline(&index, &store, &mut |p| {
-                bar.show(p.into())
-            })
-            .map_err(|e| format!("the rebuild failed: {e}"))?;
-            index
-                .flush()
-                .map_err(|e| format!("the index could not be saved: {e}"))?;
-            n
+            // The store's lock is held: no server writes the index now.
+            let index =
+                Index::open(dir).map_err(|e| format!("cannot open the search index: {e}"))?;
+            crate::search::indexer::rebuild_offline(&index, &store, &mut |p| bar.show(p.into()))
+                .map_err(|e| format!("the rebuild failed: {e}"))?
         }
     };
     bar.end();

@@ -181,9 +181,9 @@ fn run(
         before,
         limit,
     };
-    let gen = search.generation();
+    let gen = search.index();
     let internal = |e: crate::search::IndexError| ApiError::Internal(e.to_string());
-    let Some(mut candidates) = Candidates::open(&gen, q, &scope).map_err(internal)? else {
+    let Some(mut candidates) = Candidates::open(gen, q, &scope).map_err(internal)? else {
         return Ok(nothing);
     };
     let check = Check::new(q);

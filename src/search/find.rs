@@ -10,7 +10,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashSet};
 
-use super::index::{author_term, room_term, Generation, IndexError, TermStream};
+use super::index::{author_term, room_term, Index, IndexError, TermStream};
 use super::postings::Posting;
 use super::query::Query;
 use super::tokens::{tokenize, Token};
@@ -49,7 +49,7 @@ impl Candidates {
     /// The streams a query needs; None when it can match nothing (a
     /// prefix no word starts with, or no room to look in).
     pub fn open(
-        gen: &Generation,
+        gen: &Index,
         q: &Query,
         scope: &Scope,
     ) -> Result<Option<Candidates>, IndexError> {

@@ -1,45 +1,51 @@
-//! The index on disk: its own sled database in `DATA/search`, beside the
-//! store, since it is derived and can be thrown away and rebuilt.
+//! The index on disk, in `DATA/search`: immutable segment files
+//! ([`segment`](super::segment)), a buffer in memory for the newest
+//! messages, and a manifest naming the segments and the id up to which
+//! they hold every message.
 //!
-//! One tree per generation (`index.N`) holds, under one-byte prefixes:
+//! New messages go to the buffer (searchable at once); the buffer becomes
+//! a segment when it is large or the thread is idle; two neighbouring
+//! segments of similar size are merged, up to [`MERGE_CAP`] messages, so
+//! that a history of a million messages is a dozen files. Each segment
+//! holds the messages of one range of ids (ranges follow each other, in
+//! the order of the list), so a term's messages, newest first, are the
+//! buffer's and then each segment's from the newest. An edited message's
+//! new terms are kept apart ("edited" lists, small) and merged in.
 //!
-//! | key                                   | value                         |
-//! |---------------------------------------|-------------------------------|
-//! | `p` term `0xFF` first id (u64 BE)     | a chunk of postings ([`postings`]) |
-//! | `t` term                              | how many postings it has (u64 BE) |
-//! | `l` term `0xFF` message id (u64 BE)   | room (varint): an edited message's new terms |
-//! | `w`                                   | the id up to which every message is indexed |
-//!
-//! Terms are UTF-8 (never `0xFF`), or `0x01` + user id (the author) or
-//! `0x02` + room id (the room), so `p` term `0xFF` is a prefix of that
-//! term's chunks alone. A generation is written by one thread only, so
-//! reading the last chunk and then replacing it is safe; each batch of
-//! postings and its watermark are one atomic sled batch, so a crash leaves
-//! a watermark that matches the postings. The default tree names the
-//! generation in use; a rebuild writes the next one beside it and switches
-//! once it is complete.
+//! Crash safety: a segment is written to a temporary file, synced and
+//! renamed; the manifest likewise, after its segments. What the buffer
+//! held at a crash is read back from the store at start (the manifest's
+//! watermark says from where). Files the manifest does not name are a
+//! merge or rebuild cut short, and are removed at open.
 
-use std::collections::BTreeMap;
-use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use super::postings::{self, Posting, CHUNK_BYTES};
+use serde::{Deserialize, Serialize};
 
-/// Postings written into one new chunk at most.
-const NEW_CHUNK_POSTINGS: usize = 600;
+use super::postings::Posting;
+use super::segment::{self, Entry, Segment, SegmentError, Terms};
 
-/// An error of the index's database.
+/// Most messages merged into one segment: a common term's list in one
+/// segment stays under a megabyte, so a query reads little of it.
+pub const MERGE_CAP: u64 = 131_072;
+/// Messages the buffer holds before it becomes a segment.
+pub const BUFFER_MESSAGES: u64 = 16_384;
+
+const MANIFEST: &str = "manifest.json";
+
+/// An error of the index's files.
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
+    #[error(transparent)]
+    Segment(#[from] SegmentError),
     #[error("search index: {0}")]
-    Db(#[from] sled::Error),
-    #[error("search index damaged: {0}")]
-    Damaged(&'static str),
+    Io(#[from] std::io::Error),
+    #[error("search index manifest: {0}")]
+    Manifest(String),
 }
-
-/// Where the generation in use is named.
-const GENERATION_KEY: &[u8] = b"generation";
-const WATERMARK_KEY: &[u8] = b"w";
 
 /// A message as the index takes it.
 pub struct Doc<'a> {
@@ -49,7 +55,8 @@ pub struct Doc<'a> {
     pub text: &'a str,
 }
 
-/// The term of a message's author.
+/// The term of a message's author: never a word's (words are UTF-8
+/// letters and digits).
 pub fn author_term(user: u64) -> Vec<u8> {
     let mut t = vec![1u8];
     t.extend_from_slice(&user.to_be_bytes());
@@ -61,161 +68,6 @@ pub fn room_term(room: u64) -> Vec<u8> {
     let mut t = vec![2u8];
     t.extend_from_slice(&room.to_be_bytes());
     t
-}
-
-/// The open index.
-pub struct Index {
-    db: sled::Db,
-    current: RwLock<Arc<Generation>>,
-}
-
-/// One generation's tree.
-pub struct Generation {
-    pub number: u64,
-    tree: sled::Tree,
-}
-
-impl Index {
-    /// Opens (or creates) the index of a data directory. `cache_bytes`
-    /// bounds sled's page cache.
-    pub fn open(data_dir: &Path, cache_bytes: u64) -> Result<Index, IndexError> {
-        let db = sled::Config::new()
-            .path(data_dir.join("search"))
-            .cache_capacity(cache_bytes)
-            .open()?;
-        let number = match db.get(GENERATION_KEY)? {
-            Some(v) => read_u64(&v).ok_or(IndexError::Damaged("generation"))?,
-            None => 0,
-        };
-        let tree = db.open_tree(tree_name(number))?;
-        // Trees of other generations are a rebuild cut short: drop them.
-        for name in db.tree_names() {
-            if name.starts_with(b"index.") && *name != *tree_name(number).as_bytes() {
-                db.drop_tree(name)?;
-            }
-        }
-        let current = RwLock::new(Arc::new(Generation { number, tree }));
-        Ok(Index { db, current })
-    }
-
-    /// The generation searches read and new messages go to.
-    pub fn current(&self) -> Arc<Generation> {
-        match self.current.read() {
-            Ok(g) => g.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-
-    /// An empty generation after the current one, for a rebuild.
-    pub fn start_next(&self) -> Result<Generation, IndexError> {
-        let number = self.current().number + 1;
-        let name = tree_name(number);
-        self.db.drop_tree(name.as_bytes())?;
-        Ok(Generation {
-            number,
-            tree: self.db.open_tree(name)?,
-        })
-    }
-
-    /// Makes a complete rebuilt generation the current one and drops the
-    /// old.
-    pub fn switch_to(&self, next: Generation) -> Result<(), IndexError> {
-        next.tree.flush()?;
-        self.db.insert(GENERATION_KEY, &next.number.to_be_bytes())?;
-        self.db.flush()?;
-        let old = {
-            let mut cur = match self.current.write() {
-                Ok(g) => g,
-                Err(poisoned) => poisoned.into_inner(),
-            };
-            std::mem::replace(&mut *cur, Arc::new(next))
-        };
-        self.db.drop_tree(tree_name(old.number).as_bytes())?;
-        Ok(())
-    }
-
-    /// Makes every write so far durable (on the indexing thread).
-    pub fn flush(&self) -> Result<(), IndexError> {
-        self.db.flush()?;
-        Ok(())
-    }
-
-    /// Bytes the index takes on disk.
-    pub fn size_on_disk(&self) -> Result<u64, IndexError> {
-        Ok(self.db.size_on_disk()?)
-    }
-}
-
-fn tree_name(number: u64) -> String {
-    format!("index.{number}")
-}
-
-fn read_u64(v: &[u8]) -> Option<u64> {
-    Some(u64::from_be_bytes(v.try_into().ok()?))
-}
-
-/// The id a key ends with.
-fn tail_id(k: &[u8]) -> Option<u64> {
-    read_u64(k.get(k.len().checked_sub(8)?..)?)
-}
-
-fn key(tag: u8, term: &[u8], id: Option<u64>) -> Vec<u8> {
-    let mut k = Vec::with_capacity(term.len() + 10);
-    k.push(tag);
-    k.extend_from_slice(term);
-    if let Some(id) = id {
-        k.push(0xFF);
-        k.extend_from_slice(&id.to_be_bytes());
-    } else if tag != b't' {
-        k.push(0xFF);
-    }
-    k
-}
-
-/// Postings gathered for one batch, by term.
-#[derive(Default)]
-pub struct Gathered {
-    main: BTreeMap<Vec<u8>, Vec<Posting>>,
-    late: BTreeMap<Vec<u8>, Vec<Posting>>,
-    through: Option<u64>,
-    pub messages: usize,
-}
-
-impl Gathered {
-    /// Adds a new message (ids must come in ascending order).
-    pub fn add(&mut self, doc: &Doc<'_>) {
-        let p = Posting {
-            id: doc.id,
-            room: doc.room,
-        };
-        for term in doc_terms(doc) {
-            let list = self.main.entry(term).or_default();
-            if list.last() != Some(&p) {
-                list.push(p);
-            }
-        }
-        self.messages += 1;
-    }
-
-    /// Adds the current text of an edited message.
-    pub fn add_edited(&mut self, doc: &Doc<'_>) {
-        let p = Posting {
-            id: doc.id,
-            room: doc.room,
-        };
-        for term in doc_terms(doc) {
-            self.late.entry(term).or_default().push(p);
-        }
-    }
-
-    /// Records that every message up to `id` is now indexed.
-    pub fn through(&mut self, id: u64) {
-        self.through = Some(self.through.map_or(id, |t| t.max(id)));
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.main.is_empty() && self.late.is_empty() && self.through.is_none()
-    }
 }
 
 /// The distinct terms of a message, its author's and its room's included.
@@ -231,162 +83,392 @@ fn doc_terms(doc: &Doc<'_>) -> Vec<Vec<u8>> {
     terms
 }
 
-impl Generation {
-    /// The id up to which every message is indexed.
-    pub fn watermark(&self) -> Result<Option<u64>, IndexError> {
-        match self.tree.get(WATERMARK_KEY)? {
-            Some(v) => Ok(Some(read_u64(&v).ok_or(IndexError::Damaged("watermark"))?)),
-            None => Ok(None),
+/// Postings gathered for one batch.
+#[derive(Default)]
+pub struct Gathered {
+    terms: Terms,
+    lo: Option<u64>,
+    hi: Option<u64>,
+    through: Option<u64>,
+    pub messages: u64,
+}
+
+impl Gathered {
+    /// Adds a new message (ids must come in ascending order).
+    pub fn add(&mut self, doc: &Doc<'_>) {
+        let p = Posting {
+            id: doc.id,
+            room: doc.room,
+        };
+        for term in doc_terms(doc) {
+            self.terms.entry(term).or_default().main.push(p);
+        }
+        self.lo.get_or_insert(doc.id);
+        self.hi = Some(doc.id);
+        self.messages += 1;
+    }
+
+    /// Adds the current text of an edited message.
+    pub fn add_edited(&mut self, doc: &Doc<'_>) {
+        let p = Posting {
+            id: doc.id,
+            room: doc.room,
+        };
+        for term in doc_terms(doc) {
+            self.terms.entry(term).or_default().edited.push(p);
         }
     }
 
-    /// Makes this generation's writes durable.
-    pub fn flush(&self) -> Result<(), IndexError> {
-        self.tree.flush()?;
-        Ok(())
+    /// Records that every message up to `id` is now indexed.
+    pub fn through(&mut self, id: u64) {
+        self.through = Some(self.through.map_or(id, |t| t.max(id)));
     }
+}
 
-    /// Writes what was gathered as one atomic batch.
-    pub fn write(&self, g: Gathered) -> Result<(), IndexError> {
-        let mut batch = sled::Batch::default();
-        for (term, list) in g.main {
-            self.add_main(&mut batch, &term, list)?;
+#[derive(Serialize, Deserialize, Default)]
+struct Manifest {
+    segments: Vec<String>,
+    through: Option<u64>,
+}
+
+/// Segments and buffer, as searches see them.
+#[derive(Default)]
+struct Live {
+    segments: Vec<Arc<Segment>>,
+    buffer: Gathered,
+    /// Every message up to here is in a segment.
+    flushed_through: Option<u64>,
+}
+
+/// The open index (or a rebuild's new one, which writes no manifest until
+/// it replaces the index).
+pub struct Index {
+    dir: PathBuf,
+    live: RwLock<Live>,
+    files: Arc<AtomicU64>,
+    manifest: bool,
+}
+
+fn seg_number(name: &str) -> Option<u64> {
+    name.strip_prefix("seg-")?.strip_suffix(".idx")?.parse().ok()
+}
+
+impl Index {
+    /// Opens (or creates) the index of a data directory.
+    pub fn open(data_dir: &Path) -> Result<Index, IndexError> {
+        let dir = data_dir.join("search");
+        std::fs::create_dir_all(&dir)?;
+        let manifest: Manifest = match std::fs::read(dir.join(MANIFEST)) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| IndexError::Manifest(e.to_string()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Manifest::default(),
+            Err(e) => return Err(e.into()),
+        };
+        let mut segments = Vec::new();
+        for name in &manifest.segments {
+            segments.push(Arc::new(Segment::open(&dir.join(name))?));
         }
-        for (term, list) in g.late {
-            // Counted too, so that a prefix finds an edit's new words.
-            self.count_more(&mut batch, &term, list.len() as u64)?;
-            for p in list {
-                batch.insert(key(b'l', &term, Some(p.id)), postings::encode_room(p.room));
+        let mut max_file = 0;
+        for entry in std::fs::read_dir(&dir)? {
+            let name = entry?.file_name().to_string_lossy().into_owned();
+            let named = manifest.segments.contains(&name) || name == MANIFEST;
+            if !named && (seg_number(&name).is_some() || name.ends_with(".tmp")) {
+                std::fs::remove_file(dir.join(&name))?;
             }
+            max_file = max_file.max(seg_number(&name).unwrap_or(0));
         }
-        if let Some(w) = g.through {
-            batch.insert(WATERMARK_KEY, &w.to_be_bytes());
-        }
-        self.tree.apply_batch(batch)?;
-        Ok(())
-    }
-
-    fn add_main(
-        &self,
-        batch: &mut sled::Batch,
-        term: &[u8],
-        mut list: Vec<Posting>,
-    ) -> Result<(), IndexError> {
-        let prefix = key(b'p', term, None);
-        let added = list.len() as u64;
-        if let Some((k, v)) = self.tree.scan_prefix(&prefix).next_back().transpose()? {
-            let last = v
-                .get(..8)
-                .and_then(read_u64)
-                .ok_or(IndexError::Damaged("chunk"))?;
-            list.retain(|p| p.id > last);
-            if v.len() < CHUNK_BYTES && !list.is_empty() {
-                let take = list.len().min(NEW_CHUNK_POSTINGS);
-                let chunk =
-                    postings::append(&v, &list[..take]).ok_or(IndexError::Damaged("chunk"))?;
-                batch.insert(k, chunk);
-                list.drain(..take);
-            }
-        }
-        for piece in list.chunks(NEW_CHUNK_POSTINGS) {
-            let first = piece[0].id;
-            let mut k = prefix.clone();
-            k.extend_from_slice(&first.to_be_bytes());
-            batch.insert(k, postings::new_chunk(piece));
-        }
-        self.count_more(batch, term, added)
-    }
-
-    /// Adds `added` to a term's count, in `batch`.
-    fn count_more(
-        &self,
-        batch: &mut sled::Batch,
-        term: &[u8],
-        added: u64,
-    ) -> Result<(), IndexError> {
-        let count = self.count(term)?;
-        batch.insert(
-            key(b't', term, None),
-            &count.saturating_add(added).to_be_bytes(),
-        );
-        Ok(())
-    }
-
-    /// How many messages hold `term` (never decreased: an estimate).
-    pub fn count(&self, term: &[u8]) -> Result<u64, IndexError> {
-        Ok(match self.tree.get(key(b't', term, None))? {
-            Some(v) => read_u64(&v).ok_or(IndexError::Damaged("term count"))?,
-            None => 0,
+        let live = Live {
+            segments,
+            buffer: Gathered::default(),
+            flushed_through: manifest.through,
+        };
+        Ok(Index {
+            dir,
+            live: RwLock::new(live),
+            files: Arc::new(AtomicU64::new(max_file + 1)),
+            manifest: true,
         })
     }
 
-    /// The words that begin with `prefix`, at most `max`, the most used
-    /// first; a prefix of a very common start looks at the first
-    /// `scan` words only.
-    pub fn expand(
-        &self,
-        prefix: &str,
-        max: usize,
-        scan: usize,
-    ) -> Result<Vec<Vec<u8>>, IndexError> {
-        let mut found = Vec::new();
-        for kv in self
-            .tree
-            .scan_prefix(key(b't', prefix.as_bytes(), None))
-            .take(scan)
-        {
-            let (k, v) = kv?;
-            let count = read_u64(&v).ok_or(IndexError::Damaged("term count"))?;
-            found.push((count, k[1..].to_vec()));
+    /// An empty index beside this one for a rebuild: it shares the
+    /// directory and the file numbers, and writes no manifest.
+    pub fn scratch(&self) -> Index {
+        Index {
+            dir: self.dir.clone(),
+            live: RwLock::new(Live::default()),
+            files: self.files.clone(),
+            manifest: false,
         }
-        found.sort_unstable_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-        Ok(found.into_iter().take(max).map(|(_, t)| t).collect())
     }
 
-    /// The messages holding `term`, newest first.
-    pub fn stream(&self, term: &[u8], before: u64) -> Result<TermStream, IndexError> {
-        let mut late = Vec::new();
-        for kv in self.tree.scan_prefix(key(b'l', term, None)) {
-            let (k, v) = kv?;
-            let id = tail_id(&k);
-            let room = postings::decode_room(&v);
-            if let (Some(id), Some(room)) = (id, room) {
-                if id < before {
-                    late.push(Posting { id, room });
-                }
+    fn read(&self) -> RwLockReadGuard<'_, Live> {
+        self.live.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write_lock(&self) -> RwLockWriteGuard<'_, Live> {
+        self.live.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The id up to which every message is indexed (in a segment or the
+    /// buffer).
+    pub fn indexed_through(&self) -> Option<u64> {
+        let live = self.read();
+        live.buffer.through.or(live.flushed_through)
+    }
+
+    /// The id up to which every message is in a segment on disk.
+    pub fn flushed_through(&self) -> Option<u64> {
+        self.read().flushed_through
+    }
+
+    /// Messages in the buffer.
+    pub fn buffered(&self) -> u64 {
+        self.read().buffer.messages
+    }
+
+    /// Whether the buffer holds anything to write.
+    pub fn dirty(&self) -> bool {
+        let live = self.read();
+        !live.buffer.terms.is_empty() || live.buffer.through.is_some()
+    }
+
+    /// Adds a batch to the buffer.
+    pub fn add(&self, g: Gathered) {
+        let mut live = self.write_lock();
+        let b = &mut live.buffer;
+        for (term, lists) in g.terms {
+            let mine = b.terms.entry(term).or_default();
+            mine.main.extend(lists.main);
+            if !lists.edited.is_empty() {
+                // Kept sorted: segments store them so.
+                mine.edited.extend(lists.edited);
+                mine.edited.sort_unstable();
+                mine.edited.dedup();
             }
         }
-        late.sort_unstable();
-        let prefix = key(b'p', term, None);
-        let mut end = prefix.clone();
-        end.extend_from_slice(&before.to_be_bytes());
+        if let Some(lo) = g.lo {
+            b.lo.get_or_insert(lo);
+        }
+        if g.hi.is_some() {
+            b.hi = g.hi;
+        }
+        if let Some(t) = g.through {
+            b.through(t);
+        }
+        b.messages += g.messages;
+    }
+
+    fn new_path(&self) -> PathBuf {
+        let n = self.files.fetch_add(1, Ordering::Relaxed);
+        self.dir.join(format!("seg-{n}.idx"))
+    }
+
+    /// Writes the buffer as a segment (and merges segments of similar
+    /// size), then the manifest.
+    pub fn flush(&self) -> Result<(), IndexError> {
+        if !self.dirty() {
+            return Ok(());
+        }
+        let path = self.new_path();
+        let (through, has_terms) = {
+            let live = self.read();
+            let b = &live.buffer;
+            if !b.terms.is_empty() {
+                segment::write(&path, &b.terms, b.lo.unwrap_or(0), b.hi.unwrap_or(0), b.messages)?;
+            }
+            (b.through, !b.terms.is_empty())
+        };
+        let seg = if has_terms {
+            Some(Arc::new(Segment::open(&path)?))
+        } else {
+            None
+        };
+        {
+            let mut live = self.write_lock();
+            live.segments.extend(seg);
+            live.buffer = Gathered::default();
+            if through.is_some() {
+                live.flushed_through = through;
+            }
+        }
+        self.merge()?;
+        self.save_manifest()
+    }
+
+    /// Merges the two newest segments while they are of similar size and
+    /// small enough.
+    fn merge(&self) -> Result<(), IndexError> {
+        loop {
+            let pair = {
+                let live = self.read();
+                let n = live.segments.len();
+                if n < 2 {
+                    return Ok(());
+                }
+                let (a, b) = (live.segments[n - 2].clone(), live.segments[n - 1].clone());
+                if a.messages > 2 * b.messages.max(1) || a.messages + b.messages > MERGE_CAP {
+                    return Ok(());
+                }
+                (a, b)
+            };
+            let (a, b) = pair;
+            let mut terms = a.load()?;
+            for (term, lists) in b.load()? {
+                let mine = terms.entry(term).or_default();
+                mine.main.extend(lists.main);
+                mine.edited.extend(lists.edited);
+                mine.edited.sort_unstable();
+                mine.edited.dedup();
+            }
+            let path = self.new_path();
+            let lo = if a.messages == 0 { b.lo } else { a.lo };
+            segment::write(&path, &terms, lo, b.hi.max(a.hi), a.messages + b.messages)?;
+            drop(terms);
+            let merged = Arc::new(Segment::open(&path)?);
+            {
+                let mut live = self.write_lock();
+                let n = live.segments.len();
+                live.segments.truncate(n - 2);
+                live.segments.push(merged);
+            }
+            if self.manifest {
+                self.save_manifest()?;
+            }
+            for old in [a, b] {
+                let _ = std::fs::remove_file(&old.path);
+            }
+        }
+    }
+
+    fn save_manifest(&self) -> Result<(), IndexError> {
+        if !self.manifest {
+            return Ok(());
+        }
+        let m = {
+            let live = self.read();
+            Manifest {
+                segments: live
+                    .segments
+                    .iter()
+                    .filter_map(|s| s.path.file_name().map(|n| n.to_string_lossy().into_owned()))
+                    .collect(),
+                through: live.flushed_through,
+            }
+        };
+        let bytes = serde_json::to_vec(&m).map_err(|e| IndexError::Manifest(e.to_string()))?;
+        let tmp = self.dir.join("manifest.tmp");
+        {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, self.dir.join(MANIFEST))?;
+        std::fs::File::open(&self.dir)?.sync_all()?;
+        Ok(())
+    }
+
+    /// Makes a complete rebuild the index: its segments replace these,
+    /// whose files are then removed.
+    pub fn replace_with(&self, rebuilt: Index) -> Result<(), IndexError> {
+        rebuilt.flush()?;
+        let new = std::mem::take(&mut *rebuilt.write_lock());
+        let old = {
+            let mut live = self.write_lock();
+            std::mem::replace(&mut *live, new)
+        };
+        self.save_manifest()?;
+        for s in old.segments {
+            let _ = std::fs::remove_file(&s.path);
+        }
+        Ok(())
+    }
+
+    /// Bytes the index takes on disk.
+    pub fn size_on_disk(&self) -> u64 {
+        self.read()
+            .segments
+            .iter()
+            .filter_map(|s| std::fs::metadata(&s.path).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+
+    /// The words that begin with `prefix`, at most `max`, the most used
+    /// first; each segment is looked at for its first `scan` such words.
+    pub fn expand(&self, prefix: &str, max: usize, scan: usize) -> Result<Vec<Vec<u8>>, IndexError> {
+        let prefix = prefix.as_bytes();
+        let mut found: Vec<(Vec<u8>, u64)> = Vec::new();
+        let segments = {
+            let live = self.read();
+            for (t, l) in live.buffer.terms.range(prefix.to_vec()..).take(scan) {
+                if !t.starts_with(prefix) {
+                    break;
+                }
+                found.push((t.clone(), (l.main.len() + l.edited.len()) as u64));
+            }
+            live.segments.clone()
+        };
+        for s in &segments {
+            s.expand(prefix, scan, &mut found)?;
+        }
+        let mut counts: HashMap<Vec<u8>, u64> = HashMap::new();
+        for (t, c) in found {
+            *counts.entry(t).or_default() += c;
+        }
+        let mut all: Vec<(Vec<u8>, u64)> = counts.into_iter().collect();
+        all.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Ok(all.into_iter().take(max).map(|(t, _)| t).collect())
+    }
+
+    /// The messages holding `term`, newest first, older than `before`.
+    pub fn stream(&self, term: &[u8], before: u64) -> Result<TermStream, IndexError> {
+        let (buffered, segments) = {
+            let live = self.read();
+            let lists = live.buffer.terms.get(term).cloned().unwrap_or_default();
+            (lists, live.segments.clone())
+        };
+        let mut edited = buffered.edited;
+        let mut pending = Vec::new();
+        for s in segments {
+            if let Some(e) = s.lookup(term)? {
+                edited.extend(s.edited(&e)?.into_iter());
+                pending.push((s, e));
+            }
+        }
+        edited.retain(|p| p.id < before);
+        edited.sort_unstable();
+        let mut buf = buffered.main;
+        buf.retain(|p| p.id < before);
         Ok(TermStream {
-            chunks: self.tree.range(prefix..end),
-            buf: Vec::new(),
-            late,
+            buf,
+            pending,
+            edited,
             before,
         })
     }
 }
 
-/// One term's messages, newest first: its chunks read backwards, merged
-/// with the postings of edited messages.
+/// One term's messages, newest first: the buffer's, then each segment's
+/// from the newest, merged with the edited lists.
 pub struct TermStream {
-    chunks: sled::Iter,
-    /// The chunk being read, ascending: taken from the end.
+    /// The list being read, ascending: taken from the end.
     buf: Vec<Posting>,
-    late: Vec<Posting>,
+    /// Segments still to read, oldest first: taken from the end.
+    pending: Vec<(Arc<Segment>, Entry)>,
+    edited: Vec<Posting>,
     before: u64,
 }
 
 impl TermStream {
     fn refill(&mut self) -> Result<(), IndexError> {
         while self.buf.is_empty() {
-            let Some((k, v)) = self.chunks.next_back().transpose()? else {
+            let Some((s, e)) = self.pending.pop() else {
                 return Ok(());
             };
-            let first = tail_id(&k).ok_or(IndexError::Damaged("chunk key"))?;
-            let mut list = postings::decode(first, &v).ok_or(IndexError::Damaged("chunk"))?;
+            if s.lo >= self.before && s.messages > 0 {
+                continue;
+            }
+            let mut list = s.list(&e)?;
             list.retain(|p| p.id < self.before);
             self.buf = list;
         }
@@ -396,9 +478,7 @@ impl TermStream {
     /// The next posting, newest first; each message once.
     pub fn next_posting(&mut self) -> Result<Option<Posting>, IndexError> {
         self.refill()?;
-        let main = self.buf.last().copied();
-        let late = self.late.last().copied();
-        let next = match (main, late) {
+        let next = match (self.buf.last().copied(), self.edited.last().copied()) {
             (None, None) => return Ok(None),
             (Some(m), None) => m,
             (None, Some(l)) => l,
@@ -407,8 +487,8 @@ impl TermStream {
         while self.buf.last().is_some_and(|p| p.id == next.id) {
             self.buf.pop();
         }
-        while self.late.last().is_some_and(|p| p.id == next.id) {
-            self.late.pop();
+        while self.edited.last().is_some_and(|p| p.id == next.id) {
+            self.edited.pop();
         }
         Ok(Some(next))
     }

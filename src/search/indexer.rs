@@ -10,15 +10,15 @@
 //! burst makes the index lag, and it never loses a message.
 //!
 //! Edits come through the store's queue of marks (`store::search_feed`),
-//! looked at on every wake; a rebuild writes the next generation and then
-//! switches to it.
+//! looked at on every wake; a rebuild writes a new index beside the
+//! current one and then puts it in its place.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
-use super::index::{Doc, Gathered, Generation, Index, IndexError};
-use crate::model::Message;
+use super::index::{Doc, Gathered, Index, IndexError, BUFFER_MESSAGES};
+use crate::model::{Message, MessageId, RoomId};
 use crate::store::{Indexable, Store, StoreError};
 
 /// Batches of keys waiting for the thread; more are dropped (and read
@@ -30,6 +30,8 @@ const WAKE: Duration = Duration::from_millis(250);
 /// Ids read from the store per step of a catch-up: bounds the memory one
 /// step takes.
 const WINDOW: u64 = 8192;
+/// How long the thread waits, idle, before it saves the buffer.
+const IDLE_FLUSH: Duration = Duration::from_secs(2);
 /// Edited messages indexed per wake.
 const EDITS_PER_WAKE: usize = 512;
 
@@ -128,16 +130,18 @@ pub(super) fn offer(tx: &SyncSender<Request>, shared: &Shared, stored: &[Message
 
 /// The thread's body: runs until every sender is gone.
 pub(super) fn run(index: &Index, store: &Store, shared: &Shared, rx: Receiver<Request>) {
-    let mut gen = index.current();
-    if let Err(e) = start(&gen, store, shared) {
+    if let Err(e) = start(index, store, shared) {
         tracing::error!(error = %e, "the search index could not catch up at start");
+        shared.lost.store(true, Ordering::Release);
     }
+    let mut flushed = Instant::now();
     loop {
         let first = match rx.recv_timeout(WAKE) {
             Ok(r) => Some(r),
             Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => break,
         };
+        let idle = first.is_none();
         let mut keys = Vec::new();
         let mut barriers = Vec::new();
         let mut rebuilds = Vec::new();
@@ -155,13 +159,19 @@ pub(super) fn run(index: &Index, store: &Store, shared: &Shared, rx: Receiver<Re
                 next_req = rx.try_recv().ok();
             }
         }
-        if let Err(e) = step(&gen, store, shared, &keys) {
+        let mut outcome = step(index, store, shared, &keys);
+        // The buffer becomes a segment when full, or once things calm down.
+        let full = index.buffered() >= BUFFER_MESSAGES;
+        if outcome.is_ok() && (full || (idle && flushed.elapsed() >= IDLE_FLUSH)) {
+            flushed = Instant::now();
+            outcome = index.flush().map_err(Into::into);
+        }
+        if let Err(e) = outcome {
             tracing::error!(error = %e, "indexing messages for search failed; retrying from the store");
             shared.lost.store(true, Ordering::Release);
         }
         for events in rebuilds {
             let outcome = rebuild(index, store, shared, &rx, &events);
-            gen = index.current();
             let _ = events.send(RebuildEvent::Done(outcome.map_err(|e| e.to_string())));
         }
         for done in barriers {
@@ -169,48 +179,42 @@ pub(super) fn run(index: &Index, store: &Store, shared: &Shared, rx: Receiver<Re
         }
     }
     if let Err(e) = index.flush() {
-        tracing::error!(error = %e, "the search index could not flush");
+        tracing::error!(error = %e, "the search index could not be saved");
     }
 }
 
-fn start(gen: &Generation, store: &Store, shared: &Shared) -> Result<(), IndexingError> {
-    let next = gen.watermark()?.map_or(0, |w| w + 1);
+fn start(index: &Index, store: &Store, shared: &Shared) -> Result<(), IndexingError> {
+    let next = index.flushed_through().map_or(0, |w| w + 1);
     shared.next.store(next, Ordering::Release);
-    catch_up(gen, store, shared, &mut |_| {})?;
+    catch_up(index, store, shared, &mut |_| {})?;
     shared.set(State::Ready);
     Ok(())
 }
 
 /// Indexes what was offered (or catches up when some was lost), then
 /// the edits.
-fn step(
-    gen: &Generation,
-    store: &Store,
-    shared: &Shared,
-    keys: &[(u64, u64)],
-) -> Result<(), IndexingError> {
+fn step(index: &Index, store: &Store, shared: &Shared, keys: &[(u64, u64)]) -> Result<(), IndexingError> {
     if shared.lost.swap(false, Ordering::AcqRel) {
         shared.set(State::CatchingUp);
-        catch_up(gen, store, shared, &mut |_| {})?;
+        catch_up(index, store, shared, &mut |_| {})?;
         shared.set(State::Ready);
     } else if !keys.is_empty() {
         let next = shared.next.load(Ordering::Acquire);
         let mut g = Gathered::default();
         let mut last = None;
         for &(room, id) in keys.iter().filter(|(_, id)| *id >= next) {
-            let m = store.indexable(crate::model::RoomId(room), crate::model::MessageId(id))?;
-            if let Some(m) = m {
+            if let Some(m) = store.indexable(RoomId(room), MessageId(id))? {
                 g.add(&doc(&m));
             }
             last = Some(id);
         }
         if let Some(last) = last {
             g.through(last);
-            gen.write(g)?;
+            index.add(g);
             shared.next.store(last + 1, Ordering::Release);
         }
     }
-    edits(gen, store)
+    edits(index, store)
 }
 
 fn doc(m: &Indexable) -> Doc<'_> {
@@ -222,9 +226,9 @@ fn doc(m: &Indexable) -> Doc<'_> {
     }
 }
 
-/// Indexes the current text of messages marked as edited, flushes, and
-/// only then forgets the marks.
-fn edits(gen: &Generation, store: &Store) -> Result<(), IndexingError> {
+/// Indexes the current text of messages marked as edited, saves the
+/// index, and only then forgets the marks.
+fn edits(index: &Index, store: &Store) -> Result<(), IndexingError> {
     let marks = store.edited_marks(EDITS_PER_WAKE)?;
     if marks.is_empty() {
         return Ok(());
@@ -235,8 +239,8 @@ fn edits(gen: &Generation, store: &Store) -> Result<(), IndexingError> {
             g.add_edited(&doc(&text));
         }
     }
-    gen.write(g)?;
-    gen.flush()?;
+    index.add(g);
+    index.flush()?;
     store.forget_edited_marks(&marks)?;
     Ok(())
 }
@@ -244,7 +248,7 @@ fn edits(gen: &Generation, store: &Store) -> Result<(), IndexingError> {
 /// Indexes every stored message from `shared.next` to what the writer
 /// has stored, in windows; `progress` hears of each window.
 fn catch_up(
-    gen: &Generation,
+    index: &Index,
     store: &Store,
     shared: &Shared,
     progress: &mut dyn FnMut(Progress),
@@ -265,7 +269,10 @@ fn catch_up(
         }
         messages += found.len() as u64;
         g.through(hi);
-        gen.write(g)?;
+        index.add(g);
+        if index.buffered() >= BUFFER_MESSAGES {
+            index.flush()?;
+        }
         shared.next.store(hi + 1, Ordering::Release);
         progress(Progress {
             messages,
@@ -275,8 +282,8 @@ fn catch_up(
     }
 }
 
-/// Builds the next generation from the whole store while searches read
-/// the current one, then switches to it.
+/// Builds a new index from the whole store while searches read the
+/// current one, then puts it in its place.
 fn rebuild(
     index: &Index,
     store: &Store,
@@ -297,8 +304,10 @@ fn rebuild_into(
     rx: &Receiver<Request>,
     events: &SyncSender<RebuildEvent>,
 ) -> Result<u64, IndexingError> {
-    let next_gen = index.start_next()?;
-    // The old generation's place, kept should the rebuild fail.
+    // The current index is kept up to date until the switch: save what
+    // its buffer holds, so that a failed rebuild loses nothing.
+    index.flush()?;
+    let scratch = index.scratch();
     let old_next = shared.next.swap(0, Ordering::AcqRel);
     let mut last_report = Instant::now();
     let mut report = |p: Progress| {
@@ -307,11 +316,11 @@ fn rebuild_into(
             let _ = events.try_send(RebuildEvent::Progress(p));
         }
     };
-    let built = catch_up(&next_gen, store, shared, &mut report);
-    let mut messages = match built {
+    let mut messages = match catch_up(&scratch, store, shared, &mut report) {
         Ok(n) => n,
         Err(e) => {
             shared.next.store(old_next, Ordering::Release);
+            shared.lost.store(true, Ordering::Release);
             return Err(e);
         }
     };
@@ -332,8 +341,8 @@ fn rebuild_into(
         }
     }
     shared.lost.store(false, Ordering::Release);
-    messages += catch_up(&next_gen, store, shared, &mut |_| {})?;
-    index.switch_to(next_gen)?;
+    messages += catch_up(&scratch, store, shared, &mut |_| {})?;
+    index.replace_with(scratch)?;
     for done in barriers {
         let _ = done.send(());
     }
@@ -347,8 +356,8 @@ pub fn rebuild_offline(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<u64, IndexingError> {
     let shared = Shared::new(store.message_cutoff().0);
-    let next_gen = index.start_next()?;
-    let messages = catch_up(&next_gen, store, &shared, progress)?;
-    index.switch_to(next_gen)?;
+    let scratch = index.scratch();
+    let messages = catch_up(&scratch, store, &shared, progress)?;
+    index.replace_with(scratch)?;
     Ok(messages)
 }

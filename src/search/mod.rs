@@ -1,15 +1,17 @@
 //! Full-text search over the message history.
 //!
-//! An inverted index of our own, kept in its own sled database beside the
-//! store (`index.rs`), rather than a search engine crate: the queries a
-//! chat needs (words, a prefix, phrases, by person, by room, newest
-//! first) are intersections of sorted lists, and sled already gives the
-//! sorted, crash-safe storage, so the index adds no dependency, nothing
-//! to the binary but its own code, and no second cache to size.
+//! An inverted index of our own, in files beside the store (`index.rs`),
+//! rather than a search engine crate: the queries a chat needs (words, a
+//! prefix, phrases, by person, by room, newest first) are intersections
+//! of lists sorted by message id, which immutable segment files serve
+//! with a few positioned reads, so the index adds nothing to the binary
+//! but its own code and keeps no cache of its own (the OS's page cache
+//! serves it).
 //!
 //! - `tokens.rs` cuts text into terms (folding case and accents, pairs of
 //!   CJK characters), the same way for messages and queries;
-//! - `postings.rs` is the byte form of the lists, `index.rs` their trees;
+//! - `postings.rs` is the byte form of the lists, `segment.rs` a file of
+//!   them, `index.rs` the segments, the buffer and the manifest;
 //! - `indexer.rs` is the thread that follows the store;
 //! - `query.rs` reads a query, `find.rs` runs it and checks each
 //!   candidate against the message's current text.
@@ -19,6 +21,7 @@ pub mod index;
 pub mod indexer;
 pub mod postings;
 pub mod query;
+pub mod segment;
 pub mod tokens;
 
 use std::path::Path;
@@ -28,17 +31,12 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 pub use find::{Candidates, Check, Scope};
-pub use index::{Generation, Index, IndexError};
+pub use index::{Index, IndexError};
 pub use indexer::{Progress, RebuildEvent, State};
 
 use crate::model::Message;
 use crate::store::Store;
 use indexer::{Request, Shared};
-
-/// Page cache of the index's database. Searches read a few chunks per
-/// term; indexing touches each term's last chunk. 16 MiB holds the hot
-/// ones of a large history.
-pub const CACHE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The server's handle to the index and its thread.
 #[derive(Clone)]
@@ -81,8 +79,8 @@ impl Search {
     /// Opens the index of `data_dir` and starts the thread, which first
     /// catches up with what the store holds beyond the index.
     pub fn start(data_dir: &Path, store: &Store) -> Result<(Search, SearchThread), String> {
-        let index = Index::open(data_dir, CACHE_BYTES)
-            .map_err(|e| format!("cannot open the search index: {e}"))?;
+        let index =
+            Index::open(data_dir).map_err(|e| format!("cannot open the search index: {e}"))?;
         let index = Arc::new(index);
         let shared = Arc::new(Shared::new(store.message_cutoff().0));
         let (tx, rx) = sync_channel(indexer::QUEUE);
@@ -105,9 +103,9 @@ impl Search {
         indexer::offer(&self.inner.tx, &self.inner.shared, stored);
     }
 
-    /// The generation searches read now.
-    pub fn generation(&self) -> Arc<Generation> {
-        self.inner.index.current()
+    /// The index searches read.
+    pub fn index(&self) -> &Index {
+        &self.inner.index
     }
 
     pub fn status(&self) -> Status {
@@ -146,7 +144,7 @@ impl Search {
     }
 
     /// Bytes the index takes on disk.
-    pub fn size_on_disk(&self) -> Result<u64, IndexError> {
+    pub fn size_on_disk(&self) -> u64 {
         self.inner.index.size_on_disk()
     }
 }

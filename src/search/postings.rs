@@ -1,13 +1,10 @@
 //! The byte form of posting lists: which messages hold a term.
 //!
-//! A term's list is cut into chunks, each one value of the index keyed by
-//! the term and its first message id, so that the chunks of a term are in
-//! id order and the newest is found with one reverse seek. A chunk is
-//! `last id (u64 BE)` followed by one `(id - previous id, room id)` pair of
-//! varints per message, ascending. Ids are global and increase in write
-//! order, so the gaps between a common word's messages take one or two
-//! bytes, and the room (a small number) one; the last id up front lets an
-//! append skip decoding.
+//! A list is one `(id - previous id, room number)` pair of varints per
+//! message, ascending, the first id taken from 0. Ids are global and
+//! increase in write order, so the gaps between a common word's messages
+//! take one or two bytes, and the room's number in its segment's table
+//! one.
 
 /// One message that holds a term.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -16,12 +13,7 @@ pub struct Posting {
     pub room: u64,
 }
 
-/// Size from which a chunk takes no more appends: small enough that
-/// rewriting it per batch is cheap, large enough that a common term's
-/// chunks are few.
-pub const CHUNK_BYTES: usize = 2048;
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
@@ -29,7 +21,7 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-fn get_varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
+pub fn get_varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
     let mut v = 0u64;
     for shift in (0..64).step_by(7) {
         let b = *bytes.get(*at)?;
@@ -42,60 +34,34 @@ fn get_varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
     None
 }
 
-/// A new chunk holding `postings` (ascending, not empty).
-pub fn new_chunk(postings: &[Posting]) -> Vec<u8> {
-    let first = postings.first().map_or(0, |p| p.id);
-    let mut out = Vec::with_capacity(8 + postings.len() * 4);
-    out.extend_from_slice(&first.to_be_bytes());
-    append_to(&mut out, first, postings);
-    out
-}
-
-/// `chunk` with `postings` (ascending, all past its last id) added.
-pub fn append(chunk: &[u8], postings: &[Posting]) -> Option<Vec<u8>> {
-    let last = u64::from_be_bytes(chunk.get(..8)?.try_into().ok()?);
-    let mut out = Vec::with_capacity(chunk.len() + postings.len() * 4);
-    out.extend_from_slice(chunk);
-    append_to(&mut out, last, postings);
-    Some(out)
-}
-
-fn append_to(out: &mut Vec<u8>, mut prev: u64, postings: &[Posting]) {
-    for p in postings {
+/// Appends the encoding of `list` (ascending) to `out`; `room` gives
+/// the number a room has in the segment's table (room ids are random
+/// 64-bit numbers: ten bytes as they are, one as a number in the table).
+pub fn encode(out: &mut Vec<u8>, list: &[Posting], room: impl Fn(u64) -> u64) {
+    let mut prev = 0;
+    for p in list {
         put_varint(out, p.id.saturating_sub(prev));
-        put_varint(out, p.room);
+        put_varint(out, room(p.room));
         prev = p.id;
     }
-    if let Some(last) = postings.last() {
-        out[..8].copy_from_slice(&last.id.to_be_bytes());
-    }
 }
 
-/// The postings of a chunk whose key names `first` as its first id,
-/// ascending; None when the bytes are damaged.
-pub fn decode(first: u64, chunk: &[u8]) -> Option<Vec<Posting>> {
-    let mut out = Vec::with_capacity(chunk.len() / 3);
-    let mut at = 8;
-    let mut prev = first;
-    while at < chunk.len() {
-        let id = prev.checked_add(get_varint(chunk, &mut at)?)?;
-        let room = get_varint(chunk, &mut at)?;
-        out.push(Posting { id, room });
+/// The postings of an encoded list, ascending, with `rooms` the
+/// segment's table; None when damaged.
+pub fn decode(bytes: &[u8], count: usize, rooms: &[u64]) -> Option<Vec<Posting>> {
+    let mut out = Vec::with_capacity(count.min(bytes.len()));
+    let mut at = 0;
+    let mut prev = 0u64;
+    while at < bytes.len() {
+        let id = prev.checked_add(get_varint(bytes, &mut at)?)?;
+        let n = usize::try_from(get_varint(bytes, &mut at)?).ok()?;
+        out.push(Posting {
+            id,
+            room: *rooms.get(n)?,
+        });
         prev = id;
     }
     Some(out)
-}
-
-/// A varint on its own (the room of an edited message's posting).
-pub fn encode_room(room: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(2);
-    put_varint(&mut out, room);
-    out
-}
-
-/// Reads [`encode_room`]'s bytes.
-pub fn decode_room(bytes: &[u8]) -> Option<u64> {
-    get_varint(bytes, &mut 0)
 }
 
 #[cfg(test)]
@@ -107,29 +73,21 @@ mod tests {
     }
 
     #[test]
-    fn chunks_round_trip_through_appends() {
-        let a = [p(10, 1), p(11, 300), p(1_000_000, 2)];
-        let chunk = new_chunk(&a);
-        let chunk = append(&chunk, &[p(1_000_001, 1), p(u64::MAX / 2, 7)]).expect("append");
-        let got = decode(10, &chunk).expect("decode");
-        assert_eq!(
-            got,
-            [a.to_vec(), vec![p(1_000_001, 1), p(u64::MAX / 2, 7)]].concat()
-        );
+    fn lists_round_trip() {
+        let rooms = [u64::MAX, 5];
+        let a = [p(0, 5), p(10, u64::MAX), p(11, 5), p(1_000_000, 5), p(u64::MAX / 2, u64::MAX)];
+        let mut bytes = Vec::new();
+        encode(&mut bytes, &a, |r| u64::from(r == 5));
+        assert_eq!(bytes.len(), 1 + 1 + 1 + 3 + 9 + 5);
+        assert_eq!(decode(&bytes, a.len(), &rooms).expect("decode"), a);
+        assert!(decode(&bytes, a.len(), &rooms[..1]).is_none());
     }
 
     #[test]
-    fn damaged_chunks_are_none_not_a_panic() {
-        let chunk = new_chunk(&[p(5, 1), p(6, 2)]);
-        assert!(decode(5, &chunk[..chunk.len() - 1]).is_none());
-        assert!(decode(5, &[0xFF; 20]).is_none());
-        assert!(append(&[1, 2], &[p(1, 1)]).is_none());
-    }
-
-    #[test]
-    fn rooms_round_trip() {
-        for r in [0, 1, 127, 128, u64::MAX] {
-            assert_eq!(decode_room(&encode_room(r)), Some(r));
-        }
+    fn damaged_lists_are_none_not_a_panic() {
+        let mut bytes = Vec::new();
+        encode(&mut bytes, &[p(5, 0), p(6, 1)], |r| r);
+        assert!(decode(&bytes[..bytes.len() - 1], 2, &[0, 1]).is_none());
+        assert!(decode(&[0xFF; 20], 2, &[0, 1]).is_none());
     }
 }

@@ -46,8 +46,7 @@ fn find(
         before: u64::MAX,
         limit: 100,
     };
-    let gen = search.generation();
-    let Some(mut c) = Candidates::open(&gen, &q, &scope).expect("open") else {
+    let Some(mut c) = Candidates::open(search.index(), &q, &scope).expect("open") else {
         return Vec::new();
     };
     let check = Check::new(&q);
@@ -139,7 +138,7 @@ fn an_offline_rebuild_indexes_every_room_in_id_order() {
         let room = if i % 2 == 0 { a } else { b };
         ids.extend(say(&store, room, 1, &[&format!("common word{i}")]));
     }
-    let index = Index::open(dir.path(), 1 << 20).expect("index");
+    let index = Index::open(dir.path()).expect("index");
     let n = rebuild_offline(&index, &store, &mut |_| {}).expect("rebuild");
     assert_eq!(n, 3000);
     drop(index);
