@@ -48,11 +48,7 @@ pub struct Candidates {
 impl Candidates {
     /// The streams a query needs; None when it can match nothing (a
     /// prefix no word starts with, or no room to look in).
-    pub fn open(
-        gen: &Index,
-        q: &Query,
-        scope: &Scope,
-    ) -> Result<Option<Candidates>, IndexError> {
+    pub fn open(gen: &Index, q: &Query, scope: &Scope) -> Result<Option<Candidates>, IndexError> {
         if scope.rooms.is_empty() {
             return Ok(None);
         }

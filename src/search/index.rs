@@ -150,7 +150,10 @@ pub struct Index {
 }
 
 fn seg_number(name: &str) -> Option<u64> {
-    name.strip_prefix("seg-")?.strip_suffix(".idx")?.parse().ok()
+    name.strip_prefix("seg-")?
+        .strip_suffix(".idx")?
+        .parse()
+        .ok()
 }
 
 impl Index {
@@ -159,7 +162,9 @@ impl Index {
         let dir = data_dir.join("search");
         std::fs::create_dir_all(&dir)?;
         let manifest: Manifest = match std::fs::read(dir.join(MANIFEST)) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| IndexError::Manifest(e.to_string()))?,
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|e| IndexError::Manifest(e.to_string()))?
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Manifest::default(),
             Err(e) => return Err(e.into()),
         };
@@ -273,7 +278,13 @@ impl Index {
             let live = self.read();
             let b = &live.buffer;
             if !b.terms.is_empty() {
-                segment::write(&path, &b.terms, b.lo.unwrap_or(0), b.hi.unwrap_or(0), b.messages)?;
+                segment::write(
+                    &path,
+                    &b.terms,
+                    b.lo.unwrap_or(0),
+                    b.hi.unwrap_or(0),
+                    b.messages,
+                )?;
             }
             (b.through, !b.terms.is_empty())
         };
@@ -311,18 +322,8 @@ impl Index {
                 (a, b)
             };
             let (a, b) = pair;
-            let mut terms = a.load()?;
-            for (term, lists) in b.load()? {
-                let mine = terms.entry(term).or_default();
-                mine.main.extend(lists.main);
-                mine.edited.extend(lists.edited);
-                mine.edited.sort_unstable();
-                mine.edited.dedup();
-            }
             let path = self.new_path();
-            let lo = if a.messages == 0 { b.lo } else { a.lo };
-            segment::write(&path, &terms, lo, b.hi.max(a.hi), a.messages + b.messages)?;
-            drop(terms);
+            segment::merge(&path, &a, &b)?;
             let merged = Arc::new(Segment::open(&path)?);
             {
                 let mut live = self.write_lock();
@@ -395,7 +396,12 @@ impl Index {
 
     /// The words that begin with `prefix`, at most `max`, the most used
     /// first; each segment is looked at for its first `scan` such words.
-    pub fn expand(&self, prefix: &str, max: usize, scan: usize) -> Result<Vec<Vec<u8>>, IndexError> {
+    pub fn expand(
+        &self,
+        prefix: &str,
+        max: usize,
+        scan: usize,
+    ) -> Result<Vec<Vec<u8>>, IndexError> {
         let prefix = prefix.as_bytes();
         let mut found: Vec<(Vec<u8>, u64)> = Vec::new();
         let segments = {

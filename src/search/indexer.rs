@@ -193,7 +193,12 @@ fn start(index: &Index, store: &Store, shared: &Shared) -> Result<(), IndexingEr
 
 /// Indexes what was offered (or catches up when some was lost), then
 /// the edits.
-fn step(index: &Index, store: &Store, shared: &Shared, keys: &[(u64, u64)]) -> Result<(), IndexingError> {
+fn step(
+    index: &Index,
+    store: &Store,
+    shared: &Shared,
+    keys: &[(u64, u64)],
+) -> Result<(), IndexingError> {
     if shared.lost.swap(false, Ordering::AcqRel) {
         shared.set(State::CatchingUp);
         catch_up(index, store, shared, &mut |_| {})?;

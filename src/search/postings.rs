@@ -75,7 +75,13 @@ mod tests {
     #[test]
     fn lists_round_trip() {
         let rooms = [u64::MAX, 5];
-        let a = [p(0, 5), p(10, u64::MAX), p(11, 5), p(1_000_000, 5), p(u64::MAX / 2, u64::MAX)];
+        let a = [
+            p(0, 5),
+            p(10, u64::MAX),
+            p(11, 5),
+            p(1_000_000, 5),
+            p(u64::MAX / 2, u64::MAX),
+        ];
         let mut bytes = Vec::new();
         encode(&mut bytes, &a, |r| u64::from(r == 5));
         assert_eq!(bytes.len(), 1 + 1 + 1 + 3 + 9 + 5);

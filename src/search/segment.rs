@@ -20,13 +20,15 @@
 //! positioned reads, so a query costs a few reads per segment and any
 //! number of searches share the file.
 
+mod writer;
+
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::postings::{self, get_varint, put_varint, Posting};
+use super::postings::{self, get_varint, Posting};
+use writer::Writer;
 
 const MAGIC: &[u8; 8] = b"CRSEG1\0\0";
 const END: &[u8; 8] = b"CRSEGEND";
@@ -92,55 +94,71 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> SegmentError + '_ {
     }
 }
 
-/// Writes `terms` as the segment `path` (through a temporary file, synced
-/// and renamed: a segment is whole or absent).
-pub fn write(path: &Path, terms: &Terms, lo: u64, hi: u64, messages: u64) -> Result<(), SegmentError> {
+/// Writes `terms` as the segment `path`.
+pub fn write(
+    path: &Path,
+    terms: &Terms,
+    lo: u64,
+    hi: u64,
+    messages: u64,
+) -> Result<(), SegmentError> {
     let mut rooms: Vec<u64> = terms
         .values()
         .flat_map(|l| l.main.iter().chain(&l.edited).map(|p| p.room))
         .collect();
     rooms.sort_unstable();
     rooms.dedup();
-    let number = |room: u64| rooms.binary_search(&room).unwrap_or(0) as u64;
-    let mut postings_area = Vec::new();
-    let mut dict = Vec::new();
-    let mut sparse = Vec::new();
-    let mut scratch = Vec::new();
-    for (i, (term, lists)) in terms.iter().enumerate() {
-        if i % BLOCK == 0 {
-            put_varint(&mut sparse, term.len() as u64);
-            sparse.extend_from_slice(term);
-            put_varint(&mut sparse, dict.len() as u64);
-            put_varint(&mut sparse, postings_area.len() as u64);
+    let mut w = Writer::create(path, rooms)?;
+    for (term, lists) in terms {
+        w.term(term, &lists.main, &lists.edited)?;
+    }
+    w.finish(lo, hi, messages)
+}
+
+/// Writes the union of two segments, `older` then `newer`, term by term:
+/// one term's lists in memory at a time.
+pub fn merge(path: &Path, older: &Segment, newer: &Segment) -> Result<(), SegmentError> {
+    let mut rooms: Vec<u64> = older.rooms.iter().chain(&newer.rooms).copied().collect();
+    rooms.sort_unstable();
+    rooms.dedup();
+    let mut w = Writer::create(path, rooms)?;
+    let (a, b) = (older.entries()?, newer.entries()?);
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        let order = match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) => x.0.cmp(&y.0),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            _ => std::cmp::Ordering::Greater,
+        };
+        let mut main = Vec::new();
+        let mut edited = Vec::new();
+        let mut term = None;
+        if order != std::cmp::Ordering::Greater {
+            let (t, e) = &a[i];
+            main.extend(older.list(e)?);
+            edited.extend(older.edited(e)?);
+            term = Some(t);
+            i += 1;
         }
-        put_varint(&mut dict, term.len() as u64);
-        dict.extend_from_slice(term);
-        for list in [&lists.main, &lists.edited] {
-            scratch.clear();
-            postings::encode(&mut scratch, list, number);
-            put_varint(&mut dict, list.len() as u64);
-            put_varint(&mut dict, scratch.len() as u64);
-            postings_area.extend_from_slice(&scratch);
+        if order != std::cmp::Ordering::Less {
+            let (t, e) = &b[j];
+            main.extend(newer.list(e)?);
+            edited.extend(newer.edited(e)?);
+            term = Some(t);
+            j += 1;
+        }
+        edited.sort_unstable();
+        edited.dedup();
+        if let Some(t) = term {
+            w.term(t, &main, &edited)?;
         }
     }
-    let dict_start = (MAGIC.len() + postings_area.len()) as u64;
-    let sparse_start = dict_start + dict.len() as u64;
-    let rooms_start = sparse_start + sparse.len() as u64;
-    let room_bytes: Vec<u8> = rooms.iter().flat_map(|r| r.to_le_bytes()).collect();
-    let tmp = path.with_extension("tmp");
-    let mut f = std::io::BufWriter::new(File::create(&tmp).map_err(io(&tmp))?);
-    let mut footer = Vec::with_capacity(FOOTER);
-    for v in [dict_start, sparse_start, rooms_start, lo, hi, messages] {
-        footer.extend_from_slice(&v.to_le_bytes());
-    }
-    footer.extend_from_slice(END);
-    for part in [&MAGIC[..], &postings_area, &dict, &sparse, &room_bytes, &footer] {
-        f.write_all(part).map_err(io(&tmp))?;
-    }
-    let f = f.into_inner().map_err(|e| io(&tmp)(e.into_error()))?;
-    f.sync_all().map_err(io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io(path))?;
-    Ok(())
+    let lo = if older.messages == 0 {
+        newer.lo
+    } else {
+        older.lo
+    };
+    w.finish(lo, newer.hi.max(older.hi), older.messages + newer.messages)
 }
 
 impl Segment {
@@ -152,7 +170,8 @@ impl Segment {
             return Err(damaged());
         }
         let mut footer = [0u8; FOOTER];
-        file.read_exact_at(&mut footer, len - FOOTER as u64).map_err(io(path))?;
+        file.read_exact_at(&mut footer, len - FOOTER as u64)
+            .map_err(io(path))?;
         if &footer[FOOTER - 8..] != END {
             return Err(damaged());
         }
@@ -167,7 +186,8 @@ impl Segment {
             return Err(damaged());
         }
         let mut raw_rooms = vec![0u8; (rooms_end - sparse_end) as usize];
-        file.read_exact_at(&mut raw_rooms, sparse_end).map_err(io(path))?;
+        file.read_exact_at(&mut raw_rooms, sparse_end)
+            .map_err(io(path))?;
         let rooms = raw_rooms
             .chunks_exact(8)
             .map(|c| {
@@ -177,7 +197,8 @@ impl Segment {
             })
             .collect();
         let mut raw = vec![0u8; (sparse_end - sparse_start) as usize];
-        file.read_exact_at(&mut raw, sparse_start).map_err(io(path))?;
+        file.read_exact_at(&mut raw, sparse_start)
+            .map_err(io(path))?;
         let mut sparse = Vec::new();
         let mut at = 0;
         while at < raw.len() {
@@ -207,7 +228,9 @@ impl Segment {
 
     fn read(&self, at: u64, len: u64) -> Result<Vec<u8>, SegmentError> {
         let mut buf = vec![0u8; len as usize];
-        self.file.read_exact_at(&mut buf, at).map_err(io(&self.path))?;
+        self.file
+            .read_exact_at(&mut buf, at)
+            .map_err(io(&self.path))?;
         Ok(buf)
     }
 
@@ -220,7 +243,10 @@ impl Segment {
         let Some(start) = self.sparse.get(i) else {
             return Ok(false);
         };
-        let end = self.sparse.get(i + 1).map_or(self.dict_end - self.dict_start, |s| s.dict);
+        let end = self
+            .sparse
+            .get(i + 1)
+            .map_or(self.dict_end - self.dict_start, |s| s.dict);
         let raw = self.read(self.dict_start + start.dict, end.saturating_sub(start.dict))?;
         let mut at = 0;
         let mut post = MAGIC.len() as u64 + start.post;
@@ -265,8 +291,16 @@ impl Segment {
 
     /// The terms that begin with `prefix` and their counts, at most
     /// `scan` of them.
-    pub fn expand(&self, prefix: &[u8], scan: usize, out: &mut Vec<(Vec<u8>, u64)>) -> Result<(), SegmentError> {
-        let mut i = self.sparse.partition_point(|s| s.term.as_slice() < prefix).saturating_sub(1);
+    pub fn expand(
+        &self,
+        prefix: &[u8],
+        scan: usize,
+        out: &mut Vec<(Vec<u8>, u64)>,
+    ) -> Result<(), SegmentError> {
+        let mut i = self
+            .sparse
+            .partition_point(|s| s.term.as_slice() < prefix)
+            .saturating_sub(1);
         let mut seen = 0;
         loop {
             let more = self.block(i, &mut |t, e| {
@@ -299,26 +333,16 @@ impl Segment {
         postings::decode(&raw, e.edited_count as usize, &self.rooms).ok_or_else(|| self.damaged())
     }
 
-    /// Everything the segment holds (to merge it with another).
-    pub fn load(&self) -> Result<Terms, SegmentError> {
-        let mut terms = Terms::new();
-        let mut failed = None;
+    /// Every term and its entry, in order (to merge the segment).
+    pub fn entries(&self) -> Result<Vec<(Vec<u8>, Entry)>, SegmentError> {
+        let mut out = Vec::new();
         for i in 0..self.sparse.len() {
-            self.block(i, &mut |t, e| match (self.list(&e), self.edited(&e)) {
-                (Ok(main), Ok(edited)) => {
-                    terms.insert(t.to_vec(), Lists { main, edited });
-                    true
-                }
-                (Err(err), _) | (_, Err(err)) => {
-                    failed = Some(err);
-                    false
-                }
+            self.block(i, &mut |t, e| {
+                out.push((t.to_vec(), e));
+                true
             })?;
-            if let Some(err) = failed.take() {
-                return Err(err);
-            }
         }
-        Ok(terms)
+        Ok(out)
     }
 }
 
@@ -346,7 +370,10 @@ mod tests {
         let s = Segment::open(&path).expect("open");
         assert_eq!((s.lo, s.hi, s.messages), (0, 1499, 1500));
         for i in [0u64, 7, 31, 32, 33, 499] {
-            let e = s.lookup(format!("w{i:03}").as_bytes()).expect("lookup").expect("there");
+            let e = s
+                .lookup(format!("w{i:03}").as_bytes())
+                .expect("lookup")
+                .expect("there");
             assert_eq!(s.list(&e).expect("list"), [p(i, 1), p(i + 1000, 2)]);
         }
         let e = s.lookup(b"w007").expect("lookup").expect("there");
@@ -364,14 +391,43 @@ mod tests {
         let mut out = Vec::new();
         s.expand(b"w49", 100, &mut out).expect("expand");
         assert_eq!(out.len(), 10);
-        assert_eq!(s.load().expect("load").len(), 500);
+        assert_eq!(s.entries().expect("entries").len(), 500);
+        let mut newer = Terms::new();
+        newer.insert(
+            b"w007".to_vec(),
+            Lists {
+                main: vec![p(2000, 5)],
+                edited: vec![p(3, 9), p(4, 1)],
+            },
+        );
+        newer.insert(
+            b"zz".to_vec(),
+            Lists {
+                main: vec![p(2001, 5)],
+                edited: Vec::new(),
+            },
+        );
+        let newer_path = dir.path().join("n");
+        write(&newer_path, &newer, 2000, 2001, 2).expect("write");
+        let merged_path = dir.path().join("m");
+        merge(&merged_path, &s, &Segment::open(&newer_path).expect("open")).expect("merge");
+        let m = Segment::open(&merged_path).expect("open");
+        assert_eq!((m.lo, m.hi, m.messages), (0, 2001, 1502));
+        assert_eq!(m.entries().expect("entries").len(), 501);
+        let e = m.lookup(b"w007").expect("lookup").expect("there");
+        assert_eq!(m.list(&e).expect("list"), [p(7, 1), p(1007, 2), p(2000, 5)]);
+        assert_eq!(m.edited(&e).expect("edited"), [p(3, 9), p(4, 1)]);
     }
 
     #[test]
     fn a_damaged_file_is_an_error_not_a_panic() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("s");
-        std::fs::write(&path, b"CRSEG1\0\0 not a segment at all, just bytes ............").expect("write");
+        std::fs::write(
+            &path,
+            b"CRSEG1\0\0 not a segment at all, just bytes ............",
+        )
+        .expect("write");
         assert!(Segment::open(&path).is_err());
     }
 }
