@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  TEST_TIMEOUT_MS, UI_TIMEOUT_MS, api, axe, createRoom, openWithToken, registerUser, serverAndBrowser, sleep, waitForFocus,
+  PASSWORD, TEST_TIMEOUT_MS, UI_TIMEOUT_MS, api, axe, createAdmin, createRoom, openWithToken, registerUser, serverAndBrowser, sleep, waitForFocus,
 } from './helpers.js';
 
 /** Newer messages after the old one the search must still find. */
@@ -221,6 +221,21 @@ test('a slow answer to an older question never replaces the newer one', { timeou
   await searchFor(page, 'cafe');
   await sleep(1800);
   assert.deepEqual((await shown(page)).map((g) => g.hits.map((h) => h.id)), [[world.cafeId]]);
+  assert.deepEqual(ctx.errors, []);
+  await ctx.close();
+});
+
+test('an admin finds a private room\'s message but, not in the room, is told it cannot be opened', { timeout: TEST_TIMEOUT_MS }, async () => {
+  await createAdmin(env.server, 'dana');
+  const dana = await api(env.server, 'POST', '/api/users/login', { body: { username: 'dana', password: PASSWORD } });
+  const { ctx, page } = await openWithToken(env, dana.token, world.general.id);
+  await box(page).focus();
+  await searchFor(page, 'plans');
+  const hit = page.locator(`.search-hit[data-id="${world.secretId}"]`);
+  await hit.click();
+  assert.match(await page.locator('#search-error').textContent(), /“secret” is not in your room list/);
+  assert.ok(await panel(page).isVisible(), 'the results stay');
+  assert.equal(await page.locator('#message-log .msg.anchored').count(), 0, 'no other room opened in its place');
   assert.deepEqual(ctx.errors, []);
   await ctx.close();
 });

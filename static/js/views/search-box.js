@@ -74,6 +74,11 @@ export function mountSearchBox({ session, directory, onOpen }) {
   }
 
   function pick(result) {
+    // An admin finds private rooms they are not in: those are not in the room list, so no view can show them.
+    if (!session.rooms.has(result.room.id)) {
+      results.say(`“${result.room.name}” is not in your room list, so it cannot be opened here.`);
+      return;
+    }
     close(false);
     onOpen(result.room.id, result.message.id);
   }

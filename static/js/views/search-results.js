@@ -112,6 +112,10 @@ export function mountSearchResults({ list, status, error, moreBtn, onPick, onMor
       const firstNew = state.added ? state.results[state.results.length - state.added] : null;
       if (wasOnMore && firstNew && firstNew.message) list.querySelector(`.search-hit[data-id="${CSS.escape(firstNew.message.id)}"]`)?.focus();
     },
+    /** Say `text` where a failed search says why. */
+    say(text) {
+      error.textContent = text;
+    },
     /** Put the keyboard on the first result; false when there is none. */
     focusFirst() {
       const first = hits()[0];
