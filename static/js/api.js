@@ -19,7 +19,8 @@ export class ApiError extends Error {
  * when an authenticated request gets 401, i.e. the token stopped working.
  */
 export function createApi({ getToken, onUnauthorized }) {
-  async function request(method, path, body, { auth = true } = {}) {
+  /** `signal` (optional) abandons the request: it then rejects with code 'aborted'. */
+  async function request(method, path, body, { auth = true, signal = null } = {}) {
     const headers = { Accept: 'application/json' };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     const token = auth ? getToken() : null;
@@ -27,6 +28,8 @@ export function createApi({ getToken, onUnauthorized }) {
 
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), REQUEST_TIMEOUT_MS);
+    const giveUp = () => controller.abort();
+    if (signal) signal.addEventListener('abort', giveUp, { once: true });
     let res;
     try {
       res = await fetch(path, {
@@ -37,10 +40,12 @@ export function createApi({ getToken, onUnauthorized }) {
         cache: 'no-store',
       });
     } catch (err) {
+      if (signal && signal.aborted) throw new ApiError(0, 'aborted', 'Cancelled.');
       const timedOut = err && err.name === 'AbortError';
       throw new ApiError(0, timedOut ? 'timeout' : 'network', timedOut ? 'The server took too long to answer.' : 'Cannot reach the server.');
     } finally {
       clearTimeout(timer);
+      if (signal) signal.removeEventListener('abort', giveUp);
     }
 
     if (res.status === 204) return null;
@@ -108,6 +113,14 @@ export function createApi({ getToken, onUnauthorized }) {
     addPushSubscription: (subscription) => request('POST', '/api/push/subscriptions', subscription),
     removePushSubscription: (endpoint) => request('DELETE', '/api/push/subscriptions', { endpoint }),
     setNotifications: (roomId, level) => request('PUT', `/api/rooms/${enc(roomId)}/notifications`, { level }),
+    // Full-text search (docs/protocol-additions.md): `signal` drops a search the user typed past.
+    search: ({ q, roomId, before, limit }, { signal } = {}) => {
+      const params = new URLSearchParams({ q });
+      if (roomId) params.set('roomId', roomId);
+      if (before) params.set('before', before);
+      if (limit) params.set('limit', String(limit));
+      return request('GET', `/api/search?${params}`, undefined, { signal });
+    },
   };
 }
 

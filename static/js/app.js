@@ -29,6 +29,7 @@ import { mountQuickSwitcher } from './views/quick-switcher.js';
 import { mountRoomBell } from './views/room-bell.js';
 import { mountRoving } from './views/roving.js';
 import { mountRoomSettings } from './views/room-settings.js';
+import { mountSearchBox } from './views/search-box.js';
 import { mountSidebar } from './views/sidebar.js';
 import { mountSkipLink } from './views/skip-link.js';
 import { mountTabAlert } from './views/tab-alert.js';
@@ -229,6 +230,8 @@ function mountViews(s) {
   mountAdmin({ session: s });
   mountAccount({ username: s.me.username, onChange: changePassword });
   mountQuickSwitcher({ session: s, onSelect: openRoom });
+  // A search result opens its room at the message, as a clicked notification does.
+  mountSearchBox({ session: s, directory, onOpen: openRoom });
   const subscriber = new PushSubscriber(s.api);
   // Whoever uses this browser next must not get this user's notifications.
   byId('logout-btn').addEventListener('click', () => subscriber.leave().then(() => endSession('')));

@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  PASSWORD, api, axe, createAdmin, createRoom, registerUser, serverAndBrowser, sleep, waitConnected, waitForFocus,
+  PASSWORD, api, axe, createAdmin, createRoom, openWithToken, registerUser, serverAndBrowser, sleep, waitForFocus,
   waitForMessage, UI_TIMEOUT_MS,
 } from './helpers.js';
 
@@ -51,15 +51,7 @@ async function seedWorld() {
 
 /** A page logged in as alice (a saved token, as after a previous visit), in the busy room. */
 async function openChat(options = {}) {
-  const ctx = await env.newContext(options);
-  await ctx.addInitScript(([t, roomId]) => {
-    if (location.protocol !== 'http:') return;
-    localStorage.setItem('chatroom.token', t);
-    localStorage.setItem('chatroom.lastRoom', roomId);
-  }, [world.alice.token, world.general.id]);
-  const page = await ctx.newPage();
-  await page.goto(env.server.url + '/');
-  await waitConnected(page);
+  const { ctx, page } = await openWithToken(env, world.alice.token, world.general.id, options);
   await waitForMessage(page, 'react to me');
   await page.locator('#message-log .reaction').first().waitFor();
   return { ctx, page };

@@ -207,6 +207,23 @@ async function submitAuthForm(page, server, button, username, password) {
   await waitConnected(page);
 }
 
+/**
+ * A page of `env` logged in with `token`, saved as after a previous visit
+ * (no log-in form), whose last room was `roomId`; loaded and connected.
+ */
+export async function openWithToken(env, token, roomId, options = {}) {
+  const ctx = await env.newContext(options);
+  await ctx.addInitScript(([t, room]) => {
+    if (location.protocol !== 'http:') return;
+    localStorage.setItem('chatroom.token', t);
+    localStorage.setItem('chatroom.lastRoom', room);
+  }, [token, roomId]);
+  const page = await ctx.newPage();
+  await page.goto(env.server.url + '/');
+  await waitConnected(page);
+  return { ctx, page };
+}
+
 export async function waitConnected(page, timeout = UI_TIMEOUT_MS) {
   await page.locator('#conn-status[data-state="connected"]').waitFor({ timeout });
 }
