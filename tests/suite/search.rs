@@ -165,6 +165,14 @@ pub async fn indexed(lines: &[&str]) -> (Server, User, String, Vec<String>) {
     (s, alice, room, ids)
 }
 
+/// `name` registered and made an admin (through the admin socket), with a
+/// fresh token.
+pub async fn admin(s: &Server, name: &str) -> User {
+    register(s, name).await;
+    run_create_admin(s, name, "correct horse");
+    login_user(s, name, "correct horse").await
+}
+
 /// `u`'s search for `q` finds exactly the messages of `want` (any order).
 #[track_caller]
 pub fn assert_finds(v: &Value, q: &str, want: &[&str]) {
@@ -205,7 +213,7 @@ async fn words_match_whole_words_and_only_the_last_one_as_a_prefix() {
         "the dogma",
         "Raspberry pie at 5?",
     ];
-    let (s, alice, room, _) = indexed(&lines).await;
+    let (s, alice, room, ids) = indexed(&lines).await;
 
     expect_all(
         &s,
@@ -228,7 +236,12 @@ async fn words_match_whole_words_and_only_the_last_one_as_a_prefix() {
     )
     .await;
 
-    // Each result carries the message as history has it.
+    // Each result carries the message as history has it, reactions too.
+    let thumbs = format!(
+        "/api/rooms/{room}/messages/{}/reactions/%F0%9F%91%8D",
+        ids[4]
+    );
+    assert_eq!(request(&s, "PUT", &alice, &thumbs, None).await.0, 204);
     let history = all_messages(&s, &alice, &room).await;
     let v = search(&s, &alice, "rasp").await;
     let r = &results(&v)[0];
@@ -241,6 +254,41 @@ async fn words_match_whole_words_and_only_the_last_one_as_a_prefix() {
         r["room"],
         json!({"id": room, "name": "general", "kind": "public"}),
         "{v}"
+    );
+}
+
+#[tokio::test]
+async fn a_last_word_expands_to_the_64_most_used_words_it_begins() {
+    let (s, [alice], room) = general(["alice"]).await;
+    let mut a = Client::joined(&s, &alice, &[&room]).await;
+    // pfx00 to pfx63 said twice each, pfx64 to pfx69 once.
+    let lines: Vec<String> = (0..64)
+        .chain(0..70)
+        .map(|i| format!("prefixed pfx{i:02}"))
+        .collect();
+    a.send_pipelined(Some(&room), &lines).await;
+    settle(&s, &alice, &mut a, &room).await;
+    let v = search_ok(&s, &alice, &[("q", "pfx"), ("limit", "100")]).await;
+    let more = search_ok(
+        &s,
+        &alice,
+        &[
+            ("q", "pfx"),
+            ("before", &str_of(&v["next"])),
+            ("limit", "100"),
+        ],
+    )
+    .await;
+    let mut words: Vec<String> = texts(&v).into_iter().chain(texts(&more)).collect();
+    words.sort();
+    words.dedup();
+    let want: Vec<String> = (0..64).map(|i| format!("prefixed pfx{i:02}")).collect();
+    assert_eq!(words, want, "the 64 most used words beginning with pfx");
+    assert_eq!(results(&v).len() + results(&more).len(), 128);
+    // Named whole, a rarer word is found.
+    assert_eq!(
+        texts(&search(&s, &alice, "pfx69").await),
+        vec!["prefixed pfx69"]
     );
 }
 

@@ -8,14 +8,6 @@ use serde_json::{json, Value};
 use crate::common::*;
 use crate::search::*;
 
-/// `name` registered and made an admin (through the admin socket), with a
-/// fresh token.
-async fn admin(s: &Server, name: &str) -> User {
-    register(s, name).await;
-    run_create_admin(s, name, "correct horse");
-    login_user(s, name, "correct horse").await
-}
-
 #[track_caller]
 fn assert_not_found(status: u16, v: &Value, what: &str) {
     assert_eq!(

@@ -9,6 +9,7 @@ use futures_util::future::join_all;
 use crate::common::*;
 use crate::search::*;
 use crate::search_filters::all_pages;
+use crate::search_index::ready_through;
 
 const CLIENTS: usize = 4;
 const EACH: usize = 500;
@@ -19,6 +20,7 @@ const WITHIN: Duration = Duration::from_secs(60);
 #[tokio::test]
 async fn every_message_of_a_burst_is_found() {
     let s = Server::start();
+    let root = admin(&s, "root").await;
     let names = ["alice", "bob", "carol", "dave"];
     let users = register_all(&s, names).await;
     let room = room_id(&s, &users[0], "general", false).await;
@@ -35,12 +37,13 @@ async fn every_message_of_a_burst_is_found() {
         let room = room.clone();
         async move {
             let (acks, _) = c.send_pipelined(Some(&room), &lines).await;
-            for f in &acks {
-                ack_data(f, "sendMessage in the burst");
-            }
+            acks.iter()
+                .map(|f| id_of(&ack_data(f, "sendMessage in the burst")))
+                .max()
+                .expect("acks")
         }
     });
-    join_all(sends).await;
+    let newest = join_all(sends).await.into_iter().max().expect("clients");
     let total = CLIENTS * EACH;
     eprintln!("{total} messages acked in {:?}", started.elapsed());
 
@@ -73,4 +76,5 @@ async fn every_message_of_a_burst_is_found() {
         let v = search(&s, &users[2], &word).await;
         assert_eq!(texts(&v), vec![format!("flood {word}")], "{v}");
     }
+    ready_through(&s, &root, &newest).await;
 }

@@ -57,13 +57,6 @@ fn assert_summary(out: &Output, messages: usize) {
     );
 }
 
-/// `name` registered and made an admin, with a fresh token.
-async fn admin(s: &Server, name: &str) -> User {
-    register(s, name).await;
-    run_create_admin(s, name, "correct horse");
-    login_user(s, name, "correct horse").await
-}
-
 /// Sends `n` messages `"{word} {word}{i}"` to `room`, pipelined; their ids.
 async fn send_numbered(c: &mut Client, room: &str, word: &str, n: usize) -> Vec<String> {
     let lines: Vec<String> = (0..n).map(|i| format!("{word} {word}{i:04}")).collect();
@@ -96,7 +89,7 @@ async fn count_reaches(s: &Server, u: &User, q: &str, n: usize, within: Duration
 }
 
 /// `GET /api/admin/search` as `u`, which must succeed; checks its shape.
-async fn index_state(s: &Server, u: &User) -> Value {
+pub async fn index_state(s: &Server, u: &User) -> Value {
     let (status, v) = get(s, u, "/api/admin/search").await;
     assert_eq!(status, 200, "{v}");
     let state = v["state"].as_str().unwrap_or_default();
@@ -114,7 +107,7 @@ async fn index_state(s: &Server, u: &User) -> Value {
 }
 
 /// Waits until the index is ready and has reached `newest`.
-async fn ready_through(s: &Server, u: &User, newest: &str) -> Value {
+pub async fn ready_through(s: &Server, u: &User, newest: &str) -> Value {
     let want = json!({
         "state": "ready",
         "indexedThrough": newest,
@@ -154,17 +147,27 @@ async fn stopped_after(word: &str, n: usize) -> (Server, User, Vec<String>) {
 async fn messages_acked_before_a_kill_are_found_after_the_restart() {
     let (mut s, [alice], room) = general_on(Server::start_process(), ["alice"]).await;
     let mut a = Client::joined(&s, &alice, &[&room]).await;
-    send_numbered(&mut a, &room, "crashword", 300).await;
+    let sent = send_numbered(&mut a, &room, "crashword", 300).await;
+    // And an edit, queued in the same transaction as itself.
+    let path = format!("/api/rooms/{room}/messages/{}", sent[299]);
+    let body = json!({"message": "crashword amended"});
+    assert_eq!(request(&s, "PATCH", &alice, &path, Some(body)).await.0, 200);
     s.child.kill().expect("kill -9");
     s.child.wait().expect("reaped");
     drop(a);
 
     s.respawn();
     count_reaches(&s, &alice, "crashword", 300, CATCH_UP).await;
-    for i in [0, 150, 299] {
+    for i in [0, 150, 298] {
         let word = format!("crashword{i:04}");
         found(&s, &alice, &word, &format!("crashword {word}")).await;
     }
+    let v = found(&s, &alice, "amended", "crashword amended").await;
+    assert_eq!(ids(&v), vec![sent[299].clone()], "{v}");
+    assert_eq!(
+        texts(&search(&s, &alice, "crashword0299").await),
+        Vec::<String>::new()
+    );
 }
 
 #[tokio::test]
