@@ -212,6 +212,7 @@ async fn words_match_whole_words_and_only_the_last_one_as_a_prefix() {
         "catalog dog",
         "the dogma",
         "Raspberry pie at 5?",
+        "state-of-the-art,done",
     ];
     let (s, alice, room, ids) = indexed(&lines).await;
 
@@ -232,6 +233,9 @@ async fn words_match_whole_words_and_only_the_last_one_as_a_prefix() {
             ("rasp pie", &[]),
             ("raspberry pie 5", &["Raspberry pie at 5?"]),
             ("dog pie", &[]),
+            ("dog, cat!", &["cat dog", "catalog dog"]),
+            ("of art", &["state-of-the-art,done"]),
+            ("done state", &["state-of-the-art,done"]),
         ],
     )
     .await;
@@ -300,6 +304,7 @@ async fn case_and_accents_are_ignored_both_ways() {
         "caf\u{e9} cr\u{e8}me",
         "CAFE NOIR",
         "na\u{ef}ve r\u{e9}sum\u{e9}",
+        "\u{41f}\u{440}\u{438}\u{432}\u{435}\u{442} \u{41c}\u{418}\u{420}",
     ];
     lines_and_groups(
         &lines,
@@ -308,9 +313,17 @@ async fn case_and_accents_are_ignored_both_ways() {
             (&["cafe", "CAF\u{c9}", "caf\u{e9}"], &lines[2..4]),
             (
                 &["resume naive", "R\u{c9}SUM\u{c9} NA\u{cf}VE"],
-                &lines[4..],
+                &lines[4..5],
             ),
             (&["creme cafe"], &lines[2..3]),
+            // Cyrillic: "привет", "ПРИВЕТ мир".
+            (
+                &[
+                    "\u{43f}\u{440}\u{438}\u{432}\u{435}\u{442}",
+                    "\u{41f}\u{420}\u{418}\u{412}\u{415}\u{422} \u{43c}\u{438}\u{440}",
+                ],
+                &lines[5..],
+            ),
         ],
     )
     .await;

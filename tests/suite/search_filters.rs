@@ -153,7 +153,7 @@ fn words(n: usize, filter: Option<&str>) -> String {
 
 #[tokio::test]
 async fn bad_queries_are_refused() {
-    let (s, bob, _, ids) = indexed(&["something to find"]).await;
+    let (s, alice, _, ids) = indexed(&["something to find"]).await;
 
     let long = "a".repeat(501);
     let words17 = words(17, None);
@@ -170,7 +170,7 @@ async fn bad_queries_are_refused() {
         vec![("q", "find"), ("before", "-1")],
     ];
     for params in refused {
-        let (status, v) = search_with(&s, &bob, &params).await;
+        let (status, v) = search_with(&s, &alice, &params).await;
         assert_eq!(status, 400, "{params:?}: {v}");
         assert_eq!(v["error"]["code"], "validation_failed", "{params:?}: {v}");
     }
@@ -183,17 +183,17 @@ async fn bad_queries_are_refused() {
     let words16 = words(16, None);
     let words15_and_filter = words(15, Some("from:alice"));
     for q in [&most, &padded, &accented, &words16, &words15_and_filter] {
-        let v = search(&s, &bob, q).await;
+        let v = search(&s, &alice, q).await;
         assert_eq!(results(&v).len(), 0, "{q}: {v}");
     }
-    search_ok(&s, &bob, &[("q", "find"), ("before", &ids[0])]).await;
+    search_ok(&s, &alice, &[("q", "find"), ("before", &ids[0])]).await;
 
     // No token, or a bad one: 401.
     let res = fetch(&s, &search_path(&[("q", "something")])).await;
     assert_eq!(res.status(), 401);
     let forged = User {
         token: "not.a.token".into(),
-        ..bob.clone()
+        ..alice.clone()
     };
     let (status, v) = search_with(&s, &forged, &[("q", "something")]).await;
     assert_eq!(status, 401, "{v}");

@@ -47,6 +47,11 @@ fn summary(out: &Output) -> String {
 #[track_caller]
 fn assert_summary(out: &Output, messages: usize) {
     let line = summary(out);
+    // Digits grouped for reading ("1,501") count as one number.
+    let line: String = line
+        .chars()
+        .filter(|c| !matches!(c, ',' | '_' | '\u{202f}'))
+        .collect();
     let numbers: Vec<&str> = line
         .split(|c: char| !c.is_ascii_digit())
         .filter(|n| !n.is_empty())
