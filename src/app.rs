@@ -44,6 +44,11 @@ pub struct AppInner {
     pub image_permits: Arc<Semaphore>,
     /// Whether the data directory's disk is low on space (`crate::disk`).
     pub low_disk: crate::disk::LowDisk,
+    /// The full-text index and its thread.
+    pub search: crate::search::Search,
+    /// Searches running at once at most: each holds its candidates' chunks
+    /// and messages, so a burst of queries stays within a bound of memory.
+    pub search_permits: Arc<Semaphore>,
 }
 
 impl Deref for App {

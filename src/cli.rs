@@ -11,7 +11,7 @@ mod commands;
 
 pub use commands::{
     BackupArgs, CreateAdminArgs, ExportArgs, ExportFormat, FilesArgs, FilesCommand, GcArgs,
-    RestoreArgs,
+    ReindexArgs, RestoreArgs,
 };
 
 /// A self-hosted chat server in one binary.
@@ -36,6 +36,8 @@ pub enum Command {
     Restore(RestoreArgs),
     /// Uploaded files: `files gc` reports and removes what nothing refers to.
     Files(FilesArgs),
+    /// Rebuild the search index from the stored messages (also while the server runs).
+    Reindex(ReindexArgs),
 }
 
 /// The data directory option shared by every command.

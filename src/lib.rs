@@ -18,6 +18,7 @@ mod lines;
 pub mod model;
 pub mod push;
 pub mod room_list;
+pub mod search;
 pub mod server;
 pub mod store;
 pub mod throttle;

@@ -65,6 +65,7 @@ fn main() -> ExitCode {
         Command::Files(files) => match files.command {
             cli::FilesCommand::Gc(args) => admin::files_gc(args),
         },
+        Command::Reindex(args) => chatroom::admin::reindex::reindex(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -48,6 +48,10 @@ const HTTP_DRAIN: Duration = Duration::from_secs(5);
 const SESSION_DRAIN: Duration = Duration::from_secs(5);
 /// Least time between two log lines about one lasting condition (the
 /// connection cap reached, accept failing).
+/// Searches that run at once; more wait their turn (see
+/// `AppInner::search_permits`).
+const SEARCHES_AT_ONCE: usize = 4;
+
 const LOG_EVERY: Duration = Duration::from_secs(1);
 
 /// A failure to start or run the server, phrased for the operator.
@@ -63,6 +67,7 @@ pub struct Ready {
     listener: TcpListener,
     admin: tokio::net::UnixListener,
     writer_thread: WriterThread,
+    search_thread: crate::search::SearchThread,
     push: Push,
     local: SocketAddr,
     tcp_cap: usize,
@@ -88,8 +93,15 @@ pub async fn open(settings: Settings, listener: TcpListener) -> Result<Ready, Se
         .map_err(|e| ServeError(format!("cannot open the files directory: {e}")))?;
     let hub = Hub::default();
     let push = Push::start(&settings, &store, &hub).map_err(ServeError)?;
-    let (writer, writer_thread) = Writer::start(store.clone(), hub.clone(), push.feed.clone())
-        .map_err(|e| ServeError(format!("cannot start the writer: {e}")))?;
+    let (search, search_thread) =
+        crate::search::Search::start(&settings.data_dir, &store).map_err(ServeError)?;
+    let (writer, writer_thread) = Writer::start(
+        store.clone(),
+        hub.clone(),
+        push.feed.clone(),
+        search.clone(),
+    )
+    .map_err(|e| ServeError(format!("cannot start the writer: {e}")))?;
     let tokens = Tokens::new(
         &settings.jwt_secret,
         settings.token_ttl,
@@ -122,6 +134,8 @@ pub async fn open(settings: Settings, listener: TcpListener) -> Result<Ready, Se
         file_links: crate::files::links::Signer::new(&settings.jwt_secret),
         image_permits: crate::http::files::preview::image_permits(),
         low_disk: crate::disk::LowDisk::default(),
+        search,
+        search_permits: Arc::new(Semaphore::new(SEARCHES_AT_ONCE)),
         settings,
     });
     Ok(Ready {
@@ -129,6 +143,7 @@ pub async fn open(settings: Settings, listener: TcpListener) -> Result<Ready, Se
         listener,
         admin,
         writer_thread,
+        search_thread,
         push,
         local,
         tcp_cap,
@@ -163,6 +178,7 @@ pub async fn run(
         store.clone(),
         app.blobs.clone(),
         app.hub.clone(),
+        app.search.clone(),
         app.shutdown.stop_reading.clone(),
     ));
     let store_watch = tokio::spawn(crate::store::stop_when_disk_recovers(
@@ -210,6 +226,11 @@ pub async fn run(
         .await
         .map_err(|e| ServeError(e.to_string()))?;
     ready.push.join().await;
+    // The writer's handle was the last: the search thread indexes what is
+    // queued, flushes and ends.
+    tokio::task::spawn_blocking(move || ready.search_thread.join())
+        .await
+        .map_err(|e| ServeError(e.to_string()))?;
     if let Some(reason) = store.write_failure() {
         return Err(ServeError(format!(
             "stopped because {reason}; start again to reopen the database"

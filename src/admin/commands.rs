@@ -16,19 +16,19 @@ use crate::model::Timestamp;
 use crate::store::{Store, StoreError};
 
 /// Page cache of a store opened by a command: small, it only streams.
-const COMMAND_CACHE_BYTES: u64 = 4 * 1024 * 1024;
+pub(super) const COMMAND_CACHE_BYTES: u64 = 4 * 1024 * 1024;
 /// How long a command keeps trying while a server is starting or stopping
 /// (the database is locked but the socket is not up yet, or gone).
 const SETTLE: Duration = Duration::from_secs(10);
 
 /// Where a command's operation runs.
-enum Target {
+pub(super) enum Target {
     Server(UnixStream),
     Local(Store),
 }
 
 /// The server's admin socket if one answers, else the store opened here.
-fn open_target(data_dir: &Path, create: bool) -> Result<Target, String> {
+pub(super) fn open_target(data_dir: &Path, create: bool) -> Result<Target, String> {
     let deadline = Instant::now() + SETTLE;
     if let Err(e) = std::fs::read_dir(data_dir) {
         if e.kind() == std::io::ErrorKind::PermissionDenied {

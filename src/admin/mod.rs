@@ -1,7 +1,7 @@
 //! Administration while the server runs.
 //!
 //! sled lets one process open a database, so the admin commands
-//! (`create-admin`, `export`, `backup`, `files gc`) cannot simply open the store while
+//! (`create-admin`, `export`, `backup`, `files gc`, `reindex`) cannot simply open the store while
 //! `serve` holds it. Instead `serve` listens on a Unix socket inside the
 //! data directory (mode 0600: only the data's owner can use it) and runs
 //! the same operations on its own store. When no server holds the data
@@ -15,6 +15,7 @@
 
 pub mod commands;
 pub mod ops;
+pub mod reindex;
 pub mod socket;
 
 use std::path::{Path, PathBuf};
@@ -55,6 +56,9 @@ pub enum Request {
     /// summary is the JSON of a `files::gc::GcReport`.
     #[serde(rename_all = "camelCase")]
     FilesGc { dry_run: bool },
+    /// Rebuild the search index; the data lines are its progress
+    /// (`reindex::ProgressLine`), the summary the messages indexed.
+    Reindex,
 }
 
 /// Prefix of the final line of a success.

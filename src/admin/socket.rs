@@ -14,6 +14,7 @@ use super::{socket_path, Request, DONE, FAIL};
 use crate::chat::hub::Hub;
 use crate::files::Blobs;
 use crate::lines::{read_line, Line};
+use crate::search::Search;
 use crate::store::Store;
 
 /// Time a client has to send its request line.
@@ -50,6 +51,7 @@ pub async fn serve(
     store: Store,
     blobs: Blobs,
     hub: Hub,
+    search: Search,
     stop: CancellationToken,
 ) {
     loop {
@@ -64,7 +66,8 @@ pub async fn serve(
             },
             _ = stop.cancelled() => break,
         };
-        let (store, blobs, hub) = (store.clone(), blobs.clone(), hub.clone());
+        let (store, blobs, hub, search) =
+            (store.clone(), blobs.clone(), hub.clone(), search.clone());
         let std_stream = match stream
             .into_std()
             .and_then(|s| s.set_nonblocking(false).map(|()| s))
@@ -75,11 +78,16 @@ pub async fn serve(
                 continue;
             }
         };
-        tokio::task::spawn_blocking(move || handle(&store, &blobs, &hub, std_stream));
+        tokio::task::spawn_blocking(move || {
+            handle(&Ops(&store, &blobs, &hub, &search), std_stream)
+        });
     }
 }
 
-fn handle(store: &Store, blobs: &Blobs, hub: &Hub, stream: UnixStream) {
+/// What the operations act on.
+struct Ops<'a>(&'a Store, &'a Blobs, &'a Hub, &'a Search);
+
+fn handle(ops: &Ops<'_>, stream: UnixStream) {
     let _ = stream.set_read_timeout(Some(REQUEST_TIMEOUT));
     let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
     let mut out = std::io::BufWriter::with_capacity(
@@ -90,7 +98,7 @@ fn handle(store: &Store, blobs: &Blobs, hub: &Hub, stream: UnixStream) {
         },
     );
     let result = match read_request(&stream) {
-        Ok(req) => run(store, blobs, hub, req, &mut out),
+        Ok(req) => run(ops, req, &mut out),
         Err(e) => Err(e),
     };
     let last = match result {
@@ -160,13 +168,8 @@ fn read_request(stream: &UnixStream) -> Result<Request, OpError> {
     serde_json::from_slice::<Request>(&line).map_err(|e| OpError(format!("bad admin request: {e}")))
 }
 
-fn run(
-    store: &Store,
-    blobs: &Blobs,
-    hub: &Hub,
-    req: Request,
-    out: &mut dyn Write,
-) -> Result<String, OpError> {
+fn run(ops: &Ops<'_>, req: Request, out: &mut dyn Write) -> Result<String, OpError> {
+    let Ops(store, blobs, hub, search) = *ops;
     match req {
         Request::CreateAdmin {
             username,
@@ -192,6 +195,7 @@ fn run(
         }
         Request::Backup => ops::backup(store, blobs, out),
         Request::FilesGc { dry_run } => ops::files_gc(store, blobs, dry_run),
+        Request::Reindex => super::reindex::serve(search, out),
     }
 }
 

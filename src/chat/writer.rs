@@ -3,7 +3,7 @@
 //! One thread owns every message write. It takes everything that queued up
 //! while the previous flush ran (up to [`MAX_BATCH`]), gives the messages
 //! their ids, writes them, flushes once, hands the stored batch to the hub
-//! (and to the push feed, which never waits) and only then completes each
+//! (and to the push feed and the search index, which never wait) and only then completes each
 //! sender's reply (the ack). One fsync thus
 //! serves a whole batch, ids follow acceptance order, and nothing is
 //! delivered or acknowledged that is not on disk.
@@ -36,6 +36,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::hub::Hub;
 use crate::model::{FileId, Message, RoomId, Timestamp, UserId};
 use crate::push::notify::PushFeed;
+use crate::search::Search;
 use crate::store::{Appended, AttachRefused, NewMessage, Store};
 
 /// Most messages written under one flush.
@@ -128,16 +129,17 @@ impl WriterThread {
 
 impl Writer {
     /// Starts the writer thread, which hands each stored batch to the hub
-    /// and then to `push`.
+    /// and then to `push` and `search`.
     pub fn start(
         store: Store,
         hub: Hub,
         push: PushFeed,
+        search: Search,
     ) -> std::io::Result<(Writer, WriterThread)> {
         let (tx, rx) = mpsc::channel(QUEUE);
         let handle = std::thread::Builder::new()
             .name("chatroom-writer".into())
-            .spawn(move || run(store, hub, push, rx))?;
+            .spawn(move || run(store, hub, push, search, rx))?;
         Ok((Writer { tx }, WriterThread { handle }))
     }
 
@@ -278,7 +280,7 @@ fn answer_batch(replies: impl Iterator<Item = oneshot::Sender<Reply>>, appended:
     }
 }
 
-fn run(store: Store, hub: Hub, push: PushFeed, mut rx: mpsc::Receiver<Request>) {
+fn run(store: Store, hub: Hub, push: PushFeed, search: Search, mut rx: mpsc::Receiver<Request>) {
     let mut news = Vec::with_capacity(MAX_BATCH);
     let mut replies = Vec::with_capacity(MAX_BATCH);
     let mut barriers = Vec::new();
@@ -312,6 +314,7 @@ fn run(store: Store, hub: Hub, push: PushFeed, mut rx: mpsc::Receiver<Request>) 
                     flushed = Some(Ok(()));
                     hub.publish(&appended.stored);
                     push.offer(&appended.stored);
+                    search.offer(&appended.stored);
                     repeats.settle(Ok(&appended));
                     answer_batch(replies.drain(..), appended);
                 }

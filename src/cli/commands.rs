@@ -94,3 +94,9 @@ pub struct GcArgs {
     #[arg(long)]
     pub dry_run: bool,
 }
+
+#[derive(Debug, Args)]
+pub struct ReindexArgs {
+    #[command(flatten)]
+    pub data: DataDirArg,
+}

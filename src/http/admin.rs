@@ -78,7 +78,7 @@ pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Rejectio
         .or(password)
 }
 
-fn require_admin(user: &AuthUser) -> Result<(), ApiError> {
+pub(super) fn require_admin(user: &AuthUser) -> Result<(), ApiError> {
     if user.is_admin() {
         Ok(())
     } else {

@@ -13,6 +13,7 @@ mod push;
 mod reactions;
 mod reads;
 mod rooms;
+mod search;
 pub mod socketio;
 mod users;
 pub mod ws;
@@ -108,7 +109,7 @@ pub fn routes(app: App) -> impl Filter<Extract = (impl Reply,), Error = Infallib
         .or(members::routes(app.clone()))
         .or(files::routes(app.clone()))
         .or(push::routes(app.clone()))
-        .or(notifications::routes(app.clone()));
+        .or(notifications::routes(app.clone()).or(search::routes(app.clone())));
     let openapi = warp::path!("openapi.json")
         .and(warp::get())
         .map(|| warp::reply::with_header(OPENAPI, "content-type", "application/json"));

@@ -27,6 +27,7 @@
 //! | `push_subs`  | push endpoint (UTF-8 URL)             | JSON `PushSubscription`  |
 //! | `user_push_subs` | user id (u64 BE) ++ push endpoint (UTF-8) | empty            |
 //! | `notify_levels` | room id (u64 BE) ++ user id (u64 BE) | level word (`all`, `mentions`, `none`) |
+//! | `search_edits` | room id (u64 BE) ++ message id (u64 BE) | stamp (u64 BE): edited since indexed |
 //!
 //! A message with attachments keeps their descriptors in its
 //! `StoredMessage` (`a`), and each attached `FileRecord` names the message

@@ -212,6 +212,8 @@ impl Store {
             return Ok(None);
         }
         let key = keys::message(room, id);
+        // Before the text changes: see `search_feed`.
+        self.mark_edited(room, id)?;
         loop {
             let Some(old) = self.inner.messages.get(key)? else {
                 return Ok(None);

@@ -24,6 +24,7 @@ mod reads;
 mod room_edits;
 mod rooms;
 mod schema;
+mod search_feed;
 mod users;
 
 use std::path::Path;
@@ -42,6 +43,7 @@ pub use push::{PushSubscription, Subscribed};
 pub use quarantine::stop_when_disk_recovers;
 pub use reactions::{ReactionChange, MAX_DISTINCT_REACTIONS};
 pub use room_edits::RoomEdit;
+pub use search_feed::{EditMark, Indexable};
 
 /// The schema this build writes. A data directory with a larger number was
 /// written by a newer chatroom and is refused rather than misread; one
@@ -135,6 +137,9 @@ struct Trees {
     push_serial: Mutex<()>,
     /// Notification levels users chose; see [`notification_levels`].
     notify_levels: sled::Tree,
+    /// Messages edited since the search index last saw them; see
+    /// [`search_feed`].
+    search_edits: sled::Tree,
     /// The next message id. Only the writer appends, so an in-memory counter
     /// recovered at open (one past the largest stored id) is exact: an id
     /// lost in a crash was never acknowledged nor delivered.
@@ -252,6 +257,7 @@ impl Store {
             user_push_subs: db.open_tree("user_push_subs")?,
             push_serial: Mutex::new(()),
             notify_levels: db.open_tree("notify_levels")?,
+            search_edits: db.open_tree("search_edits")?,
             read_serial: std::array::from_fn(|_| Mutex::new(())),
             db,
         };

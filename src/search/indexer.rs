@@ -1,0 +1,354 @@
+//! The indexing thread ("chatroom-search") and the writer's way to it.
+//!
+//! The writer offers each stored batch's keys (room, id: a few bytes per
+//! message, never the text) and never waits: a full queue drops the batch
+//! and raises `lost`. The thread reads each message's text from the store
+//! and indexes it, so the index follows the store in id order and its
+//! watermark ("every message up to here is indexed") stays exact. When
+//! `lost` is up, or at start, it catches up from the store instead: every
+//! message past the watermark, read room by room in windows of ids. So a
+//! burst makes the index lag, and it never loses a message.
+//!
+//! Edits come through the store's queue of marks (`store::search_feed`),
+//! looked at on every wake; a rebuild writes the next generation and then
+//! switches to it.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::time::{Duration, Instant};
+
+use super::index::{Doc, Gathered, Generation, Index, IndexError};
+use crate::model::Message;
+use crate::store::{Indexable, Store, StoreError};
+
+/// Batches of keys waiting for the thread; more are dropped (and read
+/// back from the store).
+pub const QUEUE: usize = 256;
+/// How often the thread wakes with nothing queued: edits are indexed
+/// within this.
+const WAKE: Duration = Duration::from_millis(250);
+/// Ids read from the store per step of a catch-up: bounds the memory one
+/// step takes.
+const WINDOW: u64 = 8192;
+/// Edited messages indexed per wake.
+const EDITS_PER_WAKE: usize = 512;
+
+/// An error while indexing.
+#[derive(Debug, thiserror::Error)]
+pub enum IndexingError {
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What the index is doing, for `GET /api/admin/search`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    Ready = 0,
+    CatchingUp = 1,
+    Rebuilding = 2,
+}
+
+/// How far a rebuild got.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    /// Messages indexed so far.
+    pub messages: u64,
+    /// Ids covered so far, of `total`.
+    pub done: u64,
+    pub total: u64,
+}
+
+pub(super) enum Request {
+    Keys(Vec<(u64, u64)>),
+    /// Rebuild into a new generation, reporting progress; answered with
+    /// the messages indexed.
+    Rebuild(SyncSender<RebuildEvent>),
+    /// Answered once everything offered before it is indexed.
+    Barrier(SyncSender<()>),
+}
+
+/// What a rebuild reports.
+pub enum RebuildEvent {
+    Progress(Progress),
+    Done(Result<u64, String>),
+}
+
+/// Shared between the writer's side, the thread and the status route.
+pub(super) struct Shared {
+    pub lost: AtomicBool,
+    /// The newest id the writer stored, plus one (0: none).
+    pub written: AtomicU64,
+    /// The first id not yet indexed.
+    pub next: AtomicU64,
+    pub queued: AtomicUsize,
+    pub state: AtomicU8,
+}
+
+impl Shared {
+    pub fn new(written: u64) -> Shared {
+        Shared {
+            lost: AtomicBool::new(false),
+            written: AtomicU64::new(written),
+            next: AtomicU64::new(0),
+            queued: AtomicUsize::new(0),
+            state: AtomicU8::new(State::CatchingUp as u8),
+        }
+    }
+
+    pub fn state(&self) -> State {
+        match self.state.load(Ordering::Relaxed) {
+            0 => State::Ready,
+            2 => State::Rebuilding,
+            _ => State::CatchingUp,
+        }
+    }
+
+    fn set(&self, s: State) {
+        self.state.store(s as u8, Ordering::Relaxed);
+    }
+}
+
+/// Hands a stored batch's keys to the thread; never waits.
+pub(super) fn offer(tx: &SyncSender<Request>, shared: &Shared, stored: &[Message]) {
+    let Some(last) = stored.last() else {
+        return;
+    };
+    shared.written.fetch_max(last.id.0 + 1, Ordering::Release);
+    let keys = stored.iter().map(|m| (m.room_id.0, m.id.0)).collect();
+    match tx.try_send(Request::Keys(keys)) {
+        Ok(()) => {
+            shared.queued.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(TrySendError::Full(_)) => shared.lost.store(true, Ordering::Release),
+        Err(TrySendError::Disconnected(_)) => {}
+    }
+}
+
+/// The thread's body: runs until every sender is gone.
+pub(super) fn run(index: &Index, store: &Store, shared: &Shared, rx: Receiver<Request>) {
+    let mut gen = index.current();
+    if let Err(e) = start(&gen, store, shared) {
+        tracing::error!(error = %e, "the search index could not catch up at start");
+    }
+    loop {
+        let first = match rx.recv_timeout(WAKE) {
+            Ok(r) => Some(r),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        let mut keys = Vec::new();
+        let mut barriers = Vec::new();
+        let mut rebuilds = Vec::new();
+        let mut next_req = first;
+        while let Some(req) = next_req.take() {
+            match req {
+                Request::Keys(k) => {
+                    shared.queued.fetch_sub(1, Ordering::Relaxed);
+                    keys.extend(k);
+                }
+                Request::Barrier(done) => barriers.push(done),
+                Request::Rebuild(events) => rebuilds.push(events),
+            }
+            if keys.len() < 65_536 {
+                next_req = rx.try_recv().ok();
+            }
+        }
+        if let Err(e) = step(&gen, store, shared, &keys) {
+            tracing::error!(error = %e, "indexing messages for search failed; retrying from the store");
+            shared.lost.store(true, Ordering::Release);
+        }
+        for events in rebuilds {
+            let outcome = rebuild(index, store, shared, &rx, &events);
+            gen = index.current();
+            let _ = events.send(RebuildEvent::Done(outcome.map_err(|e| e.to_string())));
+        }
+        for done in barriers {
+            let _ = done.send(());
+        }
+    }
+    if let Err(e) = index.flush() {
+        tracing::error!(error = %e, "the search index could not flush");
+    }
+}
+
+fn start(gen: &Generation, store: &Store, shared: &Shared) -> Result<(), IndexingError> {
+    let next = gen.watermark()?.map_or(0, |w| w + 1);
+    shared.next.store(next, Ordering::Release);
+    catch_up(gen, store, shared, &mut |_| {})?;
+    shared.set(State::Ready);
+    Ok(())
+}
+
+/// Indexes what was offered (or catches up when some was lost), then
+/// the edits.
+fn step(
+    gen: &Generation,
+    store: &Store,
+    shared: &Shared,
+    keys: &[(u64, u64)],
+) -> Result<(), IndexingError> {
+    if shared.lost.swap(false, Ordering::AcqRel) {
+        shared.set(State::CatchingUp);
+        catch_up(gen, store, shared, &mut |_| {})?;
+        shared.set(State::Ready);
+    } else if !keys.is_empty() {
+        let next = shared.next.load(Ordering::Acquire);
+        let mut g = Gathered::default();
+        let mut last = None;
+        for &(room, id) in keys.iter().filter(|(_, id)| *id >= next) {
+            let m = store.indexable(crate::model::RoomId(room), crate::model::MessageId(id))?;
+            if let Some(m) = m {
+                g.add(&doc(&m));
+            }
+            last = Some(id);
+        }
+        if let Some(last) = last {
+            g.through(last);
+            gen.write(g)?;
+            shared.next.store(last + 1, Ordering::Release);
+        }
+    }
+    edits(gen, store)
+}
+
+fn doc(m: &Indexable) -> Doc<'_> {
+    Doc {
+        id: m.id.0,
+        room: m.room.0,
+        author: m.author,
+        text: &m.text,
+    }
+}
+
+/// Indexes the current text of messages marked as edited, flushes, and
+/// only then forgets the marks.
+fn edits(gen: &Generation, store: &Store) -> Result<(), IndexingError> {
+    let marks = store.edited_marks(EDITS_PER_WAKE)?;
+    if marks.is_empty() {
+        return Ok(());
+    }
+    let mut g = Gathered::default();
+    for m in &marks {
+        if let Some(text) = store.indexable(m.room, m.id)? {
+            g.add_edited(&doc(&text));
+        }
+    }
+    gen.write(g)?;
+    gen.flush()?;
+    store.forget_edited_marks(&marks)?;
+    Ok(())
+}
+
+/// Indexes every stored message from `shared.next` to what the writer
+/// has stored, in windows; `progress` hears of each window.
+fn catch_up(
+    gen: &Generation,
+    store: &Store,
+    shared: &Shared,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<u64, IndexingError> {
+    let mut messages = 0u64;
+    let started = shared.next.load(Ordering::Acquire);
+    loop {
+        let next = shared.next.load(Ordering::Acquire);
+        let end = shared.written.load(Ordering::Acquire);
+        if next >= end {
+            return Ok(messages);
+        }
+        let hi = end.min(next.saturating_add(WINDOW)) - 1;
+        let found = store.messages_between(next, hi)?;
+        let mut g = Gathered::default();
+        for m in &found {
+            g.add(&doc(m));
+        }
+        messages += found.len() as u64;
+        g.through(hi);
+        gen.write(g)?;
+        shared.next.store(hi + 1, Ordering::Release);
+        progress(Progress {
+            messages,
+            done: hi + 1 - started,
+            total: end - started,
+        });
+    }
+}
+
+/// Builds the next generation from the whole store while searches read
+/// the current one, then switches to it.
+fn rebuild(
+    index: &Index,
+    store: &Store,
+    shared: &Shared,
+    rx: &Receiver<Request>,
+    events: &SyncSender<RebuildEvent>,
+) -> Result<u64, IndexingError> {
+    shared.set(State::Rebuilding);
+    let outcome = rebuild_into(index, store, shared, rx, events);
+    shared.set(State::Ready);
+    outcome
+}
+
+fn rebuild_into(
+    index: &Index,
+    store: &Store,
+    shared: &Shared,
+    rx: &Receiver<Request>,
+    events: &SyncSender<RebuildEvent>,
+) -> Result<u64, IndexingError> {
+    let next_gen = index.start_next()?;
+    // The old generation's place, kept should the rebuild fail.
+    let old_next = shared.next.swap(0, Ordering::AcqRel);
+    let mut last_report = Instant::now();
+    let mut report = |p: Progress| {
+        if last_report.elapsed() >= Duration::from_millis(200) {
+            last_report = Instant::now();
+            let _ = events.try_send(RebuildEvent::Progress(p));
+        }
+    };
+    let built = catch_up(&next_gen, store, shared, &mut report);
+    let mut messages = match built {
+        Ok(n) => n,
+        Err(e) => {
+            shared.next.store(old_next, Ordering::Release);
+            return Err(e);
+        }
+    };
+    // What was offered meanwhile is in the store: drop the keys and read
+    // it back.
+    let mut barriers = Vec::new();
+    while let Ok(req) = rx.try_recv() {
+        match req {
+            Request::Keys(_) => {
+                shared.queued.fetch_sub(1, Ordering::Relaxed);
+            }
+            Request::Barrier(done) => barriers.push(done),
+            Request::Rebuild(other) => {
+                let _ = other.send(RebuildEvent::Done(Err(
+                    "a rebuild was already running; it covers this one".into(),
+                )));
+            }
+        }
+    }
+    shared.lost.store(false, Ordering::Release);
+    messages += catch_up(&next_gen, store, shared, &mut |_| {})?;
+    index.switch_to(next_gen)?;
+    for done in barriers {
+        let _ = done.send(());
+    }
+    Ok(messages)
+}
+
+/// `chatroom reindex` without a server: rebuild in this process.
+pub fn rebuild_offline(
+    index: &Index,
+    store: &Store,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<u64, IndexingError> {
+    let shared = Shared::new(store.message_cutoff().0);
+    let next_gen = index.start_next()?;
+    let messages = catch_up(&next_gen, store, &shared, progress)?;
+    index.switch_to(next_gen)?;
+    Ok(messages)
+}
