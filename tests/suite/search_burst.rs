@@ -9,7 +9,7 @@ use futures_util::future::join_all;
 use crate::common::*;
 use crate::search::*;
 use crate::search_filters::all_pages;
-use crate::search_index::ready_through;
+use crate::search_index::{index_state, ready_through};
 
 const CLIENTS: usize = 4;
 const EACH: usize = 500;
@@ -43,7 +43,27 @@ async fn every_message_of_a_burst_is_found() {
                 .expect("acks")
         }
     });
-    let newest = join_all(sends).await.into_iter().max().expect("clients");
+    // Meanwhile the admin's view of the index keeps its shape; what it
+    // went through is printed (how far it lagged depends on the machine).
+    let sending = std::cell::Cell::new(true);
+    let watch = async {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut most_behind = 0;
+        while sending.get() {
+            let v = index_state(&s, &root).await;
+            seen.insert(str_of(&v["state"]));
+            most_behind = most_behind.max(v["behind"].as_u64().unwrap_or(0));
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        (seen, most_behind)
+    };
+    let sends = async {
+        let newest = join_all(sends).await.into_iter().max();
+        sending.set(false);
+        newest.expect("clients")
+    };
+    let (newest, (seen, most_behind)) = tokio::join!(sends, watch);
+    eprintln!("index states during the burst: {seen:?}, at most {most_behind} behind");
     let total = CLIENTS * EACH;
     eprintln!("{total} messages acked in {:?}", started.elapsed());
 
