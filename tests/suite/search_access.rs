@@ -160,3 +160,27 @@ async fn deleted_messages_and_the_messages_of_deleted_rooms_are_never_found() {
     let v = found(&s, &bob, "cherry", "fresh cherry").await;
     assert_eq!(texts(&v), vec!["fresh cherry"], "{v}");
 }
+
+/// Waits until `q` finds one message, which must take under a second
+/// from `since`; prints how long it took.
+async fn within_a_second(s: &Server, u: &User, q: &str, since: std::time::Instant) {
+    let second = std::time::Duration::from_secs(1);
+    let left = second.saturating_sub(since.elapsed());
+    eventually_within(s, u, &[("q", q)], left, |v| results(v).len() == 1).await;
+    eprintln!("{q:?} searchable {:?} after it was sent", since.elapsed());
+}
+
+#[tokio::test]
+async fn a_message_and_its_edit_are_searchable_within_a_second_of_their_ack() {
+    let (s, [alice], room) = general(["alice"]).await;
+    let mut a = Client::joined(&s, &alice, &[&room]).await;
+    let sent = std::time::Instant::now();
+    let id = id_of(&a.say(&room, "prompt walnut").await);
+    within_a_second(&s, &alice, "walnut", sent).await;
+
+    let path = format!("/api/rooms/{room}/messages/{id}");
+    let body = json!({"message": "prompt hazelnut"});
+    let edited = std::time::Instant::now();
+    assert_eq!(request(&s, "PATCH", &alice, &path, Some(body)).await.0, 200);
+    within_a_second(&s, &alice, "hazelnut", edited).await;
+}

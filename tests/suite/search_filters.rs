@@ -54,6 +54,8 @@ async fn from_and_in_keep_to_an_author_and_a_room() {
         "lunch in random",
     ];
     assert_finds(&search(&s, &carol, "lunch").await, "lunch", &public);
+    let v = search(&s, &carol, "lunch from:alice").await;
+    assert_eq!(texts(&v), vec!["lunch in random", "lunch plans by alice"]);
 
     // roomId keeps to one room.
     let v = search_ok(&s, &bob, &[("q", "lunch"), ("roomId", &random)]).await;
@@ -197,4 +199,20 @@ async fn bad_queries_are_refused() {
     };
     let (status, v) = search_with(&s, &forged, &[("q", "something")]).await;
     assert_eq!(status, 401, "{v}");
+}
+
+#[tokio::test]
+async fn pages_go_on_past_many_messages_that_hold_the_words_apart() {
+    let (s, [alice], room) = general(["alice"]).await;
+    let mut a = Client::joined(&s, &alice, &[&room]).await;
+    let oldest = id_of(&a.say(&room, "alpha beta together").await);
+    // Thousands of candidates for the phrase that only a check of their
+    // text rejects, newer than the one match.
+    let apart: Vec<String> = (0..2500).map(|i| format!("beta then alpha {i}")).collect();
+    a.send_pipelined(Some(&room), &apart).await;
+    let newest = id_of(&a.say(&room, "alpha beta again").await);
+    settle(&s, &alice, &mut a, &room).await;
+
+    let pages = all_pages(&s, &alice, "\"alpha beta\"", Some("5"), 50).await;
+    assert_eq!(page_ids(&pages), vec![newest, oldest], "{pages:?}");
 }

@@ -193,6 +193,53 @@ async fn a_deleted_index_is_rebuilt_at_the_next_start() {
 }
 
 #[tokio::test]
+async fn searches_are_answered_while_the_index_catches_up_at_start() {
+    let n = 20_000;
+    let (mut s, alice, _) = stopped_after("backlog", n).await;
+    std::fs::remove_dir_all(s.dir.join("search")).expect("remove the index");
+    s.respawn();
+    let root = admin(&s, "root").await;
+
+    // Partial answers are fine meanwhile; errors are not.
+    let deadline = std::time::Instant::now() + CATCH_UP;
+    let mut states = std::collections::BTreeSet::new();
+    loop {
+        let v = search_ok(&s, &alice, &[("q", "backlog0777")]).await;
+        let state = index_state(&s, &root).await;
+        states.insert(str_of(&state["state"]));
+        if texts(&v) == vec!["backlog backlog0777"] && state["behind"] == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not caught up within {CATCH_UP:?}: {state}"
+        );
+    }
+    eprintln!("index states while catching up: {states:?}");
+    count_reaches(&s, &alice, "backlog", n, POLL).await;
+}
+
+#[tokio::test]
+async fn messages_sent_during_a_reindex_are_found_after_it() {
+    let (s, [alice], room) = general(["alice"]).await;
+    let mut a = Client::joined(&s, &alice, &[&room]).await;
+    send_numbered(&mut a, &room, "before", 20_000).await;
+    settle(&s, &alice, &mut a, &room).await;
+
+    let dir = s.dir.clone();
+    let job = tokio::task::spawn_blocking(move || reindex(&dir));
+    let mut sent = 0;
+    while !job.is_finished() {
+        a.say(&room, &format!("meanwhile meanwhile{sent:04}")).await;
+        sent += 1;
+    }
+    summary(&job.await.expect("the reindex thread"));
+    eprintln!("{sent} messages sent during the reindex");
+    count_reaches(&s, &alice, "meanwhile", sent, POLL).await;
+    count_reaches(&s, &alice, "before", 20_000, POLL).await;
+}
+
+#[tokio::test]
 async fn reindex_through_a_running_server_answers_searches_all_along() {
     let (s, [alice], room) = general(["alice"]).await;
     let root = admin(&s, "root").await;
