@@ -271,6 +271,41 @@ async fn reindex_through_a_running_server_answers_searches_all_along() {
 }
 
 #[tokio::test]
+async fn a_server_killed_during_a_reindex_starts_with_a_whole_index() {
+    let (mut s, [alice], room) = general_on(Server::start_process(), ["alice"]).await;
+    let root = admin(&s, "root").await;
+    let mut a = Client::joined(&s, &alice, &[&room]).await;
+    let n = 20_000;
+    send_numbered(&mut a, &room, "cut", n).await;
+    settle(&s, &alice, &mut a, &room).await;
+    drop(a);
+
+    let dir = s.dir.clone();
+    let job = tokio::task::spawn_blocking(move || {
+        let dir = dir.to_str().expect("utf-8 path").to_owned();
+        let cmd = admin_command(&["reindex", "--data-dir", &dir]);
+        run_bounded(cmd, b"", Duration::from_secs(30))
+    });
+    let deadline = std::time::Instant::now() + POLL;
+    while index_state(&s, &root).await["state"] != "rebuilding" {
+        assert!(
+            !job.is_finished() && std::time::Instant::now() < deadline,
+            "the reindex never showed"
+        );
+    }
+    s.child.kill().expect("kill -9");
+    s.child.wait().expect("reaped");
+    let out = job.await.expect("the reindex thread");
+    let out = out.unwrap_or_else(|e| panic!("reindex, its server killed: {e}"));
+    assert!(!out.status.success(), "a reindex cut short fails: {out:?}");
+
+    s.respawn();
+    count_reaches(&s, &alice, "cut", n, CATCH_UP).await;
+    let v = search(&s, &alice, "cut12345").await;
+    assert_eq!(texts(&v), vec!["cut cut12345"], "{v}");
+}
+
+#[tokio::test]
 async fn reindex_of_a_stopped_server_rebuilds_in_place() {
     let (mut s, alice, sent) = stopped_after("offline", 250).await;
 
