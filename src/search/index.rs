@@ -437,7 +437,7 @@ impl Index {
         let mut pending = Vec::new();
         for s in segments {
             if let Some(e) = s.lookup(term)? {
-                edited.extend(s.edited(&e)?.into_iter());
+                edited.extend(s.edited(&e)?);
                 pending.push((s, e));
             }
         }

@@ -49,7 +49,7 @@ impl Writer {
         main: &[Posting],
         edited: &[Posting],
     ) -> Result<(), SegmentError> {
-        if self.terms % BLOCK == 0 {
+        if self.terms.is_multiple_of(BLOCK) {
             put_varint(&mut self.sparse, term.len() as u64);
             self.sparse.extend_from_slice(term);
             put_varint(&mut self.sparse, self.dict.len() as u64);
