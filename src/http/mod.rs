@@ -90,6 +90,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/api/push/subscriptions"),
     ("GET", "/api/push/subscriptions"),
     ("PUT", "/api/rooms/{roomId}/notifications"),
+    ("GET", "/api/search"),
+    ("GET", "/api/admin/search"),
 ];
 
 /// Every route of the server, with logging, headers and error mapping.

@@ -390,6 +390,9 @@ async fn every_route_answers_with_a_documented_status() {
         if template == "/api/rooms/{roomId}/messages" {
             path.push_str("?limit=10");
         }
+        if template == "/api/search" {
+            path.push_str("?q=hello");
+        }
         let (status, text) = if template == "/api/rooms/{roomId}/files" {
             let res = upload(&room_id, &alice.token).send().await.expect("upload");
             (res.status().as_u16(), res.text().await.expect("body"))
