@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use super::index::{Doc, Gathered, Index, IndexError, BUFFER_MESSAGES};
 use crate::model::{Message, MessageId, RoomId};
+use crate::push::queue::{LogEvery, LOG_EVERY};
 use crate::store::{Indexable, Store, StoreError};
 
 /// Batches of keys waiting for the thread; more are dropped (and read
@@ -30,8 +31,10 @@ const WAKE: Duration = Duration::from_millis(250);
 /// Ids read from the store per step of a catch-up: bounds the memory one
 /// step takes.
 const WINDOW: u64 = 8192;
-/// How long the thread waits, idle, before it saves the buffer.
-const IDLE_FLUSH: Duration = Duration::from_secs(2);
+/// Messages in the buffer that an idle thread saves as a segment.
+const IDLE_FLUSH_MESSAGES: u64 = 1024;
+/// How often an idle thread saves the buffer whatever it holds.
+const QUIET_FLUSH: Duration = Duration::from_secs(60);
 /// Edited messages indexed per wake.
 const EDITS_PER_WAKE: usize = 512;
 
@@ -135,6 +138,9 @@ pub(super) fn run(index: &Index, store: &Store, shared: &Shared, rx: Receiver<Re
         shared.lost.store(true, Ordering::Release);
     }
     let mut flushed = Instant::now();
+    // A failing disk fails every step: say so once a minute, not four
+    // times a second.
+    let failures = LogEvery::new(LOG_EVERY);
     loop {
         let first = match rx.recv_timeout(WAKE) {
             Ok(r) => Some(r),
@@ -160,14 +166,14 @@ pub(super) fn run(index: &Index, store: &Store, shared: &Shared, rx: Receiver<Re
             }
         }
         let mut outcome = step(index, store, shared, &keys);
-        // The buffer becomes a segment when full, or once things calm down.
-        let full = index.buffered() >= BUFFER_MESSAGES;
-        if outcome.is_ok() && (full || (idle && flushed.elapsed() >= IDLE_FLUSH)) {
+        if outcome.is_ok() && flush_due(index, idle, flushed.elapsed()) {
             flushed = Instant::now();
             outcome = index.flush().map_err(Into::into);
         }
         if let Err(e) = outcome {
-            tracing::error!(error = %e, "indexing messages for search failed; retrying from the store");
+            if let Some(held) = failures.allow() {
+                tracing::error!(error = %e, failures_held_back = held, "indexing messages for search failed; retrying from the store");
+            }
             shared.lost.store(true, Ordering::Release);
         }
         for events in rebuilds {
@@ -181,6 +187,15 @@ pub(super) fn run(index: &Index, store: &Store, shared: &Shared, rx: Receiver<Re
     if let Err(e) = index.flush() {
         tracing::error!(error = %e, "the search index could not be saved");
     }
+}
+
+/// Whether the buffer should become a segment now: when it is full; when
+/// the thread is idle and it holds a good number of messages; or, idle,
+/// once a minute whatever it holds, so that a quiet server's restart has
+/// little to read back and its memory returns to its idle size.
+fn flush_due(index: &Index, idle: bool, since: Duration) -> bool {
+    let held = index.buffered();
+    held >= BUFFER_MESSAGES || (idle && (held >= IDLE_FLUSH_MESSAGES || since >= QUIET_FLUSH))
 }
 
 fn start(index: &Index, store: &Store, shared: &Shared) -> Result<(), IndexingError> {

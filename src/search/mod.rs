@@ -79,8 +79,16 @@ impl Search {
     /// Opens the index of `data_dir` and starts the thread, which first
     /// catches up with what the store holds beyond the index.
     pub fn start(data_dir: &Path, store: &Store) -> Result<(Search, SearchThread), String> {
-        let index =
-            Index::open(data_dir).map_err(|e| format!("cannot open the search index: {e}"))?;
+        let index = match Index::open(data_dir) {
+            Ok(index) => index,
+            // Derived data: a damaged index is rebuilt, it never keeps
+            // the server from starting.
+            Err(e) => {
+                tracing::warn!(error = %e, "the search index is damaged; rebuilding it");
+                let _ = std::fs::remove_dir_all(data_dir.join("search"));
+                Index::open(data_dir).map_err(|e| format!("cannot open the search index: {e}"))?
+            }
+        };
         let index = Arc::new(index);
         let shared = Arc::new(Shared::new(store.message_cutoff().0));
         let (tx, rx) = sync_channel(indexer::QUEUE);

@@ -85,6 +85,9 @@ pub struct Segment {
     dict_end: u64,
     sparse: Vec<Sparse>,
     rooms: Vec<u64>,
+    /// The file's length: no read goes past it, whatever a damaged
+    /// offset says.
+    len: u64,
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> SegmentError + '_ {
@@ -219,6 +222,7 @@ impl Segment {
             dict_end: sparse_start,
             sparse,
             rooms,
+            len,
         })
     }
 
@@ -227,6 +231,9 @@ impl Segment {
     }
 
     fn read(&self, at: u64, len: u64) -> Result<Vec<u8>, SegmentError> {
+        if at.checked_add(len).is_none_or(|end| end > self.len) {
+            return Err(self.damaged());
+        }
         let mut buf = vec![0u8; len as usize];
         self.file
             .read_exact_at(&mut buf, at)

@@ -156,3 +156,18 @@ fn an_offline_rebuild_indexes_every_room_in_id_order() {
     drop(search);
     thread.join();
 }
+
+#[test]
+fn a_damaged_index_is_rebuilt_not_a_failure_to_start() {
+    let (store, dir) = temp_store();
+    let room = some_room(&store);
+    let ids = say(&store, room, 1, &["kept words"]);
+    std::fs::create_dir_all(dir.path().join("search")).expect("dir");
+    std::fs::write(dir.path().join("search/manifest.json"), b"{not json").expect("write");
+    std::fs::write(dir.path().join("search/seg-3.idx"), b"junk").expect("write");
+    let (search, thread) = Search::start(dir.path(), &store).expect("start");
+    search.barrier().expect("barrier");
+    assert_eq!(find(&search, &store, "kept", &[room], None), [ids[0].0]);
+    drop(search);
+    thread.join();
+}
