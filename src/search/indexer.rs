@@ -312,7 +312,7 @@ fn rebuild(
     events: &SyncSender<RebuildEvent>,
 ) -> Result<u64, IndexingError> {
     shared.set(State::Rebuilding);
-    let outcome = rebuild_into(index, store, shared, rx, events);
+    let outcome = rebuild_into(index, store, shared, (rx, events));
     shared.set(State::Ready);
     outcome
 }
@@ -321,8 +321,7 @@ fn rebuild_into(
     index: &Index,
     store: &Store,
     shared: &Shared,
-    rx: &Receiver<Request>,
-    events: &SyncSender<RebuildEvent>,
+    (rx, events): (&Receiver<Request>, &SyncSender<RebuildEvent>),
 ) -> Result<u64, IndexingError> {
     // The current index is kept up to date until the switch: save what
     // its buffer holds, so that a failed rebuild loses nothing.

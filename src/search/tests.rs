@@ -7,28 +7,11 @@ use super::indexer::rebuild_offline;
 use super::query::parse;
 use super::{Index, Search};
 use crate::model::{MessageId, RoomId, Timestamp, UserId};
-use crate::store::testing::{some_room, temp_store};
+use crate::store::testing::{append_texts, some_room, temp_store};
 use crate::store::{NewMessage, Store};
 
 fn say(store: &Store, room: RoomId, user: u64, texts: &[&str]) -> Vec<MessageId> {
-    let new = texts
-        .iter()
-        .map(|t| NewMessage {
-            room_id: room,
-            user_id: UserId(user),
-            user: "u".into(),
-            message: (*t).to_owned(),
-            timestamp: Timestamp::now(),
-            mentions: Vec::new(),
-            client_id: None,
-        })
-        .collect::<Vec<_>>();
-    store
-        .append_batch(new)
-        .expect("append")
-        .into_iter()
-        .map(|m| m.id)
-        .collect()
+    append_texts(store, room, UserId(user), texts)
 }
 
 /// The ids a query finds in `rooms`, newest first, checked.

@@ -360,12 +360,25 @@ pub(crate) mod testing {
         room: crate::model::RoomId,
         n: usize,
     ) -> Vec<crate::model::MessageId> {
-        let new = (0..n)
-            .map(|i| super::NewMessage {
+        let texts: Vec<String> = (0..n).map(|i| format!("m{i}")).collect();
+        append_texts(store, room, crate::model::UserId(7), &texts)
+    }
+
+    /// Appends one message by `user` per text to `room` in one batch;
+    /// returns their ids.
+    pub fn append_texts(
+        store: &Store,
+        room: crate::model::RoomId,
+        user: crate::model::UserId,
+        texts: &[impl AsRef<str>],
+    ) -> Vec<crate::model::MessageId> {
+        let new = texts
+            .iter()
+            .map(|t| super::NewMessage {
                 room_id: room,
-                user_id: crate::model::UserId(7),
+                user_id: user,
                 user: "u".into(),
-                message: format!("m{i}"),
+                message: t.as_ref().to_owned(),
                 timestamp: crate::model::Timestamp::now(),
                 mentions: Vec::new(),
                 client_id: None,
