@@ -15,6 +15,7 @@ pub mod error;
 pub mod files;
 pub mod http;
 mod lines;
+pub mod memory;
 pub mod model;
 pub mod push;
 pub mod room_list;

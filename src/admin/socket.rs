@@ -14,6 +14,7 @@ use super::{socket_path, Request, DONE, FAIL};
 use crate::chat::hub::Hub;
 use crate::files::Blobs;
 use crate::lines::{read_line, Line};
+use crate::memory::release_free_memory;
 use crate::search::Search;
 use crate::store::Store;
 
@@ -139,18 +140,6 @@ impl<W: Write> Write for TrimEvery<W> {
         self.inner.flush()
     }
 }
-
-/// Returns the free pages of every malloc arena to the OS.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn release_free_memory() {
-    // SAFETY: malloc_trim only walks the allocator's own free lists.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn release_free_memory() {}
 
 /// Reads the one request line, at most [`MAX_REQUEST_LINE`] bytes: a
 /// longer line is refused without being held (the connection is closed

@@ -18,6 +18,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::{Duration, Instant};
 
 use super::index::{Doc, Gathered, Index, IndexError, BUFFER_MESSAGES};
+use crate::memory::release_free_memory;
 use crate::model::{Message, MessageId, RoomId};
 use crate::push::queue::{LogEvery, LOG_EVERY};
 use crate::store::{Indexable, Store, StoreError};
@@ -169,6 +170,8 @@ pub(super) fn run(index: &Index, store: &Store, shared: &Shared, rx: Receiver<Re
         if outcome.is_ok() && flush_due(index, idle, flushed.elapsed()) {
             flushed = Instant::now();
             outcome = index.flush().map_err(Into::into);
+            // The buffer and the merge are freed: give the pages back.
+            release_free_memory();
         }
         if let Err(e) = outcome {
             if let Some(held) = failures.allow() {
@@ -178,6 +181,7 @@ pub(super) fn run(index: &Index, store: &Store, shared: &Shared, rx: Receiver<Re
         }
         for events in rebuilds {
             let outcome = rebuild(index, store, shared, &rx, &events);
+            release_free_memory();
             let _ = events.send(RebuildEvent::Done(outcome.map_err(|e| e.to_string())));
         }
         for done in barriers {
@@ -202,13 +206,15 @@ fn start(index: &Index, store: &Store, shared: &Shared) -> Result<(), IndexingEr
     let next = index.flushed_through().map_or(0, |w| w + 1);
     shared.next.store(next, Ordering::Release);
     catch_up(index, store, shared, &mut |_| {})?;
+    index.flush()?;
+    release_free_memory();
     shared.set(State::Ready);
     Ok(())
 }
 
 /// Indexes what was offered (or catches up when some was lost), then
 /// the edits.
-fn step(
+pub(super) fn step(
     index: &Index,
     store: &Store,
     shared: &Shared,

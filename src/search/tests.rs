@@ -154,3 +154,47 @@ fn a_damaged_index_is_rebuilt_not_a_failure_to_start() {
     drop(search);
     thread.join();
 }
+
+#[test]
+fn batches_dropped_by_a_full_queue_are_read_back_from_the_store() {
+    use super::indexer::{offer, step, Shared};
+    let (store, dir) = temp_store();
+    let room = some_room(&store);
+    let index = Index::open(dir.path()).expect("index");
+    let shared = Shared::new(store.message_cutoff().0);
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let mut ids = Vec::new();
+    // No thread reads yet: the first batch is queued, the others dropped.
+    for i in 0..3 {
+        let stored = store
+            .append_batch(vec![NewMessage {
+                room_id: room,
+                user_id: UserId(1),
+                user: "u".into(),
+                message: format!("lost{i} words"),
+                timestamp: Timestamp::now(),
+                mentions: Vec::new(),
+                client_id: None,
+            }])
+            .expect("append");
+        ids.push(stored[0].id.0);
+        offer(&tx, &shared, &stored);
+    }
+    assert!(shared.lost.load(std::sync::atomic::Ordering::Acquire));
+    // The thread takes what was queued: the first message alone; the
+    // raised flag makes it read the others back.
+    let Ok(super::indexer::Request::Keys(keys)) = rx.try_recv() else {
+        panic!("the first batch was queued");
+    };
+    assert_eq!(keys.len(), 1);
+    step(&index, &store, &shared, &keys).expect("step");
+    assert!(!shared.lost.load(std::sync::atomic::Ordering::Acquire));
+    let all = index.stream(b"words", u64::MAX).expect("stream");
+    let mut found = Vec::new();
+    let mut all = all;
+    while let Some(p) = all.next_posting().expect("next") {
+        found.push(p.id);
+    }
+    ids.reverse();
+    assert_eq!(found, ids);
+}
