@@ -49,6 +49,17 @@ pub struct Room {
     pub id_json: String,
 }
 
+/// An HTTP client for the server: no proxy, a timeout per request, keep-alive
+/// connections without Nagle's delay.
+pub fn http_client() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(HTTP_TIMEOUT)
+        .tcp_nodelay(true)
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+}
+
 /// The REST side of the server.
 pub struct Http {
     client: reqwest::Client,
@@ -62,14 +73,8 @@ struct TokenBody {
 
 impl Http {
     pub fn new(base_url: &str) -> Result<Http, String> {
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(HTTP_TIMEOUT)
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         Ok(Http {
-            client,
+            client: http_client()?,
             base: base_url.to_string(),
         })
     }

@@ -5,12 +5,14 @@
 //! `main` only parses the command line, prepares the process (file limit,
 //! CPU pinning), builds the runtime, starts or attaches to the server and
 //! dispatches to a mode; the modes live in `load` (throughput, latency,
-//! durable) and `idle`.
+//! durable), `idle` and `search` (which also rebuilds the index before the
+//! server starts).
 
 mod client;
 mod idle;
 mod load;
 mod push;
+mod search;
 mod server;
 mod stats;
 mod sys;
@@ -57,6 +59,10 @@ enum Mode {
     Durable(DurableArgs),
     /// Server memory per idle authenticated WebSocket connection.
     Idle(IdleArgs),
+    /// Full-text search over a large history: index build rate, index
+    /// size, idle memory, query latency by kind of query and memory under
+    /// queries.
+    Search(SearchArgs),
 }
 
 /// How to reach the server and how to set up connections; shared by every
@@ -95,6 +101,10 @@ pub struct Common {
     /// mode, not on the command line).
     #[arg(skip)]
     pub server_args: Vec<String>,
+    /// Data directory for a spawned server instead of a fresh temporary one
+    /// (set by a mode, not on the command line); never removed.
+    #[arg(skip)]
+    pub data_dir: Option<PathBuf>,
     /// WebSocket connections being opened (and joined) at the same time.
     #[arg(long, default_value_t = 64, value_name = "N")]
     pub connect_concurrency: usize,
@@ -238,12 +248,36 @@ pub struct IdleArgs {
     pub common: Common,
 }
 
+/// Options of the search mode.
+#[derive(Args, Clone, Debug)]
+pub struct SearchArgs {
+    /// Data directory filled by the `fill_history` example with
+    /// `--realistic` text (`cargo run --release --example fill_history --
+    /// DIR 1000000 --rooms 100 --realistic`); the queries are chosen from
+    /// that text. Its index is rebuilt (`chatroom reindex`, server stopped)
+    /// and an admin is added.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: PathBuf,
+    /// Requests of each kind of query.
+    #[arg(long, default_value_t = 500, value_name = "N")]
+    pub requests: usize,
+    /// Concurrent keep-alive HTTP clients sending the queries.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub clients: usize,
+    /// Seconds to let the server settle before reading its idle memory.
+    #[arg(long, default_value_t = 3.0, value_name = "SECS")]
+    pub settle: f64,
+    #[command(flatten)]
+    pub common: Common,
+}
+
 impl Mode {
     fn common(&self) -> &Common {
         match self {
             Mode::Throughput(a) | Mode::Latency(a) => &a.common,
             Mode::Durable(a) => &a.common,
             Mode::Idle(a) => &a.common,
+            Mode::Search(a) => &a.common,
         }
     }
 
@@ -253,6 +287,7 @@ impl Mode {
             Mode::Throughput(a) | Mode::Latency(a) => a.connections + a.senders,
             Mode::Durable(a) => a.senders,
             Mode::Idle(a) => a.connections,
+            Mode::Search(a) => a.clients,
         }
     }
 }
@@ -271,6 +306,17 @@ fn main() -> ExitCode {
     if let Mode::Durable(a) = &cli.mode {
         if a.push != push::PushMode::None {
             common.server_args.push("--push-allow-http".to_string());
+        }
+    }
+
+    if let Mode::Search(a) = &cli.mode {
+        // The index is rebuilt with the server stopped, before it starts.
+        match search::prepare(a) {
+            Ok(dir) => common.data_dir = Some(dir),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
         }
     }
 
@@ -369,5 +415,6 @@ async fn run_mode(mode: Mode, server: &server::Server) -> Result<(), String> {
         }
         Mode::Durable(a) => load::run(server, load::Plan::from_durable(&a)).await,
         Mode::Idle(a) => idle::run(server, &a).await,
+        Mode::Search(a) => search::run(server, &a).await,
     }
 }

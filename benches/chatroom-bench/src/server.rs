@@ -35,7 +35,7 @@ const SERVER_ARGS: &[&str] = &[
 ];
 /// Environment variables that would change the spawned server's settings
 /// behind the generator's back (see the contract's option table).
-const SERVER_ENV: &[&str] = &[
+pub const SERVER_ENV: &[&str] = &[
     "CHATROOM_BIND",
     "PORT",
     "CHATROOM_DATA_DIR",
@@ -154,9 +154,14 @@ async fn spawn(path: &Path, common: &Common, pinning: Option<Pinning>) -> Result
     let binary = std::fs::canonicalize(path)
         .map_err(|e| format!("cannot find the server binary {}: {e}", path.display()))?;
     let work_dir = unique_work_dir();
-    let data_dir = work_dir.join("data");
+    let data_dir = common
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| work_dir.join("data"));
     std::fs::create_dir_all(&data_dir)
         .map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
+    std::fs::create_dir_all(&work_dir)
+        .map_err(|e| format!("cannot create {}: {e}", work_dir.display()))?;
 
     let stderr = match &common.server_log {
         Some(log) => Stdio::from(
