@@ -234,7 +234,10 @@ pub async fn run(
     // still holds must not keep the server from stopping, and what the
     // index missed is read back from the store at the next start.
     let search_join = tokio::task::spawn_blocking(move || ready.search_thread.join());
-    if tokio::time::timeout(SEARCH_DRAIN, search_join).await.is_err() {
+    if tokio::time::timeout(SEARCH_DRAIN, search_join)
+        .await
+        .is_err()
+    {
         tracing::warn!("the search index was not saved in time; it catches up at the next start");
     }
     if let Some(reason) = store.write_failure() {
