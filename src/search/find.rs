@@ -18,7 +18,7 @@ use super::tokens::{tokenize, Token};
 /// Words a prefix stands for at most, the most used first.
 pub const PREFIX_WORDS: usize = 64;
 /// Index words looked at to choose them.
-const PREFIX_SCAN: usize = 20_000;
+const PREFIX_SCAN: usize = 5_000;
 /// Candidates checked against their text at most per query: past it, the
 /// answer ends with a `next` that goes on from there.
 const MAX_CHECKED: usize = 2_000;
@@ -68,14 +68,10 @@ impl Candidates {
             sources.push(Source::new(vec![gen.stream(t, scope.before)?]));
         }
         if let Some(p) = &q.prefix {
-            let words = gen.expand(&p.term, PREFIX_WORDS, PREFIX_SCAN)?;
-            if words.is_empty() {
+            let streams = gen.prefix_streams(&p.term, PREFIX_WORDS, PREFIX_SCAN, scope.before)?;
+            if streams.is_empty() {
                 return Ok(None);
             }
-            let streams = words
-                .iter()
-                .map(|w| gen.stream(w, scope.before))
-                .collect::<Result<_, _>>()?;
             sources.push(Source::new(streams));
         }
         if sources.is_empty() {

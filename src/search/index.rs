@@ -26,7 +26,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use serde::{Deserialize, Serialize};
 
 use super::postings::Posting;
-use super::segment::{self, Entry, Segment, SegmentError, Terms};
+use super::segment::{self, Entry, Lists, Segment, SegmentError, Terms};
 
 /// Most messages merged into one segment: a common term's list in one
 /// segment stays under a megabyte, so a query reads little of it.
@@ -394,36 +394,47 @@ impl Index {
             .sum()
     }
 
-    /// The words that begin with `prefix`, at most `max`, the most used
-    /// first; each segment is looked at for its first `scan` such words.
-    pub fn expand(
+    /// The messages of the words that begin with `prefix`, one stream per
+    /// word, for at most `max` words, the most used first; each segment is
+    /// looked at for its first `scan` such words. The entries the
+    /// expansion finds are the streams' own: no word is looked up twice.
+    pub fn prefix_streams(
         &self,
         prefix: &str,
         max: usize,
         scan: usize,
-    ) -> Result<Vec<Vec<u8>>, IndexError> {
+        before: u64,
+    ) -> Result<Vec<TermStream>, IndexError> {
         let prefix = prefix.as_bytes();
-        let mut found: Vec<(Vec<u8>, u64)> = Vec::new();
+        let mut words: HashMap<Vec<u8>, Word> = HashMap::new();
         let segments = {
             let live = self.read();
             for (t, l) in live.buffer.terms.range(prefix.to_vec()..).take(scan) {
                 if !t.starts_with(prefix) {
                     break;
                 }
-                found.push((t.clone(), (l.main.len() + l.edited.len()) as u64));
+                let w = words.entry(t.clone()).or_default();
+                w.count += (l.main.len() + l.edited.len()) as u64;
+                w.buffered = l.clone();
             }
             live.segments.clone()
         };
+        let mut found = Vec::new();
         for s in &segments {
+            found.clear();
             s.expand(prefix, scan, &mut found)?;
+            for (t, e) in found.drain(..) {
+                let w = words.entry(t).or_default();
+                w.count += e.total();
+                w.entries.push((s.clone(), e));
+            }
         }
-        let mut counts: HashMap<Vec<u8>, u64> = HashMap::new();
-        for (t, c) in found {
-            *counts.entry(t).or_default() += c;
-        }
-        let mut all: Vec<(Vec<u8>, u64)> = counts.into_iter().collect();
-        all.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        Ok(all.into_iter().take(max).map(|(t, _)| t).collect())
+        let mut all: Vec<(Vec<u8>, Word)> = words.into_iter().collect();
+        all.sort_unstable_by(|a, b| b.1.count.cmp(&a.1.count).then_with(|| a.0.cmp(&b.0)));
+        all.into_iter()
+            .take(max)
+            .map(|(_, w)| TermStream::new(w.buffered, w.entries, before))
+            .collect()
     }
 
     /// The messages holding `term`, newest first, older than `before`.
@@ -433,25 +444,23 @@ impl Index {
             let lists = live.buffer.terms.get(term).cloned().unwrap_or_default();
             (lists, live.segments.clone())
         };
-        let mut edited = buffered.edited;
-        let mut pending = Vec::new();
+        let mut entries = Vec::new();
         for s in segments {
             if let Some(e) = s.lookup(term)? {
-                edited.extend(s.edited(&e)?);
-                pending.push((s, e));
+                entries.push((s, e));
             }
         }
-        edited.retain(|p| p.id < before);
-        edited.sort_unstable();
-        let mut buf = buffered.main;
-        buf.retain(|p| p.id < before);
-        Ok(TermStream {
-            buf,
-            pending,
-            edited,
-            before,
-        })
+        TermStream::new(buffered, entries, before)
     }
+}
+
+/// A word a prefix stands for: how often it is used, and where.
+#[derive(Default)]
+struct Word {
+    count: u64,
+    buffered: Lists,
+    /// Its entries in the segments, oldest segment first.
+    entries: Vec<(Arc<Segment>, Entry)>,
 }
 
 /// One term's messages, newest first: the buffer's, then each segment's
@@ -466,6 +475,29 @@ pub struct TermStream {
 }
 
 impl TermStream {
+    /// A stream over a term's buffered lists and its segment entries
+    /// (oldest segment first).
+    fn new(
+        buffered: Lists,
+        pending: Vec<(Arc<Segment>, Entry)>,
+        before: u64,
+    ) -> Result<TermStream, IndexError> {
+        let mut edited = buffered.edited;
+        for (s, e) in &pending {
+            edited.extend(s.edited(e)?);
+        }
+        edited.retain(|p| p.id < before);
+        edited.sort_unstable();
+        let mut buf = buffered.main;
+        buf.retain(|p| p.id < before);
+        Ok(TermStream {
+            buf,
+            pending,
+            edited,
+            before,
+        })
+    }
+
     fn refill(&mut self) -> Result<(), IndexError> {
         while self.buf.is_empty() {
             let Some((s, e)) = self.pending.pop() else {

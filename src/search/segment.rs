@@ -59,7 +59,7 @@ pub struct Lists {
 pub type Terms = BTreeMap<Vec<u8>, Lists>;
 
 /// One term's entry in a segment.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub struct Entry {
     pub count: u64,
     at: u64,
@@ -162,6 +162,13 @@ pub fn merge(path: &Path, older: &Segment, newer: &Segment) -> Result<(), Segmen
         older.lo
     };
     w.finish(lo, newer.hi.max(older.hi), older.messages + newer.messages)
+}
+
+impl Entry {
+    /// Messages the term's lists name.
+    pub fn total(&self) -> u64 {
+        self.count + self.edited_count
+    }
 }
 
 impl Segment {
@@ -296,13 +303,13 @@ impl Segment {
         Ok(found)
     }
 
-    /// The terms that begin with `prefix` and their counts, at most
+    /// The terms that begin with `prefix` and their entries, at most
     /// `scan` of them.
     pub fn expand(
         &self,
         prefix: &[u8],
         scan: usize,
-        out: &mut Vec<(Vec<u8>, u64)>,
+        out: &mut Vec<(Vec<u8>, Entry)>,
     ) -> Result<(), SegmentError> {
         let mut i = self
             .sparse
@@ -312,7 +319,7 @@ impl Segment {
         loop {
             let more = self.block(i, &mut |t, e| {
                 if t.starts_with(prefix) {
-                    out.push((t.to_vec(), e.count + e.edited_count));
+                    out.push((t.to_vec(), e));
                     seen += 1;
                     return seen < scan;
                 }
@@ -392,6 +399,7 @@ mod tests {
         s.expand(b"w03", 100, &mut out).expect("expand");
         assert_eq!(out.len(), 10);
         assert_eq!(out[0].0, b"w030");
+        assert_eq!(s.list(&out[0].1).expect("list"), [p(30, 1), p(1030, 2)]);
         let mut out = Vec::new();
         s.expand(b"w", 70, &mut out).expect("expand");
         assert_eq!(out.len(), 70);
