@@ -25,8 +25,9 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use serde::{Deserialize, Serialize};
 
-use super::postings::Posting;
-use super::segment::{self, Entry, Lists, Segment, SegmentError, Terms};
+pub use super::gather::{author_term, room_term, Doc, Gathered};
+use super::segment::{self, Entry, Lists, Segment, SegmentError};
+pub use super::stream::TermStream;
 
 /// Most messages merged into one segment: a common term's list in one
 /// segment stays under a megabyte, so a query reads little of it.
@@ -45,84 +46,6 @@ pub enum IndexError {
     Io(#[from] std::io::Error),
     #[error("search index manifest: {0}")]
     Manifest(String),
-}
-
-/// A message as the index takes it.
-pub struct Doc<'a> {
-    pub id: u64,
-    pub room: u64,
-    pub author: u64,
-    pub text: &'a str,
-}
-
-/// The term of a message's author: never a word's (words are UTF-8
-/// letters and digits).
-pub fn author_term(user: u64) -> Vec<u8> {
-    let mut t = vec![1u8];
-    t.extend_from_slice(&user.to_be_bytes());
-    t
-}
-
-/// The term of a message's room.
-pub fn room_term(room: u64) -> Vec<u8> {
-    let mut t = vec![2u8];
-    t.extend_from_slice(&room.to_be_bytes());
-    t
-}
-
-/// The distinct terms of a message, its author's and its room's included.
-fn doc_terms(doc: &Doc<'_>) -> Vec<Vec<u8>> {
-    let mut terms: Vec<Vec<u8>> = super::tokens::tokenize(doc.text)
-        .into_iter()
-        .map(|t| t.term.into_bytes())
-        .collect();
-    terms.sort_unstable();
-    terms.dedup();
-    terms.push(author_term(doc.author));
-    terms.push(room_term(doc.room));
-    terms
-}
-
-/// Postings gathered for one batch.
-#[derive(Default)]
-pub struct Gathered {
-    terms: Terms,
-    lo: Option<u64>,
-    hi: Option<u64>,
-    through: Option<u64>,
-    pub messages: u64,
-}
-
-impl Gathered {
-    /// Adds a new message (ids must come in ascending order).
-    pub fn add(&mut self, doc: &Doc<'_>) {
-        let p = Posting {
-            id: doc.id,
-            room: doc.room,
-        };
-        for term in doc_terms(doc) {
-            self.terms.entry(term).or_default().main.push(p);
-        }
-        self.lo.get_or_insert(doc.id);
-        self.hi = Some(doc.id);
-        self.messages += 1;
-    }
-
-    /// Adds the current text of an edited message.
-    pub fn add_edited(&mut self, doc: &Doc<'_>) {
-        let p = Posting {
-            id: doc.id,
-            room: doc.room,
-        };
-        for term in doc_terms(doc) {
-            self.terms.entry(term).or_default().edited.push(p);
-        }
-    }
-
-    /// Records that every message up to `id` is now indexed.
-    pub fn through(&mut self, id: u64) {
-        self.through = Some(self.through.map_or(id, |t| t.max(id)));
-    }
 }
 
 #[derive(Serialize, Deserialize, Default)]
@@ -461,73 +384,4 @@ struct Word {
     buffered: Lists,
     /// Its entries in the segments, oldest segment first.
     entries: Vec<(Arc<Segment>, Entry)>,
-}
-
-/// One term's messages, newest first: the buffer's, then each segment's
-/// from the newest, merged with the edited lists.
-pub struct TermStream {
-    /// The list being read, ascending: taken from the end.
-    buf: Vec<Posting>,
-    /// Segments still to read, oldest first: taken from the end.
-    pending: Vec<(Arc<Segment>, Entry)>,
-    edited: Vec<Posting>,
-    before: u64,
-}
-
-impl TermStream {
-    /// A stream over a term's buffered lists and its segment entries
-    /// (oldest segment first).
-    fn new(
-        buffered: Lists,
-        pending: Vec<(Arc<Segment>, Entry)>,
-        before: u64,
-    ) -> Result<TermStream, IndexError> {
-        let mut edited = buffered.edited;
-        for (s, e) in &pending {
-            edited.extend(s.edited(e)?);
-        }
-        edited.retain(|p| p.id < before);
-        edited.sort_unstable();
-        let mut buf = buffered.main;
-        buf.retain(|p| p.id < before);
-        Ok(TermStream {
-            buf,
-            pending,
-            edited,
-            before,
-        })
-    }
-
-    fn refill(&mut self) -> Result<(), IndexError> {
-        while self.buf.is_empty() {
-            let Some((s, e)) = self.pending.pop() else {
-                return Ok(());
-            };
-            if s.lo >= self.before && s.messages > 0 {
-                continue;
-            }
-            let mut list = s.list(&e)?;
-            list.retain(|p| p.id < self.before);
-            self.buf = list;
-        }
-        Ok(())
-    }
-
-    /// The next posting, newest first; each message once.
-    pub fn next_posting(&mut self) -> Result<Option<Posting>, IndexError> {
-        self.refill()?;
-        let next = match (self.buf.last().copied(), self.edited.last().copied()) {
-            (None, None) => return Ok(None),
-            (Some(m), None) => m,
-            (None, Some(l)) => l,
-            (Some(m), Some(l)) => m.max(l),
-        };
-        while self.buf.last().is_some_and(|p| p.id == next.id) {
-            self.buf.pop();
-        }
-        while self.edited.last().is_some_and(|p| p.id == next.id) {
-            self.edited.pop();
-        }
-        Ok(Some(next))
-    }
 }

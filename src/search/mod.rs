@@ -10,18 +10,22 @@
 //!
 //! - `tokens.rs` cuts text into terms (folding case and accents, pairs of
 //!   CJK characters), the same way for messages and queries;
+//! - `gather.rs` takes a message's terms (its words, author and room);
 //! - `postings.rs` is the byte form of the lists, `segment.rs` a file of
-//!   them, `index.rs` the segments, the buffer and the manifest;
+//!   them, `index.rs` the segments, the buffer and the manifest, and
+//!   `stream.rs` reads one term's messages across them, newest first;
 //! - `indexer.rs` is the thread that follows the store;
 //! - `query.rs` reads a query, `find.rs` runs it and checks each
 //!   candidate against the message's current text.
 
 pub mod find;
+pub mod gather;
 pub mod index;
 pub mod indexer;
 pub mod postings;
 pub mod query;
 pub mod segment;
+pub mod stream;
 pub mod tokens;
 
 use std::path::Path;
