@@ -2,7 +2,7 @@
 //! its room's), gathered per batch before they join the buffer.
 
 use super::postings::Posting;
-use super::segment::Terms;
+use super::segment::{Lists, Terms};
 
 /// A message as the index takes it.
 pub struct Doc<'a> {
@@ -53,13 +53,7 @@ pub struct Gathered {
 impl Gathered {
     /// Adds a new message (ids must come in ascending order).
     pub fn add(&mut self, doc: &Doc<'_>) {
-        let p = Posting {
-            id: doc.id,
-            room: doc.room,
-        };
-        for term in doc_terms(doc) {
-            self.terms.entry(term).or_default().main.push(p);
-        }
+        self.post(doc, |l| &mut l.main);
         self.lo.get_or_insert(doc.id);
         self.hi = Some(doc.id);
         self.messages += 1;
@@ -67,12 +61,17 @@ impl Gathered {
 
     /// Adds the current text of an edited message.
     pub fn add_edited(&mut self, doc: &Doc<'_>) {
+        self.post(doc, |l| &mut l.edited);
+    }
+
+    /// Puts the message in the list `which` picks of each of its terms.
+    fn post(&mut self, doc: &Doc<'_>, which: fn(&mut Lists) -> &mut Vec<Posting>) {
         let p = Posting {
             id: doc.id,
             room: doc.room,
         };
         for term in doc_terms(doc) {
-            self.terms.entry(term).or_default().edited.push(p);
+            which(self.terms.entry(term).or_default()).push(p);
         }
     }
 

@@ -133,27 +133,24 @@ pub fn merge(path: &Path, older: &Segment, newer: &Segment) -> Result<(), Segmen
             (Some(_), None) => std::cmp::Ordering::Less,
             _ => std::cmp::Ordering::Greater,
         };
-        let mut main = Vec::new();
-        let mut edited = Vec::new();
+        let mut lists = Lists::default();
         let mut term = None;
-        if order != std::cmp::Ordering::Greater {
-            let (t, e) = &a[i];
-            main.extend(older.list(e)?);
-            edited.extend(older.edited(e)?);
-            term = Some(t);
-            i += 1;
+        // The older segment's postings first: ids stay ascending.
+        for (take, seg, entries, at) in [
+            (order != std::cmp::Ordering::Greater, older, &a, &mut i),
+            (order != std::cmp::Ordering::Less, newer, &b, &mut j),
+        ] {
+            if let (true, Some((t, e))) = (take, entries.get(*at)) {
+                lists.main.extend(seg.list(e)?);
+                lists.edited.extend(seg.edited(e)?);
+                term = Some(t);
+                *at += 1;
+            }
         }
-        if order != std::cmp::Ordering::Less {
-            let (t, e) = &b[j];
-            main.extend(newer.list(e)?);
-            edited.extend(newer.edited(e)?);
-            term = Some(t);
-            j += 1;
-        }
-        edited.sort_unstable();
-        edited.dedup();
+        lists.edited.sort_unstable();
+        lists.edited.dedup();
         if let Some(t) = term {
-            w.term(t, &main, &edited)?;
+            w.term(t, &lists.main, &lists.edited)?;
         }
     }
     let lo = if older.messages == 0 {
@@ -162,6 +159,11 @@ pub fn merge(path: &Path, older: &Segment, newer: &Segment) -> Result<(), Segmen
         older.lo
     };
     w.finish(lo, newer.hi.max(older.hi), older.messages + newer.messages)
+}
+
+/// `n` bytes of `raw` from `at`; None past its end (a damaged length).
+fn slice(raw: &[u8], at: usize, n: usize) -> Option<&[u8]> {
+    raw.get(at..at.checked_add(n)?)
 }
 
 impl Entry {
@@ -213,7 +215,7 @@ impl Segment {
         let mut at = 0;
         while at < raw.len() {
             let n = get_varint(&raw, &mut at).ok_or_else(damaged)? as usize;
-            let term = raw.get(at..at + n).ok_or_else(damaged)?.to_vec();
+            let term = slice(&raw, at, n).ok_or_else(damaged)?.to_vec();
             at += n;
             let dict = get_varint(&raw, &mut at).ok_or_else(damaged)?;
             let post = get_varint(&raw, &mut at).ok_or_else(damaged)?;
@@ -266,7 +268,7 @@ impl Segment {
         let mut post = MAGIC.len() as u64 + start.post;
         while at < raw.len() {
             let n = get_varint(&raw, &mut at).ok_or_else(|| self.damaged())? as usize;
-            let term = raw.get(at..at + n).ok_or_else(|| self.damaged())?;
+            let term = slice(&raw, at, n).ok_or_else(|| self.damaged())?;
             at += n;
             let mut v = [0u64; 4];
             for x in &mut v {

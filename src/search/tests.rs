@@ -6,9 +6,9 @@ use super::find::{Candidates, Check, Scope};
 use super::indexer::rebuild_offline;
 use super::query::parse;
 use super::{Index, Search};
-use crate::model::{MessageId, RoomId, Timestamp, UserId};
-use crate::store::testing::{append_texts, some_room, temp_store};
-use crate::store::{NewMessage, Store};
+use crate::model::{MessageId, RoomId, UserId};
+use crate::store::testing::{append_stored, append_texts, some_room, temp_store};
+use crate::store::Store;
 
 fn say(store: &Store, room: RoomId, user: u64, texts: &[&str]) -> Vec<MessageId> {
     append_texts(store, room, UserId(user), texts)
@@ -68,17 +68,7 @@ fn new_messages_edits_and_rebuilds_are_found() {
     assert_eq!(find(&search, &store, "東京", &[room], None), [old[2].0]);
     assert!(find(&search, &store, "fox", &[RoomId(999)], None).is_empty());
 
-    let stored = store
-        .append_batch(vec![NewMessage {
-            room_id: room,
-            user_id: UserId(2),
-            user: "v".into(),
-            message: "another fox, ÉLAN".into(),
-            timestamp: Timestamp::now(),
-            mentions: Vec::new(),
-            client_id: None,
-        }])
-        .expect("append");
+    let stored = append_stored(&store, room, UserId(2), &["another fox, ÉLAN"]);
     search.offer(&stored);
     search.barrier().expect("barrier");
     let new = stored[0].id.0;
@@ -166,17 +156,7 @@ fn batches_dropped_by_a_full_queue_are_read_back_from_the_store() {
     let mut ids = Vec::new();
     // No thread reads yet: the first batch is queued, the others dropped.
     for i in 0..3 {
-        let stored = store
-            .append_batch(vec![NewMessage {
-                room_id: room,
-                user_id: UserId(1),
-                user: "u".into(),
-                message: format!("lost{i} words"),
-                timestamp: Timestamp::now(),
-                mentions: Vec::new(),
-                client_id: None,
-            }])
-            .expect("append");
+        let stored = append_stored(&store, room, UserId(1), &[format!("lost{i} words")]);
         ids.push(stored[0].id.0);
         offer(&tx, &shared, &stored);
     }
