@@ -3,9 +3,10 @@
 //! One thread owns every message write. It takes everything that queued up
 //! while the previous flush ran (up to [`MAX_BATCH`]), gives the messages
 //! their ids, writes them, flushes once, hands the stored batch to the hub
-//! (and to the push feed and the search index, which never wait) and only then completes each
-//! sender's reply (the ack). One fsync thus
-//! serves a whole batch, ids follow acceptance order, and nothing is
+//! (and to the push feed, which never waits) and only then completes each
+//! sender's reply (the ack); after the acks, it hands the batch's keys to
+//! the search index (`search::indexer`). One fsync thus serves a whole
+//! batch, ids follow acceptance order, and nothing is
 //! delivered or acknowledged that is not on disk.
 //!
 //! Other writes that must be durable before they are answered without
@@ -36,7 +37,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::hub::Hub;
 use crate::model::{FileId, Message, RoomId, Timestamp, UserId};
 use crate::push::notify::PushFeed;
-use crate::search::Search;
+use crate::search::{Keys, Search};
 use crate::store::{Appended, AttachRefused, NewMessage, Store};
 
 /// Most messages written under one flush.
@@ -314,9 +315,11 @@ fn run(store: Store, hub: Hub, push: PushFeed, search: Search, mut rx: mpsc::Rec
                     flushed = Some(Ok(()));
                     hub.publish(&appended.stored);
                     push.offer(&appended.stored);
-                    search.offer(&appended.stored);
+                    let keys = Keys::of(&appended.stored);
                     repeats.settle(Ok(&appended));
                     answer_batch(replies.drain(..), appended);
+                    // Indexing is no part of the ack.
+                    search.offer(keys);
                 }
                 Err(()) => {
                     flushed = Some(Err(WriteFailed));

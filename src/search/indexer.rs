@@ -116,14 +116,23 @@ impl Shared {
     }
 }
 
+/// A stored batch's keys (room, id), taken before its messages go to
+/// their senders.
+pub struct Keys(Vec<(u64, u64)>);
+
+impl Keys {
+    pub fn of(stored: &[Message]) -> Keys {
+        Keys(stored.iter().map(|m| (m.room_id.0, m.id.0)).collect())
+    }
+}
+
 /// Hands a stored batch's keys to the thread; never waits.
-pub(super) fn offer(tx: &SyncSender<Request>, shared: &Shared, stored: &[Message]) {
-    let Some(last) = stored.last() else {
+pub(super) fn offer(tx: &SyncSender<Request>, shared: &Shared, keys: Keys) {
+    let Some(&(_, last)) = keys.0.last() else {
         return;
     };
-    shared.written.fetch_max(last.id.0 + 1, Ordering::Release);
-    let keys = stored.iter().map(|m| (m.room_id.0, m.id.0)).collect();
-    match tx.try_send(Request::Keys(keys)) {
+    shared.written.fetch_max(last + 1, Ordering::Release);
+    match tx.try_send(Request::Keys(keys.0)) {
         Ok(()) => {
             shared.queued.fetch_add(1, Ordering::Relaxed);
         }

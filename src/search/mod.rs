@@ -36,9 +36,8 @@ use std::thread::JoinHandle;
 
 pub use find::{Candidates, Check, Scope};
 pub use index::{Index, IndexError};
-pub use indexer::{Progress, RebuildEvent, State};
+pub use indexer::{Keys, Progress, RebuildEvent, State};
 
-use crate::model::Message;
 use crate::store::Store;
 use indexer::{Request, Shared};
 
@@ -110,9 +109,10 @@ impl Search {
         ))
     }
 
-    /// Hands a stored batch to the thread; never waits.
-    pub fn offer(&self, stored: &[Message]) {
-        indexer::offer(&self.inner.tx, &self.inner.shared, stored);
+    /// Hands a stored batch's keys ([`Keys::of`]) to the thread; never
+    /// waits. The writer calls it once the senders have their acks.
+    pub fn offer(&self, keys: Keys) {
+        indexer::offer(&self.inner.tx, &self.inner.shared, keys);
     }
 
     /// The index searches read.

@@ -69,7 +69,7 @@ fn new_messages_edits_and_rebuilds_are_found() {
     assert!(find(&search, &store, "fox", &[RoomId(999)], None).is_empty());
 
     let stored = append_stored(&store, room, UserId(2), &["another fox, ÉLAN"]);
-    search.offer(&stored);
+    search.offer(super::Keys::of(&stored));
     search.barrier().expect("barrier");
     let new = stored[0].id.0;
     assert_eq!(find(&search, &store, "fox", &[room], None), [new, old[1].0]);
@@ -158,7 +158,7 @@ fn batches_dropped_by_a_full_queue_are_read_back_from_the_store() {
     for i in 0..3 {
         let stored = append_stored(&store, room, UserId(1), &[format!("lost{i} words")]);
         ids.push(stored[0].id.0);
-        offer(&tx, &shared, &stored);
+        offer(&tx, &shared, super::Keys::of(&stored));
     }
     assert!(shared.lost.load(std::sync::atomic::Ordering::Acquire));
     // The thread takes what was queued: the first message alone; the
