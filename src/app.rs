@@ -179,16 +179,25 @@ impl App {
         let (user_id, admin) = (user.id, user.is_admin());
         self.read(move |store| {
             let room = store.room(id)?.ok_or(ApiError::NotFound)?;
-            let members_only = match room.kind() {
-                RoomKind::Public => false,
-                RoomKind::Private => !admin,
-                RoomKind::Direct => true,
-            };
-            if members_only && !store.is_member(room.id, user_id)? {
+            if !readable_without_membership(room.kind(), admin)
+                && !store.is_member(room.id, user_id)?
+            {
                 return Err(ApiError::NotFound);
             }
             Ok(room)
         })
         .await
+    }
+}
+
+/// Whether a room of `kind` may be read by someone who is not a member:
+/// anyone for a public room, an admin for a private one, nobody for a
+/// direct one. The one statement of who reads what ([`App::visible_room`],
+/// and the rooms a search looks in).
+pub fn readable_without_membership(kind: RoomKind, admin: bool) -> bool {
+    match kind {
+        RoomKind::Public => true,
+        RoomKind::Private => admin,
+        RoomKind::Direct => false,
     }
 }

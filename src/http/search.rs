@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use warp::{Filter, Rejection, Reply};
 
 use super::{caller, query_limit, reply};
-use crate::app::{App, AuthUser};
+use crate::app::{readable_without_membership, App, AuthUser};
 use crate::error::ApiError;
 use crate::model::{Message, MessageId, Room, RoomId, RoomKind};
 use crate::search::query::{self, Query};
@@ -126,8 +126,9 @@ async fn search(app: App, user: AuthUser, q: SearchQuery) -> Result<impl Reply, 
     ))
 }
 
-/// The rooms `user` may read now, by id: public ones, their own, and for
-/// an admin every private one (a direct room stays its people's).
+/// The rooms `user` may read now, by id: those they belong to or that are
+/// public, and for an admin every private one (the rule of
+/// [`readable_without_membership`]).
 fn readable(store: &Store, user: &AuthUser) -> Result<HashMap<u64, Room>, ApiError> {
     let mut rooms: HashMap<u64, Room> = store
         .visible_rooms(user.id)?
@@ -136,7 +137,7 @@ fn readable(store: &Store, user: &AuthUser) -> Result<HashMap<u64, Room>, ApiErr
         .collect();
     if user.is_admin() {
         for r in store.all_rooms()? {
-            if r.kind() == RoomKind::Private {
+            if readable_without_membership(r.kind(), true) {
                 rooms.entry(r.id.0).or_insert(r);
             }
         }
