@@ -17,13 +17,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root="$PWD"
 
 # Never download a browser: use the distribution's Chromium.
-if [ ! -x /usr/bin/chromium ]; then
-  sudo=""
-  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-  echo "browser-tests: installing chromium with apt-get" >&2
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
-fi
+source scripts/debian-package.sh
+need_debian_package /usr/bin/chromium chromium
 
 source scripts/node-suite.sh
 node_suite_prepare browser "$caller_dir"

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Runs every test of chatroom: unit and integration tests (real server,
-# real sockets), the browser tests in headless Chromium, which this
-# script installs from Debian's packages when it is missing, and the
-# Socket.IO tests with the official socket.io-client.
+# real sockets), the browser tests in headless Chromium, and the Socket.IO
+# tests with the official socket.io-client. What the tests run beside
+# chatroom comes from Debian's packages, installed when missing: Chromium
+# (by scripts/browser-tests.sh) and nats-server (for the NATS bus's tests).
 #
 # Everything is built once with the `testing` profile (release code without
 # link-time optimisation; see Cargo.toml), and the Node suites run the
 # server binary of that build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+source scripts/debian-package.sh
+need_debian_package /usr/sbin/nats-server nats-server
 
 # Examples are left out: clippy (`--all-targets`) already checks that they
 # build, and the library has no doc tests.

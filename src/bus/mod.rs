@@ -18,6 +18,8 @@
 
 use std::sync::Arc;
 
+pub mod nats;
+
 pub use crate::chat::hub::Fanout;
 
 /// Carries a hub's acts to the hubs of the other nodes.
