@@ -3,7 +3,8 @@
 # real sockets), the browser tests in headless Chromium, and the Socket.IO
 # tests with the official socket.io-client. What the tests run beside
 # chatroom comes from Debian's packages, installed when missing: Chromium
-# (by scripts/browser-tests.sh) and nats-server (for the NATS bus's tests).
+# (by scripts/browser-tests.sh), and PostgreSQL and nats-server for the
+# cluster's store and bus.
 #
 # Everything is built once with the `testing` profile (release code without
 # link-time optimisation; see Cargo.toml), and the Node suites run the
@@ -13,6 +14,7 @@ cd "$(dirname "$0")/.."
 
 source scripts/debian-package.sh
 need_debian_package /usr/sbin/nats-server nats-server
+need_debian_package '/usr/lib/postgresql/*/bin/postgres' postgresql
 
 # Examples are left out: clippy (`--all-targets`) already checks that they
 # build, and the library has no doc tests.

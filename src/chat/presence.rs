@@ -4,8 +4,13 @@
 //! The hub keeps one [`RoomState`] per room behind its own lock; every
 //! method here runs under it. A presence change that must wait for its
 //! window comes back as a [`Settle`] for the hub to schedule.
+//!
+//! In a cluster a user is online in a room if a connection of theirs is
+//! joined to it on any node: this node's connections, plus what the other
+//! nodes said of theirs (`remote`). Each change of this node's own part
+//! is kept as a [`Flip`] for the hub to tell the other nodes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,6 +18,7 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use super::conn::{Conn, ConnId, Outbound};
 use super::events;
+use super::hub::NodeId;
 use crate::model::{RoomId, UserId};
 
 /// How often one user's typing notice is relayed per room, at most.
@@ -35,6 +41,18 @@ pub struct RoomState {
     /// What the members were last told of each user whose presence
     /// changed lately (see [`PRESENCE_WINDOW`]).
     announced: HashMap<UserId, Announced>,
+    /// user -> (username, the other nodes where the user is in the room)
+    remote: HashMap<UserId, (Arc<str>, HashSet<NodeId>)>,
+    /// Changes of this node's own presence not yet taken by the hub.
+    flips: Vec<Flip>,
+}
+
+/// A user came online in the room on this node, or went offline here.
+#[derive(Clone, Debug)]
+pub struct Flip {
+    pub user: UserId,
+    pub username: Arc<str>,
+    pub online: bool,
 }
 
 /// The last presence notice of one user in one room.
@@ -56,14 +74,82 @@ pub enum Settle {
 }
 
 impl RoomState {
-    /// Whether no connection is subscribed (the hub then forgets the room).
+    /// Whether no connection is subscribed and no other node has anyone
+    /// here (the hub then forgets the room).
     pub fn is_empty(&self) -> bool {
-        self.conns.is_empty()
+        self.conns.is_empty() && self.remote.is_empty()
     }
 
-    /// Number of users online here.
+    /// Number of users online here, on any node.
     pub fn online_count(&self) -> usize {
-        self.presence.len()
+        let elsewhere = self
+            .remote
+            .keys()
+            .filter(|u| !self.presence.contains_key(u));
+        self.presence.len() + elsewhere.count()
+    }
+
+    /// Whether `user` is online here, on any node.
+    fn is_online(&self, user: UserId) -> bool {
+        self.presence.contains_key(&user) || self.remote.contains_key(&user)
+    }
+
+    /// The user's name, as this node or another knows it.
+    fn name_of(&self, user: UserId) -> Option<Arc<str>> {
+        let here = self.presence.get(&user).map(|(n, _)| n);
+        here.or_else(|| self.remote.get(&user).map(|(n, _)| n))
+            .cloned()
+    }
+
+    /// The changes of this node's own presence since the last call.
+    pub fn take_flips(&mut self) -> Vec<Flip> {
+        std::mem::take(&mut self.flips)
+    }
+
+    /// What another node says of `user` here: online there, or no longer.
+    /// Announced like a change of this node's own when the user's
+    /// presence on all nodes together changes.
+    pub fn remote_change(
+        &mut self,
+        room: RoomId,
+        node: NodeId,
+        user: UserId,
+        name: &Arc<str>,
+        online: bool,
+        window: Duration,
+    ) -> Settle {
+        let before = self.is_online(user);
+        if online {
+            let entry = self
+                .remote
+                .entry(user)
+                .or_insert_with(|| (name.clone(), HashSet::new()));
+            entry.0 = name.clone();
+            entry.1.insert(node);
+        } else if let Some((_, nodes)) = self.remote.get_mut(&user) {
+            nodes.remove(&node);
+            if nodes.is_empty() {
+                self.remote.remove(&user);
+            }
+        }
+        if before == self.is_online(user) {
+            return Settle::Nothing;
+        }
+        self.presence_changed(room, user, name, window)
+    }
+
+    /// The users `node` said are here, with their names.
+    pub fn remote_users_of(&self, node: NodeId) -> Vec<(UserId, Arc<str>)> {
+        let there = self
+            .remote
+            .iter()
+            .filter(|(_, (_, nodes))| nodes.contains(&node));
+        there.map(|(u, (n, _))| (*u, n.clone())).collect()
+    }
+
+    /// This node's own users here, with their names.
+    pub fn local_users(&self) -> impl Iterator<Item = (UserId, &Arc<str>)> {
+        self.presence.iter().map(|(u, (n, _))| (*u, n))
     }
 
     /// The subscribed connections.
@@ -80,9 +166,15 @@ impl RoomState {
         }
     }
 
-    /// Usernames online here, sorted without regard to case.
+    /// Usernames online here on any node, sorted without regard to case.
     pub fn usernames(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.presence.values().map(|(n, _)| n.to_string()).collect();
+        let elsewhere = self
+            .remote
+            .iter()
+            .filter(|(u, _)| !self.presence.contains_key(u));
+        let names = self.presence.values().map(|(n, _)| n);
+        let names = names.chain(elsewhere.map(|(_, (n, _))| n));
+        let mut v: Vec<String> = names.map(|n| n.to_string()).collect();
         v.sort_by_key(|a| a.to_lowercase());
         v
     }
@@ -100,6 +192,11 @@ impl RoomState {
             .or_insert_with(|| (conn.username.clone(), 0));
         entry.1 += 1;
         if entry.1 == 1 {
+            self.flips.push(Flip {
+                user: conn.user_id,
+                username: conn.username.clone(),
+                online: true,
+            });
             self.presence_changed(room, conn.user_id, &conn.username, window)
         } else {
             Settle::Nothing
@@ -175,6 +272,11 @@ impl RoomState {
             _ => {
                 self.presence.remove(&c.user_id);
                 self.typing.remove(&c.user_id);
+                self.flips.push(Flip {
+                    user: c.user_id,
+                    username: c.username.clone(),
+                    online: false,
+                });
                 true
             }
         };
@@ -192,7 +294,7 @@ impl RoomState {
         name: &Arc<str>,
         window: Duration,
     ) -> Settle {
-        let online = self.presence.contains_key(&user);
+        let online = self.is_online(user);
         let now = Instant::now();
         // Entries that say "offline" and are older than a window carry no
         // more than an absent entry; drop them now and then so that a
@@ -229,11 +331,11 @@ impl RoomState {
     /// since the last notice, if there is one.
     pub fn settle(&mut self, room: RoomId, user: UserId) {
         let now = Instant::now();
+        let current = self.name_of(user);
         let Some(a) = self.announced.get_mut(&user) else {
             return;
         };
         a.settling = false;
-        let current = self.presence.get(&user).map(|(n, _)| n.clone());
         let online = current.is_some();
         if a.online == online {
             if !online {

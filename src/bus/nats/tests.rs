@@ -53,12 +53,25 @@ struct Pair {
 async fn pair(url: &str, room: RoomId, queue: usize) -> Pair {
     let (bus_a, a) = node(url).await;
     let (bus_b, b) = node(url).await;
-    let (ann, ann_rx) = conn(&a, 1, "ann", queue);
+    let (ann, mut ann_rx) = conn(&a, 1, "ann", queue);
     let (bob, bob_rx) = conn(&b, 2, "bob", queue);
-    // Presence is per node for now: alone on its node, neither is told of
-    // the other.
+    // Presence is the union over nodes: once b knows ann is in, bob's
+    // join lists her, and ann is told bob came.
     a.join(room, &ann);
-    b.join(room, &bob);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while b.online(room).is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "ann's presence never reached b"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(b.join(room, &bob), vec!["ann", "bob"]);
+    let joined = next(&mut ann_rx).await;
+    assert!(
+        joined.contains("userJoined") && joined.contains("bob"),
+        "{joined}"
+    );
     Pair {
         a,
         b,

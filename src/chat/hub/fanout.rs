@@ -14,7 +14,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use super::{lock, Hub};
+use super::{lock, Hub, NodeId, RoomUsers};
 use crate::chat::conn::{ConnId, Delivery, Outbound};
 use crate::chat::events::{self, Close};
 use crate::chat::presence::Settle;
@@ -46,6 +46,26 @@ pub enum Fanout {
     SendToUser { user: UserId, frame: String },
     /// [`Hub::kill_user`].
     KillUser { user: UserId, close: Close },
+    /// A user came online in a room on `node`, or went offline there: the
+    /// node's change number `version` (see [`nodes`](super::nodes)).
+    Presence {
+        node: NodeId,
+        version: u64,
+        room: RoomId,
+        user: UserId,
+        username: String,
+        online: bool,
+    },
+    /// `node` is alive; its last presence change is number `version`.
+    Alive { node: NodeId, version: u64 },
+    /// Asks `node` for a [`Fanout::Snapshot`].
+    Resync { node: NodeId },
+    /// Every user of `node` in every room, as of change number `version`.
+    Snapshot {
+        node: NodeId,
+        version: u64,
+        rooms: Vec<RoomUsers>,
+    },
 }
 
 impl Hub {
@@ -71,6 +91,21 @@ impl Hub {
                 lock(&self.inner.conns).send_to_user(user, &frame.into(), &none)
             }
             Fanout::KillUser { user, close } => lock(&self.inner.conns).kill_user(user, close),
+            Fanout::Presence {
+                node,
+                version,
+                room,
+                user,
+                username,
+                online,
+            } => self.remote_presence(node, version, room, user, &username, online),
+            Fanout::Alive { node, version } => self.alive(node, version),
+            Fanout::Resync { node } => self.resync(node),
+            Fanout::Snapshot {
+                node,
+                version,
+                rooms,
+            } => self.snapshot(node, version, rooms),
         }
     }
 
@@ -222,6 +257,7 @@ impl Hub {
             .iter()
             .map(|id| st.evict(room, *id, frame, window))
             .collect();
+        self.tell_flips(room, &mut st);
         let empty = st.is_empty();
         drop(st);
         if empty {

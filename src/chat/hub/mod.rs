@@ -16,8 +16,10 @@
 //! hands each such act to the bus for the other nodes of a cluster.
 
 mod fanout;
+mod nodes;
 
 pub use fanout::Fanout;
+pub use nodes::{NodeId, RoomUsers, EXPIRY, HEARTBEAT};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,6 +54,12 @@ struct HubInner {
     presence_window: Duration,
     /// Where this hub's acts go for the other nodes; see [`crate::bus`].
     bus: Arc<dyn Bus>,
+    /// This process, among the nodes of a cluster.
+    node: NodeId,
+    /// This node's presence as told to the others; see [`nodes`].
+    told: Mutex<nodes::Told>,
+    /// The other nodes heard from.
+    peers: Mutex<HashMap<NodeId, nodes::Peer>>,
 }
 
 impl Default for HubInner {
@@ -64,6 +72,9 @@ impl Default for HubInner {
             next_id: AtomicU64::default(),
             presence_window: PRESENCE_WINDOW,
             bus: crate::bus::in_process(),
+            node: NodeId::random(),
+            told: Mutex::default(),
+            peers: Mutex::default(),
         }
     }
 }
@@ -195,6 +206,7 @@ impl Hub {
         let state = self.room_or_create(room);
         let mut st = lock(&state);
         let settle = st.join(room, conn, self.inner.presence_window);
+        self.tell_flips(room, &mut st);
         let users = st.usernames();
         drop(st);
         self.schedule(room, &state, settle);
@@ -212,6 +224,7 @@ impl Hub {
         if !was_in {
             return false;
         }
+        self.tell_flips(room, &mut st);
         let empty = st.is_empty();
         drop(st);
         if empty {
