@@ -258,15 +258,7 @@ impl Hub {
             .map(|id| st.evict(room, *id, frame, window))
             .collect();
         self.tell_flips(room, &mut st);
-        let empty = st.is_empty();
-        drop(st);
-        if empty {
-            self.drop_if_empty(room);
-        } else {
-            for settle in settles {
-                self.schedule(room, &state, settle);
-            }
-        }
+        self.settle_or_forget(room, &state, st, settles);
         told
     }
 

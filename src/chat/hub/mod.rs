@@ -225,14 +225,29 @@ impl Hub {
             return false;
         }
         self.tell_flips(room, &mut st);
+        self.settle_or_forget(room, &state, st, [settle]);
+        true
+    }
+
+    /// Ends a change of the room behind `state` (whose guard is `st`):
+    /// forgets the room if nothing is left of it, else schedules the
+    /// presence announcements the change deferred.
+    fn settle_or_forget(
+        &self,
+        room: RoomId,
+        state: &Arc<Mutex<RoomState>>,
+        st: MutexGuard<'_, RoomState>,
+        settles: impl IntoIterator<Item = Settle>,
+    ) {
         let empty = st.is_empty();
         drop(st);
         if empty {
             self.drop_if_empty(room);
         } else {
-            self.schedule(room, &state, settle);
+            for settle in settles {
+                self.schedule(room, state, settle);
+            }
         }
-        true
     }
 
     fn drop_if_empty(&self, room: RoomId) {

@@ -155,13 +155,7 @@ impl Hub {
         let state = self.room_or_create(room);
         let mut st = lock(&state);
         let settle = st.remote_change(room, node, user, name, online, self.inner.presence_window);
-        let empty = st.is_empty();
-        drop(st);
-        if empty {
-            self.drop_if_empty(room);
-        } else {
-            self.schedule(room, &state, settle);
-        }
+        self.settle_or_forget(room, &state, st, [settle]);
     }
 
     /// Another node says it is alive, at change number `version`.
