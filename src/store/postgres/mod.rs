@@ -32,10 +32,13 @@
 //! `Handle::block_on` was the other choice; it panics when called on a
 //! runtime's own thread, and there is no public way to tell such a thread
 //! from one of the blocking pool beforehand. Waiting on a channel never
-//! panics: on a worker of a multi-threaded runtime it works (it only
-//! keeps that worker busy meanwhile, so don't); on the thread of a
-//! current-thread runtime the task cannot run while the thread waits, and
-//! the call fails with [`StoreError::Postgres`] after [`OP_TIMEOUT`].
+//! panics. On a worker of a multi-threaded runtime the wait goes through
+//! `block_in_place` (which, on any other thread, only runs it), so the
+//! worker's queue, where the query's task may sit, moves to another
+//! thread meanwhile: it works, but keeps that worker's thread, so don't.
+//! On the thread of a current-thread runtime the task cannot run while
+//! the thread waits, and `block_in_place` would panic there: the call
+//! fails with [`StoreError::Postgres`] after [`OP_TIMEOUT`] instead.
 //!
 //! # Bounds
 //!
@@ -61,7 +64,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Object, Pool};
-use tokio::runtime::Handle;
+use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio_postgres::error::SqlState;
 
 use super::StoreError;
@@ -86,6 +89,13 @@ struct Inner {
 }
 
 impl PgStore {
+    /// Nothing to do: every write here has committed, durably, before its
+    /// call returned. Kept so that the message writer's "write batches,
+    /// then flush once, then acknowledge" reads the same on either store.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Runs `op` on the runtime with a connection of the pool and waits
     /// for its result, for [`OP_TIMEOUT`] at most; see the module doc.
     fn run<T, F, Op>(&self, op: Op) -> Result<T, StoreError>
@@ -108,11 +118,21 @@ impl PgStore {
             // The caller may have given up already; nothing to tell then.
             let _ = tx.send(out);
         });
-        match rx.recv_timeout(OP_TIMEOUT + Duration::from_secs(1)) {
+        let wait = || rx.recv_timeout(OP_TIMEOUT + Duration::from_secs(1));
+        let answer = match Handle::try_current().map(|h| h.runtime_flavor()) {
+            // On a worker, the task may sit in the worker's own queue, which
+            // no other thread takes from while the worker waits: hand the
+            // worker's queue to another thread for the wait. Elsewhere
+            // (the blocking pool, a thread of our own) this only calls
+            // `wait`.
+            Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(wait),
+            _ => wait(),
+        };
+        match answer {
             Ok(out) => out,
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(StoreError::Postgres(
-                "the query never ran: the store was called on the async runtime's own \
-                 thread (call it on the blocking pool)"
+                "the query's task never ran: was the store called on a current-thread \
+                 runtime's own thread? (call it on the blocking pool)"
                     .into(),
             )),
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(StoreError::Postgres(
@@ -171,8 +191,23 @@ impl From<deadpool_postgres::PoolError> for StoreError {
 mod tests {
     use std::time::{Duration, Instant};
 
-    use super::testing::{connect, PgServer};
-    use crate::model::UserId;
+    use super::testing::{connect, runtime, PgServer, TestDb};
+    use crate::model::{Role, UserId};
+
+    #[test]
+    fn the_blocking_pool_and_a_runtime_worker_may_both_call_it() {
+        let store = TestDb::new().store();
+        let s = store.clone();
+        let blocking = runtime().spawn_blocking(move || s.create_user("ann", "h", Role::User));
+        let ann = runtime().block_on(blocking).expect("join").expect("create");
+        let s = store.clone();
+        // Wasteful on a worker (it waits there), but neither a panic nor a
+        // deadlock on a multi-threaded runtime.
+        let on_worker = runtime().spawn(async move { s.user(ann.id) });
+        let found = runtime().block_on(on_worker).expect("join").expect("read");
+        assert_eq!(found.map(|r| r.username).as_deref(), Some("ann"));
+        store.flush().expect("flush");
+    }
 
     #[test]
     fn a_stopped_server_gives_an_error_quickly() {

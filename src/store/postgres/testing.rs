@@ -41,7 +41,7 @@ const PORT: u16 = 5432;
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The runtime every test store runs its queries on.
-fn runtime() -> &'static tokio::runtime::Runtime {
+pub fn runtime() -> &'static tokio::runtime::Runtime {
     static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RUNTIME.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()
