@@ -17,7 +17,8 @@ use super::events::Close;
 use crate::model::UserId;
 
 /// Whose connections a frame goes to: those who can see a room.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum Audience {
     /// Every open connection: a public room is everyone's.
     Everyone,

@@ -1,8 +1,8 @@
 //! The integration tests, one module per part of the product, in one test
 //! binary: each binary links the whole server and the helpers of
 //! `tests/common`, so one binary instead of fifteen saves most of the
-//! suite's build time. `tests/clean_env.rs` stays a binary of its own
-//! because it makes its whole process hostile on purpose.
+//! suite's build time. The tests of a hostile caller (`clean_env`) run
+//! this binary again as a child process with a hostile environment.
 //!
 //! Run one part with a filter, e.g. `cargo test --profile testing --test suite ws::`.
 
@@ -14,6 +14,7 @@ mod admin;
 mod attachments;
 mod auth;
 mod backup_files;
+mod clean_env;
 mod cli;
 mod client_ids;
 mod connections;

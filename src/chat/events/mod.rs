@@ -36,7 +36,7 @@ pub enum Framing {
 }
 
 /// The close codes the server sends (RFC 6455, section 7.4.1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Close {
     /// 1001: the server is shutting down.
     GoingAway,

@@ -2,17 +2,18 @@
 //! caller whose shell sets `CHATROOM_*`, `JWT_SECRET` or `PORT`, or whose
 //! working directory holds a `.env`, sees the same servers as anyone else.
 //!
-//! This test binary makes its own process hostile (variables set in the
-//! process, a `.env` in its working directory) and then starts servers and
-//! admin commands through the helpers of `tests/common`.
+//! A hostile caller is a whole process: its variables and its working
+//! directory. So each hostile test runs twice: in the suite, it starts
+//! this same test binary again as a child, with the hostile variables set
+//! and a hostile `.env` in the child's working directory, asks it to run
+//! only that test, and checks that it ran and passed; in the child (which
+//! [`CHILD`] marks), it starts servers and admin commands through the
+//! helpers of `tests/common` and checks what they see.
 
-mod common;
-
-use std::path::{Path, PathBuf};
-use std::sync::{Mutex, Once};
+use std::process::Command;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 /// Values that would each change what a test sees, were a server to read
@@ -38,69 +39,40 @@ const HOSTILE: &[(&str, &str)] = &[
     ("RUST_LOG", "trace"),
 ];
 
-/// First line of the `.env` this test writes: it removes only its own file.
-const MARKER: &str = "# hostile .env written by tests/clean_env.rs; safe to delete";
+/// Set in the child process that plays the hostile caller.
+const CHILD: &str = "CHATROOM_TEST_HOSTILE_CHILD";
 
-static SET_VARS: Once = Once::new();
-/// How many tests are inside [`Hostile`] now; the `.env` lives while any is.
-static USERS: Mutex<usize> = Mutex::new(0);
-
-/// The hostile caller: its variables are set in this process for good
-/// (once, before any test of this binary spawns anything), and a `.env` is
-/// in the working directory while at least one guard lives.
-struct Hostile {
-    env_file: Option<PathBuf>,
-}
-
-impl Hostile {
-    fn enter() -> Hostile {
-        SET_VARS.call_once(|| {
-            for (k, v) in HOSTILE {
-                std::env::set_var(k, v);
-            }
-        });
-        let path = Path::new(".env").to_owned();
-        let mut users = USERS.lock().unwrap_or_else(|e| e.into_inner());
-        if *users == 0 {
-            if path.exists() && !is_ours(&path) {
-                eprintln!(
-                    "clean_env: a .env of someone else is in {}; not testing the .env part",
-                    std::env::current_dir()
-                        .map(|d| d.display().to_string())
-                        .unwrap_or_default()
-                );
-                return Hostile { env_file: None };
-            }
-            let mut text = format!("{MARKER}\n");
-            for (k, v) in HOSTILE {
-                text.push_str(&format!("{k}={v}\n"));
-            }
-            std::fs::write(&path, text).expect("write the hostile .env");
-        } else if !is_ours(&path) {
-            return Hostile { env_file: None };
-        }
-        *users += 1;
-        Hostile {
-            env_file: Some(path),
-        }
+/// Runs the test `name` of this module as a hostile caller: in the child,
+/// returns true (the caller goes on with the test's body); in the suite,
+/// runs the child, checks it ran that one test and passed, and returns
+/// false.
+fn as_hostile_caller(name: &str) -> bool {
+    if std::env::var_os(CHILD).is_some() {
+        return true;
     }
-}
-
-impl Drop for Hostile {
-    fn drop(&mut self) {
-        let Some(path) = self.env_file.take() else {
-            return;
-        };
-        let mut users = USERS.lock().unwrap_or_else(|e| e.into_inner());
-        *users -= 1;
-        if *users == 0 && is_ours(&path) {
-            let _ = std::fs::remove_file(&path);
-        }
+    let cwd = tempfile::tempdir().expect("tempdir");
+    let mut env_file = String::new();
+    for (k, v) in HOSTILE {
+        env_file.push_str(&format!("{k}={v}\n"));
     }
-}
-
-fn is_ours(path: &Path) -> bool {
-    std::fs::read_to_string(path).is_ok_and(|t| t.starts_with(MARKER))
+    std::fs::write(cwd.path().join(".env"), env_file).expect("write the hostile .env");
+    let exe = std::env::current_exe().expect("the test binary");
+    let mut child = Command::new(exe);
+    child
+        .args([&format!("clean_env::{name}"), "--exact", "--test-threads=1"])
+        .current_dir(cwd.path())
+        .env(CHILD, "1");
+    for (k, v) in HOSTILE {
+        child.env(k, v);
+    }
+    let out = run_bounded(child, b"", Duration::from_secs(120)).unwrap_or_else(|e| panic!("{e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "the hostile caller failed:\n{stdout}\n{stderr}"
+    );
+    false
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -109,7 +81,11 @@ fn runtime() -> tokio::runtime::Runtime {
 
 #[test]
 fn servers_started_by_the_helpers_ignore_the_callers_variables_and_env_file() {
-    let _hostile = Hostile::enter();
+    if !as_hostile_caller(
+        "servers_started_by_the_helpers_ignore_the_callers_variables_and_env_file",
+    ) {
+        return;
+    }
     // No `--message-rate` flag: the default limit (5 a second, bursts of 20)
     // applies, not the caller's.
     let s = Server::start_with(&[]);
@@ -182,7 +158,11 @@ fn servers_started_by_the_helpers_ignore_the_callers_variables_and_env_file() {
 
 #[test]
 fn admin_commands_run_by_the_helpers_ignore_the_callers_variables_and_env_file() {
-    let _hostile = Hostile::enter();
+    if !as_hostile_caller(
+        "admin_commands_run_by_the_helpers_ignore_the_callers_variables_and_env_file",
+    ) {
+        return;
+    }
     let s = Server::start();
     let dir = s.dir.to_str().expect("UTF-8 path").to_owned();
     let run = |args: &[&str], stdin: &str| {

@@ -11,19 +11,24 @@
 //! ([`Registry`]): what concerns a user's room list, rather than a room
 //! (`roomAdded`, `roomUpdated`, `roomRemoved`, `roomDeleted`), reaches all
 //! of that user's connections, joined to the room or not.
+//!
+//! What it does to many connections at once is in [`fanout`], which also
+//! hands each such act to the bus for the other nodes of a cluster.
+
+mod fanout;
+
+pub use fanout::Fanout;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
-use tokio_tungstenite::tungstenite::Utf8Bytes;
-
-use super::conn::{Conn, ConnId, Delivery, Outbound};
-use super::events::{self, Close};
+use super::conn::{Conn, ConnId};
 use super::presence::{RoomState, Settle, PRESENCE_WINDOW};
-use super::registry::{Audience, Registry};
-use crate::model::{Message, RoomId, UserId};
+use super::registry::Registry;
+use crate::bus::Bus;
+use crate::model::{RoomId, UserId};
 
 /// The shared hub handle.
 #[derive(Clone, Default)]
@@ -45,6 +50,8 @@ struct HubInner {
     admitted: Mutex<HashMap<UserId, usize>>,
     next_id: AtomicU64,
     presence_window: Duration,
+    /// Where this hub's acts go for the other nodes; see [`crate::bus`].
+    bus: Arc<dyn Bus>,
 }
 
 impl Default for HubInner {
@@ -56,6 +63,7 @@ impl Default for HubInner {
             admitted: Mutex::default(),
             next_id: AtomicU64::default(),
             presence_window: PRESENCE_WINDOW,
+            bus: crate::bus::in_process(),
         }
     }
 }
@@ -92,6 +100,16 @@ impl Hub {
         Hub {
             inner: Arc::new(HubInner {
                 presence_window: window,
+                ..HubInner::default()
+            }),
+        }
+    }
+
+    /// A hub whose acts also reach the other nodes through `bus`.
+    pub fn with_bus(bus: Arc<dyn Bus>) -> Hub {
+        Hub {
+            inner: Arc::new(HubInner {
+                bus,
                 ..HubInner::default()
             }),
         }
@@ -239,90 +257,6 @@ impl Hub {
         looking.map(|c| c.user_id).collect()
     }
 
-    /// Relays a typing notice to the room's other users, at most once per
-    /// [`TYPING_INTERVAL`] per user.
-    pub fn typing(&self, room: RoomId, user: UserId, username: &str) {
-        let Some(state) = self.room(room) else { return };
-        let mut st = lock(&state);
-        if st.typing_due(user) {
-            st.broadcast(&events::typing(room, username), Some(user));
-        }
-    }
-
-    /// Delivers stored messages, in the order given (the writer's id order).
-    pub fn publish(&self, messages: &[Message]) {
-        let mut i = 0;
-        while i < messages.len() {
-            let room = messages[i].room_id;
-            let mut j = i;
-            while j < messages.len() && messages[j].room_id == room {
-                j += 1;
-            }
-            if let Some(state) = self.room(room) {
-                let frames: Arc<[Delivery]> = messages[i..j]
-                    .iter()
-                    .map(|m| Delivery::new(m.id, events::receive_message(m)))
-                    .collect();
-                let bytes = frames.iter().map(|d| d.frame.len()).sum();
-                let st = lock(&state);
-                for c in st.conns() {
-                    c.offer(Outbound::Messages {
-                        room,
-                        frames: frames.clone(),
-                        bytes,
-                    });
-                }
-            }
-            i = j;
-        }
-    }
-
-    /// Sends one frame to every connection subscribed to a room.
-    pub fn broadcast(&self, room: RoomId, frame: Utf8Bytes) {
-        if let Some(state) = self.room(room) {
-            lock(&state).broadcast(&frame, None);
-        }
-    }
-
-    /// Unsubscribes every connection of `user` from a private room it was
-    /// removed from, and tells each of its connections with `roomRemoved`,
-    /// those that did not join the room too.
-    pub fn remove_member(&self, room: RoomId, user: UserId) {
-        let frame = events::room_removed(room);
-        let told = self.evict(room, Some(user), &frame);
-        lock(&self.inner.conns).send_to_user(user, &frame, &told);
-    }
-
-    /// Unsubscribes every connection from a deleted room, and tells with
-    /// `roomDeleted` each of them and every connection of `audience`
-    /// (those who could see the room), once.
-    pub fn delete_room(&self, room: RoomId, audience: &Audience) {
-        let frame = events::room_deleted(room);
-        let told = self.evict(room, None, &frame);
-        self.send(audience, &frame, &told);
-    }
-
-    /// Offers one shared frame to every connection of `audience` but those
-    /// in `except`.
-    pub fn send(&self, audience: &Audience, frame: &Utf8Bytes, except: &HashSet<ConnId>) {
-        let conns = lock(&self.inner.conns);
-        match audience {
-            Audience::Everyone => conns.send_to_all(frame, except),
-            Audience::Users(users) => {
-                for user in users {
-                    conns.send_to_user(*user, frame, except);
-                }
-            }
-        }
-    }
-
-    /// Offers `frame` to every connection of `user`, joined to a room or
-    /// not, but `except` (the one whose request this answers, if any).
-    pub fn send_to_user(&self, user: UserId, frame: &Utf8Bytes, except: Option<ConnId>) {
-        let except: HashSet<ConnId> = except.into_iter().collect();
-        lock(&self.inner.conns).send_to_user(user, frame, &except);
-    }
-
     /// Serialises the room-list announcements. Whoever announces a change
     /// reads the state it reports (a room, a membership) while holding
     /// this, and sends before letting go: so two changes racing each
@@ -332,36 +266,6 @@ impl Hub {
         lock(&self.inner.room_list)
     }
 
-    /// Unsubscribes the connections of `user` (of everyone for `None`)
-    /// from `room`, telling each with `frame`. Returns the connections told.
-    fn evict(&self, room: RoomId, user: Option<UserId>, frame: &Utf8Bytes) -> HashSet<ConnId> {
-        let Some(state) = self.room(room) else {
-            return HashSet::new();
-        };
-        let mut st = lock(&state);
-        let window = self.inner.presence_window;
-        let told: HashSet<ConnId> = st.conns_of(user).into_iter().collect();
-        let settles: Vec<Settle> = told
-            .iter()
-            .map(|id| st.evict(room, *id, frame, window))
-            .collect();
-        let empty = st.is_empty();
-        drop(st);
-        if empty {
-            self.drop_if_empty(room);
-        } else {
-            for settle in settles {
-                self.schedule(room, &state, settle);
-            }
-        }
-        told
-    }
-
-    /// Closes every connection of a user (disabled or deleted) with `code`.
-    pub fn kill_user(&self, user: UserId, code: Close) {
-        lock(&self.inner.conns).kill_user(user, code);
-    }
-
     /// Number of open connections.
     pub fn connection_count(&self) -> usize {
         lock(&self.inner.conns).len()
@@ -369,77 +273,4 @@ impl Hub {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
-    use tokio::sync::mpsc;
-
-    use super::*;
-    use crate::model::MessageId;
-
-    /// A registered connection of `user` and its queue.
-    pub fn conn(hub: &Hub, user: u64, name: &str, cap: usize) -> (Conn, mpsc::Receiver<Outbound>) {
-        let (c, rx) = Conn::new(hub.next_conn_id(), UserId(user), name.into(), cap);
-        hub.register(c.clone());
-        (c, rx)
-    }
-
-    /// The frames of a queue item, as text.
-    pub fn text(o: Outbound) -> String {
-        match o {
-            Outbound::Messages { frames, .. } => {
-                frames.iter().map(|d| d.frame.to_string()).collect()
-            }
-            Outbound::Event(frame) | Outbound::Unsubscribed { frame, .. } => frame.to_string(),
-        }
-    }
-
-    #[test]
-    fn a_full_queue_kills_only_that_connection() {
-        let hub = Hub::default();
-        let room = RoomId(1);
-        let (slow, _rs) = conn(&hub, 1, "slow", 1);
-        let (fast, mut rf) = conn(&hub, 2, "fast", 64);
-        hub.join(room, &slow);
-        hub.join(room, &fast);
-        let _ = rf.try_recv();
-        let msgs: Vec<Message> = (1..=3)
-            .map(|i| Message {
-                id: MessageId(i),
-                room_id: room,
-                user: "fast".into(),
-                user_id: UserId(2),
-                message: "x".into(),
-                timestamp: crate::model::Timestamp(0),
-                edited_at: None,
-                reactions: Vec::new(),
-                mentions: Vec::new(),
-                attachments: Vec::new(),
-            })
-            .collect();
-        for m in &msgs {
-            hub.publish(std::slice::from_ref(m));
-        }
-        assert_eq!(slow.kill.code(), Some(Close::Slow));
-        assert_eq!(fast.kill.code(), None);
-        let ids: Vec<MessageId> = std::iter::from_fn(|| rf.try_recv().ok())
-            .flat_map(|o| match o {
-                Outbound::Messages { frames, .. } => frames.iter().map(|d| d.id).collect(),
-                _ => Vec::new(),
-            })
-            .collect();
-        assert_eq!(ids, vec![MessageId(1), MessageId(2), MessageId(3)]);
-    }
-
-    #[test]
-    fn a_users_slots_are_capped_and_freed_on_drop() {
-        let hub = Hub::default();
-        let s1 = hub.admit(UserId(1), 2).expect("first");
-        let _s2 = hub.admit(UserId(1), 2).expect("second");
-        assert!(hub.admit(UserId(1), 2).is_none(), "third refused");
-        assert!(hub.admit(UserId(2), 2).is_some(), "other users unaffected");
-        drop(s1);
-        assert!(
-            hub.admit(UserId(1), 2).is_some(),
-            "a freed slot is reusable"
-        );
-    }
-}
+pub(crate) mod tests;
