@@ -17,6 +17,7 @@ mod idset;
 mod keys;
 mod messages;
 mod notification_levels;
+pub mod postgres;
 mod push;
 mod quarantine;
 mod reactions;
@@ -39,6 +40,7 @@ pub use files::{FileCreated, FileRecord, NewFile};
 pub use files_gc::{FileAudit, IndexFix, UsageFix};
 pub use history::{Page, PageAround};
 pub use messages::NewMessage;
+pub use postgres::PgStore;
 pub use push::{PushSubscription, Subscribed};
 pub use quarantine::stop_when_disk_recovers;
 pub use reactions::{ReactionChange, MAX_DISTINCT_REACTIONS};
@@ -92,6 +94,10 @@ pub enum StoreError {
     RoomQuota,
     #[error("quarantine file: {0}")]
     Quarantine(String),
+    /// PostgreSQL refused or failed a request, or could not be reached
+    /// in time (`postgres`).
+    #[error("PostgreSQL: {0}")]
+    Postgres(String),
 }
 
 impl<E: std::fmt::Display> From<sled::transaction::TransactionError<E>> for StoreError {
