@@ -19,6 +19,7 @@
 use std::sync::Arc;
 
 pub mod nats;
+pub mod order;
 
 pub use crate::chat::hub::Fanout;
 
