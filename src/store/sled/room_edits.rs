@@ -4,19 +4,11 @@
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::Transactional;
 
-use super::{from_json, keys, to_json, Store, StoreError};
+use super::{from_json, keys, to_json, SledStore, StoreError};
 use crate::model::{Room, RoomId};
+use crate::store::RoomEdit;
 
-/// What a room edit sets; `None` leaves a field as it is.
-#[derive(Clone, Debug, Default)]
-pub struct RoomEdit {
-    /// Already validated and trimmed.
-    pub name: Option<String>,
-    /// Already validated.
-    pub description: Option<String>,
-}
-
-impl Store {
+impl SledStore {
     /// Applies `edit` to a room. Returns the room as it now is, and whether
     /// anything changed. A new name is checked and claimed in the
     /// lowercase index, and the old one freed, in the same transaction as
@@ -24,7 +16,11 @@ impl Store {
     /// and the other gets `RoomNameTaken`. A name differing only in case
     /// from the current one keeps its index entry. `NotFound` when the
     /// room is gone. Not yet durable: the caller flushes (`App::change`).
-    pub fn edit_room(&self, id: RoomId, edit: &RoomEdit) -> Result<(Room, bool), StoreError> {
+    pub(super) fn edit_room(
+        &self,
+        id: RoomId,
+        edit: &RoomEdit,
+    ) -> Result<(Room, bool), StoreError> {
         let t = &self.inner;
         let key = keys::id(id.0);
         let res = (&t.rooms, &t.room_names).transaction(
@@ -66,8 +62,9 @@ impl Store {
 mod tests {
     use super::RoomEdit;
     use crate::model::{RoomId, UserId};
-    use crate::store::testing::temp_store;
-    use crate::store::StoreError;
+    use crate::store::prelude::*;
+    use crate::store::sled::StoreError;
+    use crate::store::testing::temp_sled;
 
     fn rename(to: &str) -> RoomEdit {
         RoomEdit {
@@ -78,7 +75,7 @@ mod tests {
 
     #[test]
     fn a_rename_moves_the_name_index_and_keeps_case_changes_in_place() {
-        let (store, _dir) = temp_store();
+        let (store, _dir) = temp_sled();
         let a = store.create_room("alpha", "", false, UserId(1)).expect("a");
         store.create_room("beta", "", true, UserId(2)).expect("b");
         assert!(matches!(
@@ -111,7 +108,7 @@ mod tests {
 
     #[test]
     fn of_concurrent_renames_to_one_name_exactly_one_wins() {
-        let (store, _dir) = temp_store();
+        let (store, _dir) = temp_sled();
         let rooms: Vec<_> = (0..8)
             .map(|i| {
                 store
