@@ -11,7 +11,7 @@ use crate::store::testing::{append_stored, append_texts, some_room, temp_store};
 use crate::store::Store;
 
 fn say(store: &Store, room: RoomId, user: u64, texts: &[&str]) -> Vec<MessageId> {
-    append_texts(&**store, room, UserId(user), texts)
+    append_texts(store, room, UserId(user), texts)
 }
 
 /// The ids a query finds in `rooms`, newest first, checked.
@@ -51,7 +51,7 @@ fn find(
 #[test]
 fn new_messages_edits_and_rebuilds_are_found() {
     let (store, dir) = temp_store();
-    let room = some_room(&*store);
+    let room = some_room(&store);
     let old = say(
         &store,
         room,
@@ -68,7 +68,7 @@ fn new_messages_edits_and_rebuilds_are_found() {
     assert_eq!(find(&search, &store, "東京", &[room], None), [old[2].0]);
     assert!(find(&search, &store, "fox", &[RoomId(999)], None).is_empty());
 
-    let stored = append_stored(&*store, room, UserId(2), &["another fox, ÉLAN"]);
+    let stored = append_stored(&store, room, UserId(2), &["another fox, ÉLAN"]);
     search.offer(super::Keys::of(&stored));
     search.barrier().expect("barrier");
     let new = stored[0].id.0;
@@ -103,7 +103,7 @@ fn new_messages_edits_and_rebuilds_are_found() {
 #[test]
 fn an_offline_rebuild_indexes_every_room_in_id_order() {
     let (store, dir) = temp_store();
-    let a = some_room(&*store);
+    let a = some_room(&store);
     let owner = store.user_by_name("ann").expect("read").expect("ann").0;
     let b = store.create_room("b", "", false, owner).expect("room").id;
     let mut ids = Vec::new();
@@ -133,7 +133,7 @@ fn an_offline_rebuild_indexes_every_room_in_id_order() {
 #[test]
 fn a_damaged_index_is_rebuilt_not_a_failure_to_start() {
     let (store, dir) = temp_store();
-    let room = some_room(&*store);
+    let room = some_room(&store);
     let ids = say(&store, room, 1, &["kept words"]);
     std::fs::create_dir_all(dir.path().join("search")).expect("dir");
     std::fs::write(dir.path().join("search/manifest.json"), b"{not json").expect("write");
@@ -149,14 +149,14 @@ fn a_damaged_index_is_rebuilt_not_a_failure_to_start() {
 fn batches_dropped_by_a_full_queue_are_read_back_from_the_store() {
     use super::indexer::{offer, step, Shared};
     let (store, dir) = temp_store();
-    let room = some_room(&*store);
+    let room = some_room(&store);
     let index = Index::open(dir.path()).expect("index");
     let shared = Shared::new(store.message_cutoff().0);
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     let mut ids = Vec::new();
     // No thread reads yet: the first batch is queued, the others dropped.
     for i in 0..3 {
-        let stored = append_stored(&*store, room, UserId(1), &[format!("lost{i} words")]);
+        let stored = append_stored(&store, room, UserId(1), &[format!("lost{i} words")]);
         ids.push(stored[0].id.0);
         offer(&tx, &shared, super::Keys::of(&stored));
     }

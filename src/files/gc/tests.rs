@@ -43,7 +43,7 @@ fn age(path: &std::path::Path) {
 fn a_dry_run_reports_what_the_real_run_removes_and_referenced_blobs_stay() {
     let (store, dir) = temp_store();
     let blobs = Blobs::open(dir.path()).expect("blobs");
-    let kept = upload(&store, &blobs, some_room(&*store), b"kept");
+    let kept = upload(&store, &blobs, some_room(&store), b"kept");
     age(&blobs.path(&kept.sha256));
     let orphan = plant_old_blob(&blobs, b"orphan");
     let fresh = blobs
@@ -132,7 +132,7 @@ fn a_blob_placed_for_a_record_being_written_is_never_taken() {
     let (store, dir) = temp_store();
     let blobs = Blobs::open(dir.path()).expect("blobs");
     let bytes = b"in flight";
-    let new = new_file(some_room(&*store), bytes);
+    let new = new_file(some_room(&store), bytes);
     let mut w = blobs.writer().expect("writer");
     w.write_all(bytes).expect("write");
     let done = w.finish().expect("finish");

@@ -122,11 +122,11 @@ impl SledStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testing::temp_sled;
+    use crate::store::testing::temp_store;
 
     #[test]
     fn export_merges_rooms_by_time_and_keeps_room_order() {
-        let (store, _dir) = temp_sled();
+        let (store, _dir) = temp_store();
         let (a, _) = crate::store::testing::seed_history(&store);
         let mut all = Vec::new();
         let n = store.export::<StoreError>(None, None, |l| {

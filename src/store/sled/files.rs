@@ -246,7 +246,7 @@ impl SledStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testing::temp_sled;
+    use crate::store::testing::temp_store;
 
     fn new_file(user: u64, bytes: &[u8]) -> NewFile {
         NewFile {
@@ -268,7 +268,7 @@ mod tests {
 
     #[test]
     fn a_blob_is_unreferenced_only_when_its_last_record_goes() {
-        let (store, _dir) = temp_sled();
+        let (store, _dir) = temp_store();
         let a = created(store.create_file(new_file(1, b"same"), None).expect("a"));
         let b = created(store.create_file(new_file(2, b"same"), None).expect("b"));
         assert_eq!(store.file(a.id).expect("get"), Some(a.clone()));
@@ -288,7 +288,7 @@ mod tests {
 
     #[test]
     fn the_quota_holds_across_files() {
-        let (store, _dir) = temp_sled();
+        let (store, _dir) = temp_store();
         let first = created(
             store
                 .create_file(new_file(1, b"12345"), Some(8))
@@ -314,7 +314,7 @@ mod tests {
 
     #[test]
     fn a_thumbnail_blob_is_counted_like_the_file() {
-        let (store, _dir) = temp_sled();
+        let (store, _dir) = temp_store();
         let a = created(store.create_file(new_file(1, b"img"), None).expect("a"));
         let thumb = Sha256::of(b"thumb");
         assert!(store

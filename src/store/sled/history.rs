@@ -158,7 +158,7 @@ fn take_page_backwards(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testing::{append_messages, temp_sled};
+    use crate::store::testing::{append_messages, temp_store};
 
     fn ids(page: &Page) -> Vec<MessageId> {
         page.messages.iter().map(|m| m.id).collect()
@@ -166,7 +166,7 @@ mod tests {
 
     #[test]
     fn pages_through_history_in_both_directions() {
-        let (store, _dir) = temp_sled();
+        let (store, _dir) = temp_store();
         let (a, b) = (RoomId(1), RoomId(2));
         let all = append_messages(&store, a, 10);
         append_messages(&store, b, 3);
@@ -196,7 +196,7 @@ mod tests {
 
     #[test]
     fn a_page_around_a_message_is_centred_and_filled_from_the_other_side() {
-        let (store, _dir) = temp_sled();
+        let (store, _dir) = temp_store();
         let (a, b) = (RoomId(1), RoomId(2));
         let all = append_messages(&store, a, 10);
         let other = append_messages(&store, b, 1);

@@ -83,12 +83,11 @@ impl SledStore {
 #[cfg(test)]
 mod tests {
     use crate::model::{NotificationLevel, UserId};
-    use crate::store::prelude::*;
-    use crate::store::testing::{some_room, temp_sled};
+    use crate::store::testing::{some_room, temp_store};
 
     #[test]
     fn levels_default_by_kind_are_kept_and_go_with_the_room() {
-        let (store, _dir) = temp_sled();
+        let (store, _dir) = temp_store();
         let id = some_room(&store);
         let room = store.room(id).expect("read").expect("room");
         let (ann, bea) = (room.owner_id, UserId(99));

@@ -145,7 +145,7 @@ impl SledStore {
 mod tests {
     use super::*;
     use crate::model::Timestamp;
-    use crate::store::testing::temp_sled;
+    use crate::store::testing::temp_store;
 
     fn sub(user: u64, endpoint: &str) -> PushSubscription {
         PushSubscription {
@@ -159,7 +159,7 @@ mod tests {
 
     #[test]
     fn subscriptions_are_per_endpoint_limited_and_move_between_users() {
-        let (store, _dir) = temp_sled();
+        let (store, _dir) = temp_store();
         let e = |i: usize| format!("https://push.example/{i}");
         let put = |user, i| {
             store

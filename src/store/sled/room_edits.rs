@@ -62,9 +62,8 @@ impl SledStore {
 mod tests {
     use super::RoomEdit;
     use crate::model::{RoomId, UserId};
-    use crate::store::prelude::*;
     use crate::store::sled::StoreError;
-    use crate::store::testing::temp_sled;
+    use crate::store::testing::temp_store;
 
     fn rename(to: &str) -> RoomEdit {
         RoomEdit {
@@ -75,7 +74,7 @@ mod tests {
 
     #[test]
     fn a_rename_moves_the_name_index_and_keeps_case_changes_in_place() {
-        let (store, _dir) = temp_sled();
+        let (store, _dir) = temp_store();
         let a = store.create_room("alpha", "", false, UserId(1)).expect("a");
         store.create_room("beta", "", true, UserId(2)).expect("b");
         assert!(matches!(
@@ -108,7 +107,7 @@ mod tests {
 
     #[test]
     fn of_concurrent_renames_to_one_name_exactly_one_wins() {
-        let (store, _dir) = temp_sled();
+        let (store, _dir) = temp_store();
         let rooms: Vec<_> = (0..8)
             .map(|i| {
                 store

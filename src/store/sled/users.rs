@@ -147,13 +147,12 @@ impl UserStore for SledStore {
 #[cfg(test)]
 mod tests {
     use crate::model::Role;
-    use crate::store::prelude::*;
     use crate::store::sled::StoreError;
-    use crate::store::testing::temp_sled;
+    use crate::store::testing::temp_store;
 
     #[test]
     fn usernames_are_unique_without_regard_to_case() {
-        let (store, _dir) = temp_sled();
+        let (store, _dir) = temp_store();
         store.create_user("Alice", "h", Role::User).expect("create");
         assert!(matches!(
             store.create_user("aLICE", "h", Role::User),
@@ -165,7 +164,7 @@ mod tests {
 
     #[test]
     fn concurrent_registrations_of_one_name_give_one_account() {
-        let (store, _dir) = temp_sled();
+        let (store, _dir) = temp_store();
         let handles: Vec<_> = (0..8)
             .map(|_| {
                 let s = store.clone();
@@ -183,7 +182,7 @@ mod tests {
 
     #[test]
     fn the_directory_is_a_bounded_case_insensitive_prefix_scan() {
-        let (store, _dir) = temp_sled();
+        let (store, _dir) = temp_store();
         for name in ["Alice", "alfred", "albert", "bob", "ALMA"] {
             store.create_user(name, "h", Role::User).expect("create");
         }
@@ -207,7 +206,7 @@ mod tests {
 
     #[test]
     fn update_user_changes_the_record() {
-        let (store, _dir) = temp_sled();
+        let (store, _dir) = temp_store();
         let u = store.create_user("bob", "h", Role::User).expect("create");
         let rec = store
             .update_user(u.id, &|r| r.role = Role::Admin)
