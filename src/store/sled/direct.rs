@@ -72,7 +72,6 @@ impl DirectStore for SledStore {
         }
     }
 
-    /// The direct room of exactly `people`, if it was started.
     fn direct_room(&self, people: &[UserId]) -> Result<Option<Room>, StoreError> {
         match self.inner.direct_rooms.get(keys::direct(people))? {
             Some(id) => {
@@ -84,7 +83,6 @@ impl DirectStore for SledStore {
         }
     }
 
-    /// Who sees `room` in their room list: what a live room list follows.
     fn room_viewers(&self, room: &Room) -> Result<Viewers, StoreError> {
         if room.kind() == RoomKind::Public {
             return Ok(Viewers::Everyone);

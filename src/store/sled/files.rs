@@ -86,7 +86,6 @@ impl FileStore for SledStore {
         }
     }
 
-    /// One file's record.
     fn file(&self, id: FileId) -> Result<Option<FileRecord>, StoreError> {
         match self.inner.files.get(keys::id(id.0))? {
             None => Ok(None),
@@ -94,8 +93,6 @@ impl FileStore for SledStore {
         }
     }
 
-    /// Every file of a room, oldest id first (ids are random: no order
-    /// worth relying on).
     fn room_files(&self, room: RoomId) -> Result<Vec<FileRecord>, StoreError> {
         let mut out = Vec::new();
         for kv in self.inner.room_files.scan_prefix(keys::id(room.0)) {
@@ -109,7 +106,6 @@ impl FileStore for SledStore {
         Ok(out)
     }
 
-    /// Bytes of the files `user` uploaded that are still stored.
     fn file_usage(&self, user: UserId) -> Result<u64, StoreError> {
         Ok(self
             .inner
@@ -119,8 +115,6 @@ impl FileStore for SledStore {
             .unwrap_or(0))
     }
 
-    /// Whether any record refers to the blob `sha` (as its file or its
-    /// thumbnail).
     fn blob_referenced(&self, sha: &Sha256) -> Result<bool, StoreError> {
         Ok(self
             .inner

@@ -11,7 +11,6 @@ use crate::model::{Message, MessageId, RoomId};
 use crate::store::{HistoryStore, Page, PageAround};
 
 impl HistoryStore for SledStore {
-    /// One message of a room.
     fn message(&self, room: RoomId, id: MessageId) -> Result<Option<Message>, StoreError> {
         if self.hidden(id) {
             return Ok(None);
@@ -23,7 +22,6 @@ impl HistoryStore for SledStore {
         }
     }
 
-    /// The newest `limit` messages of a room.
     fn latest(&self, room: RoomId, limit: usize) -> Result<Page, StoreError> {
         let Some(range) = self.visible_range(room, 0, u64::MAX) else {
             return Ok(Page::default());
@@ -32,7 +30,6 @@ impl HistoryStore for SledStore {
         self.with_reactions(room, page)
     }
 
-    /// The `limit` messages just older than `before`.
     fn before(&self, room: RoomId, before: MessageId, limit: usize) -> Result<Page, StoreError> {
         let Some(range) = before
             .0
@@ -45,15 +42,11 @@ impl HistoryStore for SledStore {
         self.with_reactions(room, page)
     }
 
-    /// The `limit` messages just newer than `after`.
     fn after(&self, room: RoomId, after: MessageId, limit: usize) -> Result<Page, StoreError> {
         let page = self.page_from(room, Some(after), limit)?;
         self.with_reactions(room, page)
     }
 
-    /// `limit` messages (at least the one asked for) with `id` in the
-    /// middle: as many older as newer, and where one side runs out the
-    /// other fills the page. `None` when the room has no message `id`.
     fn around(
         &self,
         room: RoomId,

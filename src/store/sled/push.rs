@@ -16,9 +16,6 @@ use crate::model::UserId;
 use crate::store::{PushStore, PushSubscription, Subscribed};
 
 impl PushStore for SledStore {
-    /// Stores `sub` for its user, replacing whatever the endpoint had,
-    /// unless it would be the user's `max + 1`th. Not yet durable: the
-    /// caller flushes (`App::change`).
     fn subscribe_push(&self, sub: &PushSubscription, max: usize) -> Result<Subscribed, StoreError> {
         let t = &self.inner;
         let _serial = t.push_serial.lock().unwrap_or_else(|p| p.into_inner());
@@ -58,20 +55,14 @@ impl PushStore for SledStore {
         })
     }
 
-    /// Removes `endpoint` if `user` holds it (someone else's is left
-    /// alone). Returns whether it was removed. Not yet durable.
     fn unsubscribe_push(&self, user: UserId, endpoint: &str) -> Result<bool, StoreError> {
         self.remove_push_if(endpoint, |s| s.user_id == user)
     }
 
-    /// Removes `endpoint` whoever holds it: its push service answered 404
-    /// or 410, so it will never deliver again. Returns whether it was
-    /// there. Not yet durable: the caller flushes.
     fn delete_push_subscription(&self, endpoint: &str) -> Result<bool, StoreError> {
         self.remove_push_if(endpoint, |_| true)
     }
 
-    /// The subscription of `endpoint`, if stored.
     fn push_subscription(&self, endpoint: &str) -> Result<Option<PushSubscription>, StoreError> {
         match self.inner.push_subs.get(endpoint.as_bytes())? {
             Some(v) => Ok(Some(from_json(&v)?)),
@@ -85,7 +76,6 @@ impl PushStore for SledStore {
         !self.inner.push_subs.is_empty()
     }
 
-    /// Every subscription of `user`: where a notification for them goes.
     fn push_subscriptions(&self, user: UserId) -> Result<Vec<PushSubscription>, StoreError> {
         let mut out = Vec::new();
         for k in self
@@ -106,7 +96,6 @@ impl PushStore for SledStore {
         Ok(out)
     }
 
-    /// Removes every subscription of `user` (whose account is going away).
     fn delete_user_push_subscriptions(&self, user: UserId) -> Result<usize, StoreError> {
         let subs = self.push_subscriptions(user)?;
         for s in &subs {

@@ -81,8 +81,6 @@ impl ReactionStore for SledStore {
         Ok(ReactionChange::Changed)
     }
 
-    /// Removes `user`'s reaction `emoji` from a message. Not yet durable:
-    /// the caller flushes.
     fn remove_reaction(
         &self,
         room: RoomId,

@@ -207,9 +207,6 @@ impl ReadStore for SledStore {
         Ok(view)
     }
 
-    /// The room object as `viewer` (named `viewer_name`) sees it: `room`,
-    /// its online count, the viewer's read state and notification level.
-    /// Every room shown to one user is built here (but the `joinRoom` ack).
     fn room_view(
         &self,
         room: &Room,

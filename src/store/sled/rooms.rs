@@ -111,7 +111,6 @@ impl RoomStore for SledStore {
         self.create_room(name, description, private, owner)
     }
 
-    /// A room by id.
     fn room(&self, id: RoomId) -> Result<Option<Room>, StoreError> {
         match self.inner.rooms.get(keys::id(id.0))? {
             Some(v) => Ok(Some(from_json(&v)?)),
@@ -119,7 +118,6 @@ impl RoomStore for SledStore {
         }
     }
 
-    /// A room by name, without regard to case.
     fn room_by_name(&self, name: &str) -> Result<Option<Room>, StoreError> {
         let Some(idb) = self.inner.room_names.get(keys::fold_name(name))? else {
             return Ok(None);
@@ -129,7 +127,6 @@ impl RoomStore for SledStore {
         self.room(RoomId(id))
     }
 
-    /// Every room, sorted by name (case-insensitive).
     fn all_rooms(&self) -> Result<Vec<Room>, StoreError> {
         let mut out = Vec::new();
         for kv in self.inner.rooms.iter() {
@@ -172,13 +169,10 @@ impl RoomStore for SledStore {
         Ok(out)
     }
 
-    /// Whether `user` is a member of `room` (meaningful for private rooms).
     fn is_member(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
         Ok(self.inner.members.contains_key(keys::member(room, user))?)
     }
 
-    /// Adds a member; adding an existing member changes nothing. Returns
-    /// whether `user` was not a member before.
     fn add_member(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
         let t = &self.inner;
         let added = (&t.members, &t.user_rooms).transaction(
@@ -191,7 +185,6 @@ impl RoomStore for SledStore {
         Ok(added)
     }
 
-    /// Removes a member. Returns whether it was one.
     fn remove_member(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
         let t = &self.inner;
         let was = (&t.members, &t.user_rooms).transaction(
@@ -265,7 +258,6 @@ impl RoomStore for SledStore {
         Ok(true)
     }
 
-    /// The members of a room, in user-id order.
     fn members(&self, room: RoomId) -> Result<Vec<UserId>, StoreError> {
         let mut out = Vec::new();
         for kv in self.inner.members.scan_prefix(keys::id(room.0)) {

@@ -46,7 +46,6 @@ impl SearchFeed for SledStore {
         Ok(out)
     }
 
-    /// One message as the index takes it; None when gone or hidden.
     fn indexable(&self, room: RoomId, id: MessageId) -> Result<Option<Indexable>, StoreError> {
         if self.hidden(id) {
             return Ok(None);
@@ -58,8 +57,6 @@ impl SearchFeed for SledStore {
         }
     }
 
-    /// Messages as a search answers them: each with its reactions, those
-    /// gone or hidden left out.
     fn messages_found(&self, wanted: &[(RoomId, MessageId)]) -> Result<Vec<Message>, StoreError> {
         let mut out = Vec::with_capacity(wanted.len());
         for &(room, id) in wanted {
@@ -88,9 +85,6 @@ impl SearchFeed for SledStore {
         Ok(out)
     }
 
-    /// Removes marks once their messages' texts, read after the marks,
-    /// are indexed and flushed; a mark an edit renewed meanwhile stays,
-    /// and that edit is indexed next time.
     fn forget_edited_marks(&self, done: &[EditMark]) -> Result<(), StoreError> {
         for m in done {
             // Err(_) is "renewed meanwhile": keep it.

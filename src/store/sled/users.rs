@@ -48,7 +48,6 @@ impl UserStore for SledStore {
         }
     }
 
-    /// The stored record of a user, if it exists.
     fn user(&self, id: UserId) -> Result<Option<UserRecord>, StoreError> {
         match self.inner.users.get(keys::id(id.0))? {
             Some(v) => Ok(Some(from_json(&v)?)),
@@ -56,7 +55,6 @@ impl UserStore for SledStore {
         }
     }
 
-    /// Looks a user up by name, without regard to case.
     fn user_by_name(&self, username: &str) -> Result<Option<(UserId, UserRecord)>, StoreError> {
         let Some(idb) = self.inner.usernames.get(keys::fold_name(username))? else {
             return Ok(None);
@@ -131,7 +129,6 @@ impl UserStore for SledStore {
         Ok(out)
     }
 
-    /// Every user, in id order.
     fn list_users(&self) -> Result<Vec<User>, StoreError> {
         let mut out = Vec::new();
         for kv in self.inner.users.iter() {
