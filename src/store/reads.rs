@@ -24,13 +24,18 @@ pub trait ReadStore {
     /// The room object as `viewer` (named `viewer_name`) sees it: `room`,
     /// its online count, the viewer's read state and notification level.
     /// Every room shown to one user is built here (but the `joinRoom` ack).
+    /// Built from the other methods, so no implementation need repeat it.
     fn room_view(
         &self,
         room: &Room,
         viewer: UserId,
         viewer_name: &str,
         online: usize,
-    ) -> Result<RoomView, StoreError>;
+    ) -> Result<RoomView, StoreError> {
+        let view = RoomView::new(room, viewer_name, online);
+        let level = self.notification_level(room, viewer)?;
+        Ok(view.with_read(self.read_view(room.id, viewer)?, level))
+    }
 
     /// Marks `room` read by `user` up to the message `id`, unless the mark
     /// is there or past it already: read state never moves backwards.

@@ -40,9 +40,7 @@ use sled::Transactional;
 use super::keys::{self, ReadKind};
 use super::messages::{authorship, Authorship};
 use super::{from_json, to_json, SledStore, StoreError};
-use crate::model::{
-    Message, MessageId, NotificationLevel, ReadView, Room, RoomId, RoomView, UserId,
-};
+use crate::model::{Message, MessageId, NotificationLevel, ReadView, Room, RoomId, UserId};
 use crate::store::ReadStore;
 
 pub(super) use recount::forget_counted_from;
@@ -205,18 +203,6 @@ impl ReadStore for SledStore {
         let view = self.read_view(room, user)?;
         f(&view);
         Ok(view)
-    }
-
-    fn room_view(
-        &self,
-        room: &Room,
-        viewer: UserId,
-        viewer_name: &str,
-        online: usize,
-    ) -> Result<RoomView, StoreError> {
-        let view = RoomView::new(room, viewer_name, online);
-        let level = self.notification_level(room, viewer)?;
-        Ok(view.with_read(self.read_view(room.id, viewer)?, level))
     }
 
     fn mark_read(&self, room: RoomId, user: UserId, id: MessageId) -> Result<bool, StoreError> {
