@@ -52,7 +52,7 @@ pub fn create_admin(
         Some((id, rec)) => {
             let unchanged = password
                 .is_some_and(|p| crate::auth::password_matches_blocking(&rec.password_hash, p));
-            store.update_user(id, |r| {
+            store.update_user(id, &|r| {
                 r.role = Role::Admin;
                 r.disabled = false;
                 if !unchanged {

@@ -53,11 +53,10 @@ impl Reads {
         // two marks racing on two devices reach the others in order.
         let (store, hub) = (self.store, self.hub);
         blocking(move || {
-            store.with_read_view(room, user, |view| {
+            store.with_read_view(room, user, &mut |view| {
                 if moved {
-                    hub.send_to_user(user, &events::read_updated(room, &view), origin);
+                    hub.send_to_user(user, &events::read_updated(room, view), origin);
                 }
-                view
             })
         })
         .await

@@ -188,7 +188,7 @@ fn store_batch(
     // Every id of this batch is at least this (only the writer appends).
     let first = store.message_cutoff();
     store
-        .append_attaching(batch)
+        .append_attaching(batch.collect())
         .and_then(|stored| store.flush().map(|()| stored))
         .map_err(|e| {
             tracing::error!(error = %e, "storing a batch of messages failed");

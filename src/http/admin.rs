@@ -147,7 +147,7 @@ async fn update(
     target: UserId,
     f: impl Fn(&mut UserRecord) + Send + 'static,
 ) -> Result<(), ApiError> {
-    app.change(move |store| Ok(store.update_user(target, f)?))
+    app.change(move |store| Ok(store.update_user(target, &f)?))
         .await
         .map(drop)
 }

@@ -89,7 +89,7 @@ async fn announce(app: &App, room: RoomId, msg: MessageId) {
     let hub = app.hub.clone();
     let sent = app
         .read(move |store| {
-            Ok(store.announce_reactions(room, msg, |list| {
+            Ok(store.announce_reactions(room, msg, &mut |list| {
                 hub.broadcast(room, events::reactions_updated(room, msg, list));
             })?)
         })

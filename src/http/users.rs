@@ -225,7 +225,7 @@ async fn change_password(
     app.login_throttle.refund(ticket);
     let hash = app.tokens.hash(c.new_password).await?;
     app.change(move |s| {
-        s.update_user(id, |r| r.set_password(&hash))?;
+        s.update_user(id, &|r| r.set_password(&hash))?;
         Ok(())
     })
     .await?;

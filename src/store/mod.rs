@@ -1,291 +1,122 @@
-//! The only code that touches sled.
+//! Everything persistent: users, rooms, memberships, messages, reactions,
+//! read state, files' records, push subscriptions.
 //!
-//! Everything persistent (users, rooms, memberships, messages, reactions,
-//! files' metadata) lives in typed trees whose key layouts are documented
-//! in [`keys`].
-//! Callers speak in domain types; no sled type escapes this module.
+//! Callers hold a [`Store`], a cheap handle to whichever implementation
+//! runs, and speak in domain types through the traits of each area
+//! ([`UserStore`], [`RoomStore`], ...; `use crate::store::prelude::*`).
+//! Each trait's documentation is the contract every implementation
+//! keeps; [`sled`] is the one that exists, in the data directory.
 
-mod attachments;
-mod backup;
-mod client_ids;
 mod direct;
-mod export;
+mod error;
 mod files;
-mod files_gc;
 mod history;
-mod idset;
-mod keys;
+mod maintenance;
 mod messages;
-mod notification_levels;
 pub mod postgres;
 mod push;
-mod quarantine;
 mod reactions;
 mod reads;
-mod room_edits;
 mod rooms;
-mod schema;
 mod search_feed;
+mod sled;
 mod users;
 
 use std::path::Path;
-use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-pub use attachments::{attachment_ids, Appended, AttachRefused, MAX_ATTACHMENTS};
-pub use backup::{BackupCounts, MAX_LINE as MAX_BACKUP_LINE};
-pub use direct::{Participant, Viewers};
-pub use export::ExportLine;
-pub use files::{FileCreated, FileRecord, NewFile};
-pub use files_gc::{FileAudit, IndexFix, UsageFix};
-pub use history::{Page, PageAround};
-pub use messages::NewMessage;
+use crate::model::{RoomId, Timestamp};
+
+pub use self::sled::{MAX_BACKUP_LINE, SCHEMA_VERSION};
+pub use direct::{DirectStore, Participant, Viewers};
+pub use error::StoreError;
+pub use files::{FileCreated, FileRecord, FileStore, NewFile};
+pub use history::{HistoryStore, Page, PageAround};
+pub use maintenance::{
+    stop_when_disk_recovers, BackupCounts, ExportFile, ExportLine, FileAudit, IndexFix,
+    Maintenance, UsageFix,
+};
+pub use messages::{
+    attachment_ids, Appended, AttachRefused, MessageStore, NewMessage, MAX_ATTACHMENTS,
+};
 pub use postgres::PgStore;
-pub use push::{PushSubscription, Subscribed};
-pub use quarantine::stop_when_disk_recovers;
-pub use reactions::{ReactionChange, MAX_DISTINCT_REACTIONS};
-pub use room_edits::RoomEdit;
-pub use search_feed::{EditMark, Indexable};
+pub use push::{PushStore, PushSubscription, Subscribed};
+pub use reactions::{ReactionChange, ReactionStore, MAX_DISTINCT_REACTIONS};
+pub use reads::ReadStore;
+pub use rooms::{RoomEdit, RoomStore};
+pub use search_feed::{EditMark, Indexable, SearchFeed};
+pub use users::UserStore;
 
-/// The schema this build writes. A data directory with a larger number was
-/// written by a newer chatroom and is refused rather than misread; one
-/// with a smaller number is upgraded at open ([`schema`]).
-///
-/// 2: direct rooms, reactions, mentions, read state and the index of
-/// public rooms.
-pub const SCHEMA_VERSION: u32 = 2;
-
-/// Errors of the storage layer.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("storage error: {0}")]
-    Sled(#[from] sled::Error),
-    #[error("cannot lock the data directory: {0}")]
-    Lock(std::io::Error),
-    #[error("transaction failed: {0}")]
-    Transaction(String),
-    /// Bytes on disk that do not decode: damaged data, never our own bug.
-    #[error("a stored record is corrupt: {0}")]
-    Corrupt(String),
-    /// One of our own types failed to serialise: a bug, not damaged data.
-    #[error("cannot encode a record: {0}")]
-    Encode(serde_json::Error),
-    /// The OS gave no randomness for a new id.
-    #[error("no randomness from the OS: {0}")]
-    Random(getrandom::Error),
-    /// The backup's output refused a write (a full disk, a closed pipe).
-    #[error("writing the backup: {0}")]
-    BackupOutput(std::io::Error),
-    #[error("the data directory {path} is in use by another chatroom process; stop it first, or use the admin commands which talk to it")]
-    Locked { path: String },
-    #[error("the data directory was written by a newer chatroom (schema {found}, this build knows {SCHEMA_VERSION}); upgrade chatroom")]
-    NewerSchema { found: u32 },
-    #[error("username is already taken")]
-    UsernameTaken,
-    #[error("room name is already taken")]
-    RoomNameTaken,
-    #[error("not found")]
-    NotFound,
-    #[error("{0}")]
-    Refused(String),
-    #[error("the backup file is not usable: {0}")]
-    BadBackup(String),
-    #[error("the user owns as many rooms as allowed")]
-    RoomQuota,
-    #[error("quarantine file: {0}")]
-    Quarantine(String),
-    /// PostgreSQL refused or failed a request, or could not be reached
-    /// in time (`postgres`).
-    #[error("PostgreSQL: {0}")]
-    Postgres(String),
+/// The traits of every area, for callers to import at once.
+pub mod prelude {
+    pub use super::{
+        DirectStore, FileStore, HistoryStore, Maintenance, MessageStore, PushStore, ReactionStore,
+        ReadStore, RoomStore, SearchFeed, Storage, UserStore,
+    };
 }
 
-impl<E: std::fmt::Display> From<sled::transaction::TransactionError<E>> for StoreError {
-    fn from(e: sled::transaction::TransactionError<E>) -> Self {
-        StoreError::Transaction(e.to_string())
-    }
+/// A whole store: every area. Implemented by whatever implements them all.
+pub trait Storage:
+    UserStore
+    + RoomStore
+    + DirectStore
+    + MessageStore
+    + HistoryStore
+    + ReactionStore
+    + ReadStore
+    + FileStore
+    + PushStore
+    + SearchFeed
+    + Maintenance
+    + Send
+    + Sync
+{
 }
 
-/// A cheap, cloneable handle to the database.
+impl<T> Storage for T where
+    T: UserStore
+        + RoomStore
+        + DirectStore
+        + MessageStore
+        + HistoryStore
+        + ReactionStore
+        + ReadStore
+        + FileStore
+        + PushStore
+        + SearchFeed
+        + Maintenance
+        + Send
+        + Sync
+{
+}
+
+/// A cheap, cloneable handle to the store. It dereferences to
+/// [`Storage`], so the areas' methods are called on it directly.
 #[derive(Clone)]
 pub struct Store {
-    inner: Arc<Trees>,
+    inner: Arc<dyn Storage>,
 }
 
-struct Trees {
-    /// The data directory's lock, held as long as the store is open.
-    _lock: std::fs::File,
-    db: sled::Db,
-    users: sled::Tree,
-    usernames: sled::Tree,
-    rooms: sled::Tree,
-    room_names: sled::Tree,
-    public_rooms: sled::Tree,
-    members: sled::Tree,
-    user_rooms: sled::Tree,
-    messages: sled::Tree,
-    reactions: sled::Tree,
-    direct_rooms: sled::Tree,
-    /// Read state and the counters behind it; see [`reads`].
-    reads: sled::Tree,
-    /// The keys clients gave their messages in the last day; see
-    /// [`client_ids`].
-    client_ids: sled::Tree,
-    /// Uploaded files' records and their indexes; see [`files`].
-    files: sled::Tree,
-    file_blobs: sled::Tree,
-    room_files: sled::Tree,
-    file_usage: sled::Tree,
-    /// Web Push subscriptions and their index by user; see [`push`].
-    push_subs: sled::Tree,
-    user_push_subs: sled::Tree,
-    /// Serialises subscription changes; see [`push`].
-    push_serial: Mutex<()>,
-    /// Notification levels users chose; see [`notification_levels`].
-    notify_levels: sled::Tree,
-    /// Messages edited since the search index last saw them; see
-    /// [`search_feed`].
-    search_edits: sled::Tree,
-    /// The next message id. Only the writer appends, so an in-memory counter
-    /// recovered at open (one past the largest stored id) is exact: an id
-    /// lost in a crash was never acknowledged nor delivered.
-    next_message_id: AtomicU64,
-    /// Hides messages whose write failed; see [`quarantine`].
-    quarantine: quarantine::Quarantine,
-    /// Serialises "count a user's rooms, then create one" per user (striped
-    /// by user id, so memory stays fixed), so two concurrent creations at
-    /// the quota cannot both pass.
-    room_creation: [Mutex<()>; ROOM_CREATION_STRIPES],
-    /// Serialises changes to one message's reactions (striped by message
-    /// id): see `reactions`.
-    reaction_locks: [Mutex<()>; REACTION_STRIPES],
-    /// Serialises the changes of a room's read marks; see [`reads`].
-    read_serial: [Mutex<()>; reads::READ_STRIPES],
-}
+impl std::ops::Deref for Store {
+    type Target = dyn Storage;
 
-/// Locks that serialise room creation; users sharing a stripe merely wait
-/// for each other briefly.
-const ROOM_CREATION_STRIPES: usize = 64;
-
-/// Locks that serialise reaction changes; messages sharing a stripe merely
-/// wait for each other briefly.
-const REACTION_STRIPES: usize = 64;
-
-/// File whose exclusive lock marks the process that holds a data directory.
-const LOCK_FILE: &str = "lock";
-
-/// Takes the data directory's exclusive lock, or says it is in use. sled
-/// locks its own files too, but reports a held lock only as an error
-/// message; our own `flock` tells it apart by its kind (`WouldBlock`), so
-/// the admin commands know to wait for or talk to the running server.
-fn lock_data_dir(dir: &Path) -> Result<std::fs::File, StoreError> {
-    use std::os::unix::io::AsRawFd;
-    std::fs::create_dir_all(dir).map_err(StoreError::Lock)?;
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(dir.join(LOCK_FILE))
-        .map_err(StoreError::Lock)?;
-    // SAFETY: flock only acts on the descriptor, which `file` owns and
-    // keeps open for as long as the lock must be held.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc == 0 {
-        return Ok(file);
+    fn deref(&self) -> &Self::Target {
+        &*self.inner
     }
-    let err = std::io::Error::last_os_error();
-    if err.kind() == std::io::ErrorKind::WouldBlock {
-        return Err(StoreError::Locked {
-            path: dir.display().to_string(),
-        });
-    }
-    Err(StoreError::Lock(err))
 }
 
 impl Store {
-    /// Opens (or creates) the database in `dir` with a page cache bounded to
-    /// `cache_bytes`: sled's default of 1 GiB would let a home server's
-    /// memory grow with its history.
-    ///
-    /// sled is given half of `cache_bytes`: it counts the serialized size
-    /// of the pages it keeps, while the decoded nodes and the allocator's
-    /// overhead take about 1.2 times that on the heap, and a full scan (an
-    /// export or a backup) leaves a further 25-35 MiB behind whatever the
-    /// cache size and the history's length. With half, the heap the cache
-    /// really takes stays within the bound, and a scan leaves the process
-    /// within the bound plus 32 MiB of its idle size.
+    /// Opens (or creates) the store in the data directory `dir`, with its
+    /// cache bounded to `cache_bytes` (see [`sled::SledStore::open`]).
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
-        let lock = lock_data_dir(dir)?;
-        let db = sled::Config::new()
-            .path(dir.join("db"))
-            .cache_capacity(sled_cache_capacity(cache_bytes))
-            .open()?;
-        let meta = db.open_tree("meta")?;
-        // Before anything is written: a newer schema is refused untouched.
-        let found = schema::stored_version(&meta)?;
-        let messages = db.open_tree("messages")?;
-        let rooms = db.open_tree("rooms")?;
-        let reads = db.open_tree("reads")?;
-        // Before anything reads history: drop what a failed write left,
-        // and the counts of it.
-        let quarantine = quarantine::Quarantine::open(dir, &db, &messages, |mark| {
-            reads::forget_counted_from(&rooms, &reads, mark)
-        })?;
-        let next = match messages::max_message_id(&messages)? {
-            None => 0,
-            Some(max) => max.checked_add(1).ok_or_else(|| {
-                StoreError::Corrupt("the largest message id leaves no room for new ones".into())
-            })?,
-        };
-        let trees = Trees {
-            _lock: lock,
-            users: db.open_tree("users")?,
-            usernames: db.open_tree("usernames")?,
-            rooms,
-            room_names: db.open_tree("room_names")?,
-            public_rooms: db.open_tree("public_rooms")?,
-            members: db.open_tree("members")?,
-            user_rooms: db.open_tree("user_rooms")?,
-            messages,
-            reactions: db.open_tree("reactions")?,
-            direct_rooms: db.open_tree("direct_rooms")?,
-            next_message_id: AtomicU64::new(next),
-            quarantine,
-            room_creation: std::array::from_fn(|_| Mutex::new(())),
-            reaction_locks: std::array::from_fn(|_| Mutex::new(())),
-            reads,
-            client_ids: db.open_tree("client_ids")?,
-            files: db.open_tree("files")?,
-            file_blobs: db.open_tree("file_blobs")?,
-            room_files: db.open_tree("room_files")?,
-            file_usage: db.open_tree("file_usage")?,
-            push_subs: db.open_tree("push_subs")?,
-            user_push_subs: db.open_tree("user_push_subs")?,
-            push_serial: Mutex::new(()),
-            notify_levels: db.open_tree("notify_levels")?,
-            search_edits: db.open_tree("search_edits")?,
-            read_serial: std::array::from_fn(|_| Mutex::new(())),
-            db,
-        };
-        let store = Store {
-            inner: Arc::new(trees),
-        };
-        store.settle_schema(&meta, found)?;
-        store.settle_reads()?;
-        store.forget_old_client_ids()?;
-        store.inner.db.flush()?;
-        Ok(store)
+        Ok(Store::new(self::sled::SledStore::open(dir, cache_bytes)?))
     }
 
-    /// Makes every write so far durable. Blocking: call it off the async
-    /// threads (the message writer runs on its own thread). A failure
-    /// marks the store failed: sled refuses every later write.
-    pub fn flush(&self) -> Result<(), StoreError> {
-        if let Err(e) = self.inner.db.flush() {
-            self.record_failure(format!("the database could not flush: {e}"));
-            return Err(e.into());
+    /// A handle to `storage`.
+    pub fn new(storage: impl Storage + 'static) -> Store {
+        Store {
+            inner: Arc::new(storage),
         }
-        Ok(())
     }
 
     /// Runs a change and makes it durable before returning, so that
@@ -300,64 +131,49 @@ impl Store {
         self.flush()?;
         Ok(out)
     }
+
+    /// [`Maintenance::export_lines`] with the caller's own error type: an
+    /// error `each` returns stops the export and is returned as it is.
+    pub fn export<E: From<StoreError>>(
+        &self,
+        room: Option<RoomId>,
+        since: Option<Timestamp>,
+        mut each: impl FnMut(&ExportLine<'_>) -> Result<(), E>,
+    ) -> Result<u64, E> {
+        let mut stopped = None;
+        let counted = self.export_lines(room, since, &mut |line| {
+            each(line).map_err(|e| {
+                stopped = Some(e);
+                StoreError::Refused("the export was stopped".into())
+            })
+        });
+        match stopped {
+            Some(e) => Err(e),
+            None => Ok(counted?),
+        }
+    }
+
+    /// Checks a whole backup without writing anything: the format, every
+    /// record, and the counts on its last line. The format is the same
+    /// whichever store wrote it or will load it.
+    pub fn check_backup(input: &mut dyn std::io::BufRead) -> Result<BackupCounts, StoreError> {
+        self::sled::SledStore::check_backup(input)
+    }
 }
 
-/// The capacity handed to sled for an operator's cache bound: see
-/// [`Store::open`].
-fn sled_cache_capacity(cache_bytes: u64) -> u64 {
-    cache_bytes / 2
-}
-
-/// Encodes a record of ours; failing is a bug here, not damaged data.
-fn to_json<T: serde::Serialize>(v: &T) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(v).map_err(StoreError::Encode)
-}
-
-/// Decodes stored bytes; failing means the data on disk is damaged.
-fn from_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
+#[cfg(test)]
+pub(crate) mod testing;
 
 /// A random id: ids of users and rooms are not guessable in sequence.
-fn random_id() -> Result<u64, StoreError> {
+pub(crate) fn random_id() -> Result<u64, StoreError> {
     let mut b = [0u8; 8];
     getrandom::getrandom(&mut b).map_err(StoreError::Random)?;
     // Keep ids away from 0 so a zeroed key is never a real one.
     Ok(u64::from_be_bytes(b).max(1))
 }
 
-#[cfg(test)]
-pub(crate) mod testing;
-
-/// Opens `dir` again in a test, once the last handle was dropped. sled's
-/// background threads may keep its file lock for a moment after that (a
-/// loaded machine makes the moment longer), so a held lock is retried for
-/// a bounded time.
-#[cfg(test)]
-pub(crate) fn reopen(dir: &Path, cache_bytes: u64) -> Store {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        match Store::open(dir, cache_bytes) {
-            Ok(store) => return store,
-            Err(e)
-                if std::time::Instant::now() < deadline
-                    && e.to_string().contains("could not acquire lock") =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            Err(e) => panic!("reopen: {e}"),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reopens_an_existing_store() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        drop(Store::open(dir.path(), 1 << 20).expect("first open"));
-        reopen(dir.path(), 1 << 20);
-    }
+/// The case-insensitive uniqueness key of a username or room name, the
+/// same in every implementation.
+pub(crate) fn fold_name(name: &str) -> String {
+    name.to_lowercase()
 }

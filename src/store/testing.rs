@@ -1,7 +1,26 @@
 //! Helpers of the store's tests and of other modules' tests that need
-//! a store with data in it.
+//! a store with data in it. Those that fill a store take a handle or
+//! any implementation ([`Fill`]), so the contract's tests can run on each.
 
-use super::Store;
+use super::sled::SledStore;
+use super::{Storage, Store};
+
+/// What the helpers fill: a [`Store`] handle, or an implementation.
+pub trait Fill {
+    fn storage(&self) -> &dyn Storage;
+}
+
+impl Fill for Store {
+    fn storage(&self) -> &dyn Storage {
+        &**self
+    }
+}
+
+impl<T: Storage> Fill for T {
+    fn storage(&self) -> &dyn Storage {
+        self
+    }
+}
 
 /// A file of `bytes` to record in `room`, uploaded by user 4.
 pub fn new_file(room: crate::model::RoomId, bytes: &[u8]) -> super::NewFile {
@@ -16,7 +35,8 @@ pub fn new_file(room: crate::model::RoomId, bytes: &[u8]) -> super::NewFile {
 }
 
 /// A room "r" of a user "ann", for what needs a room that exists.
-pub fn some_room(store: &Store) -> crate::model::RoomId {
+pub fn some_room(store: &impl Fill) -> crate::model::RoomId {
+    let store = store.storage();
     let owner = store
         .create_user("ann", "hash", crate::model::Role::User)
         .expect("user");
@@ -28,14 +48,20 @@ pub fn some_room(store: &Store) -> crate::model::RoomId {
 
 /// A store in a fresh temporary directory that lives as long as the guard.
 pub fn temp_store() -> (Store, tempfile::TempDir) {
+    let (store, dir) = temp_sled();
+    (Store::new(store), dir)
+}
+
+/// [`temp_store`] for tests of the sled implementation itself.
+pub fn temp_sled() -> (SledStore, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(dir.path(), 8 << 20).expect("open store");
+    let store = SledStore::open(dir.path(), 8 << 20).expect("open store");
     (store, dir)
 }
 
 /// Appends `n` messages to `room` in one batch; returns their ids.
 pub fn append_messages(
-    store: &Store,
+    store: &impl Fill,
     room: crate::model::RoomId,
     n: usize,
 ) -> Vec<crate::model::MessageId> {
@@ -46,7 +72,7 @@ pub fn append_messages(
 /// Appends one message by `user` per text to `room` in one batch;
 /// returns their ids.
 pub fn append_texts(
-    store: &Store,
+    store: &impl Fill,
     room: crate::model::RoomId,
     user: crate::model::UserId,
     texts: &[impl AsRef<str>],
@@ -59,7 +85,7 @@ pub fn append_texts(
 
 /// [`append_texts`], returning the stored messages.
 pub fn append_stored(
-    store: &Store,
+    store: &impl Fill,
     room: crate::model::RoomId,
     user: crate::model::UserId,
     texts: &[impl AsRef<str>],
@@ -76,13 +102,14 @@ pub fn append_stored(
             client_id: None,
         })
         .collect::<Vec<_>>();
-    store.append_batch(new).expect("append")
+    store.storage().append_batch(new).expect("append")
 }
 
 /// A user "ann", a public room "a" and a private room "b" of hers, and
 /// 1200 messages: every third in "b", timestamps 1000 to 2199.
-pub fn seed_history(store: &Store) -> (crate::model::Room, crate::model::Room) {
+pub fn seed_history(store: &impl Fill) -> (crate::model::Room, crate::model::Room) {
     use crate::model::{Role, Timestamp};
+    let store = store.storage();
     let u = store.create_user("ann", "hash", Role::User).expect("user");
     let a = store.create_room("a", "", false, u.id).expect("room");
     let b = store.create_room("b", "", true, u.id).expect("room");

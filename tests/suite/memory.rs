@@ -51,7 +51,7 @@ fn fill(dir: &Path) {
             mentions: Vec::new(),
             client_id: None,
         });
-        store.append_batch(batch).expect("append");
+        store.append_batch(batch.collect()).expect("append");
         store.flush().expect("flush");
     }
 }

@@ -155,7 +155,7 @@ fn id_of(v: i64) -> u64 {
 /// A name as its uniqueness is judged: folded as the embedded store folds
 /// it.
 fn folded(name: &str) -> String {
-    String::from_utf8_lossy(&super::keys::fold_name(name)).into_owned()
+    super::fold_name(name)
 }
 
 /// A count or limit of ours as a BIGINT parameter; past `i64::MAX` is

@@ -20,43 +20,11 @@ use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::Transactional;
 
-use super::{client_ids, from_json, keys, messages, to_json, NewMessage, Store, StoreError};
+use super::{client_ids, from_json, keys, messages, to_json, SledStore, StoreError};
 use crate::files::Sha256;
 use crate::model::{Attachment, FileId, Message, MessageId, Timestamp};
-
-/// Most files one message may attach.
-pub const MAX_ATTACHMENTS: usize = 10;
-
-/// Why a message's attachments were refused; the text names the file
-/// and the reason, for the `invalid_attachment` error.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct AttachRefused(pub String);
-
-/// Reads the `attachments` of a `sendMessage`: at most
-/// [`MAX_ATTACHMENTS`] ids, each once. A malformed id is an unknown file.
-pub fn attachment_ids(ids: &[String]) -> Result<Vec<FileId>, AttachRefused> {
-    if ids.len() > MAX_ATTACHMENTS {
-        return Err(AttachRefused(format!(
-            "too many attachments: {} (at most {MAX_ATTACHMENTS} a message)",
-            ids.len()
-        )));
-    }
-    let mut seen = HashSet::with_capacity(ids.len());
-    let mut out = Vec::with_capacity(ids.len());
-    for text in ids {
-        let id: FileId = text
-            .parse()
-            .map_err(|_| AttachRefused(format!("attachment {text:?}: no such file")))?;
-        if !seen.insert(id) {
-            return Err(AttachRefused(format!(
-                "attachment {id}: named twice (a duplicate)"
-            )));
-        }
-        out.push(id);
-    }
-    Ok(out)
-}
+use crate::store::prelude::*;
+use crate::store::{Appended, AttachRefused, FileRecord, NewMessage};
 
 /// An attachment as the message record keeps it: short keys, no urls.
 #[derive(Serialize, Deserialize)]
@@ -104,7 +72,7 @@ impl From<StoredAttachment> for Attachment {
 /// Why attaching stopped inside the transaction.
 enum Abort {
     Refused(String),
-    Store(StoreError),
+    SledStore(StoreError),
 }
 
 type TxResult<T> = Result<T, ConflictableTransactionError<Abort>>;
@@ -114,7 +82,7 @@ fn refused<T>(why: String) -> TxResult<T> {
 }
 
 fn failed(e: StoreError) -> ConflictableTransactionError<Abort> {
-    ConflictableTransactionError::Abort(Abort::Store(e))
+    ConflictableTransactionError::Abort(Abort::SledStore(e))
 }
 
 /// Checks and claims each of `files` for `m`, in a transaction: the
@@ -129,7 +97,7 @@ fn claim(
         let Some(v) = files_tree.get(keys::id(id.0))? else {
             return refused(format!("attachment {id}: no such file"));
         };
-        let mut rec: super::FileRecord = from_json(&v).map_err(failed)?;
+        let mut rec: FileRecord = from_json(&v).map_err(failed)?;
         if rec.uploader_id != m.user_id {
             return refused(format!("attachment {id}: not uploaded by you"));
         }
@@ -156,31 +124,12 @@ fn claim(
     Ok(out)
 }
 
-/// What became of a batch of messages that may attach files.
-#[derive(Debug, Default)]
-pub struct Appended {
-    /// The messages stored, in order.
-    pub stored: Vec<Message>,
-    /// The places in the batch of those refused, ascending, and why.
-    pub refused: Vec<(usize, AttachRefused)>,
-}
-
-impl Appended {
-    /// What became of the message at `place` in the batch.
-    pub fn at(&self, place: usize) -> Option<Result<&Message, &AttachRefused>> {
-        match self.refused.binary_search_by_key(&place, |(p, _)| *p) {
-            Ok(i) => Some(Err(&self.refused[i].1)),
-            Err(before) => self.stored.get(place - before).map(Ok),
-        }
-    }
-}
-
-impl Store {
-    /// [`Store::append_batch`] for messages that may attach files: each
+impl SledStore {
+    /// [`SledStore::append_batch`] for messages that may attach files: each
     /// with files is written with them in one transaction, or refused
     /// (its id is then never used). Messages become visible in id order,
     /// as with `append_batch`. Not yet durable: the caller flushes.
-    pub fn append_attaching<I>(&self, new: I) -> Result<Appended, StoreError>
+    pub(super) fn append_attaching<I>(&self, new: I) -> Result<Appended, StoreError>
     where
         I: IntoIterator<Item = (NewMessage, Vec<FileId>)>,
         I::IntoIter: ExactSizeIterator,
@@ -220,7 +169,7 @@ impl Store {
                         out.refused.push((place, AttachRefused(why)));
                         continue;
                     }
-                    Err(TransactionError::Abort(Abort::Store(e))) => return Err(e),
+                    Err(TransactionError::Abort(Abort::SledStore(e))) => return Err(e),
                     Err(TransactionError::Storage(e)) => return Err(e.into()),
                 }
             }
@@ -242,12 +191,12 @@ impl Store {
     /// meanwhile is kept: the deletion re-checks it in its transaction.
     /// Returns the blobs nothing refers to any more, to remove once this
     /// is durable. Not yet durable.
-    pub fn sweep_files(&self, cutoff: Timestamp) -> Result<Vec<Sha256>, StoreError> {
+    pub(super) fn sweep_files(&self, cutoff: Timestamp) -> Result<Vec<Sha256>, StoreError> {
         let mut stale = Vec::new();
         let mut orphans = HashSet::new();
         for kv in self.inner.files.iter() {
             let (_, v) = kv?;
-            let rec: super::FileRecord = from_json(&v)?;
+            let rec: FileRecord = from_json(&v)?;
             match rec.message_id {
                 None if rec.created_at < cutoff => stale.push(rec.id),
                 None => {}

@@ -18,51 +18,11 @@ use std::collections::{HashMap, HashSet};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
-use super::{from_json, keys, FileRecord, Store, StoreError};
+use super::{from_json, keys, SledStore, StoreError};
 use crate::files::Sha256;
 use crate::model::{FileId, RoomId, UserId};
-
-/// An entry of an index that disagrees with the records.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum IndexFix {
-    /// A `file_blobs` entry whose record is gone or uses another blob: it
-    /// would keep a blob forever.
-    StaleBlob(Sha256, FileId),
-    /// A record's blob missing from `file_blobs`: its blob could be taken
-    /// by the removal of another record sharing it.
-    MissingBlob(Sha256, FileId),
-    /// A `room_files` entry whose record is gone or in another room.
-    StaleRoom(RoomId, FileId),
-    /// A record missing from its room's `room_files`: deleting the room
-    /// would leave it behind.
-    MissingRoom(RoomId, FileId),
-}
-
-/// A user's usage counter that disagrees with the sizes of the records.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct UsageFix {
-    pub user: UserId,
-    /// What the counter said.
-    pub counted: u64,
-    /// What the user's records add up to.
-    pub records: u64,
-}
-
-/// What the store holds about files, checked against itself.
-#[derive(Debug, Default)]
-pub struct FileAudit {
-    /// Blobs referred to by the records that stay.
-    pub used: HashSet<Sha256>,
-    /// Records whose room no longer exists (an upload that raced the
-    /// room's deletion).
-    pub orphans: Vec<FileRecord>,
-    /// The records that stay (their blobs should be on disk).
-    pub kept: Vec<(FileId, Sha256, Option<Sha256>)>,
-    pub index: Vec<IndexFix>,
-    pub usage: Vec<UsageFix>,
-    /// Users whose counter changed while their files were counted.
-    pub unsettled: u64,
-}
+use crate::store::prelude::*;
+use crate::store::{FileAudit, FileRecord, IndexFix, UsageFix};
 
 /// What one record uses, as the scan saw it.
 struct Uses {
@@ -82,9 +42,9 @@ fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(format!("a {what} key"))
 }
 
-impl Store {
+impl SledStore {
     /// Scans the records of files and their indexes. Reads only.
-    pub fn audit_files(&self) -> Result<FileAudit, StoreError> {
+    pub(super) fn audit_files(&self) -> Result<FileAudit, StoreError> {
         let before = self.usage_counters()?;
         let mut audit = FileAudit::default();
         let mut uses = HashMap::new();
@@ -201,7 +161,7 @@ impl Store {
     /// Repairs one index entry if the record still disagrees with it
     /// (`apply` false: only checks). Returns whether it did (or would).
     /// Not yet durable: the caller flushes.
-    pub fn fix_file_index(&self, fix: IndexFix, apply: bool) -> Result<bool, StoreError> {
+    pub(super) fn fix_file_index(&self, fix: IndexFix, apply: bool) -> Result<bool, StoreError> {
         let t = &self.inner;
         let index = match fix {
             IndexFix::StaleBlob(..) | IndexFix::MissingBlob(..) => &t.file_blobs,
@@ -243,7 +203,7 @@ impl Store {
 
     /// Corrects a usage counter by the difference the audit found, added
     /// to the counter as it is now. Not yet durable: the caller flushes.
-    pub fn fix_file_usage(&self, fix: UsageFix) -> Result<(), StoreError> {
+    pub(super) fn fix_file_usage(&self, fix: UsageFix) -> Result<(), StoreError> {
         let key = keys::id(fix.user.0);
         self.inner.file_usage.fetch_and_update(key, |old| {
             let now = old.and_then(keys::read_u64).unwrap_or(0);
@@ -262,7 +222,7 @@ impl Store {
     /// the audit comes with its `file_blobs` entry). The records of
     /// `gone` (about to be removed) do not count. Ask it under the blob's
     /// lock (`Blobs::remove_unused`).
-    pub fn blob_in_use(
+    pub(super) fn blob_in_use(
         &self,
         sha: &Sha256,
         used: &HashSet<Sha256>,
@@ -302,10 +262,10 @@ fn file_of(fix: IndexFix) -> FileId {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testing::{new_file, some_room, temp_store};
+    use crate::store::testing::{new_file, some_room, temp_sled};
     use crate::store::FileCreated;
 
-    fn file_in(store: &Store, room: RoomId, bytes: &[u8]) -> FileRecord {
+    fn file_in(store: &SledStore, room: RoomId, bytes: &[u8]) -> FileRecord {
         match store
             .create_file(new_file(room, bytes), None)
             .expect("create")
@@ -317,7 +277,7 @@ mod tests {
 
     #[test]
     fn indexes_and_counters_that_disagree_with_the_records_are_found_and_repaired() {
-        let (store, _dir) = temp_store();
+        let (store, _dir) = temp_sled();
         let room = some_room(&store);
         let a = file_in(&store, room, b"aaaa");
         let b = file_in(&store, room, b"bb");
@@ -387,7 +347,7 @@ mod tests {
 
     #[test]
     fn a_blob_is_in_use_through_a_record_indexed_after_the_audit_but_not_through_one_going() {
-        let (store, _dir) = temp_store();
+        let (store, _dir) = temp_sled();
         let audit = store.audit_files().expect("audit");
         let later = file_in(&store, RoomId(1), b"later");
         let none = HashSet::new();

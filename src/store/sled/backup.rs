@@ -25,12 +25,14 @@ use std::io::{BufRead, Write};
 
 use serde::{Deserialize, Serialize};
 
-use super::files::FileRecord;
 use super::reactions::ReactionRecord;
-use super::{from_json, keys, to_json, Store, StoreError};
+use super::{from_json, keys, to_json, SledStore, StoreError};
 use crate::files::Blobs;
 use crate::lines::{read_line, Line};
 use crate::model::{Message, MessageId, NotificationLevel, Room, RoomId, UserId, UserRecord};
+use crate::store::prelude::*;
+use crate::store::BackupCounts;
+use crate::store::FileRecord;
 use check::Checker;
 use files::{BlobData, BlobHead, FilesRestore};
 
@@ -45,36 +47,6 @@ pub const MAX_LINE: usize = 1024 * 1024;
 const MAX_MESSAGE_ID: u64 = (1 << 63) - 1;
 
 const BACKUP_FORMAT: &str = "chatroom-backup";
-
-/// How many records of each kind a backup holds.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BackupCounts {
-    pub users: u64,
-    pub rooms: u64,
-    pub members: u64,
-    pub messages: u64,
-    /// Absent from backups written before reactions existed, and from the
-    /// summary when there are none.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub reactions: u64,
-    /// Read marks (where a user stopped reading a room); older backups
-    /// have none.
-    #[serde(default)]
-    pub reads: u64,
-    /// Notification levels users chose; absent when there are none.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub levels: u64,
-    /// Uploaded files, and the distinct blobs of their bytes and
-    /// thumbnails; absent when there are none.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub files: u64,
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub blobs: u64,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -115,17 +87,11 @@ enum BackupRecord {
     End(BackupCounts),
 }
 
-impl Store {
-    /// Writes a backup of a store whose files are not at hand (tests):
-    /// [`Store::backup_with`] without its files section.
-    pub fn backup(&self, out: &mut dyn Write) -> Result<BackupCounts, StoreError> {
-        self.backup_with(None, out)
-    }
-
+impl SledStore {
     /// Writes a complete, consistent copy of the database as JSON lines,
     /// with the files of `blobs` when given. The last line counts the
     /// records, so a truncated file is detected at restore.
-    pub fn backup_with(
+    pub(super) fn backup_with(
         &self,
         blobs: Option<&Blobs>,
         out: &mut dyn Write,
@@ -230,19 +196,13 @@ impl Store {
         read_backup(input, |_, _| Ok(()))
     }
 
-    /// [`Store::restore_with`] without a files directory: a backup with
-    /// files is refused.
-    pub fn restore(&self, input: &mut dyn BufRead) -> Result<BackupCounts, StoreError> {
-        self.restore_with(None, input)
-    }
-
     /// Loads a backup into this store, which must be empty. Every record is
     /// checked again before it is written (the file may have changed since
-    /// [`Store::check_backup`]); the caller removes a database a failed
+    /// [`SledStore::check_backup`]); the caller removes a database a failed
     /// load started. Indexes (names, memberships by user, direct rooms by
     /// their people, public rooms, files by blob and room, bytes used) are
     /// rebuilt from the records. Blobs are written through `blobs`.
-    pub fn restore_with(
+    pub(super) fn restore_with(
         &self,
         blobs: Option<&Blobs>,
         input: &mut dyn BufRead,
@@ -347,11 +307,12 @@ fn read_backup(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testing::{seed_history, temp_store};
+    use crate::store::testing::{seed_history, temp_sled};
+    use crate::store::Maintenance;
 
     /// A store holding the seeded history, and its backup.
-    pub(super) fn seeded_backup() -> (Store, tempfile::TempDir, Vec<u8>, BackupCounts) {
-        let (store, dir) = temp_store();
+    pub(super) fn seeded_backup() -> (SledStore, tempfile::TempDir, Vec<u8>, BackupCounts) {
+        let (store, dir) = temp_sled();
         seed_history(&store);
         let mut buf = Vec::new();
         let counts = store.backup(&mut buf).expect("backup");
@@ -362,7 +323,7 @@ mod tests {
     fn backup_restores_into_an_empty_store() {
         let (store, _dir, buf, counts) = seeded_backup();
         assert_eq!(counts.messages, 1200);
-        let (fresh, _d2) = temp_store();
+        let (fresh, _d2) = temp_sled();
         let restored = fresh.restore(&mut buf.as_slice()).expect("restore");
         assert_eq!(restored, counts);
         assert!(fresh.user_by_name("ANN").expect("lookup").is_some());
@@ -373,9 +334,9 @@ mod tests {
         assert!(fresh.message_cutoff() >= store.message_cutoff());
         // Restoring twice, or a truncated file, is refused.
         assert!(fresh.restore(&mut buf.as_slice()).is_err());
-        let (other, _d3) = temp_store();
-        assert!(Store::check_backup(&mut &buf[..buf.len() - 40]).is_err());
-        assert!(Store::check_backup(&mut buf.as_slice()).is_ok());
+        let (other, _d3) = temp_sled();
+        assert!(SledStore::check_backup(&mut &buf[..buf.len() - 40]).is_err());
+        assert!(SledStore::check_backup(&mut buf.as_slice()).is_ok());
         assert!(other.restore(&mut &buf[..buf.len() - 40]).is_err());
     }
 
@@ -383,7 +344,7 @@ mod tests {
     fn direct_rooms_and_their_index_survive_a_restore() {
         use crate::model::Role;
         use crate::store::Participant;
-        let (store, _dir) = temp_store();
+        let (store, _dir) = temp_sled();
         let people: Vec<Participant> = ["ann", "bea"]
             .iter()
             .map(|n| Participant {
@@ -397,7 +358,7 @@ mod tests {
             .expect("same name, public");
         let mut buf = Vec::new();
         store.backup(&mut buf).expect("backup");
-        let (fresh, _d2) = temp_store();
+        let (fresh, _d2) = temp_sled();
         fresh.restore(&mut buf.as_slice()).expect("restore");
         let ids: Vec<_> = people.iter().rev().map(|p| p.id).collect();
         assert_eq!(fresh.direct_room(&ids).expect("lookup"), Some(room.clone()));
@@ -419,7 +380,7 @@ mod tests {
         let end = lines.len() - 1;
         lines[end] = lines[end].replace("\"rooms\":2,\"members\":3", "\"rooms\":3,\"members\":5");
         let doubled = lines.join("\n") + "\n";
-        let err = Store::check_backup(&mut doubled.as_bytes()).expect_err("refused");
+        let err = SledStore::check_backup(&mut doubled.as_bytes()).expect_err("refused");
         assert!(err.to_string().contains("same members"), "{err}");
     }
 }

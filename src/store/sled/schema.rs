@@ -15,7 +15,7 @@
 //! An upgrade is one way: once the new version is written, an older
 //! chatroom refuses the directory. A backup taken before is the way back.
 
-use super::{Store, StoreError, SCHEMA_VERSION};
+use super::{SledStore, StoreError, SCHEMA_VERSION};
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
 
@@ -34,7 +34,7 @@ pub(super) fn stored_version(meta: &sled::Tree) -> Result<Option<u32>, StoreErro
     Ok(Some(found))
 }
 
-impl Store {
+impl SledStore {
     /// Brings a directory found at `found` (see [`stored_version`]) to this
     /// build's schema; a new directory is written at it. Blocking.
     pub(super) fn settle_schema(
@@ -68,17 +68,20 @@ impl Store {
 mod tests {
     use super::*;
     use crate::model::{Role, Room, RoomId, UserId};
-    use crate::store::testing::temp_store;
-    use crate::store::{keys, reopen, Participant};
+    use crate::store::prelude::*;
+    use crate::store::sled::{keys, reopen};
+    use crate::store::testing::temp_sled;
+    use crate::store::Maintenance;
+    use crate::store::Participant;
 
     /// The version `store`'s directory holds.
-    fn version(store: &Store) -> Option<u32> {
+    fn version(store: &SledStore) -> Option<u32> {
         let meta = store.inner.db.open_tree("meta").expect("meta");
         stored_version(&meta).expect("version")
     }
 
     /// The ids `public_rooms` lists.
-    fn public_index(store: &Store) -> Vec<RoomId> {
+    fn public_index(store: &SledStore) -> Vec<RoomId> {
         store
             .inner
             .public_rooms
@@ -89,7 +92,7 @@ mod tests {
     }
 
     /// The names of the rooms `user` sees, in the order given.
-    fn seen(store: &Store, user: UserId) -> Vec<String> {
+    fn seen(store: &SledStore, user: UserId) -> Vec<String> {
         let rooms = store.visible_rooms(user).expect("list");
         rooms.into_iter().map(|r| r.name).collect()
     }
@@ -97,7 +100,7 @@ mod tests {
     /// Four users; a public room "b-pub" and a private "a-priv" of the
     /// first (the second a member of it), and a direct room of the first
     /// and the third: the users and the public room.
-    fn rooms_of_three(store: &Store) -> ([UserId; 4], Room) {
+    fn rooms_of_three(store: &SledStore) -> ([UserId; 4], Room) {
         let users = ["ann", "bea", "cid", "dee"]
             .map(|n| store.create_user(n, "h", Role::User).expect("user").id);
         let public = store
@@ -116,7 +119,7 @@ mod tests {
     }
 
     /// What each user of [`rooms_of_three`] sees.
-    fn assert_seen_as_created(store: &Store, users: [UserId; 4]) {
+    fn assert_seen_as_created(store: &SledStore, users: [UserId; 4]) {
         assert_eq!(seen(store, users[0]), ["a-priv", "ann, cid", "b-pub"]);
         assert_eq!(seen(store, users[1]), ["a-priv", "b-pub"]);
         assert_eq!(seen(store, users[2]), ["ann, cid", "b-pub"]);
@@ -125,7 +128,7 @@ mod tests {
 
     #[test]
     fn a_new_directory_is_written_at_this_schema() {
-        let (store, _dir) = temp_store();
+        let (store, _dir) = temp_sled();
         assert_eq!(version(&store), Some(SCHEMA_VERSION));
         let (users, public) = rooms_of_three(&store);
         assert_eq!(public_index(&store), [public.id]);
@@ -134,7 +137,7 @@ mod tests {
 
     #[test]
     fn a_schema_1_directory_is_upgraded_with_its_indexes_built() {
-        let (store, dir) = temp_store();
+        let (store, dir) = temp_sled();
         let (users, public) = rooms_of_three(&store);
         // What schema 1 left: no index of public or direct rooms. An entry
         // of a room that is gone stands for an upgrade a crash cut short.
@@ -171,7 +174,7 @@ mod tests {
                 .expect("insert");
             db.flush().expect("flush");
         }
-        match Store::open(dir.path(), 1 << 20) {
+        match SledStore::open(dir.path(), 1 << 20) {
             Err(StoreError::NewerSchema { found }) => assert_eq!(found, newer),
             other => panic!("expected NewerSchema, got {:?}", other.map(|_| ())),
         }
@@ -179,7 +182,7 @@ mod tests {
 
     #[test]
     fn a_schema_1_backup_restores_with_the_index_built() {
-        let (store, _dir) = temp_store();
+        let (store, _dir) = temp_sled();
         let (users, public) = rooms_of_three(&store);
         let mut buf = Vec::new();
         store.backup(&mut buf).expect("backup");
@@ -187,7 +190,7 @@ mod tests {
         let header = format!("\"schema\":{SCHEMA_VERSION}");
         assert!(text.lines().next().expect("header").contains(&header));
         let old = text.replacen(&header, "\"schema\":1", 1);
-        let (fresh, _d2) = temp_store();
+        let (fresh, _d2) = temp_sled();
         fresh.restore(&mut old.as_bytes()).expect("restore");
         assert_eq!(public_index(&fresh), [public.id]);
         assert_seen_as_created(&fresh, users);

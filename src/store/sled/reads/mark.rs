@@ -16,9 +16,9 @@ use sled::transaction::TransactionalTree;
 
 use super::{outcome, tx_get, Counts, Mark, RoomTally};
 use crate::model::{MessageId, RoomId, UserId};
-use crate::store::keys::{self, ReadKind};
-use crate::store::messages::authorship;
-use crate::store::{Store, StoreError};
+use crate::store::sled::keys::{self, ReadKind};
+use crate::store::sled::messages::authorship;
+use crate::store::sled::{SledStore, StoreError};
 
 /// What a mark is set against: the room's tally, the user's counts now
 /// and the user's mark, read at one instant.
@@ -28,12 +28,17 @@ struct Snapshot {
     mark: Option<Mark>,
 }
 
-impl Store {
+impl SledStore {
     /// Marks `room` read by `user` up to the message `id`, unless the mark
     /// is there or past it already: read state never moves backwards.
     /// Returns whether it moved. Not yet durable: the caller has it
     /// flushed (the writer's group commit does, see `Writer::sync`).
-    pub fn mark_read(&self, room: RoomId, user: UserId, id: MessageId) -> Result<bool, StoreError> {
+    pub(super) fn mark_read(
+        &self,
+        room: RoomId,
+        user: UserId,
+        id: MessageId,
+    ) -> Result<bool, StoreError> {
         let _serial = self.read_serial(room);
         let snap = self.snapshot(room, user)?;
         if snap.mark.is_some_and(|m| m.last >= id.0) {
@@ -43,7 +48,7 @@ impl Store {
         let mark = Mark { last: id.0, upto };
         self.inner.reads.insert(
             keys::read(room, user, ReadKind::Mark),
-            crate::store::to_json(&mark)?,
+            crate::store::sled::to_json(&mark)?,
         )?;
         Ok(true)
     }

@@ -9,9 +9,9 @@ use std::collections::HashMap;
 
 use super::{get, involved, Additions, Counts, Mark, RoomTally};
 use crate::model::{MessageId, RoomId, UserId};
-use crate::store::keys::{self, ReadKind};
-use crate::store::messages::{authorship, split_message_key};
-use crate::store::{to_json, Store, StoreError};
+use crate::store::sled::keys::{self, ReadKind};
+use crate::store::sled::messages::{authorship, split_message_key};
+use crate::store::sled::{to_json, SledStore, StoreError};
 
 /// At the quarantine's removal of every message from `mark` on: forgets
 /// the tally of each room that counted one of them, so that the open
@@ -31,7 +31,7 @@ pub(in crate::store) fn forget_counted_from(
     Ok(())
 }
 
-impl Store {
+impl SledStore {
     /// Brings every room's counters up to its history. At a normal open
     /// that is one look per room; a room never counted (older data, or
     /// forgotten by the quarantine) is counted whole, once.

@@ -1,12 +1,14 @@
 //! The reactions tree: order, idempotence, limits, deletion.
 
 use super::*;
-use crate::store::testing::{append_messages, temp_store};
+use crate::store::prelude::*;
+use crate::store::testing::{append_messages, temp_sled};
+use crate::store::{ReactionChange, MAX_DISTINCT_REACTIONS};
 
-fn emojis(store: &Store, room: RoomId, msg: MessageId) -> Vec<(String, Vec<String>)> {
+fn emojis(store: &SledStore, room: RoomId, msg: MessageId) -> Vec<(String, Vec<String>)> {
     let mut out = Vec::new();
     store
-        .announce_reactions(room, msg, |list| {
+        .announce_reactions(room, msg, &mut |list| {
             out = list
                 .iter()
                 .map(|r| (r.emoji.clone(), r.users.clone()))
@@ -18,7 +20,7 @@ fn emojis(store: &Store, room: RoomId, msg: MessageId) -> Vec<(String, Vec<Strin
 
 #[test]
 fn reactions_group_by_emoji_in_the_order_they_came() {
-    let (store, _dir) = temp_store();
+    let (store, _dir) = temp_sled();
     let room = RoomId(1);
     let ids = append_messages(&store, room, 3);
     let m = ids[1];
@@ -62,7 +64,7 @@ fn reactions_group_by_emoji_in_the_order_they_came() {
 
 #[test]
 fn at_most_twenty_distinct_reactions_and_none_on_a_missing_message() {
-    let (store, _dir) = temp_store();
+    let (store, _dir) = temp_sled();
     let room = RoomId(1);
     let m = append_messages(&store, room, 1)[0];
     for i in 0..MAX_DISTINCT_REACTIONS {
@@ -91,7 +93,7 @@ fn at_most_twenty_distinct_reactions_and_none_on_a_missing_message() {
 
 #[test]
 fn a_deleted_room_takes_its_reactions_along() {
-    let (store, _dir) = temp_store();
+    let (store, _dir) = temp_sled();
     let [gone, kept] =
         ["gone", "kept"].map(|n| store.create_room(n, "", false, UserId(1)).expect("room"));
     for room in [gone.id, kept.id] {

@@ -7,39 +7,13 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
-use serde::Serialize;
-
-use super::{Store, StoreError};
-use crate::model::{Message, MessageId, Room, RoomId, Timestamp, UserId};
+use super::{SledStore, StoreError};
+use crate::model::{Message, MessageId, Room, RoomId, Timestamp};
+use crate::store::prelude::*;
+use crate::store::{ExportFile, ExportLine};
 
 /// Messages read per room and step.
 pub(super) const PAGE: usize = 512;
-
-/// One line of `export`: a message with its room's name.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ExportLine<'a> {
-    pub id: MessageId,
-    pub room_id: RoomId,
-    pub room: &'a str,
-    pub user_id: UserId,
-    pub user: &'a str,
-    pub message: &'a str,
-    pub timestamp: Timestamp,
-    /// The files the message attaches; omitted when none.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub attachments: Vec<ExportFile<'a>>,
-}
-
-/// An attached file as `export` lists it: what a reader of the history
-/// needs to know of it, not where to fetch it.
-#[derive(Serialize)]
-pub struct ExportFile<'a> {
-    pub name: &'a str,
-    pub size: u64,
-    #[serde(rename = "type")]
-    pub content_type: &'a str,
-}
 
 struct Cursor {
     room: Room,
@@ -52,7 +26,7 @@ impl Cursor {
     /// The next message below `cutoff` at or after `since`, reading a page when needed.
     fn peek(
         &mut self,
-        store: &Store,
+        store: &SledStore,
         cutoff: MessageId,
         since: Option<Timestamp>,
     ) -> Result<Option<&Message>, StoreError> {
@@ -83,12 +57,12 @@ impl Cursor {
     }
 }
 
-impl Store {
+impl SledStore {
     /// Calls `each` for every message of `rooms` (all rooms when `None`)
     /// with a timestamp at or after `since`, stored before the call began.
     /// One room: its id order. Several: by timestamp, then room id, then
     /// message id. Returns the number of messages.
-    pub fn export<E: From<StoreError>>(
+    pub(super) fn export<E: From<StoreError>>(
         &self,
         room: Option<RoomId>,
         since: Option<Timestamp>,

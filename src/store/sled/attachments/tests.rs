@@ -1,9 +1,10 @@
 use super::*;
 use crate::model::{RoomId, UserId};
-use crate::store::testing::temp_store;
+use crate::store::testing::temp_sled;
+use crate::store::{attachment_ids, NewMessage};
 use crate::store::{FileCreated, FileRecord, NewFile};
 
-fn file(store: &Store, room: RoomId, user: UserId, bytes: &[u8]) -> FileRecord {
+fn file(store: &SledStore, room: RoomId, user: UserId, bytes: &[u8]) -> FileRecord {
     let new = NewFile {
         room_id: room,
         uploader_id: user,
@@ -31,8 +32,8 @@ fn message(room: RoomId, user: UserId) -> NewMessage {
 }
 
 /// A store with a user and a room of hers.
-fn ann_and_her_room() -> (Store, tempfile::TempDir, RoomId, UserId) {
-    let (store, dir) = temp_store();
+fn ann_and_her_room() -> (SledStore, tempfile::TempDir, RoomId, UserId) {
+    let (store, dir) = temp_sled();
     let user = store
         .create_user("ann", "h", crate::model::Role::User)
         .expect("user");

@@ -11,8 +11,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{from_json, keys, to_json, Store, StoreError};
+use super::{from_json, keys, to_json, SledStore, StoreError};
 use crate::model::{Message, MessageId, RoomId, Timestamp, UserId};
+use crate::store::prelude::*;
 
 /// How long a key is remembered.
 pub const KEEP_MS: i64 = 24 * 60 * 60 * 1000;
@@ -40,10 +41,10 @@ pub(super) fn entry(
     Ok((keys::client_id(user, client_id), value))
 }
 
-impl Store {
+impl SledStore {
     /// The message `user` already sent with `client_id` in the last day,
     /// if it still exists.
-    pub fn sent_with_client_id(
+    pub(super) fn sent_with_client_id(
         &self,
         user: UserId,
         client_id: &str,
@@ -64,7 +65,7 @@ impl Store {
 
     /// Forgets the keys older than a day. Not durable by itself: a key
     /// that comes back after a crash is forgotten at the next call.
-    pub fn forget_old_client_ids(&self) -> Result<usize, StoreError> {
+    pub(super) fn forget_old_client_ids(&self) -> Result<usize, StoreError> {
         let now = Timestamp::now().0;
         let mut batch = sled::Batch::default();
         let mut n = 0;
@@ -88,7 +89,7 @@ mod tests {
     use crate::store::NewMessage;
 
     /// Backdates every key of `store` by `ms`.
-    fn age_client_ids(store: &Store, ms: i64) {
+    fn age_client_ids(store: &SledStore, ms: i64) {
         for (k, v) in store.inner.client_ids.iter().flatten() {
             let mut e: Entry = from_json(&v).expect("entry");
             e.at -= ms;
@@ -100,7 +101,7 @@ mod tests {
         }
     }
 
-    fn send(store: &Store, text: &str, client_id: Option<&str>) -> Message {
+    fn send(store: &SledStore, text: &str, client_id: Option<&str>) -> Message {
         let m = NewMessage {
             room_id: RoomId(1),
             user_id: UserId(1),
@@ -116,7 +117,7 @@ mod tests {
     #[test]
     fn a_key_names_its_message_for_a_day_and_is_then_forgotten() {
         let dir = tempfile::tempdir().expect("dir");
-        let store = Store::open(dir.path(), 1 << 20).expect("open");
+        let store = SledStore::open(dir.path(), 1 << 20).expect("open");
         let m = send(&store, "hi", Some("k1"));
         send(&store, "no key", None);
         let found = store.sent_with_client_id(UserId(1), "k1").expect("get");
@@ -138,7 +139,7 @@ mod tests {
     #[test]
     fn a_deleted_message_is_no_answer() {
         let dir = tempfile::tempdir().expect("dir");
-        let store = Store::open(dir.path(), 1 << 20).expect("open");
+        let store = SledStore::open(dir.path(), 1 << 20).expect("open");
         let m = send(&store, "hi", Some("k"));
         assert!(store.delete_message(m.room_id, m.id).expect("delete"));
         assert!(store

@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use super::{keys, Store, StoreError};
+use super::{keys, SledStore, StoreError};
 use crate::model::MessageId;
 
 /// File name of the quarantine record, next to sled's `db` directory.
@@ -47,9 +47,6 @@ const MAGIC: &[u8; 8] = b"CRQUAR01";
 
 /// Bytes written to check that the disk takes writes again.
 const PROBE_BYTES: usize = 1 << 20;
-
-/// How often a failed store checks whether the disk takes writes again.
-const PROBE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// No message is hidden.
 const NONE: u64 = u64::MAX;
@@ -181,11 +178,11 @@ fn delete_from(messages: &sled::Tree, mark: u64) -> Result<usize, StoreError> {
     Ok(removed)
 }
 
-impl Store {
+impl SledStore {
     /// Hides, now and after any restart, every message from `first` on:
     /// the batch starting there could not be made durable. Marks the store
     /// failed. Blocking (an fdatasync): the writer's thread calls it.
-    pub fn quarantine_from(&self, first: MessageId, reason: &str) {
+    pub(super) fn quarantine_from(&self, first: MessageId, reason: &str) {
         let q = &self.inner.quarantine;
         q.hide_from.fetch_min(first.0, Ordering::AcqRel);
         q.fail(format!("the database could not store messages: {reason}"));
@@ -212,7 +209,7 @@ impl Store {
 
     /// Why the store cannot write, once a write or flush failed. sled does
     /// not recover from that within a process: the server restarts.
-    pub fn write_failure(&self) -> Option<String> {
+    pub(super) fn write_failure(&self) -> Option<String> {
         self.inner
             .quarantine
             .failure
@@ -224,7 +221,7 @@ impl Store {
     /// Whether the data directory takes a write and an fsync of a
     /// megabyte now: the sign that a restart can open the database again.
     /// Blocking.
-    fn disk_writable(&self) -> bool {
+    pub(super) fn disk_writable(&self) -> bool {
         let path = self.inner.quarantine.dir.join(".write-probe");
         let ok = File::create(&path)
             .and_then(|mut f| {
@@ -247,38 +244,14 @@ impl Store {
     }
 }
 
-/// Once `store` has failed, waits until the disk takes writes again and
-/// then cancels `stop`: the server shuts down and exits non-zero, and a
-/// supervisor's restart reopens sled (which cannot recover in place) and
-/// removes the quarantined messages. Until then the server keeps serving
-/// reads, and `/healthz` reports the failure.
-pub async fn stop_when_disk_recovers(store: Store, stop: tokio_util::sync::CancellationToken) {
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(PROBE_EVERY) => {}
-        }
-        if store.write_failure().is_none() {
-            continue;
-        }
-        let probe = store.clone();
-        if let Ok(true) = tokio::task::spawn_blocking(move || probe.disk_writable()).await {
-            tracing::error!(
-                "the disk takes writes again; stopping so that a restart reopens the database"
-            );
-            stop.cancel();
-            return;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::{RoomId, Timestamp, UserId};
+    use crate::store::prelude::*;
     use crate::store::NewMessage;
 
-    fn one(store: &Store, text: &str) -> crate::model::Message {
+    fn one(store: &SledStore, text: &str) -> crate::model::Message {
         store
             .append_batch(vec![NewMessage {
                 room_id: RoomId(3),
@@ -306,7 +279,7 @@ mod tests {
     fn a_quarantined_message_is_hidden_and_deleted_at_the_next_open() {
         let dir = tempfile::tempdir().expect("tempdir");
         let (kept, lost) = {
-            let store = Store::open(dir.path(), 1 << 20).expect("open");
+            let store = SledStore::open(dir.path(), 1 << 20).expect("open");
             let kept = one(&store, "kept");
             let cut = store.message_cutoff();
             let lost = one(&store, "lost");
@@ -326,7 +299,7 @@ mod tests {
             );
             (kept, lost)
         };
-        let store = crate::store::reopen(dir.path(), 1 << 20);
+        let store = crate::store::sled::reopen(dir.path(), 1 << 20);
         assert!(store.write_failure().is_none());
         assert!(store.message(kept.room_id, kept.id).expect("get").is_some());
         assert_eq!(store.message(lost.room_id, lost.id).expect("get"), None);
@@ -341,7 +314,7 @@ mod tests {
         );
         drop(store);
         // The mark was cleared: a third open keeps the new message.
-        let store = crate::store::reopen(dir.path(), 1 << 20);
+        let store = crate::store::sled::reopen(dir.path(), 1 << 20);
         assert!(store
             .message(again.room_id, again.id)
             .expect("get")

@@ -208,7 +208,7 @@ pub fn split_read(bytes: &[u8]) -> Option<(UserId, ReadKind)> {
 
 /// The case-insensitive uniqueness key of a username or room name.
 pub fn fold_name(name: &str) -> Vec<u8> {
-    name.to_lowercase().into_bytes()
+    crate::store::fold_name(name).into_bytes()
 }
 
 #[cfg(test)]

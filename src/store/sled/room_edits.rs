@@ -4,19 +4,11 @@
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::Transactional;
 
-use super::{from_json, keys, to_json, Store, StoreError};
+use super::{from_json, keys, to_json, SledStore, StoreError};
 use crate::model::{Room, RoomId};
+use crate::store::RoomEdit;
 
-/// What a room edit sets; `None` leaves a field as it is.
-#[derive(Clone, Debug, Default)]
-pub struct RoomEdit {
-    /// Already validated and trimmed.
-    pub name: Option<String>,
-    /// Already validated.
-    pub description: Option<String>,
-}
-
-impl Store {
+impl SledStore {
     /// Applies `edit` to a room. Returns the room as it now is, and whether
     /// anything changed. A new name is checked and claimed in the
     /// lowercase index, and the old one freed, in the same transaction as
@@ -24,7 +16,11 @@ impl Store {
     /// and the other gets `RoomNameTaken`. A name differing only in case
     /// from the current one keeps its index entry. `NotFound` when the
     /// room is gone. Not yet durable: the caller flushes (`App::change`).
-    pub fn edit_room(&self, id: RoomId, edit: &RoomEdit) -> Result<(Room, bool), StoreError> {
+    pub(super) fn edit_room(
+        &self,
+        id: RoomId,
+        edit: &RoomEdit,
+    ) -> Result<(Room, bool), StoreError> {
         let t = &self.inner;
         let key = keys::id(id.0);
         let res = (&t.rooms, &t.room_names).transaction(
@@ -66,8 +62,8 @@ impl Store {
 mod tests {
     use super::RoomEdit;
     use crate::model::{RoomId, UserId};
+    use crate::store::sled::StoreError;
     use crate::store::testing::temp_store;
-    use crate::store::StoreError;
 
     fn rename(to: &str) -> RoomEdit {
         RoomEdit {

@@ -3,7 +3,9 @@
 
 use super::*;
 use crate::model::Timestamp;
-use crate::store::testing::temp_store;
+use crate::store::prelude::*;
+use crate::store::testing::temp_sled;
+use crate::store::Maintenance;
 use crate::store::NewMessage;
 
 const USERS: [UserId; 3] = [UserId(1), UserId(2), UserId(3)];
@@ -21,7 +23,7 @@ impl Rng {
     }
 }
 
-fn append(store: &Store, room: RoomId, author: UserId, mentions: Vec<UserId>) -> MessageId {
+fn append(store: &SledStore, room: RoomId, author: UserId, mentions: Vec<UserId>) -> MessageId {
     let m = NewMessage {
         room_id: room,
         user_id: author,
@@ -35,7 +37,7 @@ fn append(store: &Store, room: RoomId, author: UserId, mentions: Vec<UserId>) ->
 }
 
 /// The read state of `user` counted from the history itself.
-fn counted(store: &Store, room: RoomId, user: UserId) -> ReadView {
+fn counted(store: &SledStore, room: RoomId, user: UserId) -> ReadView {
     let mark = store.mark(room, user).expect("mark").map(|m| m.last);
     let after: Vec<Message> = store
         .latest(room, usize::MAX)
@@ -53,12 +55,12 @@ fn counted(store: &Store, room: RoomId, user: UserId) -> ReadView {
 }
 
 #[track_caller]
-fn assert_agree(store: &Store, what: &str) {
+fn assert_agree(store: &SledStore, what: &str) {
     assert_agree_in(store, ROOM, what);
 }
 
 #[track_caller]
-fn assert_agree_in(store: &Store, room: RoomId, what: &str) {
+fn assert_agree_in(store: &SledStore, room: RoomId, what: &str) {
     for user in USERS {
         let view = store.read_view(room, user).expect("view");
         assert_eq!(view, counted(store, room, user), "{what}: user {user}");
@@ -67,7 +69,7 @@ fn assert_agree_in(store: &Store, room: RoomId, what: &str) {
 
 #[test]
 fn counters_agree_with_the_history_through_marks_and_deletions() {
-    let (store, _dir) = temp_store();
+    let (store, _dir) = temp_sled();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut ids = Vec::new();
     for step in 0..600 {
@@ -99,7 +101,7 @@ fn counters_agree_with_the_history_through_marks_and_deletions() {
 
 #[test]
 fn marking_the_newest_of_a_long_history_reads_nothing_of_it() {
-    let (store, _dir) = temp_store();
+    let (store, _dir) = temp_sled();
     let batch = (0..3000).map(|i| NewMessage {
         room_id: ROOM,
         user_id: USERS[i % 2],
@@ -126,7 +128,7 @@ fn marking_the_newest_of_a_long_history_reads_nothing_of_it() {
 
 #[test]
 fn an_open_counts_what_a_stop_left_uncounted() {
-    let (store, dir) = temp_store();
+    let (store, dir) = temp_sled();
     let room = store
         .create_room("r", "", false, USERS[0])
         .expect("room")
@@ -149,7 +151,7 @@ fn an_open_counts_what_a_stop_left_uncounted() {
         mentions: vec![USERS[0]],
         attachments: Vec::new(),
     };
-    let value = crate::store::messages::encode(&stray).expect("encode");
+    let value = crate::store::sled::messages::encode(&stray).expect("encode");
     store
         .inner
         .messages
@@ -166,7 +168,7 @@ fn an_open_counts_what_a_stop_left_uncounted() {
         .expect("forget");
     store.flush().expect("flush");
     drop(store);
-    let store = crate::store::reopen(dir.path(), 8 << 20);
+    let store = crate::store::sled::reopen(dir.path(), 8 << 20);
     assert_agree_in(&store, room, "reopened");
     assert_eq!(store.read_view(room, USERS[0]).expect("view").mentions, 1);
     assert_agree_in(&store, other.id, "recounted");
@@ -176,7 +178,7 @@ fn an_open_counts_what_a_stop_left_uncounted() {
 
 #[test]
 fn a_backup_restores_marks_and_counts() {
-    let (store, _dir) = temp_store();
+    let (store, _dir) = temp_sled();
     let u = store
         .create_user("ann", "h", crate::model::Role::User)
         .expect("user");
@@ -191,7 +193,7 @@ fn a_backup_restores_marks_and_counts() {
     let mut buf = Vec::new();
     let counts = store.backup(&mut buf).expect("backup");
     assert_eq!(counts.reads, 1);
-    let (fresh, _d2) = temp_store();
+    let (fresh, _d2) = temp_sled();
     fresh.restore(&mut buf.as_slice()).expect("restore");
     for user in [u.id, b.id] {
         assert_eq!(
@@ -208,7 +210,7 @@ fn a_backup_restores_marks_and_counts() {
 
 #[test]
 fn a_deleted_room_leaves_no_read_state() {
-    let (store, _dir) = temp_store();
+    let (store, _dir) = temp_sled();
     let room = store.create_room("r", "", false, USERS[0]).expect("room");
     let id = append(&store, room.id, USERS[0], vec![USERS[1]]);
     store.mark_read(room.id, USERS[1], id).expect("mark");
@@ -221,7 +223,7 @@ fn a_deleted_room_leaves_no_read_state() {
 
 #[test]
 fn the_quarantine_forgets_the_counts_of_rooms_that_counted_dropped_messages() {
-    let (store, _dir) = temp_store();
+    let (store, _dir) = temp_sled();
     let old = store.create_room("old", "", false, USERS[0]).expect("room");
     let new = store.create_room("new", "", false, USERS[0]).expect("room");
     append(&store, old.id, USERS[0], vec![]);

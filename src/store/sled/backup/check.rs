@@ -9,8 +9,8 @@ use std::collections::{HashMap, HashSet};
 use super::files::FilesCheck;
 use super::{BackupCounts, BackupRecord, BACKUP_FORMAT, MAX_MESSAGE_ID};
 use crate::model::{MessageId, Room, RoomId, UserId, DIRECT_MAX_OTHERS, DIRECT_NAME_SEPARATOR};
-use crate::store::idset::IdSet;
-use crate::store::{keys, StoreError, SCHEMA_VERSION};
+use crate::store::sled::idset::IdSet;
+use crate::store::sled::{keys, StoreError, SCHEMA_VERSION};
 
 /// Where in a backup's fixed order a record belongs.
 #[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Debug)]
@@ -370,15 +370,17 @@ fn kind(rec: &BackupRecord) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::super::tests::seeded_backup;
-    use crate::store::testing::{seed_history, temp_store};
-    use crate::store::Store;
+    use crate::store::prelude::*;
+    use crate::store::sled::SledStore;
+    use crate::store::testing::{seed_history, temp_sled};
+    use crate::store::Maintenance;
 
     /// Asserts that a backup of these lines is refused at line index `i`
     /// (1-based in the message) for a reason that says `why`.
     #[track_caller]
     fn refused_at(lines: &[impl AsRef<str>], i: usize, why: &str) {
         let file: String = lines.iter().map(|l| format!("{}\n", l.as_ref())).collect();
-        let err = Store::check_backup(&mut file.as_bytes())
+        let err = SledStore::check_backup(&mut file.as_bytes())
             .expect_err("refused")
             .to_string();
         assert!(
@@ -389,7 +391,7 @@ mod tests {
 
     #[test]
     fn a_reaction_must_follow_its_message() {
-        let (store, _dir) = temp_store();
+        let (store, _dir) = temp_sled();
         let (room, _) = seed_history(&store);
         let (ann, _) = store.user_by_name("ann").expect("get").expect("ann");
         let older = store.latest(room.id, 2).expect("latest").messages[0].id;
@@ -399,7 +401,7 @@ mod tests {
         let mut buf = Vec::new();
         assert_eq!(store.backup(&mut buf).expect("backup").reactions, 1);
         let text = String::from_utf8(buf).expect("utf8");
-        assert!(Store::check_backup(&mut text.as_bytes()).is_ok());
+        assert!(SledStore::check_backup(&mut text.as_bytes()).is_ok());
         let mut lines: Vec<&str> = text.lines().collect();
         let at = lines
             .iter()

@@ -6,7 +6,7 @@
 //! room's people are one prefix scan (what a sender reads per message)
 //! and go with the room in one sweep when it is deleted.
 
-use super::{keys, Store, StoreError};
+use super::{keys, SledStore, StoreError};
 use crate::model::{NotificationLevel, Room, RoomId, UserId};
 
 /// A stored level's bytes: its wire word.
@@ -17,9 +17,9 @@ fn decode(bytes: &[u8]) -> Result<NotificationLevel, StoreError> {
         .ok_or_else(|| StoreError::Corrupt("a notification level".into()))
 }
 
-impl Store {
+impl SledStore {
     /// `user`'s level in `room`: the one chosen, or the room kind's default.
-    pub fn notification_level(
+    pub(super) fn notification_level(
         &self,
         room: &Room,
         user: UserId,
@@ -36,7 +36,7 @@ impl Store {
 
     /// Records `user`'s level in `room`. Not yet durable: the caller
     /// flushes (`App::change`).
-    pub fn set_notification_level(
+    pub(super) fn set_notification_level(
         &self,
         room: RoomId,
         user: UserId,
@@ -50,7 +50,7 @@ impl Store {
 
     /// The levels chosen in `room`, by user id; users not listed have the
     /// room kind's default.
-    pub fn notification_levels(
+    pub(super) fn notification_levels(
         &self,
         room: RoomId,
     ) -> Result<Vec<(UserId, NotificationLevel)>, StoreError> {

@@ -18,10 +18,10 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
-use super::super::files::FileRecord;
-use super::super::{keys, to_json, Store, StoreError};
+use super::super::{keys, to_json, SledStore, StoreError};
 use crate::files::blobs::{BlobWriter, Blobs};
 use crate::files::Sha256;
+use crate::store::FileRecord;
 
 /// Bytes of a blob on one line, before base64 (a third more after).
 pub(super) const CHUNK: usize = 256 * 1024;
@@ -51,7 +51,7 @@ fn b64() -> base64::engine::GeneralPurpose {
 /// Writes every file record, each after the blobs it needs (those not
 /// written yet): `emit` gets each line's record. Returns (files, blobs).
 pub(super) fn write_files(
-    store: &Store,
+    store: &SledStore,
     blobs: &Blobs,
     mut emit: impl FnMut(Line) -> Result<(), StoreError>,
 ) -> Result<(u64, u64), StoreError> {
@@ -299,7 +299,7 @@ fn files_dir(e: &std::io::Error) -> StoreError {
     StoreError::Refused(format!("cannot write to the files directory: {e}"))
 }
 
-impl Store {
+impl SledStore {
     /// Stores a restored file record with its indexes.
     pub(super) fn restore_file(&self, rec: &FileRecord) -> Result<(), StoreError> {
         let t = &self.inner;
