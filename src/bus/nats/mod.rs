@@ -95,6 +95,7 @@ impl NatsBus {
             .subscribe(SUBJECT)
             .await
             .map_err(|e| NatsError::Subscribe(e.to_string()))?;
+        settle(&client).await?;
         let (outbox, rx) = mpsc::channel(OUTBOX);
         let bus = Arc::new(NatsBus {
             client: client.clone(),
@@ -149,6 +150,22 @@ impl Inbound {
                 Err(e) => tracing::warn!("bus: an undecodable act was ignored: {e}"),
             }
         }
+    }
+}
+
+/// Returns once the server has processed the subscription, so that no act
+/// another node publishes afterwards is missed. Flushing only empties the
+/// socket's buffer; a request does the round trip: the server handles a
+/// connection's operations in order, so its answer (here "no responders",
+/// since nobody listens on the probe's subject) comes after the
+/// subscription took effect.
+async fn settle(client: &async_nats::Client) -> Result<(), NatsError> {
+    let probe = format!("chatroom.probe.{}", crate::chat::hub::NodeId::random().0);
+    match tokio::time::timeout(CONNECT_TIMEOUT, client.request(probe, Bytes::new())).await {
+        Err(_) => Err(NatsError::Subscribe("no answer from the server".into())),
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => Ok(()),
+        Ok(Err(e)) => Err(NatsError::Subscribe(e.to_string())),
     }
 }
 
