@@ -18,7 +18,13 @@ need_debian_package '/usr/lib/postgresql/*/bin/postgres' postgresql
 
 # Examples are left out: clippy (`--all-targets`) already checks that they
 # build, and the library has no doc tests.
-cargo test --profile testing --locked --workspace --lib --bins --tests
+#
+# Tests run twice as many at a time as there are cores: most integration
+# tests wait on a server (a flush, a timer, a socket) rather than compute,
+# and on two cores four at a time finish the suite in about 75 s instead
+# of 125.
+threads=$(( $(nproc) * 2 ))
+cargo test --profile testing --locked --workspace --lib --bins --tests -- --test-threads="$threads"
 export CHATROOM_BIN="$PWD/target/testing/chatroom"
 scripts/browser-tests.sh
 scripts/socketio-tests.sh
