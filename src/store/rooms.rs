@@ -1,7 +1,26 @@
 //! Rooms and their members: what a room store must hold and answer.
 
-use super::StoreError;
-use crate::model::{Room, RoomId, UserId};
+use super::{random_id, StoreError};
+use crate::model::{Room, RoomId, Timestamp, UserId};
+
+/// A new room as every store creates it: a random id, made now, its kind
+/// following `private`.
+pub(crate) fn new_room(
+    name: &str,
+    description: &str,
+    private: bool,
+    owner: UserId,
+) -> Result<Room, StoreError> {
+    Ok(Room {
+        id: RoomId(random_id()?),
+        name: name.to_owned(),
+        description: description.to_owned(),
+        private,
+        owner_id: owner,
+        created_at: Timestamp::now().0,
+        kind: None,
+    })
+}
 
 /// What a room edit sets; `None` leaves a field as it is.
 #[derive(Clone, Debug, Default)]

@@ -1,7 +1,25 @@
 //! Accounts: what a user store must hold and answer.
 
-use super::StoreError;
-use crate::model::{Role, User, UserId, UserRecord};
+use super::{random_id, StoreError};
+use crate::model::{Role, Timestamp, User, UserId, UserRecord};
+
+/// A new account as every store creates it: a random id, made now,
+/// enabled, its tokens at their first version.
+pub(crate) fn new_user(
+    username: &str,
+    password_hash: &str,
+    role: Role,
+) -> Result<(UserId, UserRecord), StoreError> {
+    let record = UserRecord {
+        username: username.to_owned(),
+        role,
+        password_hash: password_hash.to_owned(),
+        created_at: Timestamp::now().0,
+        disabled: false,
+        token_version: 0,
+    };
+    Ok((UserId(random_id()?), record))
+}
 
 /// Users' accounts and the index of their names.
 pub trait UserStore {

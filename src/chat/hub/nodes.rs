@@ -55,7 +55,11 @@ impl NodeId {
 /// One room's users of one node, as a snapshot lists them.
 pub type RoomUsers = (RoomId, Vec<(UserId, String)>);
 
-/// This node's side: its own presence as the others were told it.
+/// This node's side: its own presence as the others were told it. Kept
+/// apart from the rooms' states (which hold the same users) so that a
+/// snapshot is built under this lock alone: taking the rooms' locks while
+/// holding it would invert the order in which a change takes them (its
+/// room's, then this one) and could deadlock.
 #[derive(Default)]
 pub(super) struct Told {
     /// The number of the last change told.

@@ -4,8 +4,8 @@ use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
 use super::{db_id, folded, id_of, PgStore};
-use crate::model::{Room, RoomId, RoomKind, Timestamp, UserId};
-use crate::store::{random_id, StoreError};
+use crate::model::{Room, RoomId, RoomKind, UserId};
+use crate::store::StoreError;
 
 /// The class of the advisory locks that serialise one owner's room
 /// creations (the key is the owner).
@@ -46,15 +46,7 @@ impl PgStore {
         owner: UserId,
         quota: Option<usize>,
     ) -> Result<Room, StoreError> {
-        let room = Room {
-            id: RoomId(random_id()?),
-            name: name.to_owned(),
-            description: description.to_owned(),
-            private,
-            owner_id: owner,
-            created_at: Timestamp::now().0,
-            kind: None,
-        };
+        let room = crate::store::rooms::new_room(name, description, private, owner)?;
         let new = room.clone();
         self.run(move |mut client| async move {
             let tx = client.transaction().await?;

@@ -4,8 +4,8 @@ use deadpool_postgres::Object;
 use tokio_postgres::Row;
 
 use super::{db_count, db_id, folded, id_of, PgStore};
-use crate::model::{Role, Timestamp, User, UserId, UserRecord};
-use crate::store::{random_id, StoreError};
+use crate::model::{Role, User, UserId, UserRecord};
+use crate::store::StoreError;
 
 /// How often [`PgStore::update_user`] retries an update that lost a race
 /// before it gives up.
@@ -24,15 +24,7 @@ impl PgStore {
         password_hash: &str,
         role: Role,
     ) -> Result<User, StoreError> {
-        let record = UserRecord {
-            username: username.to_owned(),
-            role,
-            password_hash: password_hash.to_owned(),
-            created_at: Timestamp::now().0,
-            disabled: false,
-            token_version: 0,
-        };
-        let id = UserId(random_id()?);
+        let (id, record) = crate::store::users::new_user(username, password_hash, role)?;
         let rec = record.clone();
         self.run(move |client| async move {
             let sql = "INSERT INTO users (id, revision, username, username_folded, role,

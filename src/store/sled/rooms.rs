@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use sled::Transactional;
 
-use super::{from_json, keys, random_id, to_json, SledStore, StoreError};
-use crate::model::{Room, RoomId, Timestamp, UserId};
+use super::{from_json, keys, to_json, SledStore, StoreError};
+use crate::model::{Room, RoomId, UserId};
 use crate::store::{RoomEdit, RoomStore};
 
 /// The views of the trees a room's creation changes together.
@@ -46,15 +46,7 @@ impl RoomStore for SledStore {
         owner: UserId,
     ) -> Result<Room, StoreError> {
         let t = &self.inner;
-        let room = Room {
-            id: RoomId(random_id()?),
-            name: name.to_owned(),
-            description: description.to_owned(),
-            private,
-            owner_id: owner,
-            created_at: Timestamp::now().0,
-            kind: None,
-        };
+        let room = crate::store::rooms::new_room(name, description, private, owner)?;
         let folded = keys::fold_name(name);
         let value = to_json(&room)?;
         let trees = (

@@ -3,7 +3,7 @@
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use sled::Transactional;
 
-use super::{from_json, keys, random_id, to_json, SledStore, StoreError};
+use super::{from_json, keys, to_json, SledStore, StoreError};
 use crate::model::{Role, User, UserId, UserRecord};
 use crate::store::UserStore;
 
@@ -19,16 +19,8 @@ impl UserStore for SledStore {
     ) -> Result<User, StoreError> {
         let t = &self.inner;
         let folded = keys::fold_name(username);
-        let record = UserRecord {
-            username: username.to_owned(),
-            role,
-            password_hash: password_hash.to_owned(),
-            created_at: crate::model::Timestamp::now().0,
-            disabled: false,
-            token_version: 0,
-        };
+        let (id, record) = crate::store::users::new_user(username, password_hash, role)?;
         let value = to_json(&record)?;
-        let id = UserId(random_id()?);
         let res = (&t.users, &t.usernames).transaction(
             |(users, names): &(TransactionalTree, TransactionalTree)| {
                 if names.get(&folded)?.is_some() {
