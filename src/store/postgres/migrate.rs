@@ -22,14 +22,21 @@ struct Migration {
 }
 
 /// Every migration, in order; the last one's version is this build's.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "core",
-    sql: include_str!("migrations/001_core.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "core",
+        sql: include_str!("migrations/001_core.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "rest",
+        sql: include_str!("migrations/002_rest.sql"),
+    },
+];
 
 /// The schema version this build writes.
-pub const PG_SCHEMA_VERSION: i32 = 1;
+pub const PG_SCHEMA_VERSION: i32 = 2;
 
 /// The advisory lock migrations run under: one number for chatroom's
 /// schema in this database ("chatroom" in ASCII, cut to 63 bits).
@@ -99,8 +106,9 @@ mod tests {
         let db = TestDb::new();
         let first = db.store();
         let second = db.store();
-        assert_eq!(versions(&first), [PG_SCHEMA_VERSION]);
-        assert_eq!(versions(&second), [PG_SCHEMA_VERSION]);
+        let all: Vec<i32> = MIGRATIONS.iter().map(|m| m.version).collect();
+        assert_eq!(versions(&first), all);
+        assert_eq!(versions(&second), all);
         let newer = PG_SCHEMA_VERSION + 1;
         let sql = format!("INSERT INTO schema_version (version, name) VALUES ({newer}, 'next')");
         execute(&first, sql);
@@ -127,6 +135,7 @@ mod tests {
         for s in starts {
             s.join().expect("thread").expect("connect");
         }
-        assert_eq!(versions(&db.store()), [PG_SCHEMA_VERSION]);
+        let all: Vec<i32> = MIGRATIONS.iter().map(|m| m.version).collect();
+        assert_eq!(versions(&db.store()), all);
     }
 }
