@@ -7,8 +7,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod cluster;
 mod commands;
 
+pub use cluster::ClusterArgs;
 pub use commands::{
     BackupArgs, CreateAdminArgs, ExportArgs, ExportFormat, FilesArgs, FilesCommand, GcArgs,
     ReindexArgs, RestoreArgs,
@@ -61,6 +63,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub data: DataDirArg,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
 
     /// Secret that signs tokens (default: generated on first start and kept in the data directory).
     // A `Secret`, so that the `Debug` of these arguments never shows it.

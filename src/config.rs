@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use crate::cli::{Registration, ServeArgs};
 
+mod cluster;
 mod data_dir;
 mod uploads;
 
+pub use cluster::{Address, Backends, StoreChoice};
 pub use data_dir::ensure_data_dir;
 pub(crate) use data_dir::write_new_private;
 use data_dir::{load_or_create_secret, secure_data_dir, SECRET_BYTES};
@@ -61,7 +63,12 @@ impl From<Vec<u8>> for Secret {
 pub struct Settings {
     pub bind: SocketAddr,
     pub data_dir: PathBuf,
+    /// The store and the bus: the embedded ones, or a cluster's.
+    pub backends: Backends,
     pub jwt_secret: Secret,
+    /// Whether the secret was given (`--jwt-secret`), rather than read
+    /// from the data directory: a cluster's nodes then share theirs.
+    pub jwt_secret_given: bool,
     /// Messages a second per user; `None` when the limit is off.
     pub message_rate: Option<f64>,
     pub message_burst: u32,
@@ -187,9 +194,11 @@ impl Settings {
             allowed_origins.push(normalize_origin(o));
         }
         let vapid_subject = crate::push::keys::subject(args.vapid_subject.as_deref())?;
+        let backends = Backends::resolve(&args.cluster)?;
         let data_dir = args.data.data_dir;
         ensure_data_dir(&data_dir)?;
         secure_data_dir(&data_dir);
+        let jwt_secret_given = args.jwt_secret.as_ref().is_some_and(|s| !s.is_empty());
         let jwt_secret = match args.jwt_secret {
             Some(s) if !s.is_empty() => {
                 if s.len() < SECRET_BYTES {
@@ -205,7 +214,9 @@ impl Settings {
         Ok(Settings {
             bind,
             data_dir,
+            backends,
             jwt_secret,
+            jwt_secret_given,
             message_rate: (args.message_rate > 0.0).then_some(args.message_rate),
             message_burst: args.message_burst,
             registration_open: args.registration == Registration::Open,

@@ -82,6 +82,22 @@ impl VapidKeys {
     }
 }
 
+impl VapidKeys {
+    /// The private key as a key file holds it (unpadded base64url), to
+    /// share it with the other nodes of a cluster through their store.
+    pub fn to_text(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.signing.to_bytes())
+    }
+
+    /// The keys whose private key is `text`, as [`VapidKeys::to_text`]
+    /// writes it.
+    pub fn from_text(text: &str) -> Result<VapidKeys, String> {
+        parse(text)
+            .map(VapidKeys::new)
+            .map_err(|why| format!("the shared VAPID key is corrupt ({why})"))
+    }
+}
+
 /// The private key a key file holds, or why it holds none.
 fn parse(text: &str) -> Result<SigningKey, &'static str> {
     let raw = URL_SAFE_NO_PAD

@@ -73,7 +73,7 @@ impl Hub {
     pub fn apply(&self, event: Fanout) {
         let none = HashSet::new();
         match event {
-            Fanout::Messages { messages } => self.deliver(&messages),
+            Fanout::Messages { messages } => self.deliver_in_order(messages),
             Fanout::Broadcast { room, frame } => self.broadcast_here(room, &frame.into()),
             Fanout::Typing {
                 room,
@@ -134,16 +134,21 @@ impl Hub {
         });
     }
 
-    /// Delivers stored messages, in the order given (the writer's id order).
+    /// Delivers stored messages, in the order given (the writer's id
+    /// order); with peers, in id order with theirs (`sequence`).
     pub fn publish(&self, messages: &[Message]) {
-        self.deliver(messages);
+        if self.inner.sequencer.is_some() {
+            self.deliver_in_order(messages.to_vec());
+        } else {
+            self.deliver(messages);
+        }
         self.share(|| Fanout::Messages {
             messages: messages.to_vec(),
         });
     }
 
     /// Offers stored messages to this node's connections of their rooms.
-    fn deliver(&self, messages: &[Message]) {
+    pub(super) fn deliver(&self, messages: &[Message]) {
         for batch in messages.chunk_by(|a, b| a.room_id == b.room_id) {
             let room = batch[0].room_id;
             let Some(state) = self.room(room) else {

@@ -17,9 +17,11 @@
 
 mod fanout;
 mod nodes;
+mod sequence;
 
 pub use fanout::Fanout;
 pub use nodes::{NodeId, RoomUsers, EXPIRY, HEARTBEAT};
+pub use sequence::{MessageSource, GAP_BOUND};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,7 +32,7 @@ use super::conn::{Conn, ConnId};
 use super::presence::{RoomState, Settle, PRESENCE_WINDOW};
 use super::registry::Registry;
 use crate::bus::Bus;
-use crate::model::{RoomId, UserId};
+use crate::model::{MessageId, RoomId, UserId};
 
 /// The shared hub handle.
 #[derive(Clone, Default)]
@@ -60,6 +62,8 @@ struct HubInner {
     told: Mutex<nodes::Told>,
     /// The other nodes heard from.
     peers: Mutex<HashMap<NodeId, nodes::Peer>>,
+    /// With peers: the order messages from every node are delivered in.
+    sequencer: Option<sequence::Sequencer>,
 }
 
 impl Default for HubInner {
@@ -75,6 +79,7 @@ impl Default for HubInner {
             node: NodeId::random(),
             told: Mutex::default(),
             peers: Mutex::default(),
+            sequencer: None,
         }
     }
 }
@@ -116,11 +121,27 @@ impl Hub {
         }
     }
 
-    /// A hub whose acts also reach the other nodes through `bus`.
+    /// A hub whose acts also reach the other nodes through `bus`,
+    /// delivering messages as they come (the bus's own tests).
     pub fn with_bus(bus: Arc<dyn Bus>) -> Hub {
         Hub {
             inner: Arc::new(HubInner {
                 bus,
+                ..HubInner::default()
+            }),
+        }
+    }
+
+    /// A node of a cluster: [`Hub::with_bus`] that delivers messages, its
+    /// writer's and the other nodes', in id order from `next` on (the
+    /// store's cutoff when the node starts: older ones are history, read
+    /// with `since`). See [`sequence`].
+    pub fn clustered(bus: Arc<dyn Bus>, next: MessageId) -> Hub {
+        let sequencer = bus.has_peers().then(|| sequence::Sequencer::new(next));
+        Hub {
+            inner: Arc::new(HubInner {
+                bus,
+                sequencer,
                 ..HubInner::default()
             }),
         }

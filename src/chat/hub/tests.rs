@@ -82,10 +82,10 @@ fn a_users_slots_are_capped_and_freed_on_drop() {
 /// A bus to one other hub that carries each act as JSON text, as a bus
 /// between processes would.
 #[derive(Default)]
-struct Wire {
-    peer: OnceLock<Hub>,
+pub struct Wire {
+    pub peer: OnceLock<Hub>,
     /// While set, acts are lost on the way.
-    cut: std::sync::atomic::AtomicBool,
+    pub cut: std::sync::atomic::AtomicBool,
 }
 
 impl Bus for Wire {
@@ -122,7 +122,7 @@ pub fn message(id: u64, room: RoomId) -> Message {
 }
 
 /// Everything queued for a connection, as text.
-fn drain(rx: &mut mpsc::Receiver<Outbound>) -> Vec<String> {
+pub fn drain(rx: &mut mpsc::Receiver<Outbound>) -> Vec<String> {
     std::iter::from_fn(|| rx.try_recv().ok())
         .map(text)
         .collect()

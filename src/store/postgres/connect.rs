@@ -70,6 +70,38 @@ impl PgStore {
     }
 }
 
+impl PgStore {
+    /// Whether the database answers now: one round trip on a pooled
+    /// connection, bounded like every call. Blocking.
+    pub fn ping(&self) -> Result<(), StoreError> {
+        self.run(|client| async move {
+            client.simple_query("SELECT 1").await?;
+            Ok(())
+        })
+    }
+
+    /// The key every node shares under `name`: the one stored, or `fresh`
+    /// when none is, stored by the same statement. Of nodes starting at
+    /// once, the first insert wins and every node reads its key back.
+    /// Blocking.
+    pub fn shared_key(&self, name: &str, fresh: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+        let name = name.to_owned();
+        self.run(move |client| async move {
+            client
+                .execute(
+                    "INSERT INTO server_keys (name, value) VALUES ($1, $2)
+                     ON CONFLICT (name) DO NOTHING",
+                    &[&name, &fresh],
+                )
+                .await?;
+            let row = client
+                .query_one("SELECT value FROM server_keys WHERE name = $1", &[&name])
+                .await?;
+            Ok(row.try_get(0)?)
+        })
+    }
+}
+
 /// The parsed address with this store's bounds added: the connect timeout
 /// (unless the address sets one) and the server-side timeouts.
 fn bounded_config(address: &str) -> Result<tokio_postgres::Config, StoreError> {
@@ -105,5 +137,31 @@ mod tests {
         assert!(options.starts_with("-c search_path=x -c statement_timeout=5000"));
         assert!(options.ends_with("idle_in_transaction_session_timeout=15000"));
         assert!(bounded_config("postgres://[bad").is_err());
+    }
+
+    #[test]
+    fn nodes_starting_at_once_share_one_key() {
+        let db = crate::store::postgres::testing::TestDb::new();
+        let starts: Vec<_> = (0..4u8)
+            .map(|i| {
+                let node = db.store();
+                std::thread::spawn(move || node.shared_key("jwt", vec![i; 32]))
+            })
+            .collect();
+        let keys: Vec<Vec<u8>> = starts
+            .into_iter()
+            .map(|s| s.join().expect("thread").expect("key"))
+            .collect();
+        assert!(
+            keys.iter().all(|k| k == &keys[0] && k.len() == 32),
+            "{keys:?}"
+        );
+        let again = db.store().shared_key("jwt", vec![9; 32]).expect("key");
+        assert_eq!(again, keys[0]);
+        assert_ne!(
+            db.store().shared_key("vapid", vec![7]).expect("other"),
+            keys[0]
+        );
+        db.store().ping().expect("ping");
     }
 }

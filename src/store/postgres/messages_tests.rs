@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::model::{MessageId, RoomId, Timestamp, UserId};
 use crate::store::postgres::testing::{column, execute, TestDb};
 use crate::store::postgres::PgStore;
+use crate::store::RoomStore;
 use crate::store::{NewMessage, StoreError};
 
 /// `n` messages for `room`.

@@ -193,6 +193,7 @@ mod tests {
 
     use super::testing::{connect, runtime, PgServer, TestDb};
     use crate::model::{Role, UserId};
+    use crate::store::UserStore;
 
     #[test]
     fn the_blocking_pool_and_a_runtime_worker_may_both_call_it() {

@@ -5,7 +5,7 @@ use tokio_postgres::Row;
 
 use super::{db_id, folded, id_of, PgStore};
 use crate::model::{Room, RoomId, RoomKind, UserId};
-use crate::store::StoreError;
+use crate::store::{RoomEdit, RoomStore, StoreError};
 
 /// The class of the advisory locks that serialise one owner's room
 /// creations (the key is the owner).
@@ -19,11 +19,11 @@ const DELETE_BATCH: i64 = 4096;
 /// a room whose kind follows from its `private` flag.
 const ROOM: &str = "id, name, description, private, kind, owner_id, created_at";
 
-impl PgStore {
+impl RoomStore for PgStore {
     /// Creates a room owned by `owner`, who becomes its first member, in
     /// one transaction. The folded name is unique in the table, across
     /// private rooms too.
-    pub fn create_room(
+    fn create_room(
         &self,
         name: &str,
         description: &str,
@@ -38,7 +38,7 @@ impl PgStore {
     /// has left do not count). One transaction counts and creates, under
     /// an advisory lock of the owner's, so that creations on all nodes at
     /// once still stop at the quota.
-    pub fn create_room_within(
+    fn create_room_within(
         &self,
         name: &str,
         description: &str,
@@ -77,7 +77,7 @@ impl PgStore {
     }
 
     /// A room by id.
-    pub fn room(&self, id: RoomId) -> Result<Option<Room>, StoreError> {
+    fn room(&self, id: RoomId) -> Result<Option<Room>, StoreError> {
         self.run(move |client| async move {
             let sql = format!("SELECT {ROOM} FROM rooms WHERE id = $1");
             let row = client.query_opt(&sql, &[&db_id(id.0)]).await?;
@@ -86,7 +86,7 @@ impl PgStore {
     }
 
     /// A room by name, without regard to case.
-    pub fn room_by_name(&self, name: &str) -> Result<Option<Room>, StoreError> {
+    fn room_by_name(&self, name: &str) -> Result<Option<Room>, StoreError> {
         let name = folded(name);
         self.run(move |client| async move {
             let sql = format!("SELECT {ROOM} FROM rooms WHERE name_folded = $1");
@@ -96,13 +96,13 @@ impl PgStore {
     }
 
     /// Every room, sorted by name (case-insensitive), then id.
-    pub fn all_rooms(&self) -> Result<Vec<Room>, StoreError> {
+    fn all_rooms(&self) -> Result<Vec<Room>, StoreError> {
         self.rooms_where("TRUE", None)
     }
 
     /// Every public room and every private or direct room `user` belongs
     /// to, sorted by name (case-insensitive), then id.
-    pub fn visible_rooms(&self, user: UserId) -> Result<Vec<Room>, StoreError> {
+    fn visible_rooms(&self, user: UserId) -> Result<Vec<Room>, StoreError> {
         self.rooms_where(
             "NOT private OR EXISTS
                 (SELECT 1 FROM members m WHERE m.room_id = rooms.id AND m.user_id = $1)",
@@ -110,6 +110,140 @@ impl PgStore {
         )
     }
 
+    /// Whether `user` is a member of `room`.
+    fn is_member(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
+        self.membership(
+            "SELECT 1 FROM members WHERE room_id = $1 AND user_id = $2",
+            room,
+            user,
+        )
+    }
+
+    /// Adds a member; adding an existing member changes nothing. Returns
+    /// whether `user` was not a member before.
+    fn add_member(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
+        self.membership(
+            "INSERT INTO members (room_id, user_id) VALUES ($1, $2)
+             ON CONFLICT DO NOTHING RETURNING 1",
+            room,
+            user,
+        )
+    }
+
+    /// Removes a member. Returns whether it was one.
+    fn remove_member(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
+        self.membership(
+            "DELETE FROM members WHERE room_id = $1 AND user_id = $2 RETURNING 1",
+            room,
+            user,
+        )
+    }
+
+    /// Deletes a room with its memberships, its whole history and what
+    /// hangs on it. Returns whether it existed. The room, its memberships
+    /// and its entry among direct rooms go in one transaction (its name is
+    /// free from then on); its history after it, in batches, so that a
+    /// long one never meets the statement timeout; then the reactions,
+    /// read marks, levels and edit marks. Reactions go after the messages:
+    /// a reaction is added under its message's row lock, so one added
+    /// while the room went is either deleted here or finds no message.
+    fn delete_room(&self, id: RoomId) -> Result<bool, StoreError> {
+        let existed = self.run(move |mut client| async move {
+            let tx = client.transaction().await?;
+            let room = db_id(id.0);
+            let gone = tx
+                .query_opt("DELETE FROM rooms WHERE id = $1 RETURNING kind", &[&room])
+                .await?;
+            if gone.is_none() {
+                return Ok(false);
+            }
+            tx.execute("DELETE FROM members WHERE room_id = $1", &[&room])
+                .await?;
+            tx.execute("DELETE FROM direct_rooms WHERE room_id = $1", &[&room])
+                .await?;
+            tx.commit().await?;
+            Ok(true)
+        })?;
+        if !existed {
+            return Ok(false);
+        }
+        while self.delete_some_messages(id)? > 0 {}
+        self.run(move |client| async move {
+            let room = db_id(id.0);
+            for table in [
+                "reactions",
+                "read_marks",
+                "notification_levels",
+                "edit_marks",
+            ] {
+                let sql = format!("DELETE FROM {table} WHERE room_id = $1");
+                client.execute(&sql, &[&room]).await?;
+            }
+            Ok(())
+        })?;
+        Ok(true)
+    }
+
+    /// The members of a room, in user-id order.
+    fn members(&self, room: RoomId) -> Result<Vec<UserId>, StoreError> {
+        let mut members: Vec<UserId> = self.run(move |client| async move {
+            let rows = client
+                .query(
+                    "SELECT user_id FROM members WHERE room_id = $1",
+                    &[&db_id(room.0)],
+                )
+                .await?;
+            rows.iter()
+                .map(|r| Ok(UserId(id_of(r.try_get(0)?))))
+                .collect()
+        })?;
+        members.sort_unstable();
+        Ok(members)
+    }
+
+    /// Applies `edit` in one transaction that locks the room's row: the
+    /// new name is claimed by the unique folded name (a rename racing to
+    /// the same name on another node gets `RoomNameTaken`), the old one
+    /// freed by the same update.
+    fn edit_room(&self, id: RoomId, edit: &RoomEdit) -> Result<(Room, bool), StoreError> {
+        let edit = edit.clone();
+        self.run(move |mut client| async move {
+            let tx = client.transaction().await?;
+            let sql = format!("SELECT {ROOM} FROM rooms WHERE id = $1 FOR UPDATE");
+            let row = tx.query_opt(&sql, &[&db_id(id.0)]).await?;
+            let before = row
+                .as_ref()
+                .map(room)
+                .transpose()?
+                .ok_or(StoreError::NotFound)?;
+            let mut after = before.clone();
+            if let Some(name) = &edit.name {
+                after.name.clone_from(name);
+            }
+            if let Some(description) = &edit.description {
+                after.description.clone_from(description);
+            }
+            let changed = after != before;
+            if changed {
+                tx.execute(
+                    "UPDATE rooms SET name = $2, name_folded = $3, description = $4
+                     WHERE id = $1",
+                    &[
+                        &db_id(id.0),
+                        &after.name,
+                        &folded(&after.name),
+                        &after.description,
+                    ],
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            Ok((after, changed))
+        })
+    }
+}
+
+impl PgStore {
     /// The rooms `filter` admits (`$1` is `user`, when given), in the order
     /// of every room list: by folded name, then by id as a u64 (which SQL
     /// cannot order: see the schema).
@@ -130,35 +264,6 @@ impl PgStore {
         Ok(rooms)
     }
 
-    /// Whether `user` is a member of `room`.
-    pub fn is_member(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
-        self.membership(
-            "SELECT 1 FROM members WHERE room_id = $1 AND user_id = $2",
-            room,
-            user,
-        )
-    }
-
-    /// Adds a member; adding an existing member changes nothing. Returns
-    /// whether `user` was not a member before.
-    pub fn add_member(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
-        self.membership(
-            "INSERT INTO members (room_id, user_id) VALUES ($1, $2)
-             ON CONFLICT DO NOTHING RETURNING 1",
-            room,
-            user,
-        )
-    }
-
-    /// Removes a member. Returns whether it was one.
-    pub fn remove_member(&self, room: RoomId, user: UserId) -> Result<bool, StoreError> {
-        self.membership(
-            "DELETE FROM members WHERE room_id = $1 AND user_id = $2 RETURNING 1",
-            room,
-            user,
-        )
-    }
-
     /// Whether `sql`, given a room and a user, returned a row.
     fn membership(
         &self,
@@ -174,36 +279,6 @@ impl PgStore {
         })
     }
 
-    /// Deletes a room with its memberships and its whole history. Returns
-    /// whether it existed. The room and its memberships go in one
-    /// transaction (its name is free from then on); the history after it,
-    /// in batches, so that a long one never meets the statement timeout.
-    pub fn delete_room(&self, id: RoomId) -> Result<bool, StoreError> {
-        let existed = self.run(move |mut client| async move {
-            let tx = client.transaction().await?;
-            let gone = tx
-                .query_opt(
-                    "DELETE FROM rooms WHERE id = $1 RETURNING kind",
-                    &[&db_id(id.0)],
-                )
-                .await?;
-            if gone.is_none() {
-                return Ok(false);
-            }
-            tx.execute("DELETE FROM members WHERE room_id = $1", &[&db_id(id.0)])
-                .await?;
-            // Not yet: a direct room's entry in the index of direct rooms.
-            tx.commit().await?;
-            Ok(true)
-        })?;
-        if !existed {
-            return Ok(false);
-        }
-        while self.delete_some_messages(id)? > 0 {}
-        // Not yet: the room's reactions, read state and notification levels.
-        Ok(true)
-    }
-
     /// Deletes up to [`DELETE_BATCH`] messages of a room; returns how many.
     fn delete_some_messages(&self, id: RoomId) -> Result<u64, StoreError> {
         self.run(move |client| async move {
@@ -216,23 +291,6 @@ impl PgStore {
                 .await?;
             Ok(n)
         })
-    }
-
-    /// The members of a room, in user-id order.
-    pub fn members(&self, room: RoomId) -> Result<Vec<UserId>, StoreError> {
-        let mut members: Vec<UserId> = self.run(move |client| async move {
-            let rows = client
-                .query(
-                    "SELECT user_id FROM members WHERE room_id = $1",
-                    &[&db_id(room.0)],
-                )
-                .await?;
-            rows.iter()
-                .map(|r| Ok(UserId(id_of(r.try_get(0)?))))
-                .collect()
-        })?;
-        members.sort_unstable();
-        Ok(members)
     }
 }
 

@@ -5,7 +5,7 @@ use tokio_postgres::Row;
 
 use super::{db_count, db_id, folded, id_of, PgStore};
 use crate::model::{Role, User, UserId, UserRecord};
-use crate::store::StoreError;
+use crate::store::{StoreError, UserStore};
 
 /// How often [`PgStore::update_user`] retries an update that lost a race
 /// before it gives up.
@@ -14,11 +14,11 @@ const UPDATE_TRIES: usize = 100;
 /// The columns a [`UserRecord`] is read from.
 const RECORD: &str = "username, role, password_hash, created_at, disabled, token_version";
 
-impl PgStore {
+impl UserStore for PgStore {
     /// Creates an account. The folded name is unique in the table, so of
     /// two concurrent registrations of one name exactly one succeeds, on
     /// whichever node.
-    pub fn create_user(
+    fn create_user(
         &self,
         username: &str,
         password_hash: &str,
@@ -36,23 +36,12 @@ impl PgStore {
     }
 
     /// The stored record of a user, if it exists.
-    pub fn user(&self, id: UserId) -> Result<Option<UserRecord>, StoreError> {
+    fn user(&self, id: UserId) -> Result<Option<UserRecord>, StoreError> {
         Ok(self.user_with_revision(id)?.map(|(rec, _)| rec))
     }
 
-    /// A user's record and its revision (what an update must replace).
-    fn user_with_revision(&self, id: UserId) -> Result<Option<(UserRecord, i64)>, StoreError> {
-        self.run(move |client| async move {
-            let sql = format!("SELECT {RECORD}, revision FROM users WHERE id = $1");
-            match client.query_opt(&sql, &[&db_id(id.0)]).await? {
-                Some(row) => Ok(Some((record(&row)?, row.try_get("revision")?))),
-                None => Ok(None),
-            }
-        })
-    }
-
     /// Looks a user up by name, without regard to case.
-    pub fn user_by_name(&self, username: &str) -> Result<Option<(UserId, UserRecord)>, StoreError> {
+    fn user_by_name(&self, username: &str) -> Result<Option<(UserId, UserRecord)>, StoreError> {
         let name = folded(username);
         self.run(move |client| async move {
             let sql = format!("SELECT id, {RECORD} FROM users WHERE username_folded = $1");
@@ -67,10 +56,10 @@ impl PgStore {
     /// replaces the revision it read, and is tried again (with `f` applied
     /// to the newer record) when another update came first. `f` runs on
     /// the calling thread, never inside a transaction.
-    pub fn update_user(
+    fn update_user(
         &self,
         id: UserId,
-        f: impl Fn(&mut UserRecord),
+        f: &dyn Fn(&mut UserRecord),
     ) -> Result<UserRecord, StoreError> {
         for _ in 0..UPDATE_TRIES {
             let Some((mut rec, revision)) = self.user_with_revision(id)? else {
@@ -97,7 +86,7 @@ impl PgStore {
     /// Up to `limit` enabled users whose name starts with `prefix`, without
     /// regard to case, in the order of their folded names (byte order, as
     /// the embedded store's index).
-    pub fn users_with_prefix(
+    fn users_with_prefix(
         &self,
         prefix: &str,
         limit: usize,
@@ -118,17 +107,32 @@ impl PgStore {
         })
     }
 
-    /// Every user, in the order of their folded names.
-    pub fn list_users(&self) -> Result<Vec<User>, StoreError> {
-        self.run(|client| async move {
-            let sql = format!("SELECT id, {RECORD} FROM users ORDER BY username_folded");
+    /// Every user, in id order (as u64: sorted here, see the schema).
+    fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        let mut users = self.run(|client| async move {
+            let sql = format!("SELECT id, {RECORD} FROM users");
             let rows = client.query(&sql, &[]).await?;
             rows.iter()
                 .map(|row| {
                     let id = UserId(id_of(row.try_get("id")?));
                     Ok(User::from_record(id, &record(row)?))
                 })
-                .collect()
+                .collect::<Result<Vec<User>, StoreError>>()
+        })?;
+        users.sort_by_key(|u| u.id.0);
+        Ok(users)
+    }
+}
+
+impl PgStore {
+    /// A user's record and its revision (what an update must replace).
+    fn user_with_revision(&self, id: UserId) -> Result<Option<(UserRecord, i64)>, StoreError> {
+        self.run(move |client| async move {
+            let sql = format!("SELECT {RECORD}, revision FROM users WHERE id = $1");
+            match client.query_opt(&sql, &[&db_id(id.0)]).await? {
+                Some(row) => Ok(Some((record(&row)?, row.try_get("revision")?))),
+                None => Ok(None),
+            }
         })
     }
 }
@@ -216,7 +220,7 @@ mod tests {
         let (albert, rec) = store.user_by_name("ALBERT").expect("get").expect("some");
         assert_eq!(rec.username, "albert");
         let rec = store
-            .update_user(albert, |r| {
+            .update_user(albert, &|r| {
                 r.disabled = true;
                 r.set_password("h2");
             })
@@ -228,7 +232,7 @@ mod tests {
             ("h2", true)
         );
         assert!(matches!(
-            store.update_user(UserId(3), |_| {}),
+            store.update_user(UserId(3), &|_| {}),
             Err(StoreError::NotFound)
         ));
         assert!(store.user(UserId(3)).expect("get").is_none());
@@ -241,8 +245,8 @@ mod tests {
         assert_eq!(found("al", 2), ["al_x", "alfred"]);
         assert!(found("%", 10).is_empty());
         let users = store.list_users().expect("list");
-        let listed: Vec<&str> = users.iter().map(|u| u.username.as_str()).collect();
-        assert_eq!(listed, ["al_x", "albert", "alfred", "Alice", "ALMA", "bob"]);
+        assert_eq!(users.len(), names.len());
+        assert!(users.windows(2).all(|w| w[0].id.0 < w[1].id.0));
     }
 
     #[test]
@@ -257,7 +261,8 @@ mod tests {
                 let s = store.clone();
                 std::thread::spawn(move || {
                     for _ in 0..10 {
-                        s.update_user(id, |r| r.token_version += 1).expect("update");
+                        s.update_user(id, &|r| r.token_version += 1)
+                            .expect("update");
                     }
                 })
             })

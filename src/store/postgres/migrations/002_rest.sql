@@ -114,3 +114,10 @@ CREATE TABLE quarantine (
     reason TEXT NOT NULL,
     at BIGINT NOT NULL
 );
+
+-- Keys every node must share (the tokens' signing key, the push
+-- service's key pair): made by whichever node starts first.
+CREATE TABLE server_keys (
+    name TEXT COLLATE "C" PRIMARY KEY,
+    value BYTEA NOT NULL
+);
