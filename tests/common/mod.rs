@@ -148,7 +148,15 @@ impl Server {
         envs: &[(&str, &'static str)],
     ) -> Server {
         let data_dir = dir.to_str().expect("UTF-8 data directory");
+        // A test that names its own store (a cluster's) keeps it.
+        let store = match args.contains(&"--store") {
+            true => None,
+            false => cluster::store_for(dir),
+        };
         let mut argv = vec!["--bind", bind, "--data-dir", data_dir];
+        if let Some(store) = &store {
+            argv.extend(["--store", store.as_str()]);
+        }
         argv.extend_from_slice(args);
         let env: Vec<(&str, &'static str)> = envs.iter().chain(TEST_ENV).copied().collect();
         let serve = chatroom::cli::serve_args(&argv, &env).expect("serve arguments");
@@ -190,6 +198,7 @@ impl Server {
             .arg(bind)
             .arg("--data-dir")
             .arg(dir)
+            .args(cluster::store_args(dir, args))
             .args(args);
         cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
         let mut child = cmd.spawn().expect("spawn chatroom");
@@ -266,6 +275,7 @@ impl Server {
                 .arg(&addr)
                 .arg("--data-dir")
                 .arg(&self.dir)
+                .args(cluster::store_args(&self.dir, &extra))
                 .args(&extra);
             // stdout stays writable (not a pipe closed below): the server
             // prints its address there, and a failed print ends it.
@@ -685,6 +695,7 @@ pub async fn all_messages(s: &Server, u: &User, room: &str) -> Vec<Value> {
 
 mod api;
 mod chat;
+pub mod cluster;
 mod pipeline;
 mod process;
 mod raw;

@@ -34,6 +34,8 @@ const HOSTILE: &[(&str, &str)] = &[
     ("CHATROOM_JOIN_RATE", "0.001"),
     ("CHATROOM_DATA_DIR", "/nonexistent/hostile-data"),
     ("CHATROOM_BIND", "nonsense"),
+    ("CHATROOM_STORE", "postgres://hostile@nonexistent.invalid/x"),
+    ("CHATROOM_BUS", "nats://nonexistent.invalid:1"),
     ("JWT_SECRET", "x"),
     ("PORT", "1"),
     ("RUST_LOG", "trace"),

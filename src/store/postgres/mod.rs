@@ -56,6 +56,8 @@ mod rooms;
 mod users;
 
 #[cfg(test)]
+mod pg_server;
+#[cfg(test)]
 mod testing;
 
 use std::future::Future;
