@@ -7,6 +7,7 @@
 //! Each trait's documentation is the contract every implementation
 //! keeps; [`sled`] is the one that exists, in the data directory.
 
+mod backup_format;
 mod direct;
 mod error;
 mod files;

@@ -48,11 +48,17 @@
 //! fails after [`OP_TIMEOUT`] whatever the network does, so a PostgreSQL
 //! that is down or unreachable gives an error quickly, never a hang.
 
+mod audit;
+mod backup;
 mod connect;
+mod export;
 mod history;
+mod maintenance;
 mod messages;
 mod migrate;
+mod restore;
 mod rooms;
+mod session;
 mod users;
 
 #[cfg(test)]
@@ -91,13 +97,6 @@ struct Inner {
 }
 
 impl PgStore {
-    /// Nothing to do: every write here has committed, durably, before its
-    /// call returned. Kept so that the message writer's "write batches,
-    /// then flush once, then acknowledge" reads the same on either store.
-    pub fn flush(&self) -> Result<(), StoreError> {
-        Ok(())
-    }
-
     /// Runs `op` on the runtime with a connection of the pool and waits
     /// for its result, for [`OP_TIMEOUT`] at most; see the module doc.
     fn run<T, F, Op>(&self, op: Op) -> Result<T, StoreError>
@@ -209,7 +208,7 @@ mod tests {
         let on_worker = runtime().spawn(async move { s.user(ann.id) });
         let found = runtime().block_on(on_worker).expect("join").expect("read");
         assert_eq!(found.map(|r| r.username).as_deref(), Some("ann"));
-        store.flush().expect("flush");
+        crate::store::Maintenance::flush(&store).expect("flush");
     }
 
     #[test]

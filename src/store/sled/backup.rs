@@ -23,69 +23,16 @@ mod files;
 
 use std::io::{BufRead, Write};
 
-use serde::{Deserialize, Serialize};
-
-use super::reactions::ReactionRecord;
 use super::{from_json, keys, to_json, SledStore, StoreError};
 use crate::files::Blobs;
 use crate::lines::{read_line, Line};
-use crate::model::{Message, MessageId, NotificationLevel, Room, RoomId, UserId, UserRecord};
+use crate::model::{UserId, UserRecord};
+pub use crate::store::backup_format::MAX_LINE;
+use crate::store::backup_format::{BackupRecord, BackupWriter, BACKUP_FORMAT, MAX_MESSAGE_ID};
 use crate::store::prelude::*;
 use crate::store::BackupCounts;
-use crate::store::FileRecord;
 use check::Checker;
-use files::{BlobData, BlobHead, FilesRestore};
-
-/// Longest line a backup may hold. The longest real one, a message of 4000
-/// characters each escaped as `\uXXXX`, is under 30 KiB; a longer line is
-/// not a backup this program wrote, and is refused without being held.
-pub const MAX_LINE: usize = 1024 * 1024;
-
-/// Largest message id a backup may hold. Restored ids carry on from the
-/// largest one, so an id near `u64::MAX` would leave no ids for new
-/// messages; this bound leaves at least 2^63.
-const MAX_MESSAGE_ID: u64 = (1 << 63) - 1;
-
-const BACKUP_FORMAT: &str = "chatroom-backup";
-
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-enum BackupRecord {
-    Header {
-        format: String,
-        schema: u32,
-    },
-    User {
-        id: UserId,
-        record: UserRecord,
-    },
-    Room(Room),
-    Member {
-        room: RoomId,
-        user: UserId,
-    },
-    Message(Message),
-    /// On the lines after its message's.
-    Reaction(ReactionRecord),
-    /// Where `user` stopped reading `room`; its counts are made again.
-    Read {
-        room: RoomId,
-        user: UserId,
-        last: MessageId,
-    },
-    /// The level `user` chose in `room`, among the read marks.
-    Level {
-        room: RoomId,
-        user: UserId,
-        level: NotificationLevel,
-    },
-    /// A blob's hash and size; its bytes follow in `blobData` lines.
-    Blob(BlobHead),
-    BlobData(BlobData),
-    /// An uploaded file's record, after the blobs it names.
-    File(Box<FileRecord>),
-    End(BackupCounts),
-}
+pub(crate) use files::FilesRestore;
 
 impl SledStore {
     /// Writes a complete, consistent copy of the database as JSON lines,
@@ -97,36 +44,24 @@ impl SledStore {
         out: &mut dyn Write,
     ) -> Result<BackupCounts, StoreError> {
         let cutoff = self.message_cutoff();
-        let mut line = |rec: &BackupRecord| -> Result<(), StoreError> {
-            let mut v = to_json(rec)?;
-            v.push(b'\n');
-            out.write_all(&v).map_err(StoreError::BackupOutput)
-        };
-        line(&BackupRecord::Header {
-            format: BACKUP_FORMAT.into(),
-            schema: super::SCHEMA_VERSION,
-        })?;
-        let mut counts = BackupCounts::default();
+        let mut w = BackupWriter::new(out)?;
         for kv in self.inner.users.iter() {
             let (k, v) = kv?;
             let id =
                 UserId(keys::read_u64(&k).ok_or_else(|| StoreError::Corrupt("user key".into()))?);
-            line(&BackupRecord::User {
+            w.record(&BackupRecord::User {
                 id,
                 record: from_json(&v)?,
             })?;
-            counts.users += 1;
         }
         let rooms = self.all_rooms()?;
         for room in &rooms {
-            line(&BackupRecord::Room(room.clone()))?;
-            counts.rooms += 1;
+            w.record(&BackupRecord::Room(room.clone()))?;
             for user in self.members(room.id)? {
-                line(&BackupRecord::Member {
+                w.record(&BackupRecord::Member {
                     room: room.id,
                     user,
                 })?;
-                counts.members += 1;
             }
         }
         for room in &rooms {
@@ -143,13 +78,11 @@ impl SledStore {
                     if m.id >= cutoff {
                         break 'room;
                     }
-                    line(&BackupRecord::Message(m.clone()))?;
-                    counts.messages += 1;
+                    w.record(&BackupRecord::Message(m.clone()))?;
                     // Those of messages not read (quarantined) are passed over.
                     while let Some(r) = reactions.next_if(|r| r.message <= m.id) {
                         if r.message == m.id {
-                            line(&BackupRecord::Reaction(r))?;
-                            counts.reactions += 1;
+                            w.record(&BackupRecord::Reaction(r))?;
                         }
                     }
                 }
@@ -161,31 +94,21 @@ impl SledStore {
         }
         for room in &rooms {
             for (user, last) in self.read_marks(room.id)? {
-                line(&BackupRecord::Read {
+                w.record(&BackupRecord::Read {
                     room: room.id,
                     user,
                     last,
                 })?;
-                counts.reads += 1;
             }
             for (user, level) in self.notification_levels(room.id)? {
                 let room = room.id;
-                line(&BackupRecord::Level { room, user, level })?;
-                counts.levels += 1;
+                w.record(&BackupRecord::Level { room, user, level })?;
             }
         }
         if let Some(blobs) = blobs {
-            (counts.files, counts.blobs) = files::write_files(self, blobs, |l| {
-                line(&match l {
-                    files::Line::Blob(h) => BackupRecord::Blob(h),
-                    files::Line::Data(d) => BackupRecord::BlobData(d),
-                    files::Line::File(f) => BackupRecord::File(Box::new(f)),
-                })
-            })?;
+            files::write_files(self, blobs, &mut w)?;
         }
-        line(&BackupRecord::End(counts.clone()))?;
-        out.flush().map_err(StoreError::BackupOutput)?;
-        Ok(counts)
+        w.finish()
     }
 
     /// Reads a whole backup and checks it (header, every record, the end
@@ -276,7 +199,7 @@ impl SledStore {
 /// it, and hands it to `apply` (with the decoded bytes of a blob's line).
 /// Fails on the first bad line, a missing header or end record, or counts
 /// that do not match.
-fn read_backup(
+pub(crate) fn read_backup(
     input: &mut dyn BufRead,
     mut apply: impl FnMut(BackupRecord, Vec<u8>) -> Result<(), StoreError>,
 ) -> Result<BackupCounts, StoreError> {

@@ -37,6 +37,8 @@ use std::sync::{Arc, Mutex};
 use super::{random_id, StoreError};
 
 pub use backup::MAX_LINE as MAX_BACKUP_LINE;
+pub(crate) use backup::{read_backup, FilesRestore};
+pub(crate) use reactions::ReactionRecord;
 
 /// The schema this build writes. A data directory with a larger number was
 /// written by a newer chatroom and is refused rather than misread; one

@@ -12,95 +12,33 @@
 //! restored directory looks exactly like one that received the uploads.
 
 use std::collections::{HashMap, HashSet};
-use std::io::Read;
 
 use base64::Engine;
-use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
 use super::super::{keys, to_json, SledStore, StoreError};
 use crate::files::blobs::{BlobWriter, Blobs};
 use crate::files::Sha256;
+use crate::store::backup_format::{b64, BackupRecord, BackupWriter, BlobData, BlobHead, CHUNK};
 use crate::store::FileRecord;
 
-/// Bytes of a blob on one line, before base64 (a third more after).
-pub(super) const CHUNK: usize = 256 * 1024;
-
-/// A blob's announcement, before its bytes.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(super) struct BlobHead {
-    pub sha256: Sha256,
-    pub size: u64,
-}
-
-/// A piece of a blob's bytes.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(super) struct BlobData {
-    pub sha256: Sha256,
-    pub offset: u64,
-    /// Standard base64, with padding.
-    pub data: String,
-}
-
-fn b64() -> base64::engine::GeneralPurpose {
-    base64::engine::general_purpose::STANDARD
-}
-
 /// Writes every file record, each after the blobs it needs (those not
-/// written yet): `emit` gets each line's record. Returns (files, blobs).
+/// written yet).
 pub(super) fn write_files(
     store: &SledStore,
     blobs: &Blobs,
-    mut emit: impl FnMut(Line) -> Result<(), StoreError>,
-) -> Result<(u64, u64), StoreError> {
+    w: &mut BackupWriter<'_>,
+) -> Result<(), StoreError> {
     let mut written: HashSet<Sha256> = HashSet::new();
-    let (mut files, mut blob_count) = (0, 0);
     for kv in store.inner.files.iter() {
         let (_, v) = kv?;
         let rec: FileRecord = super::super::from_json(&v)?;
         for sha in std::iter::once(rec.sha256).chain(rec.thumb_sha256) {
             if written.insert(sha) {
-                write_blob(blobs, &sha, &mut emit)?;
-                blob_count += 1;
+                w.blob(blobs, &sha)?;
             }
         }
-        emit(Line::File(rec))?;
-        files += 1;
-    }
-    Ok((files, blob_count))
-}
-
-/// A line of the files section, for the backup's writer.
-pub(super) enum Line {
-    Blob(BlobHead),
-    Data(BlobData),
-    File(FileRecord),
-}
-
-fn write_blob(
-    blobs: &Blobs,
-    sha: &Sha256,
-    emit: &mut impl FnMut(Line) -> Result<(), StoreError>,
-) -> Result<(), StoreError> {
-    let unreadable = |e: std::io::Error| {
-        StoreError::Refused(format!("the blob {sha} cannot be read ({e}); run `chatroom files gc --dry-run` to list what is missing"))
-    };
-    let mut file = std::fs::File::open(blobs.path(sha)).map_err(unreadable)?;
-    let size = file.metadata().map_err(unreadable)?.len();
-    emit(Line::Blob(BlobHead { sha256: *sha, size }))?;
-    let mut buf = vec![0u8; CHUNK];
-    let mut offset = 0u64;
-    while offset < size {
-        let want = usize::try_from(size - offset).map_or(CHUNK, |left| left.min(CHUNK));
-        file.read_exact(&mut buf[..want]).map_err(unreadable)?;
-        emit(Line::Data(BlobData {
-            sha256: *sha,
-            offset,
-            data: b64().encode(&buf[..want]),
-        }))?;
-        offset += want as u64;
+        w.record(&BackupRecord::File(Box::new(rec)))?;
     }
     Ok(())
 }
@@ -233,20 +171,20 @@ impl FilesCheck {
 
 /// The restore's side: blobs written through the blob store as their
 /// bytes come, records stored with their indexes.
-pub(super) struct FilesRestore<'a> {
+pub(crate) struct FilesRestore<'a> {
     blobs: &'a Blobs,
     writing: Option<(Sha256, u64, BlobWriter)>,
 }
 
 impl<'a> FilesRestore<'a> {
-    pub(super) fn new(blobs: &'a Blobs) -> Self {
+    pub(crate) fn new(blobs: &'a Blobs) -> Self {
         FilesRestore {
             blobs,
             writing: None,
         }
     }
 
-    pub(super) fn blob(&mut self, head: &BlobHead) -> Result<(), StoreError> {
+    pub(crate) fn blob(&mut self, head: &BlobHead) -> Result<(), StoreError> {
         let w = self.blobs.writer().map_err(|e| files_dir(&e))?;
         self.writing = Some((head.sha256, head.size, w));
         if head.size == 0 {
@@ -256,7 +194,7 @@ impl<'a> FilesRestore<'a> {
     }
 
     /// Writes checked bytes of the current blob; places it once whole.
-    pub(super) fn data(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+    pub(crate) fn data(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
         use std::io::Write;
         let Some((_, size, w)) = self.writing.as_mut() else {
             return Err(StoreError::Corrupt("blob bytes without a blob".into()));
@@ -287,7 +225,7 @@ impl<'a> FilesRestore<'a> {
 }
 
 /// The restore's files side, which a backup with files needs.
-pub(super) fn needed<'a, 'b>(
+pub(crate) fn needed<'a, 'b>(
     files: &'a mut Option<FilesRestore<'b>>,
 ) -> Result<&'a mut FilesRestore<'b>, StoreError> {
     files.as_mut().ok_or_else(|| {
