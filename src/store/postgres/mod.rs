@@ -49,9 +49,14 @@
 //! that is down or unreachable gives an error quickly, never a hang.
 
 mod connect;
+mod direct;
+mod held;
 mod history;
 mod messages;
 mod migrate;
+mod push;
+mod reactions;
+mod reads;
 mod rooms;
 mod users;
 
@@ -86,6 +91,8 @@ struct Inner {
     /// The last message cutoff read or written: what
     /// [`PgStore::message_cutoff`] answers when the database does not.
     cutoff: AtomicU64,
+    /// Whether anyone subscribed to push, as last learnt.
+    push_flag: push::PushFlag,
 }
 
 impl PgStore {
