@@ -62,6 +62,7 @@ impl PgStore {
                 pool,
                 handle,
                 cutoff: AtomicU64::new(0),
+                push_flag: Default::default(),
             }),
         };
         store.run(|mut client| async move { migrate::apply(&mut client).await })?;

@@ -51,11 +51,16 @@
 mod audit;
 mod backup;
 mod connect;
+mod direct;
 mod export;
+mod held;
 mod history;
 mod maintenance;
 mod messages;
 mod migrate;
+mod push;
+mod reactions;
+mod reads;
 mod restore;
 mod rooms;
 mod session;
@@ -94,6 +99,8 @@ struct Inner {
     /// The last message cutoff read or written: what
     /// [`PgStore::message_cutoff`] answers when the database does not.
     cutoff: AtomicU64,
+    /// Whether anyone subscribed to push, as last learnt.
+    push_flag: push::PushFlag,
 }
 
 impl PgStore {

@@ -21,6 +21,7 @@ use std::collections::HashMap;
 use std::io::BufRead;
 
 use super::backup::level_word;
+use super::direct::{direct_name_key, people_key};
 use super::session::{Param, Session, Stmt};
 use super::{db_id, PgStore};
 use crate::files::Blobs;
@@ -277,7 +278,12 @@ impl Load<'_> {
         };
         self.batch.push(Stmt::new(
             "INSERT INTO direct_rooms (people, room_id) VALUES ($1, $2)",
-            vec![Box::new(direct_key(&people)), Box::new(db_id(room.0))],
+            vec![
+                Box::new(people_key(
+                    &people.into_iter().map(UserId).collect::<Vec<_>>(),
+                )),
+                Box::new(db_id(room.0)),
+            ],
         ));
     }
 }
@@ -286,24 +292,6 @@ impl Load<'_> {
 fn pair(sql: &'static str, room: RoomId, user: UserId) -> Stmt {
     let params: Vec<Param> = vec![Box::new(db_id(room.0)), Box::new(db_id(user.0))];
     Stmt::new(sql, params)
-}
-
-/// The key of a set of people in `direct_rooms`: their ids sorted as u64,
-/// in fixed-width hex, joined by commas.
-pub(super) fn direct_key(people: &[u64]) -> String {
-    let mut ids = people.to_vec();
-    ids.sort_unstable();
-    ids.dedup();
-    let hex: Vec<String> = ids.iter().map(|id| format!("{id:016x}")).collect();
-    hex.join(",")
-}
-
-/// What a direct room holds in `rooms.name_folded`, which is unique: its
-/// name is made of its people's and is no room name (a room of the same
-/// name may exist), so it is kept apart from every room name by a leading
-/// space, which no (trimmed) room name has.
-pub(super) fn direct_name_key(room: RoomId) -> String {
-    format!(" direct {room}")
 }
 
 fn kind_word(kind: RoomKind) -> &'static str {
