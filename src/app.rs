@@ -49,6 +49,9 @@ pub struct AppInner {
     /// Searches running at once at most: each holds its candidates' chunks
     /// and messages, so a burst of queries stays within a bound of memory.
     pub search_permits: Arc<Semaphore>,
+    /// How the store and the bus of a cluster's node fare (`/healthz`);
+    /// empty on the single binary.
+    pub backends: crate::server::Health,
 }
 
 impl Deref for App {

@@ -32,7 +32,6 @@ use tokio_util::task::TaskTracker;
 
 use crate::app::{App, AppInner, Shutdown};
 use crate::auth::Tokens;
-use crate::chat::hub::Hub;
 use crate::chat::writer::{Writer, WriterThread};
 use crate::config::Settings;
 use crate::http::ClientAddr;
@@ -40,7 +39,10 @@ use crate::push::service::Push;
 use crate::store::Store;
 use crate::throttle::{LoginThrottle, TokenBuckets, WriteLimits};
 
+mod backends;
 mod conn;
+
+pub use backends::Health;
 
 /// Time in-flight HTTP requests get to finish at shutdown.
 const HTTP_DRAIN: Duration = Duration::from_secs(5);
@@ -85,16 +87,19 @@ impl Ready {
 
 /// Opens the store, starts the writer and the admin socket, and takes
 /// `listener` (bound by the caller, see [`bind`]) as the one to serve.
-pub async fn open(settings: Settings, listener: TcpListener) -> Result<Ready, ServeError> {
+pub async fn open(mut settings: Settings, listener: TcpListener) -> Result<Ready, ServeError> {
     let descriptors = conn::raise_descriptor_limit();
     let tcp_cap = conn::tcp_cap(settings.max_tcp_connections, descriptors);
-    let store = Store::open(&settings.data_dir, settings.cache_bytes)
-        .map_err(|e| ServeError(format!("cannot open the database: {e}")))?;
+    let shutdown = Shutdown::default();
+    let mut opened = backends::open(&mut settings).await?;
+    opened.start(shutdown.stop_reading.clone());
+    let backends::Opened {
+        store, hub, health, ..
+    } = opened;
     // Only once the store holds the directory's lock: a second server
     // started on it by mistake must not empty the first one's uploads.
     let blobs = crate::files::Blobs::open(&settings.data_dir)
         .map_err(|e| ServeError(format!("cannot open the files directory: {e}")))?;
-    let hub = Hub::default();
     let push = Push::start(&settings, &store, &hub).map_err(ServeError)?;
     let (search, search_thread) =
         crate::search::Search::start(&settings.data_dir, &store).map_err(ServeError)?;
@@ -131,7 +136,8 @@ pub async fn open(settings: Settings, listener: TcpListener) -> Result<Ready, Se
             .map(|r| TokenBuckets::new(r, settings.message_burst)),
         write_limits: WriteLimits::new(settings.write_rates),
         login_throttle: LoginThrottle::default(),
-        shutdown: Shutdown::default(),
+        shutdown,
+        backends: health,
         connections: Arc::new(Semaphore::new(settings.max_connections)),
         blobs,
         file_links: crate::files::links::Signer::new(&settings.jwt_secret),

@@ -172,6 +172,18 @@ pub fn refuse_oversized_head<B>(req: &warp::http::Request<B>) -> Option<warp::re
 /// store cannot write, so that a load balancer or monitor sees the failure
 /// even though reads still work.
 fn health(app: &App) -> warp::reply::Response {
+    // A node of a cluster also reports its store and its bus, and is
+    // unavailable (so a load balancer passes it by) while PostgreSQL
+    // does not answer. The single binary's body stays the contract's.
+    if let Some((up, mut fields)) = app.backends.report() {
+        let status = if up { "ok" } else { "unavailable" };
+        fields["status"] = serde_json::json!(status);
+        let code = match up {
+            true => warp::http::StatusCode::OK,
+            false => warp::http::StatusCode::SERVICE_UNAVAILABLE,
+        };
+        return warp::reply::with_status(warp::reply::json(&fields), code).into_response();
+    }
     match app.store.write_failure() {
         // `lowDisk` only while the disk is low: the contract's body is
         // unchanged otherwise.
