@@ -50,6 +50,7 @@
 
 mod connect;
 mod history;
+pub mod limits;
 mod messages;
 mod migrate;
 mod rooms;
