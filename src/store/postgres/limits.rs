@@ -320,3 +320,7 @@ fn wait_seconds(ms: i64) -> u64 {
 #[cfg(test)]
 #[path = "limits_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "limits_shared_tests.rs"]
+mod shared_tests;
