@@ -37,7 +37,7 @@ use crate::config::Settings;
 use crate::http::ClientAddr;
 use crate::push::service::Push;
 use crate::store::Store;
-use crate::throttle::{LoginThrottle, TokenBuckets, WriteLimits};
+use crate::throttle::{TokenBuckets, WriteLimits};
 
 mod backends;
 mod conn;
@@ -93,6 +93,7 @@ pub async fn open(mut settings: Settings, listener: TcpListener) -> Result<Ready
     let shutdown = Shutdown::default();
     let mut opened = backends::open(&mut settings).await?;
     opened.start(shutdown.stop_reading.clone());
+    let login_throttle = opened.login_throttle();
     let backends::Opened {
         store, hub, health, ..
     } = opened;
@@ -135,7 +136,7 @@ pub async fn open(mut settings: Settings, listener: TcpListener) -> Result<Ready
             .message_rate
             .map(|r| TokenBuckets::new(r, settings.message_burst)),
         write_limits: WriteLimits::new(settings.write_rates),
-        login_throttle: LoginThrottle::default(),
+        login_throttle,
         shutdown,
         backends: health,
         connections: Arc::new(Semaphore::new(settings.max_connections)),

@@ -275,7 +275,8 @@ impl Gate for AppGate {
                 .map_err(|_| Refused::Unauthorized)?;
             let slot = app
                 .hub
-                .admit(user.id, app.settings.max_user_connections)
+                .admit_everywhere(user.id, app.settings.max_user_connections)
+                .await
                 .ok_or(Refused::TooMany)?;
             let caller = Caller {
                 id: user.id,

@@ -118,6 +118,7 @@ async fn register(
     let ticket = app
         .login_throttle
         .admit_registration(client, app.settings.registration_rate)
+        .await
         .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
     let created = async {
         let hash = app.tokens.hash(c.password).await?;
@@ -129,7 +130,7 @@ async fn register(
     let user = match created {
         Ok(u) => u,
         Err(e) => {
-            app.login_throttle.refund_registration(ticket);
+            app.login_throttle.refund_registration(ticket).await;
             return Err(e);
         }
     };
@@ -154,6 +155,7 @@ async fn login(app: App, client: Option<AddrKey>, c: Credentials) -> Result<impl
             client,
             app.settings.login_failures,
         )
+        .await
         .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
     let found = if valid_name {
         let name = c.username;
@@ -171,7 +173,7 @@ async fn login(app: App, client: Option<AddrKey>, c: Credentials) -> Result<impl
     let Some((id, rec)) = found.filter(|_| ok) else {
         return Err(ApiError::InvalidCredentials);
     };
-    app.login_throttle.refund(ticket);
+    app.login_throttle.refund(ticket).await;
     if rec.disabled {
         return Err(ApiError::Forbidden("this account is disabled"));
     }
@@ -212,6 +214,7 @@ async fn change_password(
     let ticket = app
         .login_throttle
         .admit_login(Some(&user.username), client, app.settings.login_failures)
+        .await
         .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
     let id = user.id;
     let rec = stored_record(&app, id).await?;
@@ -222,7 +225,7 @@ async fn change_password(
     if !ok {
         return Err(ApiError::InvalidCredentials);
     }
-    app.login_throttle.refund(ticket);
+    app.login_throttle.refund(ticket).await;
     let hash = app.tokens.hash(c.new_password).await?;
     app.change(move |s| {
         s.update_user(id, &|r| r.set_password(&hash))?;

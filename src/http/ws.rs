@@ -142,7 +142,8 @@ async fn upgrade(
     }
     // Counted here, before the upgrade completes, so that concurrent
     // upgrades of one user cannot all pass; freed when the task ends.
-    let Some(slot) = app.hub.admit(user.id, app.settings.max_user_connections) else {
+    let cap = app.settings.max_user_connections;
+    let Some(slot) = app.hub.admit_everywhere(user.id, cap).await else {
         return Err(ApiError::RateLimited { retry_after: 5 });
     };
     let Ok(permit) = app.connections.clone().try_acquire_owned() else {

@@ -20,6 +20,7 @@ use crate::bus::nats::{Inbound, NatsBus};
 use crate::chat::hub::Hub;
 use crate::config::{Settings, StoreChoice};
 use crate::store::{PgStore, Store, StoreError};
+use crate::throttle::LoginThrottle;
 
 /// How often a node checks that PostgreSQL answers.
 const PROBE_EVERY: Duration = Duration::from_secs(2);
@@ -100,11 +101,25 @@ impl Opened {
             self.hub.start_heartbeats();
         }
         let Some(pg) = self.pg.clone() else { return };
+        // Connections per user are counted for the whole cluster.
+        self.hub.set_shared_slots(pg.clone());
+        self.hub.start_slot_heartbeat();
         if self.health.bus.is_some() {
             self.hub.start_gap_filler(Arc::new(pg.clone()));
         }
         if let Some(up) = self.health.pg.clone() {
             tokio::spawn(probe(pg, up, stop));
+        }
+    }
+}
+
+impl Opened {
+    /// The authentication throttle: counted in the shared store on a
+    /// cluster, so its limits hold whichever node is asked.
+    pub fn login_throttle(&self) -> LoginThrottle {
+        match &self.pg {
+            Some(pg) => LoginThrottle::shared(pg.clone()),
+            None => LoginThrottle::default(),
         }
     }
 }

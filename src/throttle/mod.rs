@@ -11,6 +11,12 @@
 //! every key of the attempt at once; an attempt that turns out to succeed is
 //! refunded.
 //!
+//! On a node of a cluster the authentication throttle counts in the shared
+//! PostgreSQL database instead ([`LoginThrottle::shared`], see `shared.rs`),
+//! where one transaction under an advisory lock per key does what the lock
+//! does here; its operations are `async` for that, and answer at once on
+//! the in-process throttle. The paragraphs below are about the latter.
+//!
 //! Memory is bounded whatever clients send: keys are usernames that pass
 //! [`crate::validate::username`] (at most 32 bytes) and client addresses
 //! (IPv4, or the /64 network of an IPv6 address, so one host cannot fill the
@@ -28,16 +34,21 @@
 //! 2 × 32,768 × 350 B ≈ 22 MiB however it is flooded.
 
 mod bucket;
+mod shared;
 mod window;
 mod writes;
 
-use std::net::IpAddr;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub use bucket::{Bucket, TokenBuckets};
 use window::Windows;
 pub use writes::{WriteLimits, WriteRates};
+
+use crate::store::postgres::limits::HitTicket;
+use crate::store::PgStore;
 
 /// The sliding window of login attempts.
 const LOGIN_WINDOW: Duration = Duration::from_secs(60);
@@ -64,6 +75,17 @@ impl From<IpAddr> for AddrKey {
     }
 }
 
+/// As the shared throttle keys it: an IPv4 address, or an IPv6 /64
+/// network in CIDR notation.
+impl fmt::Display for AddrKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            AddrKey::V4(a) => write!(f, "{}", Ipv4Addr::from(a)),
+            AddrKey::V6Net(n) => write!(f, "{}/64", Ipv6Addr::from(u128::from(n) << 64)),
+        }
+    }
+}
+
 /// A key of the login window.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum LoginKey {
@@ -73,10 +95,41 @@ enum LoginKey {
     Addr(AddrKey),
 }
 
+/// As the shared throttle keys it: names and addresses apart, since a
+/// name may look like an address.
+impl fmt::Display for LoginKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoginKey::Name(n) => write!(f, "name:{n}"),
+            LoginKey::Addr(a) => write!(f, "addr:{a}"),
+        }
+    }
+}
+
 /// The authentication throttle. One handle, shared by every request.
-#[derive(Clone, Default)]
+///
+/// By default ([`LoginThrottle::default`]) it counts in this process
+/// alone and answers at once. A node of a cluster counts in the shared
+/// database instead ([`LoginThrottle::shared`]), so the limits hold for
+/// the cluster as a whole: a client spreading its guesses over the nodes
+/// gets no more of them.
+#[derive(Clone)]
 pub struct LoginThrottle {
-    state: Arc<Mutex<State>>,
+    counts: Counts,
+}
+
+#[derive(Clone)]
+enum Counts {
+    Local(Arc<Mutex<State>>),
+    Shared(shared::Shared),
+}
+
+impl Default for LoginThrottle {
+    fn default() -> Self {
+        LoginThrottle {
+            counts: Counts::Local(Arc::default()),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -85,28 +138,37 @@ struct State {
     registrations: Windows<AddrKey>,
 }
 
+/// What an admitted attempt counted, to take back on a refund.
+#[derive(Debug)]
+enum Counted<K> {
+    Local { keys: K, at: Instant },
+    Shared(HitTicket),
+}
+
 /// An admitted login attempt: counted until [`LoginThrottle::refund`].
 #[derive(Debug)]
-pub struct LoginTicket {
-    keys: Vec<LoginKey>,
-    at: Instant,
-}
+pub struct LoginTicket(Counted<Vec<LoginKey>>);
 
 /// An admitted registration: counted until [`LoginThrottle::refund_registration`].
 #[derive(Debug)]
-pub struct RegistrationTicket {
-    key: Option<AddrKey>,
-    at: Instant,
-}
+pub struct RegistrationTicket(Counted<Option<AddrKey>>);
 
 impl LoginThrottle {
+    /// A throttle that counts in `pg`, shared by every node that uses the
+    /// same database (see [`shared`]).
+    pub fn shared(pg: PgStore) -> LoginThrottle {
+        LoginThrottle {
+            counts: Counts::Shared(shared::Shared::new(pg)),
+        }
+    }
+
     /// Admits one login attempt for `username` (only if it is a name that
     /// could exist: pass `None` otherwise, so made-up names are never
     /// stored) from `addr`, and counts it against both keys at once. When
     /// either key already has `limit` attempts within the minute, or the
     /// map is full, nothing is counted and the answer is the seconds to
     /// wait.
-    pub fn admit_login(
+    pub async fn admit_login(
         &self,
         username: Option<&str>,
         addr: Option<AddrKey>,
@@ -119,47 +181,78 @@ impl LoginThrottle {
         if let Some(a) = addr {
             keys.push(LoginKey::Addr(a));
         }
-        let now = Instant::now();
-        let mut state = lock(&self.state);
-        let w = &mut state.logins;
-        w.admit(&keys, limit as usize, now, LOGIN_WINDOW)?;
-        Ok(LoginTicket { keys, at: now })
+        match &self.counts {
+            Counts::Local(state) => {
+                let now = Instant::now();
+                let mut state = lock(state);
+                let w = &mut state.logins;
+                w.admit(&keys, limit as usize, now, LOGIN_WINDOW)?;
+                Ok(LoginTicket(Counted::Local { keys, at: now }))
+            }
+            Counts::Shared(pg) => {
+                let keys = keys.iter().map(LoginKey::to_string).collect();
+                let ticket = pg.admit(shared::LOGIN, keys, limit, LOGIN_WINDOW).await?;
+                Ok(LoginTicket(Counted::Shared(ticket)))
+            }
+        }
     }
 
     /// Takes back a login attempt that succeeded: successes never count.
-    pub fn refund(&self, ticket: LoginTicket) {
-        let mut state = lock(&self.state);
-        for k in &ticket.keys {
-            state.logins.refund(k, ticket.at);
+    pub async fn refund(&self, ticket: LoginTicket) {
+        match (&self.counts, ticket.0) {
+            (Counts::Local(state), Counted::Local { keys, at }) => {
+                let mut state = lock(state);
+                for k in &keys {
+                    state.logins.refund(k, at);
+                }
+            }
+            (Counts::Shared(pg), Counted::Shared(ticket)) => pg.refund(ticket).await,
+            _ => {}
         }
     }
 
     /// Admits one registration from `addr` if it has had fewer than `limit`
     /// within the hour, counting it at once; else the seconds to wait.
     /// `limit: None` (the limit is off) or an unknown address admit always.
-    pub fn admit_registration(
+    pub async fn admit_registration(
         &self,
         addr: Option<AddrKey>,
         limit: Option<u32>,
     ) -> Result<RegistrationTicket, u64> {
         let now = Instant::now();
         let (Some(a), Some(limit)) = (addr, limit) else {
-            return Ok(RegistrationTicket { key: None, at: now });
+            return Ok(RegistrationTicket(Counted::Local {
+                keys: None,
+                at: now,
+            }));
         };
-        let mut state = lock(&self.state);
-        state
-            .registrations
-            .admit(&[a], limit as usize, now, REGISTRATION_WINDOW)?;
-        Ok(RegistrationTicket {
-            key: Some(a),
-            at: now,
-        })
+        match &self.counts {
+            Counts::Local(state) => {
+                let mut state = lock(state);
+                let w = &mut state.registrations;
+                w.admit(&[a], limit as usize, now, REGISTRATION_WINDOW)?;
+                Ok(RegistrationTicket(Counted::Local {
+                    keys: Some(a),
+                    at: now,
+                }))
+            }
+            Counts::Shared(pg) => {
+                let keys = vec![a.to_string()];
+                let kind = shared::REGISTRATION;
+                let ticket = pg.admit(kind, keys, limit, REGISTRATION_WINDOW).await?;
+                Ok(RegistrationTicket(Counted::Shared(ticket)))
+            }
+        }
     }
 
     /// Takes back a registration that did not create an account.
-    pub fn refund_registration(&self, ticket: RegistrationTicket) {
-        if let Some(k) = ticket.key {
-            lock(&self.state).registrations.refund(&k, ticket.at);
+    pub async fn refund_registration(&self, ticket: RegistrationTicket) {
+        match (&self.counts, ticket.0) {
+            (Counts::Local(state), Counted::Local { keys: Some(k), at }) => {
+                lock(state).registrations.refund(&k, at);
+            }
+            (Counts::Shared(pg), Counted::Shared(ticket)) => pg.refund(ticket).await,
+            _ => {}
         }
     }
 }
@@ -176,47 +269,60 @@ mod tests {
 
     const ADDR: AddrKey = AddrKey::V4(0x7f00_0001);
 
-    #[test]
-    fn login_attempts_are_counted_on_admission() {
+    #[tokio::test]
+    async fn login_attempts_are_counted_on_admission() {
         let t = LoginThrottle::default();
-        let tickets: Vec<_> = (0..10)
-            .map(|_| t.admit_login(Some("Bob"), None, 10).expect("admitted"))
-            .collect();
-        let wait = t.admit_login(Some("bob"), None, 10).expect_err("locked");
+        let mut tickets = Vec::new();
+        for _ in 0..10 {
+            tickets.push(
+                t.admit_login(Some("Bob"), None, 10)
+                    .await
+                    .expect("admitted"),
+            );
+        }
+        let wait = t
+            .admit_login(Some("bob"), None, 10)
+            .await
+            .expect_err("locked");
         assert!((1..=60).contains(&wait));
-        assert!(t.admit_login(Some("alice"), None, 10).is_ok());
+        assert!(t.admit_login(Some("alice"), None, 10).await.is_ok());
         drop(tickets);
     }
 
-    #[test]
-    fn both_keys_are_admitted_together_or_not_at_all() {
+    #[tokio::test]
+    async fn both_keys_are_admitted_together_or_not_at_all() {
         let t = LoginThrottle::default();
         for i in 0..10 {
             t.admit_login(Some(&format!("user{i}")), Some(ADDR), 10)
+                .await
                 .expect("admitted");
         }
         // The address is full: the name must not be counted either.
-        assert!(t.admit_login(Some("carol"), Some(ADDR), 10).is_err());
+        assert!(t.admit_login(Some("carol"), Some(ADDR), 10).await.is_err());
         for _ in 0..10 {
             t.admit_login(Some("carol"), None, 10)
+                .await
                 .expect("carol untouched");
         }
     }
 
-    #[test]
-    fn a_refunded_success_does_not_count() {
+    #[tokio::test]
+    async fn a_refunded_success_does_not_count() {
         let t = LoginThrottle::default();
         for _ in 0..9 {
             t.admit_login(Some("bob"), Some(ADDR), 10)
+                .await
                 .expect("admitted");
         }
         let ok = t
             .admit_login(Some("bob"), Some(ADDR), 10)
+            .await
             .expect("admitted");
-        t.refund(ok);
+        t.refund(ok).await;
         t.admit_login(Some("bob"), Some(ADDR), 10)
+            .await
             .expect("room again");
-        assert!(t.admit_login(Some("bob"), Some(ADDR), 10).is_err());
+        assert!(t.admit_login(Some("bob"), Some(ADDR), 10).await.is_err());
     }
 
     #[test]
@@ -234,13 +340,25 @@ mod tests {
     }
 
     #[test]
-    fn registrations_are_limited_per_address() {
+    fn keys_read_as_the_shared_throttle_stores_them() {
+        let v6: IpAddr = "2001:db8:1:2::1".parse().expect("ip");
+        assert_eq!(AddrKey::from(v6).to_string(), "2001:db8:1:2::/64");
+        assert_eq!(ADDR.to_string(), "127.0.0.1");
+        let name = LoginKey::Name("bob".into());
+        assert_eq!(name.to_string(), "name:bob");
+        assert_eq!(LoginKey::Addr(ADDR).to_string(), "addr:127.0.0.1");
+    }
+
+    #[tokio::test]
+    async fn registrations_are_limited_per_address() {
         let t = LoginThrottle::default();
-        let first = t.admit_registration(Some(ADDR), Some(2)).expect("1");
-        t.admit_registration(Some(ADDR), Some(2)).expect("2");
-        assert!(t.admit_registration(Some(ADDR), Some(2)).is_err());
-        t.refund_registration(first);
-        t.admit_registration(Some(ADDR), Some(2)).expect("refunded");
-        assert!(t.admit_registration(Some(ADDR), None).is_ok(), "off");
+        let first = t.admit_registration(Some(ADDR), Some(2)).await.expect("1");
+        t.admit_registration(Some(ADDR), Some(2)).await.expect("2");
+        assert!(t.admit_registration(Some(ADDR), Some(2)).await.is_err());
+        t.refund_registration(first).await;
+        t.admit_registration(Some(ADDR), Some(2))
+            .await
+            .expect("refunded");
+        assert!(t.admit_registration(Some(ADDR), None).await.is_ok(), "off");
     }
 }

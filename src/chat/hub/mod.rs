@@ -18,14 +18,16 @@
 mod fanout;
 mod nodes;
 mod sequence;
+mod slots;
 
 pub use fanout::Fanout;
 pub use nodes::{NodeId, RoomUsers, EXPIRY, HEARTBEAT};
 pub use sequence::{MessageSource, GAP_BOUND};
+pub use slots::{FORGET_AFTER, SLOT_HEARTBEAT};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 use std::time::Duration;
 
 use super::conn::{Conn, ConnId};
@@ -52,6 +54,8 @@ struct HubInner {
     /// WebSockets admitted per user, counted from the upgrade (before the
     /// connection is registered) to the end of its task.
     admitted: Mutex<HashMap<UserId, usize>>,
+    /// Where a node of a cluster also counts them; see [`slots`].
+    slots: OnceLock<slots::SharedSlots>,
     next_id: AtomicU64,
     presence_window: Duration,
     /// Where this hub's acts go for the other nodes; see [`crate::bus`].
@@ -73,6 +77,7 @@ impl Default for HubInner {
             conns: Mutex::default(),
             room_list: Mutex::default(),
             admitted: Mutex::default(),
+            slots: OnceLock::new(),
             next_id: AtomicU64::default(),
             presence_window: PRESENCE_WINDOW,
             bus: crate::bus::in_process(),
@@ -90,6 +95,9 @@ impl Default for HubInner {
 pub struct UserSlot {
     hub: Hub,
     user: UserId,
+    /// Its count in the cluster's database, given back after this
+    /// node's (see [`slots`]).
+    cluster: Option<slots::ClusterSlot>,
 }
 
 impl Drop for UserSlot {
@@ -160,6 +168,7 @@ impl Hub {
         Some(UserSlot {
             hub: self.clone(),
             user,
+            cluster: None,
         })
     }
 

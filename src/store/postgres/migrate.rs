@@ -38,10 +38,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "social",
         sql: include_str!("migrations/003_social.sql"),
     },
+    Migration {
+        version: 6,
+        name: "limits",
+        sql: include_str!("migrations/006_limits.sql"),
+    },
 ];
 
 /// The schema version this build writes.
-pub const PG_SCHEMA_VERSION: i32 = 3;
+pub const PG_SCHEMA_VERSION: i32 = 6;
 
 /// The advisory lock migrations run under: one number for chatroom's
 /// schema in this database ("chatroom" in ASCII, cut to 63 bits).

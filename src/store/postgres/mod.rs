@@ -55,6 +55,7 @@ mod direct;
 mod export;
 mod held;
 mod history;
+pub mod limits;
 mod maintenance;
 mod messages;
 mod migrate;
