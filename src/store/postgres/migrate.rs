@@ -33,10 +33,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "rest",
         sql: include_str!("migrations/002_rest.sql"),
     },
+    Migration {
+        version: 4,
+        name: "messages",
+        sql: include_str!("migrations/004_messages.sql"),
+    },
 ];
 
 /// The schema version this build writes.
-pub const PG_SCHEMA_VERSION: i32 = 2;
+pub const PG_SCHEMA_VERSION: i32 = 4;
 
 /// The advisory lock migrations run under: one number for chatroom's
 /// schema in this database ("chatroom" in ASCII, cut to 63 bits).

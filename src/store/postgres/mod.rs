@@ -48,11 +48,14 @@
 //! fails after [`OP_TIMEOUT`] whatever the network does, so a PostgreSQL
 //! that is down or unreachable gives an error quickly, never a hang.
 
+mod attachments;
 mod connect;
+mod files;
 mod history;
 mod messages;
 mod migrate;
 mod rooms;
+mod search_feed;
 mod users;
 
 #[cfg(test)]
