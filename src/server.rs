@@ -36,7 +36,6 @@ use crate::chat::writer::{Writer, WriterThread};
 use crate::config::Settings;
 use crate::http::ClientAddr;
 use crate::push::service::Push;
-use crate::store::Store;
 use crate::throttle::{TokenBuckets, WriteLimits};
 
 mod backends;

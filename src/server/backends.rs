@@ -19,7 +19,7 @@ use super::ServeError;
 use crate::bus::nats::{Inbound, NatsBus};
 use crate::chat::hub::Hub;
 use crate::config::{Settings, StoreChoice};
-use crate::store::{PgStore, Store, StoreError};
+use crate::store::{MessageStore, PgStore, Store, StoreError};
 use crate::throttle::LoginThrottle;
 
 /// How often a node checks that PostgreSQL answers.
@@ -71,9 +71,9 @@ pub async fn open(settings: &mut Settings) -> Result<Opened, ServeError> {
                 .await
                 .map_err(|e| ServeError(format!("cannot join the bus at {address}: {e}")))?;
             let s = pg.clone();
-            let next = blocking(move || Ok(s.message_cutoff())).await.map_err(|e| {
-                ServeError(format!("cannot read the next message id: {e}"))
-            })?;
+            let next = blocking(move || Ok(s.message_cutoff()))
+                .await
+                .map_err(|e| ServeError(format!("cannot read the next message id: {e}")))?;
             (Hub::clustered(bus.clone(), next), Some(bus), Some(inbound))
         }
         _ => (Hub::default(), None, None),

@@ -100,6 +100,8 @@ pub trait MessageStore {
     /// Hides, now and after any restart, every message from `first` on:
     /// the batch starting there could not be made durable. Marks the store
     /// failed ([`Maintenance::write_failure`](super::Maintenance::write_failure)).
+    /// A store whose failed batches leave nothing behind (a transaction
+    /// rolled back) has nothing to hide and stays writable.
     /// Blocking: the writer's thread calls it.
     fn quarantine_from(&self, first: MessageId, reason: &str);
 

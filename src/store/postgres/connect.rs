@@ -16,6 +16,7 @@ use tokio::runtime::Handle;
 use tokio_postgres::NoTls;
 
 use super::{migrate, Inner, PgStore};
+use crate::store::MessageStore;
 use crate::store::StoreError;
 
 /// Connections one process keeps at most. The writer takes one per

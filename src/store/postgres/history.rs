@@ -1,11 +1,20 @@
 //! Reading a room's history: pages in either direction from a cursor and
 //! single messages, each one indexed query on `(room_id, id)`. A page asks
 //! for one message more than it returns, to tell whether more lie beyond.
+//! Every read leaves out the messages the quarantine hides
+//! ([`HIDDEN_FROM`]), and every message served carries its reactions and
+//! attachments ([`fill`]), read on the same connection right after it.
 
-use super::messages::{message, MESSAGE};
+use std::collections::{HashMap, HashSet};
+
+use deadpool_postgres::GenericClient;
+use futures_util::future::try_join;
+
+use super::attachments::attachments_of;
+use super::messages::{message, HIDDEN_FROM, MESSAGE};
 use super::{db_count, db_id, PgStore};
-use crate::model::{Message, MessageId, RoomId};
-use crate::store::{Page, PageAround, StoreError};
+use crate::model::{Message, MessageId, Reaction, RoomId};
+use crate::store::{HistoryStore, Page, PageAround, StoreError};
 
 /// Which way a page reads from its cursor.
 #[derive(Clone, Copy)]
@@ -16,83 +25,44 @@ enum Direction {
     Newer,
 }
 
-impl PgStore {
-    /// One message of a room.
-    pub fn message(&self, room: RoomId, id: MessageId) -> Result<Option<Message>, StoreError> {
-        // Not yet: a quarantined message reads as none (hidden).
+impl HistoryStore for PgStore {
+    fn message(&self, room: RoomId, id: MessageId) -> Result<Option<Message>, StoreError> {
         let Some(id) = stored_id(id.0) else {
             return Ok(None);
         };
         self.run(move |client| async move {
-            let sql = format!("SELECT {MESSAGE} FROM messages WHERE room_id = $1 AND id = $2");
+            let sql = format!(
+                "SELECT {MESSAGE} FROM messages
+                 WHERE room_id = $1 AND id = $2 AND id < {HIDDEN_FROM}"
+            );
             let row = client.query_opt(&sql, &[&db_id(room.0), &id]).await?;
-            row.as_ref().map(message).transpose()
+            let mut found: Vec<Message> = row.iter().map(message).collect::<Result<_, _>>()?;
+            fill(&client, &mut found).await?;
+            Ok(found.pop())
         })
     }
 
-    /// The newest `limit` messages of a room.
-    pub fn latest(&self, room: RoomId, limit: usize) -> Result<Page, StoreError> {
+    fn latest(&self, room: RoomId, limit: usize) -> Result<Page, StoreError> {
         self.page(room, i64::MAX, Direction::Older, limit)
     }
 
-    /// The `limit` messages just older than `before`.
-    pub fn before(
-        &self,
-        room: RoomId,
-        before: MessageId,
-        limit: usize,
-    ) -> Result<Page, StoreError> {
+    fn before(&self, room: RoomId, before: MessageId, limit: usize) -> Result<Page, StoreError> {
         // Every stored id is below 2^63: a larger cursor is past them all.
         let cursor = stored_id(before.0).unwrap_or(i64::MAX);
         self.page(room, cursor, Direction::Older, limit)
     }
 
-    /// The `limit` messages just newer than `after`.
-    pub fn after(&self, room: RoomId, after: MessageId, limit: usize) -> Result<Page, StoreError> {
+    fn after(&self, room: RoomId, after: MessageId, limit: usize) -> Result<Page, StoreError> {
         match stored_id(after.0) {
             Some(cursor) => self.page(room, cursor, Direction::Newer, limit),
             None => Ok(Page::default()),
         }
     }
 
-    /// Up to `limit` messages of `room` on one side of `cursor` (which is
-    /// left out), oldest first, and whether more lie beyond them.
-    fn page(
-        &self,
-        room: RoomId,
-        cursor: i64,
-        direction: Direction,
-        limit: usize,
-    ) -> Result<Page, StoreError> {
-        // Not yet: quarantined messages are left out (visible_range), and
-        // each message carries its reactions (with_reactions).
-        let (side, order) = match direction {
-            Direction::Older => ("<", "DESC"),
-            Direction::Newer => (">", "ASC"),
-        };
-        let wanted = db_count(limit).saturating_add(1);
-        let mut messages: Vec<Message> = self.run(move |client| async move {
-            let sql = format!(
-                "SELECT {MESSAGE} FROM messages WHERE room_id = $1 AND id {side} $2
-                 ORDER BY id {order} LIMIT $3"
-            );
-            let rows = client
-                .query(&sql, &[&db_id(room.0), &cursor, &wanted])
-                .await?;
-            rows.iter().map(message).collect()
-        })?;
-        let has_more = messages.len() > limit;
-        messages.truncate(limit);
-        if let Direction::Older = direction {
-            messages.reverse();
-        }
-        Ok(Page { messages, has_more })
-    }
-
     /// The page of `limit` messages (never fewer than `id` itself) centred
     /// on `id`, filled from the newer side where the older runs short and
     /// the other way round; `None` when `room` holds no message `id`.
-    pub fn around(
+    fn around(
         &self,
         room: RoomId,
         id: MessageId,
@@ -125,9 +95,109 @@ impl PgStore {
     }
 }
 
+impl PgStore {
+    /// Up to `limit` visible messages of `room` on one side of `cursor`
+    /// (which is left out), oldest first, and whether more lie beyond.
+    fn page(
+        &self,
+        room: RoomId,
+        cursor: i64,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Page, StoreError> {
+        let (side, order) = match direction {
+            Direction::Older => ("<", "DESC"),
+            Direction::Newer => (">", "ASC"),
+        };
+        let wanted = db_count(limit).saturating_add(1);
+        self.run(move |client| async move {
+            let sql = format!(
+                "SELECT {MESSAGE} FROM messages
+                 WHERE room_id = $1 AND id {side} $2 AND id < {HIDDEN_FROM}
+                 ORDER BY id {order} LIMIT $3"
+            );
+            let rows = client
+                .query(&sql, &[&db_id(room.0), &cursor, &wanted])
+                .await?;
+            let mut messages: Vec<Message> = rows.iter().map(message).collect::<Result<_, _>>()?;
+            let has_more = messages.len() > limit;
+            messages.truncate(limit);
+            if let Direction::Older = direction {
+                messages.reverse();
+            }
+            fill(&client, &mut messages).await?;
+            Ok(Page { messages, has_more })
+        })
+    }
+}
+
+/// Fills in the reactions and attachments of `messages`: two queries
+/// for all of them, sent together.
+pub(super) async fn fill(
+    client: &impl GenericClient,
+    messages: &mut [Message],
+) -> Result<(), StoreError> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<(i64, i64)> = messages
+        .iter()
+        .map(|m| (db_id(m.room_id.0), db_id(m.id.0)))
+        .collect();
+    let ids: Vec<i64> = keys.iter().map(|(_, id)| *id).collect();
+    let (mut reactions, mut attachments) =
+        try_join(reactions_of(client, &keys), attachments_of(client, &ids)).await?;
+    for m in messages {
+        let key = (db_id(m.room_id.0), db_id(m.id.0));
+        m.reactions = reactions.remove(&key).unwrap_or_default();
+        m.attachments = attachments.remove(&key.1).unwrap_or_default();
+    }
+    Ok(())
+}
+
+/// The reactions to the messages `keys` (room, id), by message, each in
+/// the order served: emojis by their first use, each emoji's users in the
+/// order they chose it (both `seq` order).
+async fn reactions_of(
+    client: &impl GenericClient,
+    keys: &[(i64, i64)],
+) -> Result<HashMap<(i64, i64), Vec<Reaction>>, StoreError> {
+    let unique: HashSet<(i64, i64)> = keys.iter().copied().collect();
+    let (rooms, ids): (Vec<i64>, Vec<i64>) = unique.into_iter().unzip();
+    let rows = client
+        .query(
+            "SELECT r.room_id, r.message_id, r.emoji, r.username
+             FROM reactions r
+             JOIN unnest($1::BIGINT[], $2::BIGINT[]) AS w(room_id, message_id)
+               ON r.room_id = w.room_id AND r.message_id = w.message_id
+             ORDER BY r.seq",
+            &[&rooms, &ids],
+        )
+        .await?;
+    let mut out: HashMap<(i64, i64), Vec<Reaction>> = HashMap::new();
+    for row in rows {
+        let key = (row.try_get("room_id")?, row.try_get("message_id")?);
+        let emoji: String = row.try_get("emoji")?;
+        let user: String = row.try_get("username")?;
+        let list = out.entry(key).or_default();
+        match list.iter_mut().find(|r| r.emoji == emoji) {
+            Some(r) => r.users.push(user),
+            None => list.push(Reaction {
+                emoji,
+                count: 0,
+                users: vec![user],
+            }),
+        }
+    }
+    for r in out.values_mut().flatten() {
+        r.count = r.users.len();
+    }
+    Ok(out)
+}
+
 /// A message id as stored, or None when it is past every id the counter
 /// can give (2^63 and above).
-fn stored_id(id: u64) -> Option<i64> {
+pub(super) fn stored_id(id: u64) -> Option<i64> {
     i64::try_from(id).ok()
 }
 

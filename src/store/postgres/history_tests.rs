@@ -1,9 +1,9 @@
 //! The PostgreSQL store's history pages are the embedded store's.
 
 use crate::model::{Message, MessageId, RoomId, Timestamp, UserId};
-use crate::store::postgres::testing::TestDb;
+use crate::store::postgres::testing::{execute, TestDb};
 use crate::store::testing::temp_store;
-use crate::store::{NewMessage, Page};
+use crate::store::{HistoryStore, MessageStore, NewMessage, Page};
 
 /// What a page holds, to compare: both stores' `Page` lack `PartialEq`.
 fn seen(page: Page) -> (Vec<Message>, bool) {
@@ -79,4 +79,66 @@ fn pages_equal_the_embedded_stores() {
             }
         }
     }
+}
+
+#[test]
+fn reactions_come_in_the_embedded_stores_order() {
+    let pg = TestDb::new().store();
+    let (sled, _dir) = temp_store();
+    let room = RoomId(9);
+    let new: Vec<NewMessage> = (0..3)
+        .map(|i| NewMessage {
+            room_id: room,
+            user_id: UserId(1),
+            user: "u".into(),
+            message: format!("m{i}"),
+            timestamp: Timestamp(1000),
+            mentions: Vec::new(),
+            client_id: None,
+        })
+        .collect();
+    let ids: Vec<MessageId> = pg
+        .append_batch(new.clone())
+        .expect("pg")
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    sled.append_batch(new).expect("sled");
+    // (message, emoji, user): users choose out of order, emojis recur.
+    let added = [
+        (1, "b", 5),
+        (1, "a", 3),
+        (1, "b", 2),
+        (0, "c", 9),
+        (1, "a", 7),
+        (1, "c", 1),
+        (2, "a", 4),
+    ];
+    for (m, emoji, user) in added {
+        let (id, name) = (ids[m], format!("user{user}"));
+        sled.add_reaction(room, id, emoji, UserId(user), &name)
+            .expect("sled");
+        execute(
+            &pg,
+            format!(
+                "INSERT INTO reactions (room_id, message_id, emoji, user_id, username)
+                 VALUES ({}, {}, '{emoji}', {user}, '{name}')",
+                room.0, id.0
+            ),
+        );
+        // The embedded store orders by time: one millisecond apart.
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let want = seen(sled.latest(room, 10).expect("sled"));
+    assert_eq!(want.0[1].reactions.len(), 3);
+    assert_eq!(seen(pg.latest(room, 10).expect("pg")), want);
+    let around = |p: Option<crate::store::PageAround>| p.map(|p| p.messages);
+    assert_eq!(
+        around(pg.around(room, ids[1], 3).expect("pg")),
+        around(sled.around(room, ids[1], 3).expect("sled"))
+    );
+    assert_eq!(
+        pg.message(room, ids[1]).expect("pg").map(|m| m.reactions),
+        Some(want.0[1].reactions.clone())
+    );
 }

@@ -137,15 +137,19 @@ fn populate(store: &PgStore, blobs: &Blobs) {
     insert_file_at(store, 6, a.id, ann.id, 1, &other, None, Some(ids[1].id.0));
     insert_file(store, 7, b.id, bea.id, 1, &other);
     let hidden = store
-        .append_batch((0..3).map(|i| NewMessage {
-            room_id: a.id,
-            user_id: ann.id,
-            user: "ann".into(),
-            message: format!("lost {i}"),
-            timestamp: Timestamp(9000),
-            mentions: Vec::new(),
-            client_id: None,
-        }))
+        .append_batch(
+            (0..3)
+                .map(|i| NewMessage {
+                    room_id: a.id,
+                    user_id: ann.id,
+                    user: "ann".into(),
+                    message: format!("lost {i}"),
+                    timestamp: Timestamp(9000),
+                    mentions: Vec::new(),
+                    client_id: None,
+                })
+                .collect(),
+        )
         .expect("append");
     execute(
         store,

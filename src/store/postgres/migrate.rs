@@ -39,6 +39,11 @@ const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/003_social.sql"),
     },
     Migration {
+        version: 4,
+        name: "messages",
+        sql: include_str!("migrations/004_messages.sql"),
+    },
+    Migration {
         version: 6,
         name: "limits",
         sql: include_str!("migrations/006_limits.sql"),

@@ -48,11 +48,14 @@
 //! fails after [`OP_TIMEOUT`] whatever the network does, so a PostgreSQL
 //! that is down or unreachable gives an error quickly, never a hang.
 
+mod attachments;
 mod audit;
 mod backup;
+mod cluster_feed;
 mod connect;
 mod direct;
 mod export;
+mod files;
 mod held;
 mod history;
 pub mod limits;
@@ -64,6 +67,7 @@ mod reactions;
 mod reads;
 mod restore;
 mod rooms;
+mod search_feed;
 mod session;
 mod users;
 
