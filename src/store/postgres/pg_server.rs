@@ -116,7 +116,10 @@ impl PgServer {
             .arg("-k")
             .arg(&self.socket_dir)
             .args(["-c", "listen_addresses=", "-p", &PORT.to_string()])
-            .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
+            // No fsync (the machine does not crash under a test), but every
+            // commit's WAL is written before the commit returns, so a
+            // server killed and started again keeps what it acknowledged.
+            .args(["-c", "fsync=off", "-c", "synchronous_commit=on"])
             .args(["-c", "full_page_writes=off", "-c", "max_connections=200"])
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log file"))
@@ -159,10 +162,20 @@ impl PgServer {
     pub fn execute(&self, sql: &str) -> Result<(), tokio_postgres::Error> {
         let address = self.address("postgres");
         let sql = sql.to_owned();
-        runtime().block_on(async move {
-            let (client, connection) = tokio_postgres::connect(&address, NoTls).await?;
-            tokio::spawn(connection);
-            client.batch_execute(&sql).await
+        // On a thread of its own: the caller may be a runtime's thread (an
+        // async test), where blocking on another runtime panics.
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    runtime().block_on(async move {
+                        let (client, connection) =
+                            tokio_postgres::connect(&address, NoTls).await?;
+                        tokio::spawn(connection);
+                        client.batch_execute(&sql).await
+                    })
+                })
+                .join()
+                .expect("the statement's thread")
         })
     }
 
