@@ -25,6 +25,7 @@ pub fn password(pw: &str) -> Result<(), String> {
 
 /// Room names: 1 to 64 characters after trimming. Returns the trimmed name.
 pub fn room_name(name: &str) -> Result<&str, String> {
+    no_nul(name, "room name")?;
     let t = name.trim();
     if (1..=64).contains(&t.chars().count()) {
         Ok(t)
@@ -35,6 +36,7 @@ pub fn room_name(name: &str) -> Result<&str, String> {
 
 /// Room descriptions: at most 512 characters.
 pub fn description(d: &str) -> Result<(), String> {
+    no_nul(d, "description")?;
     if d.chars().count() <= 512 {
         Ok(())
     } else {
@@ -47,6 +49,7 @@ pub const MESSAGE_MAX_CHARS: usize = 4000;
 
 /// Messages: 1 to 4000 characters, not only whitespace.
 pub fn message(text: &str) -> Result<(), String> {
+    no_nul(text, "message")?;
     if text.trim().is_empty() {
         return Err("message must not be empty or only whitespace".into());
     }
@@ -61,10 +64,23 @@ pub fn message(text: &str) -> Result<(), String> {
 /// A message's text: [`message`]'s rules, except that a message with
 /// attachments may have none.
 pub fn message_text(text: &str, attached: bool) -> Result<(), String> {
+    no_nul(text, "message")?;
     if attached && text.trim().is_empty() {
         return Ok(());
     }
     message(text)
+}
+
+/// Refuses the NUL character (U+0000) in text that is stored: it is no
+/// one's text, and PostgreSQL's text cannot hold it, so a cluster's store
+/// would fail the whole batch it came in.
+fn no_nul(text: &str, what: &str) -> Result<(), String> {
+    match text.contains('\0') {
+        true => Err(format!(
+            "{what} must not contain the NUL character (U+0000)"
+        )),
+        false => Ok(()),
+    }
 }
 
 /// Most characters in a `sendMessage`'s `clientId`.
@@ -105,6 +121,15 @@ pub fn reaction(emoji: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_text_never_holds_a_nul() {
+        assert!(message("a\0b").is_err());
+        assert!(message_text("\0", true).is_err());
+        assert!(room_name("\0").is_err());
+        assert!(description("x\0").is_err());
+        assert!(message("a\u{1}b").is_ok(), "other control characters stay");
+    }
 
     #[test]
     fn usernames() {

@@ -178,6 +178,9 @@ fn health(app: &App) -> warp::reply::Response {
     if let Some((up, mut fields)) = app.backends.report() {
         let status = if up { "ok" } else { "unavailable" };
         fields["status"] = serde_json::json!(status);
+        if app.low_disk.is_low() {
+            fields["lowDisk"] = serde_json::json!(true);
+        }
         let code = match up {
             true => warp::http::StatusCode::OK,
             false => warp::http::StatusCode::SERVICE_UNAVAILABLE,

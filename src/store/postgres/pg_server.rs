@@ -168,8 +168,7 @@ impl PgServer {
             scope
                 .spawn(|| {
                     runtime().block_on(async move {
-                        let (client, connection) =
-                            tokio_postgres::connect(&address, NoTls).await?;
+                        let (client, connection) = tokio_postgres::connect(&address, NoTls).await?;
                         tokio::spawn(connection);
                         client.batch_execute(&sql).await
                     })

@@ -8,6 +8,7 @@
 //! directories on loopback.
 
 mod failures;
+mod limits;
 mod order;
 
 use std::path::PathBuf;
@@ -23,6 +24,8 @@ pub struct Cluster {
     pub nats: NatsServer,
     pub store: String,
     tmp: tempfile::TempDir,
+    /// More arguments every node gets.
+    extra: Vec<String>,
 }
 
 impl Cluster {
@@ -37,6 +40,16 @@ impl Cluster {
         Cluster::start_on(n, fresh_database(), true)
     }
 
+    /// `n` nodes inside the test process, each also given `extra` args.
+    pub fn start_with(n: usize, extra: &[&str]) -> Cluster {
+        let mut c = Cluster::start_on(0, fresh_database(), false);
+        c.extra = extra.iter().map(|s| s.to_string()).collect();
+        for _ in 0..n {
+            c.add_node(false);
+        }
+        c
+    }
+
     /// `n` nodes on `store`, as processes or inside the test process.
     pub fn start_on(n: usize, store: String, processes: bool) -> Cluster {
         let nats = NatsServer::start();
@@ -46,6 +59,7 @@ impl Cluster {
             nats,
             store,
             tmp,
+            extra: Vec::new(),
         };
         for _ in 0..n {
             cluster.add_node(processes);
@@ -65,7 +79,9 @@ impl Cluster {
             &self.nats.url(),
         ]
         .map(str::to_owned)
-        .to_vec()
+        .into_iter()
+        .chain(self.extra.iter().cloned())
+        .collect()
     }
 
     /// Starts one more node, with a data directory of its own.
