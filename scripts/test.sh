@@ -24,7 +24,11 @@ need_debian_package '/usr/lib/postgresql/*/bin/postgres' postgresql
 # and on two cores four at a time finish the suite in about 75 s instead
 # of 125.
 threads=$(( $(nproc) * 2 ))
-cargo test --profile testing --locked --workspace --lib --bins --tests -- --test-threads="$threads"
+# The cluster's tests run apart, in scripts/cluster-test.sh, once the
+# rest passed.
+cargo test --profile testing --locked --workspace --lib --bins --tests -- \
+  --test-threads="$threads" --skip cluster::
+scripts/cluster-test.sh
 export CHATROOM_BIN="$PWD/target/testing/chatroom"
 scripts/browser-tests.sh
 scripts/socketio-tests.sh

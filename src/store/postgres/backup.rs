@@ -28,11 +28,15 @@ use super::session::{Param, Session};
 use super::{db_id, id_of, PgStore};
 use crate::files::{Blobs, Sha256};
 use crate::model::{
-    Attachment, FileId, Message, MessageId, NotificationLevel, Role, Room, RoomId, RoomKind,
-    Timestamp, UserId, UserRecord,
+    Attachment, FileId, Message, MessageId, NotificationLevel, RoomId, Timestamp, UserId,
 };
 use crate::store::backup_format::{BackupRecord, BackupWriter, ReactionRecord};
 use crate::store::{BackupCounts, FileRecord, StoreError};
+
+// Rows are read back as every other read of the store reads them.
+pub(super) use super::messages::message as message_of;
+pub(super) use super::rooms::room as room_of;
+use super::users::record as user_record;
 
 /// Rows read per request.
 pub(super) const PAGE: i64 = 512;
@@ -277,57 +281,6 @@ fn reactions_of(
         .collect::<Result<Vec<_>, StoreError>>()?;
     out.sort_by(|a, b| (a.message, &a.emoji, a.user.0).cmp(&(b.message, &b.emoji, b.user.0)));
     Ok(out)
-}
-
-pub(super) fn user_record(row: &Row) -> Result<UserRecord, StoreError> {
-    let role = match row.try_get::<_, &str>("role")? {
-        "user" => Role::User,
-        "admin" => Role::Admin,
-        other => return Err(StoreError::Corrupt(format!("user role {other:?}"))),
-    };
-    Ok(UserRecord {
-        username: row.try_get("username")?,
-        role,
-        password_hash: row.try_get("password_hash")?,
-        created_at: row.try_get("created_at")?,
-        disabled: row.try_get("disabled")?,
-        token_version: id_of(row.try_get("token_version")?),
-    })
-}
-
-pub(super) fn room_of(row: &Row) -> Result<Room, StoreError> {
-    let kind = match row.try_get::<_, Option<&str>>("kind")? {
-        None => None,
-        Some("public") => Some(RoomKind::Public),
-        Some("private") => Some(RoomKind::Private),
-        Some("direct") => Some(RoomKind::Direct),
-        Some(other) => return Err(StoreError::Corrupt(format!("room kind {other:?}"))),
-    };
-    Ok(Room {
-        id: RoomId(id_of(row.try_get("id")?)),
-        name: row.try_get("name")?,
-        description: row.try_get("description")?,
-        private: row.try_get("private")?,
-        owner_id: UserId(id_of(row.try_get("owner_id")?)),
-        created_at: row.try_get("created_at")?,
-        kind,
-    })
-}
-
-pub(super) fn message_of(row: &Row) -> Result<Message, StoreError> {
-    let mentions: Vec<i64> = row.try_get("mentions")?;
-    Ok(Message {
-        id: MessageId(id_of(row.try_get("id")?)),
-        room_id: RoomId(id_of(row.try_get("room_id")?)),
-        user: row.try_get("username")?,
-        user_id: UserId(id_of(row.try_get("user_id")?)),
-        message: row.try_get("body")?,
-        timestamp: Timestamp(row.try_get("sent_at")?),
-        edited_at: row.try_get::<_, Option<i64>>("edited_at")?.map(Timestamp),
-        reactions: Vec::new(),
-        mentions: mentions.into_iter().map(|u| UserId(id_of(u))).collect(),
-        attachments: Vec::new(),
-    })
 }
 
 pub(super) fn file_of(row: &Row) -> Result<FileRecord, StoreError> {

@@ -5,15 +5,14 @@
 //! ([`HIDDEN_FROM`]), and every message served carries its reactions and
 //! attachments ([`fill`]), read on the same connection right after it.
 
-use std::collections::{HashMap, HashSet};
-
 use deadpool_postgres::GenericClient;
 use futures_util::future::try_join;
 
 use super::attachments::attachments_of;
 use super::messages::{message, HIDDEN_FROM, MESSAGE};
+use super::reactions::reactions_of;
 use super::{db_count, db_id, PgStore};
-use crate::model::{Message, MessageId, Reaction, RoomId};
+use crate::model::{Message, MessageId, RoomId};
 use crate::store::{HistoryStore, Page, PageAround, StoreError};
 
 /// Which way a page reads from its cursor.
@@ -140,59 +139,15 @@ pub(super) async fn fill(
     if messages.is_empty() {
         return Ok(());
     }
-    let keys: Vec<(i64, i64)> = messages
-        .iter()
-        .map(|m| (db_id(m.room_id.0), db_id(m.id.0)))
-        .collect();
-    let ids: Vec<i64> = keys.iter().map(|(_, id)| *id).collect();
+    let keys: Vec<(RoomId, MessageId)> = messages.iter().map(|m| (m.room_id, m.id)).collect();
+    let ids: Vec<i64> = keys.iter().map(|(_, id)| db_id(id.0)).collect();
     let (mut reactions, mut attachments) =
         try_join(reactions_of(client, &keys), attachments_of(client, &ids)).await?;
     for m in messages {
-        let key = (db_id(m.room_id.0), db_id(m.id.0));
-        m.reactions = reactions.remove(&key).unwrap_or_default();
-        m.attachments = attachments.remove(&key.1).unwrap_or_default();
+        m.reactions = reactions.remove(&(m.room_id, m.id)).unwrap_or_default();
+        m.attachments = attachments.remove(&db_id(m.id.0)).unwrap_or_default();
     }
     Ok(())
-}
-
-/// The reactions to the messages `keys` (room, id), by message, each in
-/// the order served: emojis by their first use, each emoji's users in the
-/// order they chose it (both `seq` order).
-async fn reactions_of(
-    client: &impl GenericClient,
-    keys: &[(i64, i64)],
-) -> Result<HashMap<(i64, i64), Vec<Reaction>>, StoreError> {
-    let unique: HashSet<(i64, i64)> = keys.iter().copied().collect();
-    let (rooms, ids): (Vec<i64>, Vec<i64>) = unique.into_iter().unzip();
-    let rows = client
-        .query(
-            "SELECT r.room_id, r.message_id, r.emoji, r.username
-             FROM reactions r
-             JOIN unnest($1::BIGINT[], $2::BIGINT[]) AS w(room_id, message_id)
-               ON r.room_id = w.room_id AND r.message_id = w.message_id
-             ORDER BY r.seq",
-            &[&rooms, &ids],
-        )
-        .await?;
-    let mut out: HashMap<(i64, i64), Vec<Reaction>> = HashMap::new();
-    for row in rows {
-        let key = (row.try_get("room_id")?, row.try_get("message_id")?);
-        let emoji: String = row.try_get("emoji")?;
-        let user: String = row.try_get("username")?;
-        let list = out.entry(key).or_default();
-        match list.iter_mut().find(|r| r.emoji == emoji) {
-            Some(r) => r.users.push(user),
-            None => list.push(Reaction {
-                emoji,
-                count: 0,
-                users: vec![user],
-            }),
-        }
-    }
-    for r in out.values_mut().flatten() {
-        r.count = r.users.len();
-    }
-    Ok(out)
 }
 
 /// A message id as stored, or None when it is past every id the counter

@@ -337,7 +337,7 @@ fn kind_word(kind: RoomKind) -> &'static str {
     }
 }
 
-fn room(row: &Row) -> Result<Room, StoreError> {
+pub(super) fn room(row: &Row) -> Result<Room, StoreError> {
     let kind = match row.try_get::<_, Option<&str>>("kind")? {
         None => None,
         Some("public") => Some(RoomKind::Public),

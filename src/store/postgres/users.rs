@@ -185,7 +185,7 @@ fn role_word(role: Role) -> &'static str {
     }
 }
 
-fn record(row: &Row) -> Result<UserRecord, StoreError> {
+pub(super) fn record(row: &Row) -> Result<UserRecord, StoreError> {
     let role = match row.try_get::<_, &str>("role")? {
         "user" => Role::User,
         "admin" => Role::Admin,
