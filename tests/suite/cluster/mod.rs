@@ -148,7 +148,10 @@ async fn a_message_sent_on_one_node_reaches_every_node_and_tokens_work_everywher
     let mut ann0 = Client::joined(n0, &ann, &[&room]).await;
     let sent = ann0.say(&room, "hello from node 0").await;
     let want = (str_of(&sent["id"]), "hello from node 0".to_owned());
-    assert_eq!(receive(&mut on1, &room, 1).await, std::slice::from_ref(&want));
+    assert_eq!(
+        receive(&mut on1, &room, 1).await,
+        std::slice::from_ref(&want)
+    );
     assert_eq!(receive(&mut bob2, &room, 1).await, [want]);
     // History and `since` answer the same on every node.
     let history = all_messages(n2, &bob, &room).await;
