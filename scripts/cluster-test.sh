@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The cluster's tests: several chatroom nodes on one PostgreSQL and one
-# NATS behave as one chatroom (tests/suite/cluster/). PostgreSQL and
+# NATS behave as one chatroom (tests/suite/cluster_nodes/). PostgreSQL and
 # nats-server come from Debian's packages, installed when missing; each
 # test starts its own NATS and its own database (or its own PostgreSQL, to
 # stop it) on loopback in temporary directories, then its nodes: chat
@@ -16,4 +16,4 @@ need_debian_package /usr/sbin/nats-server nats-server
 need_debian_package '/usr/lib/postgresql/*/bin/postgres' postgresql
 
 threads=$(( $(nproc) * 2 ))
-cargo test --profile testing --locked --test suite -- cluster:: --test-threads="$threads"
+cargo test --profile testing --locked --test suite -- cluster_nodes:: --test-threads="$threads"

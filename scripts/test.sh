@@ -27,7 +27,7 @@ threads=$(( $(nproc) * 2 ))
 # The cluster's tests run apart, in scripts/cluster-test.sh, once the
 # rest passed.
 cargo test --profile testing --locked --workspace --lib --bins --tests -- \
-  --test-threads="$threads" --skip cluster::
+  --test-threads="$threads" --skip cluster_nodes::
 scripts/cluster-test.sh
 export CHATROOM_BIN="$PWD/target/testing/chatroom"
 scripts/browser-tests.sh

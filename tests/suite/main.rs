@@ -17,7 +17,7 @@ mod backup_files;
 mod clean_env;
 mod cli;
 mod client_ids;
-mod cluster;
+mod cluster_nodes;
 mod connections;
 mod crash_conversations;
 mod directory;
