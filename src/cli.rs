@@ -13,7 +13,7 @@ mod commands;
 pub use cluster::ClusterArgs;
 pub use commands::{
     BackupArgs, CreateAdminArgs, ExportArgs, ExportFormat, FilesArgs, FilesCommand, GcArgs,
-    ReindexArgs, RestoreArgs,
+    MigrateArgs, ReindexArgs, RestoreArgs, StoreArg,
 };
 
 /// A self-hosted chat server in one binary.
@@ -42,6 +42,9 @@ pub enum Command {
     Files(FilesArgs),
     /// Rebuild the search index from the stored messages (also while the server runs).
     Reindex(ReindexArgs),
+    /// Move a single server's data directory into a cluster's new, empty
+    /// PostgreSQL database (through a checked backup).
+    Migrate(MigrateArgs),
 }
 
 /// The data directory option shared by every command.
@@ -57,6 +60,17 @@ pub struct DataDirArg {
     pub data_dir: PathBuf,
 }
 
+/// Where uploaded files' bytes are kept, for `serve` and the commands
+/// that read or write them.
+#[derive(Debug, Args, Clone, Default)]
+pub struct FilesDirArg {
+    /// Keep uploaded files' bytes in this directory instead of the data
+    /// directory's `files/`: the directory every node of a cluster shares
+    /// (a network filesystem), or a bigger disk [default: DIR/files].
+    #[arg(long, env = "CHATROOM_FILES_DIR", value_name = "DIR")]
+    pub files_dir: Option<PathBuf>,
+}
+
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on [env: CHATROOM_BIND; PORT alone means 0.0.0.0:$PORT] [default: 127.0.0.1:3000]
@@ -68,6 +82,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub cluster: ClusterArgs,
+
+    #[command(flatten)]
+    pub files: FilesDirArg,
 
     /// Secret that signs tokens (default: generated on first start and kept in the data directory).
     // A `Secret`, so that the `Debug` of these arguments never shows it.

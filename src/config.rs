@@ -63,6 +63,9 @@ impl From<Vec<u8>> for Secret {
 pub struct Settings {
     pub bind: SocketAddr,
     pub data_dir: PathBuf,
+    /// Where uploaded files' bytes are kept when not in the data
+    /// directory: a directory the nodes of a cluster share.
+    pub files_dir: Option<PathBuf>,
     /// The store and the bus: the embedded ones, or a cluster's.
     pub backends: Backends,
     pub jwt_secret: Secret,
@@ -211,9 +214,17 @@ impl Settings {
             _ => Secret(load_or_create_secret(&data_dir)?),
         };
         let vapid = crate::push::keys::VapidKeys::load_or_create(&data_dir)?;
+        let files_dir = args.files.files_dir.filter(|d| !d.as_os_str().is_empty());
+        if backends.shared_store() && files_dir.is_none() {
+            tracing::warn!(
+                "uploaded files stay in this node's data directory, where the other nodes \
+                 cannot serve them: give every node the same --files-dir"
+            );
+        }
         Ok(Settings {
             bind,
             data_dir,
+            files_dir,
             backends,
             jwt_secret,
             jwt_secret_given,

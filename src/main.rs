@@ -61,11 +61,12 @@ fn main() -> ExitCode {
         Command::CreateAdmin(args) => admin::create_admin(args),
         Command::Export(args) => admin::export(args),
         Command::Backup(args) => admin::backup(args),
-        Command::Restore(args) => admin::restore(args),
+        Command::Restore(args) => chatroom::admin::restore::restore(args),
         Command::Files(files) => match files.command {
             cli::FilesCommand::Gc(args) => admin::files_gc(args),
         },
         Command::Reindex(args) => chatroom::admin::reindex::reindex(args),
+        Command::Migrate(args) => chatroom::admin::restore::migrate(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

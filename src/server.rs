@@ -98,7 +98,7 @@ pub async fn open(mut settings: Settings, listener: TcpListener) -> Result<Ready
     } = opened;
     // Only once the store holds the directory's lock: a second server
     // started on it by mistake must not empty the first one's uploads.
-    let blobs = crate::files::Blobs::open(&settings.data_dir)
+    let blobs = crate::files::Blobs::open_in(&settings.data_dir, settings.files_dir.as_deref())
         .map_err(|e| ServeError(format!("cannot open the files directory: {e}")))?;
     let push = Push::start(&settings, &store, &hub).map_err(ServeError)?;
     let (search, search_thread) =

@@ -2,15 +2,16 @@
 //! holds the data directory, or opens the store itself when none does.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufWriter, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use super::local::{store_url, LocalStore};
 use super::ops::{self, OpError};
 use super::socket;
 use super::Request;
-use crate::cli::{BackupArgs, CreateAdminArgs, ExportArgs, ExportFormat, GcArgs, RestoreArgs};
+use crate::cli::{BackupArgs, CreateAdminArgs, ExportArgs, ExportFormat, GcArgs, StoreArg};
 use crate::files::Blobs;
 use crate::model::Timestamp;
 use crate::store::{Store, StoreError};
@@ -24,11 +25,17 @@ const SETTLE: Duration = Duration::from_secs(10);
 /// Where a command's operation runs.
 pub(super) enum Target {
     Server(UnixStream),
-    Local(Store),
+    Local(LocalStore),
 }
 
-/// The server's admin socket if one answers, else the store opened here.
-pub(super) fn open_target(data_dir: &Path, create: bool) -> Result<Target, String> {
+/// The server's admin socket if one answers, else the store opened here:
+/// the cluster's database when `--store` names one, else the data
+/// directory's.
+pub(super) fn open_target(
+    data_dir: &Path,
+    create: bool,
+    store: &StoreArg,
+) -> Result<Target, String> {
     let deadline = Instant::now() + SETTLE;
     if let Err(e) = std::fs::read_dir(data_dir) {
         if e.kind() == std::io::ErrorKind::PermissionDenied {
@@ -44,6 +51,9 @@ pub(super) fn open_target(data_dir: &Path, create: bool) -> Result<Target, Strin
             Ok(None) => {}
             Err(e) => return Err(e),
         }
+        if let Some(url) = store_url(store) {
+            return LocalStore::postgres(url).map(Target::Local);
+        }
         if !create && !data_dir.join("db").exists() {
             return Err(format!(
                 "no chatroom data in {}; pass the server's --data-dir",
@@ -54,7 +64,7 @@ pub(super) fn open_target(data_dir: &Path, create: bool) -> Result<Target, Strin
             crate::config::ensure_data_dir(data_dir).map_err(|e| e.to_string())?;
         }
         match Store::open(data_dir, COMMAND_CACHE_BYTES) {
-            Ok(store) => return Ok(Target::Local(store)),
+            Ok(store) => return Ok(Target::Local(LocalStore::embedded(store))),
             Err(StoreError::Locked { .. }) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
             Err(StoreError::Locked { .. }) => {
                 return Err(format!(
@@ -69,13 +79,29 @@ pub(super) fn open_target(data_dir: &Path, create: bool) -> Result<Target, Strin
 
 /// The files of a data directory whose store this process holds (so no
 /// upload is under way: what is left in their `tmp` is removed).
-fn local_blobs(data_dir: &Path) -> Result<Blobs, OpError> {
+pub(super) fn local_blobs(data_dir: &Path) -> Result<Blobs, OpError> {
     Blobs::open(data_dir).map_err(|e| {
         OpError(format!(
             "cannot open the files directory in {}: {e}",
             data_dir.display()
         ))
     })
+}
+
+/// The files a command opened `store` for: those of `--files-dir` (which
+/// running nodes may share: nothing is tidied), else the data directory's
+/// own, tidied only when it is the embedded store's (which this process
+/// then holds).
+fn command_blobs(
+    data_dir: &Path,
+    files_dir: Option<&Path>,
+    store: &StoreArg,
+) -> Result<Blobs, OpError> {
+    if files_dir.is_some() || store_url(store).is_some() {
+        Ok(Blobs::at_in(data_dir, files_dir))
+    } else {
+        local_blobs(data_dir)
+    }
 }
 
 /// `create-admin`.
@@ -102,7 +128,7 @@ pub fn create_admin(args: CreateAdminArgs) -> Result<(), String> {
     };
     crate::validate::password(&password)?;
     let hash = crate::auth::hash_password_blocking(&password).map_err(|e| e.to_string())?;
-    let summary = match open_target(&args.data.data_dir, true)? {
+    let summary = match open_target(&args.data.data_dir, true, &args.store)? {
         Target::Server(stream) => socket::request(
             stream,
             &Request::CreateAdmin {
@@ -129,7 +155,7 @@ pub fn export(args: ExportArgs) -> Result<(), String> {
         })?),
         None => None,
     };
-    let target = open_target(&args.data.data_dir, false)?;
+    let target = open_target(&args.data.data_dir, false, &args.store)?;
     let result = match &args.output {
         Some(path) => {
             let file =
@@ -263,34 +289,45 @@ impl<W: Write> Write for JsonArray<W> {
 /// `backup`: written to a temporary file, synced, then renamed into place,
 /// so a backup file that exists is complete.
 pub fn backup(args: BackupArgs) -> Result<(), String> {
-    let target = open_target(&args.data.data_dir, false)?;
-    let tmp = args.output.with_extension("partial");
+    let dir = &args.data.data_dir;
+    let target = open_target(dir, false, &args.store)?;
+    let files_dir = args.files.files_dir.as_deref();
+    let summary = write_backup(target, &args.output, |store, out| {
+        let blobs = command_blobs(dir, files_dir, &args.store)?;
+        ops::backup(store, &blobs, out)
+    })?;
+    eprintln!("backup written to {}: {summary}", args.output.display());
+    Ok(())
+}
+
+/// Writes a backup from `target` to `output`: to a temporary file beside
+/// it, synced, then renamed into place, so that a backup file that exists
+/// is complete. `local` writes it from a store opened here. Returns the
+/// counts, as the summary the command prints.
+pub(super) fn write_backup(
+    target: Target,
+    output: &Path,
+    local: impl FnOnce(&Store, &mut dyn Write) -> Result<String, OpError>,
+) -> Result<String, String> {
+    let tmp = output.with_extension("partial");
     let file = File::create(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
     let mut out = BufWriter::with_capacity(256 * 1024, file);
     let result = match target {
         Target::Server(stream) => socket::request(stream, &Request::Backup, &mut out),
-        Target::Local(store) => {
-            local_blobs(&args.data.data_dir).and_then(|blobs| ops::backup(&store, &blobs, &mut out))
-        }
+        Target::Local(store) => local(&store, &mut out),
     };
     let finish = result.and_then(|summary| {
         let file = out
             .into_inner()
             .map_err(|e| OpError(format!("cannot write the backup: {e}")))?;
         file.sync_all()?;
-        std::fs::rename(&tmp, &args.output)?;
+        std::fs::rename(&tmp, output)?;
         Ok(summary)
     });
-    match finish {
-        Ok(summary) => {
-            eprintln!("backup written to {}: {summary}", args.output.display());
-            Ok(())
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(e.0)
-        }
-    }
+    finish.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        e.0
+    })
 }
 
 /// `files gc`: run by the server when one holds the data directory (its
@@ -299,7 +336,7 @@ pub fn backup(args: BackupArgs) -> Result<(), String> {
 /// then write to. The report's lines go to standard output.
 pub fn files_gc(args: GcArgs) -> Result<(), String> {
     let dir = &args.data.data_dir;
-    let summary = match open_target(dir, false)? {
+    let summary = match open_target(dir, false, &args.store)? {
         Target::Server(stream) => socket::request(
             stream,
             &Request::FilesGc {
@@ -308,7 +345,11 @@ pub fn files_gc(args: GcArgs) -> Result<(), String> {
             &mut std::io::sink(),
         ),
         // Not `Blobs::open`: it would empty `tmp` before the report.
-        Target::Local(store) => ops::files_gc(&store, &Blobs::at(dir), args.dry_run),
+        Target::Local(store) => ops::files_gc(
+            &store,
+            &Blobs::at_in(dir, args.files.files_dir.as_deref()),
+            args.dry_run,
+        ),
     }
     .map_err(|e| e.0)?;
     let report: crate::files::gc::GcReport = serde_json::from_str(&summary).map_err(|e| {
@@ -317,61 +358,6 @@ pub fn files_gc(args: GcArgs) -> Result<(), String> {
     let mut out = std::io::stdout().lock();
     for line in report.lines() {
         writeln!(out, "{line}").map_err(|e| format!("cannot write the report: {e}"))?;
-    }
-    Ok(())
-}
-
-/// `restore`: into a data directory no server holds and no data is in.
-/// The file is checked whole before anything is written, and a load that
-/// fails midway removes the database it started, so a failed restore
-/// leaves the directory as it was.
-pub fn restore(args: RestoreArgs) -> Result<(), String> {
-    let dir = &args.data.data_dir;
-    if socket::connect(dir).is_some() {
-        return Err(format!(
-            "a server is running on {}; stop it, and restore into a new, empty data directory",
-            dir.display()
-        ));
-    }
-    let open = || {
-        File::open(&args.input)
-            .map(|f| BufReader::with_capacity(256 * 1024, f))
-            .map_err(|e| format!("cannot open {}: {e}", args.input.display()))
-    };
-    Store::check_backup(&mut open()?).map_err(|e| format!("{}: {e}", args.input.display()))?;
-    crate::config::ensure_data_dir(dir).map_err(|e| e.to_string())?;
-    let fresh = !dir.join("db").exists();
-    let store = Store::open(dir, COMMAND_CACHE_BYTES)
-        .map_err(|e| format!("cannot open the database in {}: {e}", dir.display()))?;
-    let mut input = open()?;
-    let result = match local_blobs(dir) {
-        Ok(blobs) => store.restore_with(Some(&blobs), &mut input),
-        Err(e) => Err(StoreError::Refused(e.0)),
-    };
-    drop(store);
-    let counts = match result {
-        Ok(c) => c,
-        Err(e) => {
-            if fresh && !matches!(e, StoreError::Refused(_)) {
-                let _ = std::fs::remove_dir_all(dir.join("db"));
-                let _ = std::fs::remove_dir_all(dir.join(crate::files::blobs::FILES_DIR));
-            }
-            return Err(format!("restore failed: {e}"));
-        }
-    };
-    eprintln!(
-        "restored {} users, {} rooms, {} memberships and {} messages into {}",
-        counts.users,
-        counts.rooms,
-        counts.members,
-        counts.messages,
-        dir.display()
-    );
-    if counts.files > 0 {
-        eprintln!(
-            "restored {} files ({} blobs, every hash checked)",
-            counts.files, counts.blobs
-        );
     }
     Ok(())
 }

@@ -14,8 +14,10 @@
 //! failure. A stream without its final line was cut short.
 
 pub mod commands;
+pub mod local;
 pub mod ops;
 pub mod reindex;
+pub mod restore;
 pub mod socket;
 
 use std::path::{Path, PathBuf};

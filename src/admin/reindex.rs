@@ -62,7 +62,7 @@ pub fn reindex(args: ReindexArgs) -> Result<(), String> {
     let dir = &args.data.data_dir;
     let started = Instant::now();
     let mut bar = Bar::new();
-    let messages = match open_target(dir, false)? {
+    let messages = match open_target(dir, false, &args.store)? {
         Target::Server(stream) => {
             let mut lines = BarLines {
                 bar: &mut bar,
@@ -77,7 +77,14 @@ pub fn reindex(args: ReindexArgs) -> Result<(), String> {
             })?
         }
         Target::Local(store) => {
-            // The store's lock is held: no server writes the index now.
+            if !dir.is_dir() {
+                return Err(format!(
+                    "no data directory {}; pass the node's --data-dir",
+                    dir.display()
+                ));
+            }
+            // No server answers on the data directory, so none writes
+            // its index now (the embedded store's lock is held, too).
             let index =
                 Index::open(dir).map_err(|e| format!("cannot open the search index: {e}"))?;
             crate::search::indexer::rebuild_offline(&index, &store, &mut |p| bar.show(p.into()))

@@ -5,7 +5,17 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
 
-use super::DataDirArg;
+use super::{DataDirArg, FilesDirArg};
+
+/// The cluster's database, for a command run where no node answers.
+#[derive(Debug, Args, Clone, Default)]
+pub struct StoreArg {
+    /// The cluster's PostgreSQL database (`postgres://…`): used when no
+    /// server answers on the data directory's admin socket [default: the
+    /// data directory's own database].
+    #[arg(long, env = "CHATROOM_STORE", value_name = "URL")]
+    pub store: Option<String>,
+}
 
 #[derive(Debug, Args)]
 pub struct CreateAdminArgs {
@@ -19,12 +29,18 @@ pub struct CreateAdminArgs {
 
     #[command(flatten)]
     pub data: DataDirArg,
+
+    #[command(flatten)]
+    pub store: StoreArg,
 }
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
     #[command(flatten)]
     pub data: DataDirArg,
+
+    #[command(flatten)]
+    pub store: StoreArg,
 
     /// Only this room, by id or by name (without regard to case).
     #[arg(long, value_name = "NAME_OR_ID")]
@@ -48,6 +64,12 @@ pub struct BackupArgs {
     #[command(flatten)]
     pub data: DataDirArg,
 
+    #[command(flatten)]
+    pub store: StoreArg,
+
+    #[command(flatten)]
+    pub files: FilesDirArg,
+
     /// File to write the backup to (replaced only once the backup is complete).
     #[arg(long, value_name = "FILE")]
     pub output: PathBuf,
@@ -61,6 +83,31 @@ pub struct RestoreArgs {
 
     #[command(flatten)]
     pub data: DataDirArg,
+
+    /// Restore into this PostgreSQL database (`postgres://…`, new and
+    /// empty) instead of the data directory.
+    #[arg(long, env = "CHATROOM_STORE", value_name = "URL")]
+    pub store: Option<String>,
+
+    #[command(flatten)]
+    pub files: FilesDirArg,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The data directory of the single server to move (running or not).
+    #[arg(long, value_name = "DIR")]
+    pub from: PathBuf,
+
+    /// The cluster's PostgreSQL database (`postgres://…`), new and empty.
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+
+    /// Where the cluster keeps uploaded files (the nodes' --files-dir);
+    /// the files are copied there [default: they stay in DIR/files, which
+    /// the nodes are then given as --files-dir].
+    #[arg(long, value_name = "DIR")]
+    pub files_dir: Option<PathBuf>,
 }
 
 /// How `export` writes messages.
@@ -90,6 +137,12 @@ pub struct GcArgs {
     #[command(flatten)]
     pub data: DataDirArg,
 
+    #[command(flatten)]
+    pub store: StoreArg,
+
+    #[command(flatten)]
+    pub files: FilesDirArg,
+
     /// Only report what would be removed or repaired; change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -99,4 +152,7 @@ pub struct GcArgs {
 pub struct ReindexArgs {
     #[command(flatten)]
     pub data: DataDirArg,
+
+    #[command(flatten)]
+    pub store: StoreArg,
 }

@@ -15,6 +15,20 @@
 //! does): a removal can never take the bytes a new record just came to
 //! share.
 //!
+//! # A directory shared by the nodes of a cluster
+//!
+//! With `--files-dir`, the blobs live in a directory the nodes of a
+//! cluster share (a network filesystem), and the lock above is only this
+//! process's. Across processes, two rules keep the same promise without a
+//! lock: a removal moves the blob aside, asks again whether anything
+//! refers to it, and puts it back if something now does; an upload whose
+//! bytes were already in place checks, once its record is stored, that
+//! they still are, and places its own copy if they are not. Whichever
+//! order the two processes' steps take, a record never ends up naming a
+//! blob that is gone (a reader may miss the blob for the instant it is
+//! aside). Each process writes its uploads in its own directory under
+//! `tmp`, so a node starting never removes another's upload in progress.
+//!
 //! Here: the handle, placing and removing. Beside it: a blob's name
 //! ([`Sha256`]), uploads streamed from a request ([`Upload`]) and blobs
 //! written from a blocking thread ([`BlobWriter`]).
@@ -55,6 +69,12 @@ pub struct Blobs {
 
 struct Inner {
     root: PathBuf,
+    /// Where this process's uploads are written before they are placed:
+    /// `tmp` of the root, or in a shared directory `tmp/<a name of this
+    /// process's own>`.
+    tmp: PathBuf,
+    /// Whether other processes place and remove blobs here too.
+    shared: bool,
     locks: [Mutex<()>; STRIPES],
 }
 
@@ -80,16 +100,78 @@ impl Blobs {
         if left > 0 {
             tracing::info!(files = left, "removed unfinished uploads");
         }
-        Ok(Blobs::with_root(root))
+        Ok(Blobs::with_root(root, false))
     }
 
-    fn with_root(root: PathBuf) -> Blobs {
+    /// Opens the blobs of `root`, a directory other processes (the nodes
+    /// of a cluster) use too: this process's uploads go to a directory of
+    /// its own under `tmp`, made here. What other processes left in `tmp`
+    /// is theirs, in progress or not: `files gc` removes it once old.
+    /// Empty directories of processes long gone are removed. Blocking:
+    /// called once at start.
+    pub fn open_shared(root: &Path) -> io::Result<Blobs> {
+        let tmp_root = root.join(TMP_DIR);
+        std::fs::create_dir_all(&tmp_root)?;
+        for entry in std::fs::read_dir(&tmp_root)? {
+            let entry = entry?;
+            let stale = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > STALE_TMP);
+            if stale && entry.file_type()?.is_dir() {
+                // Fails, and so keeps it, when anything is inside.
+                let _ = std::fs::remove_dir(entry.path());
+            }
+        }
+        let mut blobs = Blobs::with_root(root.to_path_buf(), true);
+        let own = tmp_root.join(format!("node-{}", random_hex()?));
+        std::fs::create_dir(&own)?;
+        if let Some(inner) = Arc::get_mut(&mut blobs.inner) {
+            inner.tmp = own;
+        }
+        Ok(blobs)
+    }
+
+    /// The blobs a server uses: those of `files_dir` (`--files-dir`,
+    /// shared) when given, else the data directory's own.
+    pub fn open_in(data_dir: &Path, files_dir: Option<&Path>) -> io::Result<Blobs> {
+        match files_dir {
+            Some(dir) => Blobs::open_shared(dir),
+            None => Blobs::open(data_dir),
+        }
+    }
+
+    fn with_root(root: PathBuf, shared: bool) -> Blobs {
         Blobs {
             inner: Arc::new(Inner {
+                tmp: root.join(TMP_DIR),
                 root,
+                shared,
                 locks: std::array::from_fn(|_| Mutex::new(())),
             }),
         }
+    }
+
+    /// A new file for an upload in this process's temporary directory,
+    /// made again if `files gc` removed it meanwhile.
+    fn new_temp(&self) -> io::Result<(PathBuf, std::fs::File)> {
+        let path = self.inner.tmp.join(random_hex()?);
+        let create = || {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+        };
+        let file = match create() {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(&self.inner.tmp)?;
+                create()?
+            }
+            other => other?,
+        };
+        Ok((path, file))
     }
 
     /// Where the blob `sha` is (or would be) on disk.
@@ -119,14 +201,20 @@ impl Blobs {
     ) -> io::Result<Result<T, E>> {
         let _serial = self.lock(&done.sha256);
         let dest = self.path(&done.sha256);
-        let created = if dest.exists() {
-            false
-        } else {
-            place(&done.tmp, &dest, &self.inner.root)?;
-            true
-        };
+        if dest.exists() {
+            let recorded = record();
+            // Another process may have moved the bytes aside before the
+            // record was stored (see the module doc): put this copy there.
+            if self.inner.shared && recorded.is_ok() && !dest.exists() {
+                place(&done.tmp, &dest, &self.inner.root)?;
+            }
+            return Ok(recorded);
+        }
+        place(&done.tmp, &dest, &self.inner.root)?;
         Ok(record().inspect_err(|_| {
-            if created {
+            // In a shared directory another process may have come to use
+            // the bytes meanwhile: `files gc` removes them if not.
+            if !self.inner.shared {
                 if let Err(e) = std::fs::remove_file(&dest) {
                     tracing::warn!(path = %dest.display(), error = %e, "cannot remove a blob");
                 }
@@ -146,19 +234,71 @@ impl Blobs {
     ) {
         for sha in candidates {
             let _serial = self.lock(sha);
-            match referenced(sha) {
-                Ok(true) => {}
-                Ok(false) => match std::fs::remove_file(self.path(sha)) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => tracing::warn!(blob = %sha, error = %e, "cannot remove a blob"),
-                },
-                Err(e) => {
+            match self.remove_checked(sha, &referenced) {
+                Ok(_) => {}
+                Err(Checked::Disk(e)) => {
+                    tracing::warn!(blob = %sha, error = %e, "cannot remove a blob")
+                }
+                Err(Checked::Asked(e)) => {
                     tracing::warn!(blob = %sha, error = %e, "cannot tell whether a blob is used")
                 }
             }
         }
     }
+
+    /// Removes the blob `sha` unless `in_use` says a record refers to it;
+    /// whether it was removed (or was gone). In a shared directory the
+    /// blob is first moved aside and `in_use` asked again, to put it back
+    /// if a record came to use it meanwhile (see the module doc). Call it
+    /// holding the blob's lock.
+    fn remove_checked<E>(
+        &self,
+        sha: &Sha256,
+        in_use: impl Fn(&Sha256) -> Result<bool, E>,
+    ) -> Result<bool, Checked<E>> {
+        if in_use(sha).map_err(Checked::Asked)? {
+            return Ok(false);
+        }
+        let path = self.path(sha);
+        if !self.inner.shared {
+            return match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Checked::Disk(e)),
+                _ => Ok(true),
+            };
+        }
+        let aside = self.inner.tmp.join(format!("removing-{sha}"));
+        match std::fs::rename(&path, &aside) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(true),
+            Err(e) => return Err(Checked::Disk(e)),
+            Ok(()) => {}
+        }
+        let again = in_use(sha);
+        if matches!(again, Ok(false)) {
+            std::fs::remove_file(&aside).map_err(Checked::Disk)?;
+            return Ok(true);
+        }
+        // Used after all, or not known: back in place (a copy another
+        // process placed meanwhile holds the same bytes).
+        std::fs::rename(&aside, &path).map_err(Checked::Disk)?;
+        again.map(|_| false).map_err(Checked::Asked)
+    }
+}
+
+/// Why [`Blobs::remove_checked`] failed.
+enum Checked<E> {
+    Disk(io::Error),
+    Asked(E),
+}
+
+/// How long an empty upload directory of another process stays in a
+/// shared `tmp`: a process that made it so long ago has surely stopped.
+const STALE_TMP: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// 32 random hex digits: a name nobody else picks.
+fn random_hex() -> io::Result<String> {
+    let mut name = [0u8; 16];
+    getrandom::getrandom(&mut name).map_err(io::Error::other)?;
+    Ok(name.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Renames `tmp` to `dest`, creating its directories, and syncs every
@@ -178,6 +318,10 @@ fn place(tmp: &Path, dest: &Path, root: &Path) -> io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "blobs/shared_tests.rs"]
+mod shared_tests;
 
 #[cfg(test)]
 mod tests {

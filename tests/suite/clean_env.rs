@@ -36,6 +36,7 @@ const HOSTILE: &[(&str, &str)] = &[
     ("CHATROOM_BIND", "nonsense"),
     ("CHATROOM_STORE", "postgres://hostile@nonexistent.invalid/x"),
     ("CHATROOM_BUS", "nats://nonexistent.invalid:1"),
+    ("CHATROOM_FILES_DIR", "/nonexistent/hostile-files"),
     ("JWT_SECRET", "x"),
     ("PORT", "1"),
     ("RUST_LOG", "trace"),

@@ -25,7 +25,21 @@ impl Blobs {
     /// (`files gc --dry-run`) changes nothing. Only for a data directory
     /// no server holds: blobs opened twice do not share their locks.
     pub fn at(data_dir: &Path) -> Blobs {
-        Blobs::with_root(data_dir.join(FILES_DIR))
+        Blobs::with_root(data_dir.join(FILES_DIR), false)
+    }
+
+    /// [`Blobs::at`] or [`Blobs::at_shared`], as `--files-dir` says.
+    pub fn at_in(data_dir: &Path, files_dir: Option<&Path>) -> Blobs {
+        match files_dir {
+            Some(dir) => Blobs::at_shared(dir),
+            None => Blobs::at(data_dir),
+        }
+    }
+
+    /// The blobs of `root`, a directory the nodes of a cluster share
+    /// (`--files-dir`), without tidying: nothing is created or removed.
+    pub fn at_shared(root: &Path) -> Blobs {
+        Blobs::with_root(root.to_path_buf(), true)
     }
 
     /// Every blob on disk: each file at `<h[0..2]>/<h[2..4]>/<h>` whose
@@ -66,20 +80,27 @@ impl Blobs {
     }
 
     /// Every entry of `files/tmp`: uploads in progress, or left by a
-    /// crash. Blocking.
+    /// crash. In a shared directory, the files inside each process's own
+    /// directory there (and the directories themselves once empty).
+    /// Blocking.
     pub fn temp_files(&self) -> io::Result<Vec<Found<PathBuf>>> {
         let mut out = Vec::new();
         for entry in dir_entries(&self.inner.root.join(TMP_DIR))? {
-            let meta = match entry.metadata() {
-                Ok(m) => m,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(e),
+            let Some(found) = temp_entry(&entry)? else {
+                continue;
             };
-            out.push(Found {
-                what: entry.path(),
-                size: if meta.is_file() { meta.len() } else { 0 },
-                modified: meta.modified()?,
-            });
+            if self.inner.shared && found.size == 0 && entry.path().is_dir() {
+                let before = out.len();
+                for inner in dir_entries(&entry.path())? {
+                    out.extend(temp_entry(&inner)?);
+                }
+                // Another process's directory is in use while it holds
+                // anything, and this process's own always is.
+                if out.len() > before || entry.path() == self.inner.tmp {
+                    continue;
+                }
+            }
+            out.push(found);
         }
         Ok(out)
     }
@@ -106,23 +127,26 @@ impl Blobs {
         &self,
         sha: &Sha256,
         remove: bool,
-        in_use: impl FnOnce(&Sha256) -> Result<bool, E>,
+        in_use: impl Fn(&Sha256) -> Result<bool, E>,
     ) -> Result<bool, E> {
         let _serial = self.lock(sha);
-        if in_use(sha)? {
-            return Ok(false);
-        }
         if !remove {
-            return Ok(true);
+            return Ok(!in_use(sha)?);
         }
-        let path = self.path(sha);
-        match std::fs::remove_file(&path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e.into()),
-            _ => {}
-        }
+        let removed = match self.remove_checked(sha, in_use) {
+            Ok(removed) => removed,
+            Err(super::Checked::Disk(e)) => return Err(e.into()),
+            Err(super::Checked::Asked(e)) => return Err(e),
+        };
         // Every blob under these directories shares this lock (it is
         // chosen by the first byte, which names the outer one), so no
-        // upload is placing a blob in them now. Not empty: left.
+        // upload of this process is placing a blob in them now; another
+        // process's might, in a shared directory: left there. Not empty:
+        // left.
+        if !removed || self.inner.shared {
+            return Ok(removed);
+        }
+        let path = self.path(sha);
         let mut dir = path.parent();
         while let Some(d) = dir.filter(|d| *d != self.inner.root) {
             if std::fs::remove_dir(d).is_err() {
@@ -132,6 +156,20 @@ impl Blobs {
         }
         Ok(true)
     }
+}
+
+/// A `tmp` entry with its size and age; `None` when it went meanwhile.
+fn temp_entry(entry: &std::fs::DirEntry) -> io::Result<Option<Found<PathBuf>>> {
+    let meta = match entry.metadata() {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(Some(Found {
+        what: entry.path(),
+        size: if meta.is_file() { meta.len() } else { 0 },
+        modified: meta.modified()?,
+    }))
 }
 
 /// Two lowercase hex digits: the name of a blob directory.

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use sha2::Digest;
 
-use super::{Blobs, Sha256, HEAD_BYTES, TMP_DIR};
+use super::{Blobs, Sha256, HEAD_BYTES};
 
 /// Bytes gathered before they are hashed and written (on the blocking
 /// pool): large enough that the hop costs little, small enough that an
@@ -24,20 +24,8 @@ impl Blobs {
 
     /// Starts an upload into a new temporary file.
     pub async fn upload(&self) -> io::Result<Upload> {
-        let mut name = [0u8; 16];
-        getrandom::getrandom(&mut name).map_err(io::Error::other)?;
-        let name: String = name.iter().map(|b| format!("{b:02x}")).collect();
-        let path = self.inner.root.join(TMP_DIR).join(name);
-        let file = {
-            let path = path.clone();
-            blocking(move || {
-                std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(path)
-            })
-            .await?
-        };
+        let blobs = self.clone();
+        let (path, file) = blocking(move || blobs.new_temp()).await?;
         Ok(Upload {
             file: Some(file),
             tmp: Some(path),

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use sha2::Digest;
 
-use super::{Blobs, Finished, Sha256, HEAD_BYTES, TMP_DIR};
+use super::{Blobs, Finished, Sha256, HEAD_BYTES};
 
 /// A blob being written on this thread. Dropped before
 /// [`BlobWriter::finish`], its temporary file is removed.
@@ -25,14 +25,7 @@ pub struct BlobWriter {
 impl Blobs {
     /// Starts a blob written by this thread. Blocking.
     pub fn writer(&self) -> io::Result<BlobWriter> {
-        let mut name = [0u8; 16];
-        getrandom::getrandom(&mut name).map_err(io::Error::other)?;
-        let hex: String = name.iter().map(|b| format!("{b:02x}")).collect();
-        let tmp = self.inner.root.join(TMP_DIR).join(hex);
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
+        let (tmp, file) = self.new_temp()?;
         Ok(BlobWriter {
             file,
             tmp: Some(tmp),
@@ -121,7 +114,10 @@ mod tests {
         let mut w = blobs.writer().expect("writer");
         w.write_all(b"partial").expect("write");
         drop(w);
-        let tmp = dir.path().join(super::super::FILES_DIR).join(TMP_DIR);
+        let tmp = dir
+            .path()
+            .join(super::super::FILES_DIR)
+            .join(super::super::TMP_DIR);
         assert_eq!(std::fs::read_dir(tmp).expect("tmp").count(), 0);
     }
 }

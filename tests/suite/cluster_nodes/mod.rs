@@ -9,6 +9,7 @@
 
 mod failures;
 mod limits;
+mod operations;
 mod order;
 
 use std::path::PathBuf;
