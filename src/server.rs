@@ -91,11 +91,12 @@ pub async fn open(mut settings: Settings, listener: TcpListener) -> Result<Ready
     let tcp_cap = conn::tcp_cap(settings.max_tcp_connections, descriptors);
     let shutdown = Shutdown::default();
     let mut opened = backends::open(&mut settings).await?;
-    opened.start(shutdown.stop_reading.clone());
     let login_throttle = opened.login_throttle();
-    let backends::Opened {
-        store, hub, health, ..
-    } = opened;
+    let (store, hub, health) = (
+        opened.store.clone(),
+        opened.hub.clone(),
+        opened.health.clone(),
+    );
     // Only once the store holds the directory's lock: a second server
     // started on it by mistake must not empty the first one's uploads.
     let blobs = crate::files::Blobs::open_in(&settings.data_dir, settings.files_dir.as_deref())
@@ -103,6 +104,14 @@ pub async fn open(mut settings: Settings, listener: TcpListener) -> Result<Ready
     let push = Push::start(&settings, &store, &hub).map_err(ServeError)?;
     let (search, search_thread) =
         crate::search::Search::start(&settings.data_dir, &store).map_err(ServeError)?;
+    // On a node with peers, the index follows every node's messages as
+    // the hub hands them on; the peers are heard only from here on, so
+    // the index misses nothing past what it caught up to at its start.
+    let indexed = search.clone();
+    hub.follow(Box::new(move |messages| {
+        indexed.offer(crate::search::Keys::of(messages))
+    }));
+    opened.start(shutdown.stop_reading.clone());
     let (writer, writer_thread) = Writer::start(
         store.clone(),
         hub.clone(),

@@ -318,8 +318,12 @@ fn run(store: Store, hub: Hub, push: PushFeed, search: Search, mut rx: mpsc::Rec
                     let keys = Keys::of(&appended.stored);
                     repeats.settle(Ok(&appended));
                     answer_batch(replies.drain(..), appended);
-                    // Indexing is no part of the ack.
-                    search.offer(keys);
+                    // Indexing is no part of the ack. A node with peers
+                    // indexes what its hub hands on in order instead,
+                    // its peers' messages with its own (`Hub::follow`).
+                    if !hub.is_clustered() {
+                        search.offer(keys);
+                    }
                 }
                 Err(()) => {
                     flushed = Some(Err(WriteFailed));

@@ -89,10 +89,33 @@ pub fn clean_command(program: impl AsRef<std::ffi::OsStr>, cwd: &Path) -> Comman
 /// `restore`, or a usage error) from a clean environment, run in the
 /// parent of its `--data-dir` (a test's temporary directory, like the
 /// servers of [`Server::spawn`]) or, without one, in [`empty_dir`].
+/// When the suite runs on PostgreSQL, a command that works on a data
+/// directory is also given that directory's `--store`
+/// ([`cluster::store_for`]), as the directory's server is.
 pub fn admin_command(args: &[&str]) -> Command {
     let mut cmd = command(&admin_cwd(args));
     cmd.args(args);
+    cmd.args(admin_store_args(args));
     cmd
+}
+
+/// The commands that take `--store`.
+const STORE_COMMANDS: &[&str] = &["create-admin", "export", "backup", "restore", "files", "reindex"];
+
+/// `--store URL` for the admin command `args` when the suite runs on
+/// PostgreSQL and `args` name a data directory and no store.
+pub fn admin_store_args(args: &[&str]) -> Vec<String> {
+    let takes_store = args.first().is_some_and(|c| STORE_COMMANDS.contains(c));
+    let dir = args
+        .iter()
+        .position(|a| *a == "--data-dir")
+        .and_then(|i| args.get(i + 1));
+    match dir {
+        Some(dir) if takes_store && !args.contains(&"--store") => {
+            cluster::store_args(Path::new(dir), args)
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// Where [`admin_command`] runs `args`.
@@ -483,7 +506,8 @@ pub fn run_create_admin(s: &Server, name: &str, password: &str) -> std::process:
     let mut cmd = command(s.dir.parent().unwrap_or(&s.dir));
     cmd.args(["create-admin", "--username", name, "--password-stdin"])
         .arg("--data-dir")
-        .arg(&s.dir);
+        .arg(&s.dir)
+        .args(cluster::store_args(&s.dir, &[]));
     let stdin = format!("{password}\n");
     let out = run_bounded(cmd, stdin.as_bytes(), Duration::from_secs(30))
         .unwrap_or_else(|e| panic!("create-admin: {e}"));

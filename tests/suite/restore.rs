@@ -23,7 +23,7 @@ const CMD_WAIT: Duration = Duration::from_secs(60);
 /// Runs `chatroom ARGS` (bounded) and returns its output.
 fn chatroom(cwd: &Path, args: &[&str]) -> Output {
     let mut cmd = command(cwd);
-    cmd.args(args);
+    cmd.args(args).args(admin_store_args(args));
     run_bounded(cmd, b"", CMD_WAIT).unwrap_or_else(|e| panic!("{e}"))
 }
 

@@ -52,10 +52,16 @@ pub trait MessageSource: Send + Sync {
     ) -> Result<Vec<Message>, StoreError>;
 }
 
+/// What else sees every message a node with peers hands on, in id order:
+/// the search index, which must hold the other nodes' messages too.
+pub type Follower = Box<dyn Fn(&[Message]) + Send + Sync>;
+
 /// The order of a hub with peers, and what the filler watches of the tail.
-#[derive(Debug)]
 pub(super) struct Sequencer {
     order: Mutex<Order>,
+    /// Called with each run of messages as it is handed on, under the
+    /// order's lock (so in id order): must not wait.
+    follower: std::sync::OnceLock<Follower>,
     /// The id the tail was waiting at and since when, while the store's
     /// cutoff is past it.
     tail: Mutex<Option<(MessageId, Instant)>>,
@@ -65,6 +71,7 @@ impl Sequencer {
     pub(super) fn new(next: MessageId) -> Sequencer {
         Sequencer {
             order: Mutex::new(Order::new(next)),
+            follower: std::sync::OnceLock::new(),
             tail: Mutex::new(None),
         }
     }
@@ -81,8 +88,35 @@ impl Hub {
             Some(seq) => {
                 let mut order = lock(&seq.order);
                 let out = order.offer(messages, Instant::now());
-                self.deliver(&out);
+                self.hand_on(seq, &out);
             }
+        }
+    }
+
+    /// Whether this hub has peers: its messages then come in order from
+    /// every node, through [`Hub::follow`]'s follower too.
+    pub fn is_clustered(&self) -> bool {
+        self.inner.sequencer.is_some()
+    }
+
+    /// On a hub with peers, calls `follower` with every run of messages
+    /// handed on, the node's own and its peers', in id order with no
+    /// gap (but for deleted ids). Once; later calls and hubs without
+    /// peers ignore it.
+    pub fn follow(&self, follower: Follower) {
+        if let Some(seq) = &self.inner.sequencer {
+            let _ = seq.follower.set(follower);
+        }
+    }
+
+    /// Delivers `out` and shows it to the follower; under the order's lock.
+    fn hand_on(&self, seq: &Sequencer, out: &[Message]) {
+        if out.is_empty() {
+            return;
+        }
+        self.deliver(out);
+        if let Some(follower) = seq.follower.get() {
+            follower(out);
         }
     }
 
@@ -143,7 +177,7 @@ impl Hub {
                 out.extend(order.offer(vec![m], now));
             }
             out.extend(order.skip_to(upto, now));
-            self.deliver(&out);
+            self.hand_on(seq, &out);
             drop(order);
             from = upto;
         }

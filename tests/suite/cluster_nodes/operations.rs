@@ -287,3 +287,26 @@ async fn migrate_moves_a_single_server_into_the_cluster_database() {
     client.say(&room, "four").await;
     assert_eq!(all_messages(node, &ann, &room).await.len(), 4);
 }
+
+#[tokio::test]
+async fn a_message_sent_on_one_node_is_found_by_a_search_on_another() {
+    let c = Cluster::start(2);
+    let (n0, n1) = (&c.nodes[0], &c.nodes[1]);
+    let ann = register(n0, "ann").await;
+    let room = id_of(&create_room(n0, &ann, "lookup", false).await);
+    let mut client = Client::joined(n0, &ann, &[&room]).await;
+    let sent = client.say(&room, "the zeppelin lands at noon").await;
+    let deadline = std::time::Instant::now() + crate::search::POLL;
+    loop {
+        let v = crate::search::search(n1, &ann, "zeppelin").await;
+        if let Some(found) = crate::search::results(&v).first() {
+            assert_eq!(found["message"]["id"], sent["id"], "{v}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node 1 never found node 0's message: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
