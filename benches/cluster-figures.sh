@@ -179,6 +179,7 @@ start_node() {
   local name=$1; shift
   local dir="$tmp/$name"
   mkdir -p "$dir/data"
+  : >"$dir/stdout"
   (cd "$dir" && exec env -i PATH="$PATH" HOME="$HOME" \
      setpriv --pdeathsig=KILL -- taskset -c "$SERVER_CPU" \
      "$CHATROOM" serve --bind 127.0.0.1:0 --data-dir "$dir/data" "${NODE_LIMITS[@]}" "$@" \
@@ -198,6 +199,23 @@ start_node() {
 
 rss_kib() {
   awk '/^VmRSS:/ {print $2}' "/proc/$1/status"
+}
+
+# CPU seconds (user + system) used so far by PID and its children that
+# are still running (PostgreSQL's backends).
+tree_cpu_s() {
+  local pid total=0 ticks
+  ticks=$(getconf CLK_TCK)
+  for pid in "$1" $(pgrep -P "$1" || true); do
+    total=$(( total + $(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{print $12 + $13}' || echo 0) ))
+  done
+  awk -v t="$total" -v k="$ticks" 'BEGIN {printf "%.2f", t / k}'
+}
+
+# cores_since START_CPU_S START_SECONDS PID: CPU cores PID's tree used since.
+cores_since() {
+  awk -v a="$1" -v b="$(tree_cpu_s "$3")" -v s="$2" -v n="$(date +%s.%N)" \
+    'BEGIN {printf "%.2f", (b - a) / (n - s)}'
 }
 
 # bench NAME ARGS…: one generator run, bounded, its output kept as NAME.
@@ -226,7 +244,9 @@ bench durable-sled durable --senders 50 --duration "$DURATION" --spawn "$CHATROO
 # b. durable, PostgreSQL (one node, no bus).
 start_node pg --store "postgres://chatroom@127.0.0.1:$pg_port/durable"
 pg_node_pid=$node_pid
+pg_cpu=$(tree_cpu_s "$pg_pid") t=$(date +%s.%N)
 bench durable-postgres durable --senders 50 --duration "$DURATION" --url "$node_url" --server-pid "$pg_node_pid"
+echo "postgres_cpu_cores: $(cores_since "$pg_cpu" "$t" "$pg_pid")" >>"$out/durable-postgres.txt"
 stop "$pg_node_pid"
 
 # c, d, e. One sled node, and two nodes of one cluster.
@@ -249,8 +269,11 @@ bench latency-cross-node latency --connections 1000 --senders 10 --rate 20 --dur
 nats_loaded=$(rss_kib "$nats_pid")
 bench throughput-sled throughput --connections 1000 --senders 10 --duration "$DURATION" \
   --url "$sled_url" --server-pid "$sled_pid"
+nats_cpu=$(tree_cpu_s "$nats_pid") t=$(date +%s.%N)
 bench throughput-cross-node throughput --connections 1000 --senders 10 --duration "$DURATION" \
   --url "$a_url" --server-pid "$a_pid" --receivers-url "$b_url" --receivers-pid "$b_pid"
+
+echo "nats_cpu_cores: $(cores_since "$nats_cpu" "$t" "$nats_pid")" >>"$out/throughput-cross-node.txt"
 
 if [ -z "${FIGURES_OUT:-}" ]; then
   for f in "$out"/*.txt; do echo "### $(basename "$f" .txt)"; cat "$f"; done
@@ -260,13 +283,13 @@ echo "--- summary ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, duration ${DURATI
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 sed 's/^/postgres /' "$out/postgres.txt"
 for run in durable-sled durable-postgres; do
-  echo "$run: accepted_per_s $(field $run accepted_per_s), ack_latency p50 $(field $run ack_latency_p50_ms) ms p99 $(field $run ack_latency_p99_ms) ms, server_cpu_cores $(field $run server_cpu_cores) ($(field $run 'load average before'))"
+  echo "$run: accepted_per_s $(field $run accepted_per_s), ack_latency p50 $(field $run ack_latency_p50_ms) ms p99 $(field $run ack_latency_p99_ms) ms, server_cpu_cores $(field $run server_cpu_cores)$(v=$(field $run postgres_cpu_cores); [ -z "$v" ] || echo ", postgres_cpu_cores $v") ($(field $run 'load average before'))"
 done
 for run in latency-sled latency-one-node latency-cross-node; do
   echo "$run: receiver_latency p50 $(field $run receiver_latency_p50_ms) ms p99 $(field $run receiver_latency_p99_ms) ms max $(field $run receiver_latency_max_ms) ms, lost $(field $run lost_messages), out_of_order $(field $run out_of_order) ($(field $run 'load average before'))"
 done
 for run in throughput-sled throughput-cross-node; do
-  echo "$run: accepted_per_s $(field $run accepted_per_s), deliveries_per_s $(field $run deliveries_per_s), receiver_latency p50 $(field $run receiver_latency_p50_ms) ms p99 $(field $run receiver_latency_p99_ms) ms, lost $(field $run lost_messages), closed $(field $run connections_closed_by_server), generator_cpu_cores $(field $run generator_cpu_cores) ($(field $run 'load average before'))"
+  echo "$run: accepted_per_s $(field $run accepted_per_s), deliveries_per_s $(field $run deliveries_per_s), receiver_latency p50 $(field $run receiver_latency_p50_ms) ms p99 $(field $run receiver_latency_p99_ms) ms, lost $(field $run lost_messages), closed $(field $run connections_closed_by_server), server_cpu_cores $(field $run server_cpu_cores)$(v=$(field $run receivers_node_cpu_cores); [ -z "$v" ] || echo ", receivers_node_cpu_cores $v, nats_cpu_cores $(field $run nats_cpu_cores)"), generator_cpu_cores $(field $run generator_cpu_cores) ($(field $run 'load average before'))"
 done
 # The RSS "with connections" is read by the generator once the
 # connections are open and joined, before the load; node B's is the
