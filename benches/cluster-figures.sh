@@ -42,6 +42,9 @@ BENCH=$(realpath target/release/chatroom-bench)
 DURATION=${DURATION:-10}
 # Seconds a node is given to settle before its idle memory is read.
 SETTLE=3
+# Seconds between two runs, so that one run's connections closing (in a
+# cluster, their presence leaving every node) is not measured by the next.
+PAUSE=5
 # Bounds of the waits: a server to accept connections, one generator run,
 # a server to exit after SIGTERM.
 START_TIMEOUT=60
@@ -225,6 +228,7 @@ bench() {
   echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" >"$out/$name.txt"
   timeout "$RUN_TIMEOUT" "$BENCH" "$@" --pin >>"$out/$name.txt" 2>"$out/$name.err" \
     || { echo "run $name failed:" >&2; tail -n 5 "$out/$name.err" >&2; }
+  sleep "$PAUSE"
 }
 
 # field NAME KEY: the value of `KEY: value` in run NAME's output.
