@@ -20,12 +20,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{FutureExt, SinkExt, StreamExt};
+use hdrhistogram::Histogram;
 use tokio::sync::{mpsc, watch, Notify, Semaphore};
 use tokio::time::{sleep_until, timeout_at};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::client::{self, Door, Frame, FrameData, Http, Room, Ws, ENGINE_PING, ENGINE_PONG};
 use crate::push::{self, PushMode};
+use crate::receivers::Receivers;
 use crate::server::Server;
 use crate::stats::{self, ConnStats, Ending, Progress, Summary};
 use crate::sys;
@@ -58,6 +60,9 @@ pub struct Plan {
     pub receiver_users: usize,
     /// Web Push during the run, and how many users each message notifies.
     pub push: (PushMode, usize),
+    /// A second node of the cluster for the receiving connections, and its
+    /// PID (see [`Receivers`]).
+    pub receivers_node: (Option<String>, Option<u32>),
     pub common: Common,
 }
 
@@ -74,6 +79,7 @@ impl Plan {
             drain: secs(a.drain),
             receiver_users: a.receiver_users,
             push: (PushMode::None, 0),
+            receivers_node: (a.receivers_url.clone(), a.receivers_pid),
             common: a.common.clone(),
         }
     }
@@ -90,6 +96,7 @@ impl Plan {
             drain: secs(a.drain),
             receiver_users: 0,
             push: (a.push, a.push_subscribers),
+            receivers_node: (None, None),
             common: a.common.clone(),
         }
     }
@@ -213,6 +220,9 @@ pub async fn run(server: &Server, plan: Plan) -> Result<(), String> {
     if plan.senders == 0 {
         return Err("--senders must be at least 1".to_string());
     }
+    let (receivers_url, receivers_pid) = &plan.receivers_node;
+    let receiving = Receivers::for_server(server, receivers_url.as_deref(), *receivers_pid)?;
+    receiving.print_config();
 
     // Setup: users, room, connections.
     let setup_start = Instant::now();
@@ -238,13 +248,14 @@ pub async fn run(server: &Server, plan: Plan) -> Result<(), String> {
     };
     let door = plan.common.door();
     let ws_url = client::ws_url(server.base_url(), door);
+    let receivers_ws_url = client::ws_url(receiving.base_url(), door);
     let timeout = plan.common.connect_timeout();
     let concurrency = plan.common.connect_concurrency;
     let receiver_tokens = (0..plan.connections)
         .map(|i| receiver_accounts[i % receiver_users].token.clone())
         .collect();
     let receivers = client::open_many(
-        &ws_url,
+        &receivers_ws_url,
         receiver_tokens,
         Some(&room),
         concurrency,
@@ -280,13 +291,13 @@ pub async fn run(server: &Server, plan: Plan) -> Result<(), String> {
             sender_failures.len()
         ));
     }
-    let rss_before = server.rss_kib();
+    let rss_before = (server.rss_kib(), receiving.rss_kib());
 
     // Load.
-    let outcome = drive_all(&plan, &room, receivers, senders, server).await;
+    let outcome = drive_all(&plan, &room, receivers, senders, server, &receiving).await;
 
     // Report.
-    report(&outcome, server, rss_before);
+    report(&outcome, server, &receiving, rss_before);
     if let Some(received) = pushes {
         println!(
             "push_requests_answered: {}",
@@ -318,12 +329,19 @@ fn split_failures(results: Vec<Result<Ws, String>>) -> (Vec<Ws>, Vec<String>) {
 /// What the load phase measured.
 struct Outcome {
     summary: Summary,
-    /// Server memory right after the senders finished, connections open.
-    rss_loaded: Option<u64>,
+    /// End-to-end latency seen by the receiving connections alone: with a
+    /// second node, only deliveries that crossed between the nodes (the
+    /// senders, also in the room, receive on the first node).
+    receiver_latency: Histogram<u64>,
+    /// Server memory right after the senders finished, connections open;
+    /// and the second node's, when it has one.
+    rss_loaded: (Option<u64>, Option<u64>),
     /// Wall-clock seconds of the load phase (sending and drain).
     wall_s: f64,
-    /// CPU seconds the server and the generator used during it.
+    /// CPU seconds the server, the second node and the generator used
+    /// during it.
     server_cpu_s: Option<f64>,
+    receivers_cpu_s: Option<f64>,
     generator_cpu_s: Option<f64>,
 }
 
@@ -334,9 +352,12 @@ async fn drive_all(
     receivers: Vec<Ws>,
     senders: Vec<Ws>,
     server: &Server,
+    receiving: &Receivers,
 ) -> Outcome {
     let sender_count = senders.len();
+    let receiver_count = receivers.len();
     let server_cpu_start = server.pid().and_then(|p| sys::cpu_seconds(Some(p)));
+    let receivers_cpu_start = receiving.pid().and_then(|p| sys::cpu_seconds(Some(p)));
     let generator_cpu_start = sys::cpu_seconds(None);
     let t0 = Instant::now();
     let send_until = t0 + plan.duration;
@@ -405,18 +426,26 @@ async fn drive_all(
             _ = sleep_until(hard_deadline.into()) => break,
         }
     }
-    let rss_loaded = server.rss_kib();
+    let rss_loaded = (server.rss_kib(), receiving.rss_kib());
     if reported == sender_count {
         let targets: Vec<u64> = acked.iter().map(|a| a.unwrap_or(0)).collect();
         let _ = targets_tx.send(Some(Arc::new(targets)));
     }
 
     let mut all = Vec::with_capacity(tasks.len());
+    let mut receiver_latency = stats::latency_histogram();
     let give_up = hard_deadline + JOIN_GRACE;
-    for task in tasks {
+    for (i, task) in tasks.into_iter().enumerate() {
         let abort = task.abort_handle();
         match timeout_at(give_up.into(), task).await {
-            Ok(Ok(stats)) => all.push(stats),
+            Ok(Ok(stats)) => {
+                // Receivers are the first tasks. Same bounds everywhere, so
+                // adding cannot fail.
+                if i < receiver_count {
+                    let _ = receiver_latency.add(&stats.latency);
+                }
+                all.push(stats)
+            }
             Ok(Err(e)) => eprintln!("warning: a connection task failed: {e}"),
             Err(_) => {
                 abort.abort();
@@ -432,6 +461,11 @@ async fn drive_all(
         .and_then(|p| sys::cpu_seconds(Some(p)))
         .zip(server_cpu_start)
         .map(|(end, start)| end - start);
+    let receivers_cpu_s = receiving
+        .pid()
+        .and_then(|p| sys::cpu_seconds(Some(p)))
+        .zip(receivers_cpu_start)
+        .map(|(end, start)| end - start);
     let generator_cpu_s = sys::cpu_seconds(None)
         .zip(generator_cpu_start)
         .map(|(end, start)| end - start);
@@ -444,9 +478,11 @@ async fn drive_all(
         .collect();
     Outcome {
         summary: Summary::merge(&all, &acked_per_sender),
+        receiver_latency,
         rss_loaded,
         wall_s,
         server_cpu_s,
+        receivers_cpu_s,
         generator_cpu_s,
     }
 }
@@ -874,7 +910,12 @@ fn message_payload(text: &str) -> Option<Option<(usize, u64, u64)>> {
     Some(parse_payload(payload))
 }
 
-fn report(outcome: &Outcome, server: &Server, rss_before: Option<u64>) {
+fn report(
+    outcome: &Outcome,
+    server: &Server,
+    receiving: &Receivers,
+    rss_before: (Option<u64>, Option<u64>),
+) {
     let s = &outcome.summary;
     // The sending phase ends when the last sender stopped: at the end of the
     // duration, or earlier if the server closed the senders.
@@ -910,6 +951,7 @@ fn report(outcome: &Outcome, server: &Server, rss_before: Option<u64>) {
         (last_delivery - send_phase).max(0.0)
     );
     stats::print_latency("latency", &s.latency);
+    stats::print_latency("receiver_latency", &outcome.receiver_latency);
     stats::print_latency("ack_latency", &s.ack_latency);
     println!("lost_messages: {}", s.lost);
     println!("out_of_order: {}", s.out_of_order);
@@ -933,20 +975,35 @@ fn report(outcome: &Outcome, server: &Server, rss_before: Option<u64>) {
     if let Some(cpu) = outcome.server_cpu_s {
         println!("server_cpu_cores: {:.2}", cpu / wall);
     }
+    if let Some(cpu) = outcome.receivers_cpu_s {
+        println!("receivers_node_cpu_cores: {:.2}", cpu / wall);
+    }
     if let Some(cpu) = outcome.generator_cpu_s {
         println!("generator_cpu_cores: {:.2}", cpu / wall);
     }
-    let Some(pid) = server.pid() else {
+    print_memory("server", server.pid(), rss_before.0, outcome.rss_loaded.0);
+    print_memory(
+        "receivers_node",
+        receiving.pid(),
+        rss_before.1,
+        outcome.rss_loaded.1,
+    );
+}
+
+/// `<name>_rss_before_kib`, `_loaded_kib` and `_peak_kib` of a node whose
+/// PID is known; nothing otherwise.
+fn print_memory(name: &str, pid: Option<u32>, before: Option<u64>, loaded: Option<u64>) {
+    let Some(pid) = pid else {
         return;
     };
-    if let Some(b) = rss_before {
-        println!("server_rss_before_kib: {b}");
+    if let Some(b) = before {
+        println!("{name}_rss_before_kib: {b}");
     }
-    if let Some(l) = outcome.rss_loaded {
-        println!("server_rss_loaded_kib: {l}");
+    if let Some(l) = loaded {
+        println!("{name}_rss_loaded_kib: {l}");
     }
     if let Some(peak) = sys::status_kib(pid, "VmHWM:") {
-        println!("server_rss_peak_kib: {peak}");
+        println!("{name}_rss_peak_kib: {peak}");
     }
 }
 

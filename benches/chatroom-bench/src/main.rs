@@ -12,6 +12,7 @@ mod client;
 mod idle;
 mod load;
 mod push;
+mod receivers;
 mod search;
 mod server;
 mod stats;
@@ -187,6 +188,16 @@ pub struct LoadArgs {
     /// deliveries before counting what is missing as lost.
     #[arg(long, default_value_t = 10.0, value_name = "SECS")]
     pub drain: f64,
+    /// Base URL of a second node of the same cluster (same PostgreSQL and
+    /// NATS as the --url node) for the receiving connections; users, room
+    /// and senders stay on the --url node, so every delivery crosses
+    /// between the nodes.
+    #[arg(long, value_name = "URL", conflicts_with = "spawn")]
+    pub receivers_url: Option<String>,
+    /// PID of the --receivers-url node, to read its memory (VmRSS) and CPU
+    /// time.
+    #[arg(long, value_name = "PID", requires = "receivers_url")]
+    pub receivers_pid: Option<u32>,
     #[command(flatten)]
     pub common: Common,
 }

@@ -138,7 +138,9 @@ impl Server {
     }
 }
 
-fn normalize_base_url(url: &str) -> Result<String, String> {
+/// `url` as `http://host:port` without a trailing slash; anything but
+/// plain HTTP is refused (the generator does not speak TLS).
+pub fn normalize_base_url(url: &str) -> Result<String, String> {
     let url = url.trim().trim_end_matches('/');
     if !url.starts_with("http://") {
         return Err(format!(
