@@ -235,18 +235,21 @@ pub(super) fn step(
         shared.set(State::Ready);
     } else if !keys.is_empty() {
         let next = shared.next.load(Ordering::Acquire);
-        let mut g = Gathered::default();
-        let mut last = None;
-        for &(room, id) in keys.iter().filter(|(_, id)| *id >= next) {
-            if let Some(m) = store.indexable(RoomId(room), MessageId(id))? {
-                g.add(&doc(&m));
+        let wanted: Vec<(RoomId, MessageId)> = keys
+            .iter()
+            .filter(|(_, id)| *id >= next)
+            .map(|&(room, id)| (RoomId(room), MessageId(id)))
+            .collect();
+        if let Some(&(_, last)) = wanted.last() {
+            let mut g = Gathered::default();
+            for piece in wanted.chunks(WINDOW as usize) {
+                for m in store.indexables(piece)? {
+                    g.add(&doc(&m));
+                }
             }
-            last = Some(id);
-        }
-        if let Some(last) = last {
-            g.through(last);
+            g.through(last.0);
             index.add(g);
-            shared.next.store(last + 1, Ordering::Release);
+            shared.next.store(last.0 + 1, Ordering::Release);
         }
     }
     edits(index, store)

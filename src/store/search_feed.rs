@@ -30,6 +30,18 @@ pub trait SearchFeed {
     /// One message as the index takes it; None when gone or hidden.
     fn indexable(&self, room: RoomId, id: MessageId) -> Result<Option<Indexable>, StoreError>;
 
+    /// [`SearchFeed::indexable`] of each of `keys` (room, id), in their
+    /// order, leaving out those gone or hidden. A store whose every read
+    /// is a round trip (PostgreSQL) answers in one; the embedded store
+    /// reads them one by one, as cheap there.
+    fn indexables(&self, keys: &[(RoomId, MessageId)]) -> Result<Vec<Indexable>, StoreError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for &(room, id) in keys {
+            out.extend(self.indexable(room, id)?);
+        }
+        Ok(out)
+    }
+
     /// Messages as a search answers them: each with its reactions, those
     /// gone or hidden left out.
     fn messages_found(&self, wanted: &[(RoomId, MessageId)]) -> Result<Vec<Message>, StoreError>;

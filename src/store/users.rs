@@ -58,6 +58,6 @@ pub trait UserStore {
         limit: usize,
     ) -> Result<Vec<(UserId, String)>, StoreError>;
 
-    /// Every user, in id order.
+    /// Every user, by name (compared folded, as names are).
     fn list_users(&self) -> Result<Vec<User>, StoreError>;
 }

@@ -100,7 +100,14 @@ pub fn admin_command(args: &[&str]) -> Command {
 }
 
 /// The commands that take `--store`.
-const STORE_COMMANDS: &[&str] = &["create-admin", "export", "backup", "restore", "files", "reindex"];
+const STORE_COMMANDS: &[&str] = &[
+    "create-admin",
+    "export",
+    "backup",
+    "restore",
+    "files",
+    "reindex",
+];
 
 /// `--store URL` for the admin command `args` when the suite runs on
 /// PostgreSQL and `args` name a data directory and no store.

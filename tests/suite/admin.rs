@@ -278,7 +278,10 @@ fn run_measured(args: &[&str]) -> (Out, u64, Duration) {
     let started = Instant::now();
     if time.exists() {
         let mut cmd = clean_command(time, &admin_cwd(args));
-        cmd.arg("-v").arg(bin()).args(args);
+        cmd.arg("-v")
+            .arg(bin())
+            .args(args)
+            .args(admin_store_args(args));
         let out = run(cmd, None);
         let elapsed = started.elapsed();
         let rss = max_rss_kib(&out.stderr).expect("time -v reports the maximum RSS");

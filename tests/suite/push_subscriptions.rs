@@ -74,6 +74,8 @@ fn admin(command: &str, dir: &Path, file: &Path) {
     };
     let mut cmd = common_command(dir);
     cmd.args([command, "--data-dir"]).arg(dir).arg(io).arg(file);
+    let dir_text = dir.to_str().expect("UTF-8 data directory");
+    cmd.args(admin_store_args(&[command, "--data-dir", dir_text]));
     let out = run_bounded(cmd, b"", Duration::from_secs(60)).expect("bounded");
     assert!(out.status.success(), "{command}: {out:?}");
 }

@@ -48,6 +48,10 @@ struct Load<'s> {
     /// The direct room whose members are being read, and its members.
     direct: Option<(RoomId, Vec<u64>)>,
     usage: HashMap<u64, u64>,
+    /// Each attached file's place in its message's list, from the
+    /// messages' lines: the files' rows keep it (`attached_place`), the
+    /// order a message shows its attachments in.
+    places: HashMap<u64, i16>,
     next_id: u64,
 }
 
@@ -80,6 +84,7 @@ impl PgStore {
             reactions: Vec::new(),
             direct: None,
             usage: HashMap::new(),
+            places: HashMap::new(),
             next_id: 0,
         };
         let counts = read_backup(input, |rec, bytes| {
@@ -173,8 +178,9 @@ impl PgStore {
                     let dim = |v: Option<u32>| v.and_then(|v| i32::try_from(v).ok());
                     load.push(Stmt::new(
                         "INSERT INTO files (id, room_id, uploader_id, name, size, content_type,
-                             sha256, width, height, thumb_sha256, created_at, message_id)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                             sha256, width, height, thumb_sha256, created_at, message_id,
+                             attached_place)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                         vec![
                             Box::new(db_id(rec.id.0)),
                             Box::new(db_id(rec.room_id.0)),
@@ -188,6 +194,7 @@ impl PgStore {
                             Box::new(rec.thumb_sha256.map(|s| s.0.to_vec())),
                             Box::new(rec.created_at.0),
                             Box::new(rec.message_id.map(|m| db_id(m.0))),
+                            Box::new(load.places.get(&rec.id.0).copied()),
                         ],
                     ))?;
                 }
@@ -227,8 +234,22 @@ impl Load<'_> {
 
     fn message(&mut self, m: Message) -> Result<(), StoreError> {
         // Attachments are not stored with the message here: they are the
-        // files whose records name it, restored from the files section.
+        // files whose records name it, restored from the files section,
+        // each at its place in the message's list (set here when its row
+        // came first).
         self.next_id = self.next_id.max(m.id.0.saturating_add(1));
+        for (place, a) in m.attachments.iter().enumerate() {
+            let place = i16::try_from(place).unwrap_or(i16::MAX);
+            self.places.insert(a.id.0, place);
+            self.push(Stmt::new(
+                "UPDATE files SET attached_place = $2 WHERE id = $1 AND message_id = $3",
+                vec![
+                    Box::new(db_id(a.id.0)),
+                    Box::new(place),
+                    Box::new(db_id(m.id.0)),
+                ],
+            ))?;
+        }
         let mentions: Vec<i64> = m.mentions.iter().map(|u| db_id(u.0)).collect();
         self.push(Stmt::new(
             "INSERT INTO messages (room_id, id, user_id, username, body, sent_at, edited_at,

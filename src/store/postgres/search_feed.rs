@@ -57,6 +57,31 @@ impl SearchFeed for PgStore {
         })
     }
 
+    /// One query for the whole run of keys: the indexer offers a
+    /// batch's keys at a time, and a round trip each would bound the
+    /// index to a few thousand messages a second.
+    fn indexables(&self, keys: &[(RoomId, MessageId)]) -> Result<Vec<Indexable>, StoreError> {
+        let (rooms, ids): (Vec<i64>, Vec<i64>) = keys
+            .iter()
+            .filter_map(|(room, id)| Some((db_id(room.0), stored_id(id.0)?)))
+            .unzip();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.run(move |client| async move {
+            let sql = format!(
+                "SELECT {INDEXABLE} FROM messages
+                 JOIN unnest($1::BIGINT[], $2::BIGINT[]) WITH ORDINALITY
+                   AS w(want_room, want_id, place)
+                   ON room_id = w.want_room AND id = w.want_id
+                 WHERE id < {HIDDEN_FROM}
+                 ORDER BY w.place"
+            );
+            let rows = client.query(&sql, &[&rooms, &ids]).await?;
+            rows.iter().map(indexable).collect()
+        })
+    }
+
     /// The messages in the order asked (one asked twice comes twice, as
     /// in the embedded store), with their reactions and attachments.
     fn messages_found(&self, wanted: &[(RoomId, MessageId)]) -> Result<Vec<Message>, StoreError> {

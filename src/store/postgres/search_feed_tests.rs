@@ -67,6 +67,32 @@ fn messages_come_by_id_range_across_rooms() {
 }
 
 #[test]
+fn indexables_come_in_one_read_in_the_order_asked_without_those_gone() {
+    let store = TestDb::new().store();
+    let a = store
+        .create_room("a", "", false, UserId(1))
+        .expect("room")
+        .id;
+    let x = append(&store, a, &["a0", "a1", "a2"]);
+    let asked = [
+        (a, x[2]),
+        (RoomId(7), x[1]),
+        (a, x[0]),
+        (a, MessageId(u64::MAX)),
+        (a, x[1]),
+    ];
+    let got: Vec<(MessageId, String)> = store
+        .indexables(&asked)
+        .expect("indexables")
+        .into_iter()
+        .map(|m| (m.id, m.text))
+        .collect();
+    let want = [(x[2], "a2"), (x[0], "a0"), (x[1], "a1")].map(|(id, t)| (id, t.to_owned()));
+    assert_eq!(got, want);
+    assert!(store.indexables(&[]).expect("none").is_empty());
+}
+
+#[test]
 fn found_messages_come_in_the_order_asked_with_their_reactions() {
     let store = TestDb::new().store();
     let room = RoomId(3);
