@@ -33,4 +33,4 @@ EMBEDDED_ONLY=(
 skips=(--skip cluster_nodes::)
 for t in "${EMBEDDED_ONLY[@]}"; do skips+=(--skip "$t"); done
 CHATROOM_TEST_STORE=postgres cargo test --profile testing --locked --test suite -- \
-  --test-threads="$(( $(nproc) * 4 ))" "${skips[@]}"
+  --test-threads="$threads" "${skips[@]}"

@@ -189,8 +189,19 @@ fn run(
     };
     let check = Check::new(q);
     let mut results: Vec<Found> = Vec::new();
+    // Candidates wait here until enough of them could fill the page, then
+    // are read from the store at once: one round trip for a page on a
+    // store where each read is one (PostgreSQL), rather than one each.
+    let mut pending: Vec<(&Room, MessageId)> = Vec::new();
     let mut next = None;
-    while let Some(c) = candidates.next_match().map_err(internal)? {
+    loop {
+        let Some(c) = candidates.next_match().map_err(internal)? else {
+            settle(store, &check, author, user, &mut pending, &mut results)?;
+            break;
+        };
+        if results.len() + pending.len() >= limit {
+            settle(store, &check, author, user, &mut pending, &mut results)?;
+        }
         // A candidate past a full page: there may be more, from the last
         // result on. Past the check budget: go on from this candidate.
         if let (true, Some(last)) = (results.len() == limit, results.last()) {
@@ -198,14 +209,43 @@ fn run(
             break;
         }
         if candidates.exhausted() {
-            next = Some(MessageId(c.id.saturating_add(1)));
+            settle(store, &check, author, user, &mut pending, &mut results)?;
+            next = match (results.len() == limit, results.last()) {
+                (true, Some(last)) => Some(last.message.id),
+                _ => Some(MessageId(c.id.saturating_add(1))),
+            };
             break;
         }
-        let Some(room) = rooms.get(&c.room) else {
-            continue;
-        };
-        let found = store.messages_found(&[(room.id, MessageId(c.id))])?;
-        let Some(message) = found.into_iter().next() else {
+        if let Some(room) = rooms.get(&c.room) {
+            pending.push((room, MessageId(c.id)));
+        }
+    }
+    Ok(Answer { results, next })
+}
+
+/// Reads the `pending` candidates (newest first) from the store in one
+/// call and adds, in their order, those still there that `check` and the
+/// author filter accept; empties `pending`. Never more than the page
+/// holds: candidates are only pending while they could fit.
+fn settle(
+    store: &Store,
+    check: &Check<'_>,
+    author: Option<u64>,
+    user: &AuthUser,
+    pending: &mut Vec<(&Room, MessageId)>,
+    results: &mut Vec<Found>,
+) -> Result<(), ApiError> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<(RoomId, MessageId)> = pending.iter().map(|(r, id)| (r.id, *id)).collect();
+    let mut found: HashMap<MessageId, Message> = store
+        .messages_found(&keys)?
+        .into_iter()
+        .map(|m| (m.id, m))
+        .collect();
+    for (room, id) in pending.drain(..) {
+        let Some(message) = found.remove(&id) else {
             continue;
         };
         if author.is_some_and(|a| a != message.user_id.0) {
@@ -224,5 +264,5 @@ fn run(
             highlights,
         });
     }
-    Ok(Answer { results, next })
+    Ok(())
 }

@@ -83,6 +83,16 @@ async fn download(s: &Server, u: &User, id: &str) -> (u16, Vec<u8>) {
     (status, res.bytes().await.expect("body").to_vec())
 }
 
+/// The texts of `room`'s whole history as `s` serves it to `u`, oldest
+/// first.
+async fn texts(s: &Server, u: &User, room: &str) -> Vec<String> {
+    all_messages(s, u, room)
+        .await
+        .iter()
+        .map(|v| str_of(&v["message"]))
+        .collect()
+}
+
 /// Bytes no two tests share.
 fn noise(n: usize, seed: u32) -> Vec<u8> {
     (0..n as u32)
@@ -196,12 +206,7 @@ async fn the_admin_commands_work_against_the_cluster_database() {
     let restored = Cluster::start_on(1, other, false);
     let m = &restored.nodes[0];
     let root = login_user(m, "root", "root-pw-123").await;
-    let texts: Vec<Value> = all_messages(m, &root, &room)
-        .await
-        .iter()
-        .map(|v| v["message"].clone())
-        .collect();
-    assert_eq!(texts, ["kept in the cluster"]);
+    assert_eq!(texts(m, &root, &room).await, ["kept in the cluster"]);
 
     // A database that cannot be reached is one line, quickly.
     let err = refused(&[
@@ -275,12 +280,7 @@ async fn migrate_moves_a_single_server_into_the_cluster_database() {
     c.add_node(false);
     let node = &c.nodes[0];
     let ann = login_user(node, "ann", "correct horse").await;
-    let texts: Vec<Value> = all_messages(node, &ann, &room)
-        .await
-        .iter()
-        .map(|v| v["message"].clone())
-        .collect();
-    assert_eq!(texts, ["one", "two", "three"]);
+    assert_eq!(texts(node, &ann, &room).await, ["one", "two", "three"]);
     assert_eq!(download(node, &ann, &file).await, (200, bytes));
     // New messages continue after the moved ones.
     let mut client = Client::joined(node, &ann, &[&room]).await;
