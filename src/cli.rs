@@ -3,18 +3,18 @@
 //! (loaded into the environment without overriding it), which wins over
 //! the defaults.
 
-use std::path::PathBuf;
-
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod cluster;
 mod commands;
+mod dirs;
 
 pub use cluster::ClusterArgs;
 pub use commands::{
     BackupArgs, CreateAdminArgs, ExportArgs, ExportFormat, FilesArgs, FilesCommand, GcArgs,
     MigrateArgs, ReindexArgs, RestoreArgs, StoreArg,
 };
+pub use dirs::{DataDirArg, FilesDirArg};
 
 /// A self-hosted chat server in one binary.
 #[derive(Debug, Parser)]
@@ -45,30 +45,6 @@ pub enum Command {
     /// Move a single server's data directory into a cluster's new, empty
     /// PostgreSQL database (through a checked backup).
     Migrate(MigrateArgs),
-}
-
-/// The data directory option shared by every command.
-#[derive(Debug, Args, Clone)]
-pub struct DataDirArg {
-    /// Directory holding the database, the JWT secret and the admin socket.
-    #[arg(
-        long,
-        env = "CHATROOM_DATA_DIR",
-        default_value = "./chatroom-data",
-        value_name = "DIR"
-    )]
-    pub data_dir: PathBuf,
-}
-
-/// Where uploaded files' bytes are kept, for `serve` and the commands
-/// that read or write them.
-#[derive(Debug, Args, Clone, Default)]
-pub struct FilesDirArg {
-    /// Keep uploaded files' bytes in this directory instead of the data
-    /// directory's `files/`: the directory every node of a cluster shares
-    /// (a network filesystem), or a bigger disk [default: DIR/files].
-    #[arg(long, env = "CHATROOM_FILES_DIR", value_name = "DIR")]
-    pub files_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
