@@ -21,7 +21,7 @@ pub struct EditMark {
 }
 
 /// Messages as the search index takes them in, and the marks of edits
-/// it has yet to see.
+/// it has yet to see (on a shared store: this process's index).
 pub trait SearchFeed {
     /// Every visible message with an id in `lo..=hi`, in id order, from
     /// all rooms.
@@ -47,11 +47,16 @@ pub trait SearchFeed {
     fn messages_found(&self, wanted: &[(RoomId, MessageId)]) -> Result<Vec<Message>, StoreError>;
 
     /// Up to `limit` messages marked as edited, with their marks. An edit
-    /// marks its message atomically with the new text.
+    /// marks its message atomically with the new text. On a store shared
+    /// by several processes (PostgreSQL), each process has a cursor of its
+    /// own and sees every edit, whichever process edited or read it, since
+    /// each process keeps its own index; a process just started sees every
+    /// edit ever made once.
     fn edited_marks(&self, limit: usize) -> Result<Vec<EditMark>, StoreError>;
 
     /// Removes marks once their messages' texts, read after the marks,
     /// are indexed and flushed; a mark an edit renewed meanwhile stays,
-    /// and that edit is indexed next time.
+    /// and that edit is indexed next time. On a shared store this moves
+    /// only the calling process's cursor: other processes still see them.
     fn forget_edited_marks(&self, done: &[EditMark]) -> Result<(), StoreError>;
 }

@@ -64,6 +64,7 @@ impl PgStore {
                 handle,
                 cutoff: AtomicU64::new(0),
                 push_flag: Default::default(),
+                edit_cursor: Default::default(),
             }),
         };
         store.run(|mut client| async move { migrate::apply(&mut client).await })?;

@@ -1,7 +1,7 @@
 //! Message writes: the `messages` table and the id counter (see the module
 //! doc of the store for how ids are taken), written with the keys clients
-//! gave the messages (`client_ids`) and the files they attach; edits with
-//! their marks for the search index (`edit_marks`); deletions; and the
+//! gave the messages (`client_ids`) and the files they attach; edits,
+//! which the search index finds by `edited_at`; deletions; and the
 //! quarantine, which hides messages whose write failed.
 
 use std::sync::atomic::Ordering;
@@ -132,8 +132,12 @@ impl MessageStore for PgStore {
 
     /// One `UPDATE` of a visible message replaces its text (a message or
     /// a room deleted concurrently stays deleted: the row is gone, or
-    /// locked by the deletion until it is), and the same transaction
-    /// renews its edit mark with a new stamp from `edit_stamps`.
+    /// locked by the deletion until it is). `edited_at` is this node's
+    /// clock, but always past the message's previous edit (the row is
+    /// locked by the `UPDATE`): each edit of a message gets an `edited_at`
+    /// of its own, by which every node's search index tells it from the
+    /// one before (see the store's search feed), even when two nodes'
+    /// clocks differ or two edits fall in one millisecond.
     fn edit_message(
         &self,
         room: RoomId,
@@ -148,7 +152,8 @@ impl MessageStore for PgStore {
         self.run(move |mut client| async move {
             let tx = client.transaction().await?;
             let sql = format!(
-                "UPDATE messages SET body = $3, edited_at = $4
+                "UPDATE messages SET body = $3,
+                   edited_at = greatest($4, coalesce(edited_at, 0) + 1)
                  WHERE room_id = $1 AND id = $2 AND id < {HIDDEN_FROM} RETURNING {MESSAGE}"
             );
             let row = tx
@@ -158,13 +163,6 @@ impl MessageStore for PgStore {
                 return Ok(None);
             };
             let mut edited = [message(&row)?];
-            tx.execute(
-                "INSERT INTO edit_marks (room_id, message_id, stamp)
-                 VALUES ($1, $2, nextval('edit_stamps'))
-                 ON CONFLICT (room_id, message_id) DO UPDATE SET stamp = EXCLUDED.stamp",
-                &[&db_id(room.0), &id],
-            )
-            .await?;
             fill(&tx, &mut edited).await?;
             tx.commit().await?;
             let [m] = edited;
@@ -172,7 +170,7 @@ impl MessageStore for PgStore {
         })
     }
 
-    /// Deletes a visible message with its reactions and its edit mark in
+    /// Deletes a visible message with its reactions in
     /// one transaction that first locks the message's row (`FOR UPDATE`):
     /// a reaction added concurrently locks the same row, so it either
     /// committed before (and is deleted here) or finds the message gone.
@@ -194,7 +192,6 @@ impl MessageStore for PgStore {
             }
             for sql in [
                 "DELETE FROM reactions WHERE room_id = $1 AND message_id = $2",
-                "DELETE FROM edit_marks WHERE room_id = $1 AND message_id = $2",
                 "DELETE FROM messages WHERE room_id = $1 AND id = $2",
             ] {
                 tx.execute(sql, &[&room, &id]).await?;

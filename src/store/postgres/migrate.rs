@@ -48,10 +48,15 @@ const MIGRATIONS: &[Migration] = &[
         name: "limits",
         sql: include_str!("migrations/006_limits.sql"),
     },
+    Migration {
+        version: 7,
+        name: "edit_feed",
+        sql: include_str!("migrations/007_edit_feed.sql"),
+    },
 ];
 
 /// The schema version this build writes.
-pub const PG_SCHEMA_VERSION: i32 = 6;
+pub const PG_SCHEMA_VERSION: i32 = 7;
 
 /// The advisory lock migrations run under: one number for chatroom's
 /// schema in this database ("chatroom" in ASCII, cut to 63 bits).

@@ -106,6 +106,8 @@ struct Inner {
     cutoff: AtomicU64,
     /// Whether anyone subscribed to push, as last learnt.
     push_flag: push::PushFlag,
+    /// This process's place in the feed of edits for its search index.
+    edit_cursor: std::sync::Mutex<search_feed::EditCursor>,
 }
 
 impl PgStore {

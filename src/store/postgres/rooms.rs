@@ -170,12 +170,7 @@ impl RoomStore for PgStore {
         while self.delete_some_messages(id)? > 0 {}
         self.run(move |client| async move {
             let room = db_id(id.0);
-            for table in [
-                "reactions",
-                "read_marks",
-                "notification_levels",
-                "edit_marks",
-            ] {
+            for table in ["reactions", "read_marks", "notification_levels"] {
                 let sql = format!("DELETE FROM {table} WHERE room_id = $1");
                 client.execute(&sql, &[&room]).await?;
             }

@@ -167,7 +167,6 @@ fn deleting_a_room_takes_what_hangs_on_it() {
         "reactions (room_id, message_id, emoji, user_id, username) VALUES ({r}, 1, 'x', 1, 'u')",
         "read_marks (room_id, user_id, last_read_id) VALUES ({r}, 1, 1)",
         "notification_levels (room_id, user_id, level) VALUES ({r}, 1, 'none')",
-        "edit_marks (room_id, message_id, stamp) VALUES ({r}, 1, 1)",
         "direct_rooms (people, room_id) VALUES ('k{r}', {r})",
     ];
     for id in [room.id, other.id] {
@@ -181,7 +180,6 @@ fn deleting_a_room_takes_what_hangs_on_it() {
         "reactions",
         "read_marks",
         "notification_levels",
-        "edit_marks",
         "direct_rooms",
     ] {
         let rooms: Vec<i64> = column(&store, leak(format!("SELECT room_id FROM {table}")));

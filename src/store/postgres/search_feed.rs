@@ -1,12 +1,17 @@
 //! What the search index reads: messages by id range (to catch up), one
 //! message's text (to index a new one), messages as a search answers
-//! them, and the marks of edits (`edit_marks`).
+//! them, and the edits.
 //!
-//! An edit writes its text and renews its mark in one transaction
-//! (`MessageStore::edit_message`), each mark with a new stamp from the
-//! sequence `edit_stamps`; the indexer removes a mark only if its stamp is
-//! still the one it read, in one `DELETE` whose `WHERE` names the stamp,
-//! so a mark an edit renewed meanwhile, on any node, stays.
+//! Each node keeps its own search index, so the edits are a feed every
+//! process reads from its own [`EditCursor`], by the messages' own
+//! `edited_at` (unique per edit of a message: see
+//! `MessageStore::edit_message`), not marks the first reader would remove
+//! for all. Nothing in the database is written by reading, so there is no
+//! race between nodes to guard; the cursor is guarded by a mutex within
+//! the process.
+
+use std::collections::HashSet;
+use std::sync::MutexGuard;
 
 use tokio_postgres::Row;
 
@@ -108,60 +113,108 @@ impl SearchFeed for PgStore {
         })
     }
 
-    /// Up to `limit` marks in key order (an index scan, bounded by the
-    /// limit); each stamp as its eight big-endian bytes.
+    /// Up to `limit` messages edited at or after this process's cursor
+    /// and not yet handed out at that `edited_at`, oldest edit first: one
+    /// scan of `messages_by_edit` from the cursor, bounded by the limit
+    /// plus the few keys remembered within the overlap. Each mark's stamp
+    /// is the message's `edited_at` as eight big-endian bytes. Messages
+    /// deleted, hidden, or in a room deleted are left out, as in
+    /// [`SearchFeed::messages_between`].
     fn edited_marks(&self, limit: usize) -> Result<Vec<EditMark>, StoreError> {
-        self.run(move |client| async move {
-            let rows = client
-                .query(
-                    "SELECT room_id, message_id, stamp FROM edit_marks
-                     ORDER BY room_id, message_id LIMIT $1",
-                    &[&db_count(limit)],
-                )
-                .await?;
-            rows.iter()
-                .map(|r| {
-                    Ok(EditMark {
-                        room: RoomId(id_of(r.try_get("room_id")?)),
-                        id: MessageId(id_of(r.try_get("message_id")?)),
-                        stamp: r.try_get::<_, i64>("stamp")?.to_be_bytes().to_vec(),
-                    })
-                })
-                .collect()
-        })
+        let (since, skip) = {
+            let cursor = self.edit_cursor()?;
+            (cursor.since, cursor.handed.clone())
+        };
+        let fetch = db_count(limit.saturating_add(skip.len()));
+        let rows = self.run(move |client| async move {
+            let sql = format!(
+                "SELECT room_id, id, edited_at FROM messages m
+                 WHERE edited_at >= $1 AND id < {HIDDEN_FROM}
+                   AND EXISTS (SELECT 1 FROM rooms r WHERE r.id = m.room_id)
+                 ORDER BY edited_at, id LIMIT $2"
+            );
+            Ok(client.query(&sql, &[&since, &fetch]).await?)
+        })?;
+        let mut marks = Vec::with_capacity(limit.min(rows.len()));
+        for r in &rows {
+            if marks.len() == limit {
+                break;
+            }
+            let key: EditKey = (
+                r.try_get("room_id")?,
+                r.try_get("id")?,
+                r.try_get("edited_at")?,
+            );
+            if skip.contains(&key) {
+                continue;
+            }
+            marks.push(EditMark {
+                room: RoomId(id_of(key.0)),
+                id: MessageId(id_of(key.1)),
+                stamp: key.2.to_be_bytes().to_vec(),
+            });
+        }
+        Ok(marks)
     }
 
-    /// One `DELETE` of the marks whose stamps are still those read; a mark
-    /// whose stamp does not read (not one of ours) is kept.
+    /// Remembers the marks as handed out and moves the cursor up to the
+    /// newest of them less [`EDIT_OVERLAP_MS`]; no round trip. A mark
+    /// whose stamp does not read (not one of ours) is ignored.
     fn forget_edited_marks(&self, done: &[EditMark]) -> Result<(), StoreError> {
-        let mut rooms = Vec::with_capacity(done.len());
-        let mut ids = Vec::with_capacity(done.len());
-        let mut stamps = Vec::with_capacity(done.len());
+        let mut cursor = self.edit_cursor()?;
+        let mut newest = None;
         for m in done {
             let (Some(id), Ok(stamp)) = (stored_id(m.id.0), <[u8; 8]>::try_from(&m.stamp[..]))
             else {
                 continue;
             };
-            rooms.push(db_id(m.room.0));
-            ids.push(id);
-            stamps.push(i64::from_be_bytes(stamp));
+            let at = i64::from_be_bytes(stamp);
+            cursor.handed.insert((db_id(m.room.0), id, at));
+            newest = newest.max(Some(at));
         }
-        if ids.is_empty() {
-            return Ok(());
+        if let Some(newest) = newest {
+            let since = cursor.since.max(newest.saturating_sub(EDIT_OVERLAP_MS));
+            cursor.since = since;
+            cursor.handed.retain(|&(_, _, at)| at >= since);
         }
-        self.run(move |client| async move {
-            client
-                .execute(
-                    "DELETE FROM edit_marks e
-                     USING unnest($1::BIGINT[], $2::BIGINT[], $3::BIGINT[])
-                       AS d(room_id, message_id, stamp)
-                     WHERE e.room_id = d.room_id AND e.message_id = d.message_id
-                       AND e.stamp = d.stamp",
-                    &[&rooms, &ids, &stamps],
-                )
-                .await?;
-            Ok(())
-        })
+        Ok(())
+    }
+}
+
+/// A message's edit as the cursor remembers it: room, id and `edited_at`
+/// as stored.
+type EditKey = (i64, i64, i64);
+
+/// How far behind the newest edit handed out the cursor stays, in
+/// milliseconds. `edited_at` is the editing node's clock, taken before its
+/// transaction commits, so an edit may become visible after one with a
+/// later `edited_at` has been handed out: its commit is bounded by the
+/// store's 15 s `OP_TIMEOUT`, and nodes' clocks (kept by NTP) differ by far
+/// less than the rest of a minute. An edit later still than that would be
+/// missed by the index until a `reindex`.
+const EDIT_OVERLAP_MS: i64 = 60_000;
+
+/// One process's place in the feed of edits: its own, so every node's
+/// index takes in every edit once, whichever node read it first. It
+/// starts at nothing, so a node's first wakes after it starts re-index
+/// every message ever edited once, paged by the limit asked: correct
+/// after any downtime, at the cost of that one pass.
+#[derive(Default)]
+pub(super) struct EditCursor {
+    /// The `edited_at` the next read starts from.
+    since: i64,
+    /// The edits handed out at or after `since`, not to hand out again.
+    handed: HashSet<EditKey>,
+}
+
+impl PgStore {
+    /// The cursor, locked: held only while it is read or moved, never
+    /// across a round trip.
+    fn edit_cursor(&self) -> Result<MutexGuard<'_, EditCursor>, StoreError> {
+        self.inner
+            .edit_cursor
+            .lock()
+            .map_err(|_| StoreError::Postgres("the edit cursor was poisoned".into()))
     }
 }
 
