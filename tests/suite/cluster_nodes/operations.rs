@@ -289,23 +289,36 @@ async fn migrate_moves_a_single_server_into_the_cluster_database() {
 }
 
 #[tokio::test]
-async fn a_message_sent_on_one_node_is_found_by_a_search_on_another() {
+async fn a_message_sent_or_edited_on_one_node_is_found_by_a_search_on_another() {
     let c = Cluster::start(2);
     let (n0, n1) = (&c.nodes[0], &c.nodes[1]);
     let ann = register(n0, "ann").await;
     let room = id_of(&create_room(n0, &ann, "lookup", false).await);
     let mut client = Client::joined(n0, &ann, &[&room]).await;
     let sent = client.say(&room, "the zeppelin lands at noon").await;
+    let found = found_on(n1, &ann, "zeppelin").await;
+    assert_eq!(found["message"]["id"], sent["id"]);
+    // An edit made on node 0 is found on node 1 by its new words.
+    let path = format!("/api/rooms/{room}/messages/{}", str_of(&sent["id"]));
+    let body = serde_json::json!({"message": "the airship lands at noon"});
+    let (status, v) = request(n0, "PATCH", &ann, &path, Some(body)).await;
+    assert_eq!(status, 200, "{v}");
+    let found = found_on(n1, &ann, "airship").await;
+    assert_eq!(found["message"]["message"], "the airship lands at noon");
+}
+
+/// The first result of `u`'s search for `word` on `s`, waiting for it
+/// (bounded by the search tests' bound).
+async fn found_on(s: &Server, u: &User, word: &str) -> Value {
     let deadline = std::time::Instant::now() + crate::search::POLL;
     loop {
-        let v = crate::search::search(n1, &ann, "zeppelin").await;
+        let v = crate::search::search(s, u, word).await;
         if let Some(found) = crate::search::results(&v).first() {
-            assert_eq!(found["message"]["id"], sent["id"], "{v}");
-            break;
+            return found.clone();
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "node 1 never found node 0's message: {v}"
+            "{word:?} never found: {v}"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
