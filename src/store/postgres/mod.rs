@@ -167,6 +167,13 @@ fn id_of(v: i64) -> u64 {
     v as u64
 }
 
+/// Whether PostgreSQL's text can hold `text`: not when it has a NUL
+/// character, which no stored name has (validation refuses it), so a
+/// lookup by such a name finds nothing rather than failing.
+fn storable(text: &str) -> bool {
+    !text.contains('\0')
+}
+
 /// A name as its uniqueness is judged: folded as the embedded store folds
 /// it.
 fn folded(name: &str) -> String {

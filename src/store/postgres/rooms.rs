@@ -3,7 +3,7 @@
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
-use super::{db_id, folded, id_of, PgStore};
+use super::{db_id, folded, id_of, storable, PgStore};
 use crate::model::{Room, RoomId, RoomKind, UserId};
 use crate::store::{RoomEdit, RoomStore, StoreError};
 
@@ -87,6 +87,9 @@ impl RoomStore for PgStore {
 
     /// A room by name, without regard to case.
     fn room_by_name(&self, name: &str) -> Result<Option<Room>, StoreError> {
+        if !storable(name) {
+            return Ok(None);
+        }
         let name = folded(name);
         self.run(move |client| async move {
             let sql = format!("SELECT {ROOM} FROM rooms WHERE name_folded = $1");

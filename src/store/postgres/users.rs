@@ -3,7 +3,7 @@
 use deadpool_postgres::Object;
 use tokio_postgres::Row;
 
-use super::{db_count, db_id, folded, id_of, PgStore};
+use super::{db_count, db_id, folded, id_of, storable, PgStore};
 use crate::model::{Role, User, UserId, UserRecord};
 use crate::store::{StoreError, UserStore};
 
@@ -42,6 +42,9 @@ impl UserStore for PgStore {
 
     /// Looks a user up by name, without regard to case.
     fn user_by_name(&self, username: &str) -> Result<Option<(UserId, UserRecord)>, StoreError> {
+        if !storable(username) {
+            return Ok(None);
+        }
         let name = folded(username);
         self.run(move |client| async move {
             let sql = format!("SELECT id, {RECORD} FROM users WHERE username_folded = $1");
@@ -91,6 +94,9 @@ impl UserStore for PgStore {
         prefix: &str,
         limit: usize,
     ) -> Result<Vec<(UserId, String)>, StoreError> {
+        if !storable(prefix) {
+            return Ok(Vec::new());
+        }
         let pattern = format!("{}%", like_escaped(&folded(prefix)));
         self.run(move |client| async move {
             let rows = client
@@ -207,6 +213,23 @@ pub(super) fn record(row: &Row) -> Result<UserRecord, StoreError> {
 mod tests {
     use super::*;
     use crate::store::postgres::testing::TestDb;
+    use crate::store::RoomStore;
+
+    #[test]
+    fn a_name_with_a_nul_character_finds_nothing_rather_than_failing() {
+        let store = TestDb::new().store();
+        store.create_user("ann", "h", Role::User).expect("create");
+        store
+            .create_room("general", "", false, UserId(1))
+            .expect("room");
+        assert!(store.user_by_name("\0").expect("user").is_none());
+        assert!(store.user_by_name("ann\0").expect("user").is_none());
+        assert!(store
+            .users_with_prefix("a\0", 5)
+            .expect("prefix")
+            .is_empty());
+        assert!(store.room_by_name("general\0").expect("room").is_none());
+    }
 
     #[test]
     fn accounts_are_created_found_updated_and_listed() {
