@@ -63,7 +63,7 @@ impl PgStore {
         window: Duration,
     ) -> Result<Result<HitTicket, u64>, StoreError> {
         let kind = kind.to_owned();
-        let keys = keys.to_vec();
+        let keys: Vec<String> = keys.iter().map(|k| stored_key(&kind, k)).collect();
         let limit = i64::from(limit.max(1));
         let window_ms = millis(window);
         self.run(move |mut client| async move {
@@ -291,6 +291,16 @@ impl PgStore {
             tx.commit().await?;
             Ok(dead)
         })
+    }
+}
+
+/// `key` as a row can hold it: a key with a NUL character (a name a
+/// client sent, which PostgreSQL's text cannot hold) is counted under its
+/// hash instead.
+fn stored_key(kind: &str, key: &str) -> String {
+    match super::storable(key) {
+        true => key.to_owned(),
+        false => format!("\u{fffd}{:016x}", lock_id(kind, key)),
     }
 }
 

@@ -221,3 +221,14 @@ fn lock_ids_are_stable_and_kind_apart() {
     assert_ne!(lock_id("login", "a"), lock_id("registration", "a"));
     assert_ne!(lock_id("ab", "c"), lock_id("a", "bc"));
 }
+
+#[test]
+fn a_key_with_a_nul_character_is_counted_under_its_hash() {
+    let store = TestDb::new().store();
+    let keys = ["user:\0".to_owned()];
+    let window = Duration::from_secs(60);
+    let first = store.admit_hits("login", &keys, 1, window).expect("first");
+    assert!(first.is_ok(), "the first attempt is admitted");
+    let second = store.admit_hits("login", &keys, 1, window).expect("second");
+    assert!(second.is_err(), "the second waits: the key was counted");
+}

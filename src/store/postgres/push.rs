@@ -135,6 +135,10 @@ impl PushStore for PgStore {
 
     /// Removes `endpoint` if `user` holds it: one statement.
     fn unsubscribe_push(&self, user: UserId, endpoint: &str) -> Result<bool, StoreError> {
+        // No stored endpoint holds a NUL character (it is not a URL's).
+        if !super::storable(endpoint) {
+            return Ok(false);
+        }
         let endpoint = endpoint.to_owned();
         self.run(move |client| async move {
             let n = client
@@ -149,6 +153,10 @@ impl PushStore for PgStore {
 
     /// Removes `endpoint` whoever holds it: one statement.
     fn delete_push_subscription(&self, endpoint: &str) -> Result<bool, StoreError> {
+        // No stored endpoint holds a NUL character (it is not a URL's).
+        if !super::storable(endpoint) {
+            return Ok(false);
+        }
         let endpoint = endpoint.to_owned();
         self.run(move |client| async move {
             let n = client
@@ -162,6 +170,10 @@ impl PushStore for PgStore {
     }
 
     fn push_subscription(&self, endpoint: &str) -> Result<Option<PushSubscription>, StoreError> {
+        // No stored endpoint holds a NUL character (it is not a URL's).
+        if !super::storable(endpoint) {
+            return Ok(None);
+        }
         let endpoint = endpoint.to_owned();
         self.run(move |client| async move {
             let sql = format!("SELECT {SUBSCRIPTION} FROM push_subscriptions WHERE endpoint = $1");
