@@ -66,23 +66,13 @@ impl SearchFeed for PgStore {
     /// batch's keys at a time, and a round trip each would bound the
     /// index to a few thousand messages a second.
     fn indexables(&self, keys: &[(RoomId, MessageId)]) -> Result<Vec<Indexable>, StoreError> {
-        let (rooms, ids): (Vec<i64>, Vec<i64>) = keys
-            .iter()
-            .filter_map(|(room, id)| Some((db_id(room.0), stored_id(id.0)?)))
-            .unzip();
-        if ids.is_empty() {
+        let Some((rooms, ids)) = asked(keys) else {
             return Ok(Vec::new());
-        }
+        };
         self.run(move |client| async move {
-            let sql = format!(
-                "SELECT {INDEXABLE} FROM messages
-                 JOIN unnest($1::BIGINT[], $2::BIGINT[]) WITH ORDINALITY
-                   AS w(want_room, want_id, place)
-                   ON room_id = w.want_room AND id = w.want_id
-                 WHERE id < {HIDDEN_FROM}
-                 ORDER BY w.place"
-            );
-            let rows = client.query(&sql, &[&rooms, &ids]).await?;
+            let rows = client
+                .query(&in_asked_order(INDEXABLE), &[&rooms, &ids])
+                .await?;
             rows.iter().map(indexable).collect()
         })
     }
@@ -90,23 +80,13 @@ impl SearchFeed for PgStore {
     /// The messages in the order asked (one asked twice comes twice, as
     /// in the embedded store), with their reactions and attachments.
     fn messages_found(&self, wanted: &[(RoomId, MessageId)]) -> Result<Vec<Message>, StoreError> {
-        let (rooms, ids): (Vec<i64>, Vec<i64>) = wanted
-            .iter()
-            .filter_map(|(room, id)| Some((db_id(room.0), stored_id(id.0)?)))
-            .unzip();
-        if ids.is_empty() {
+        let Some((rooms, ids)) = asked(wanted) else {
             return Ok(Vec::new());
-        }
+        };
         self.run(move |client| async move {
-            let sql = format!(
-                "SELECT {MESSAGE} FROM messages
-                 JOIN unnest($1::BIGINT[], $2::BIGINT[]) WITH ORDINALITY
-                   AS w(want_room, want_id, place)
-                   ON room_id = w.want_room AND id = w.want_id
-                 WHERE id < {HIDDEN_FROM}
-                 ORDER BY w.place"
-            );
-            let rows = client.query(&sql, &[&rooms, &ids]).await?;
+            let rows = client
+                .query(&in_asked_order(MESSAGE), &[&rooms, &ids])
+                .await?;
             let mut found: Vec<Message> = rows.iter().map(message).collect::<Result<_, _>>()?;
             fill(&client, &mut found).await?;
             Ok(found)
@@ -219,6 +199,29 @@ impl PgStore {
 }
 
 /// An [`Indexable`] read back from the [`INDEXABLE`] columns.
+/// The rooms and ids of `keys` as query parameters, leaving out ids no
+/// row can have; `None` when none is left.
+fn asked(keys: &[(RoomId, MessageId)]) -> Option<(Vec<i64>, Vec<i64>)> {
+    let (rooms, ids): (Vec<i64>, Vec<i64>) = keys
+        .iter()
+        .filter_map(|(room, id)| Some((db_id(room.0), stored_id(id.0)?)))
+        .unzip();
+    (!ids.is_empty()).then_some((rooms, ids))
+}
+
+/// The visible messages of the keys [`asked`] gives (`$1` rooms, `$2`
+/// ids), as `columns`, in the order asked.
+fn in_asked_order(columns: &str) -> String {
+    format!(
+        "SELECT {columns} FROM messages
+         JOIN unnest($1::BIGINT[], $2::BIGINT[]) WITH ORDINALITY
+           AS w(want_room, want_id, place)
+           ON room_id = w.want_room AND id = w.want_id
+         WHERE id < {HIDDEN_FROM}
+         ORDER BY w.place"
+    )
+}
+
 fn indexable(row: &Row) -> Result<Indexable, StoreError> {
     Ok(Indexable {
         room: RoomId(id_of(row.try_get("room_id")?)),
